@@ -1,0 +1,38 @@
+"""Shared fixtures.
+
+Real-data tests read `TFNETS_DATA_DIR`. Without it they skip with a reason; `.ci/run` sets
+`TFNETS_REQUIRE_DATA=1` so that a missing dataset fails CI instead of silently skipping.
+"""
+import os
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import pytest
+
+
+def _data_dir():
+    value = os.environ.get("TFNETS_DATA_DIR")
+    return Path(value).resolve() if value else None
+
+
+@pytest.fixture(scope="session")
+def data_dir():
+    path = _data_dir()
+    if path is None or not path.is_dir():
+        reason = f"real data not available (TFNETS_DATA_DIR={os.environ.get('TFNETS_DATA_DIR')!r})"
+        if os.environ.get("TFNETS_REQUIRE_DATA") == "1":
+            pytest.fail(reason + " but TFNETS_REQUIRE_DATA=1")
+        pytest.skip(reason)
+    return path
+
+
+def require_file(data_dir, relative):
+    """Return data_dir/relative, skipping (or failing under TFNETS_REQUIRE_DATA=1) when absent."""
+    path = data_dir / relative
+    if not path.exists():
+        reason = f"{path} not found"
+        if os.environ.get("TFNETS_REQUIRE_DATA") == "1":
+            pytest.fail(reason + " but TFNETS_REQUIRE_DATA=1")
+        pytest.skip(reason)
+    return path
