@@ -295,3 +295,24 @@ def test_adam_epsilon_placement_differs_from_keras():
     step_ours = _apply_once(optim.Adam(lr, epsilon=1e-8), w0, g) - w0
     step_theirs = _apply_once(keras.optimizers.Adam(lr, epsilon=1e-8), w0, g) - w0
     np.testing.assert_allclose(step_ours, step_theirs, rtol=5e-4)
+
+
+def test_sgd_momentum_in_keras_reproduces_numpy_reference_mlp():
+    """Cross-check with tfnets.reference: a Keras Dense MLP trained with the notMNIST momentum
+    conversion follows NumpyMLP.train_step (v <- gamma v + alpha grad; w <- w - v) from identical weights."""
+    from tfnets.reference import NumpyMLP
+
+    rng = np.random.default_rng(0)
+    x = rng.random((40, 12)).astype(np.float32)
+    y = rng.integers(0, 5, size=40)
+    ref = NumpyMLP(input_dim=12, hidden_units=16, num_classes=5, seed=2)
+    model = keras.Sequential([keras.Input((12,)), keras.layers.Dense(16, activation="relu"), keras.layers.Dense(5)])
+    model.set_weights([ref.params[k] for k in ("W1", "b1", "W2", "b2")])
+    alpha, gamma = 0.5, 0.9
+    model.compile(optim.SGDMomentum.from_notmnist_form(alpha, gamma),
+                  keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    history = model.fit(x, y, batch_size=len(x), epochs=5, shuffle=False, verbose=0)
+    losses = [ref.train_step(x, y, learning_rate=alpha, momentum=gamma) for _ in range(5)]
+    np.testing.assert_allclose(history.history["loss"], losses, rtol=1e-5)
+    for got, name in zip(model.get_weights(), ("W1", "b1", "W2", "b2")):
+        np.testing.assert_allclose(got, ref.params[name], rtol=1e-4, atol=1e-5)
