@@ -1,0 +1,121 @@
+"""MNIST and Fashion-MNIST (28x28 greyscale, 10 classes).
+
+Accepted layouts inside the data directory:
+  * MNIST: `mnist.npz` in the Keras layout (`x_train` (60000, 28, 28) uint8, `y_train`, `x_test`, `y_test`),
+    else the four idx files `mnist/{train,t10k}-{images-idx3,labels-idx1}-ubyte.gz`.
+  * Fashion-MNIST: the four idx files in `fashion_mnist/`, else `fashion_mnist.npz` in the Keras MNIST layout.
+When nothing is present, the Keras `mnist.npz` / the Fashion-MNIST idx files are downloaded from Google storage.
+
+Validation split: the LAST `num_validation` training images (default 10,000, i.e. 50,000 / 10,000 / 10,000
+as in Nielsen's and many course loaders); `num_validation=0` gives empty validation arrays.
+"""
+import gzip
+import zipfile
+import zlib
+
+import numpy as np
+
+from tfnets.data.checks import check_images, check_labels, require_keys
+from tfnets.data.paths import fetch, one_line, resolve_data_dir
+from tfnets.data.splits import Splits
+from tfnets.errors import DataError
+
+KERAS_ORIGIN = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
+# SHA-256 of the Keras-hosted mnist.npz (from keras/src/datasets/mnist.py). The rebuilt mnist.npz in the shared
+# data folder has different bytes; hashes are only checked on download, never on a file already present.
+MNIST_NPZ_SHA256 = "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1"
+IDX_FILES = {
+    "x_train": "train-images-idx3-ubyte.gz",
+    "y_train": "train-labels-idx1-ubyte.gz",
+    "x_test": "t10k-images-idx3-ubyte.gz",
+    "y_test": "t10k-labels-idx1-ubyte.gz",
+}
+MNIST_CLASSES = tuple(str(d) for d in range(10))
+FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                   "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
+IDX_IMAGES_MAGIC = 2051  # 0x00000803: unsigned byte, 3 dimensions
+IDX_LABELS_MAGIC = 2049  # 0x00000801: unsigned byte, 1 dimension
+
+
+def load_mnist(data_dir=None, num_validation=10000):
+    """Load MNIST. Returns Splits with x_* float32 (N, 28, 28) in [0, 1] and y_* int64 in 0..9."""
+    data_dir = resolve_data_dir(data_dir)
+    if (data_dir / "mnist.npz").exists() or not _has_idx(data_dir / "mnist"):
+        path = fetch("mnist.npz", data_dir, url=KERAS_ORIGIN + "mnist.npz", sha256=MNIST_NPZ_SHA256,
+                     what="MNIST", alternatives=(data_dir / "mnist" / IDX_FILES["x_train"],))
+        arrays = read_mnist_npz(path)
+    else:
+        path = data_dir / "mnist"
+        arrays = read_idx_set(path)
+    return _to_splits(arrays, path, MNIST_CLASSES, num_validation)
+
+
+def load_fashion_mnist(data_dir=None, num_validation=10000):
+    """Load Fashion-MNIST. Returns Splits like `load_mnist`, with the 10 clothing class names."""
+    data_dir = resolve_data_dir(data_dir)
+    folder = data_dir / "fashion_mnist"
+    if (data_dir / "fashion_mnist.npz").exists() and not _has_idx(folder):
+        path = data_dir / "fashion_mnist.npz"
+        arrays = read_mnist_npz(path)
+    else:
+        for name in IDX_FILES.values():
+            fetch(f"fashion_mnist/{name}", data_dir, url=KERAS_ORIGIN + name, what="Fashion-MNIST",
+                  alternatives=(data_dir / "fashion_mnist.npz",))
+        path = folder
+        arrays = read_idx_set(folder)
+    return _to_splits(arrays, path, FASHION_CLASSES, num_validation)
+
+
+def _has_idx(folder):
+    return all((folder / name).exists() for name in IDX_FILES.values())
+
+
+def read_mnist_npz(path):
+    """Read a Keras-layout npz: dict of x_train/y_train/x_test/y_test arrays."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            require_keys(data, list(IDX_FILES), path)
+            return {key: data[key] for key in IDX_FILES}
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, zlib.error) as err:
+        raise DataError(f"{path}: cannot read the npz file ({one_line(err)}); it is truncated or corrupt") from err
+
+
+def read_idx(path, magic):
+    """Read one gzipped idx file (images (N, rows, cols) or labels (N,)) as uint8."""
+    try:
+        with gzip.open(path, "rb") as stream:
+            raw = stream.read()
+    except (OSError, EOFError, zlib.error) as err:
+        raise DataError(f"{path}: cannot read the gzip file ({one_line(err)}); it is truncated or corrupt") from err
+    ndim = 3 if magic == IDX_IMAGES_MAGIC else 1
+    header = 4 * (1 + ndim)
+    if len(raw) < header or int.from_bytes(raw[:4], "big") != magic:
+        raise DataError(f"{path}: not an idx file of {'images' if ndim == 3 else 'labels'} (bad magic number)")
+    shape = tuple(int.from_bytes(raw[4 * (i + 1): 4 * (i + 2)], "big") for i in range(ndim))
+    if len(raw) != header + int(np.prod(shape)):
+        raise DataError(f"{path}: holds {len(raw) - header} bytes of data, its header promises shape {shape}; truncated")
+    return np.frombuffer(raw, np.uint8, offset=header).reshape(shape)
+
+
+def read_idx_set(folder):
+    """Read the four idx files of one dataset folder."""
+    return {key: read_idx(folder / name, IDX_IMAGES_MAGIC if key.startswith("x") else IDX_LABELS_MAGIC)
+            for key, name in IDX_FILES.items()}
+
+
+def _to_splits(arrays, source, class_names, num_validation):
+    x_train = check_images(arrays["x_train"], source, "x_train", (28, 28))
+    x_test = check_images(arrays["x_test"], source, "x_test", (28, 28))
+    y_train = check_labels(arrays["y_train"], source, "y_train", 10, count=len(x_train))
+    y_test = check_labels(arrays["y_test"], source, "y_test", 10, count=len(x_test))
+    if not 0 <= num_validation < len(x_train):
+        raise DataError(f"num_validation={num_validation} must be in 0..{len(x_train) - 1} for {source}")
+    n_train = len(x_train) - num_validation
+    scale = lambda x: np.asarray(x, np.float32) / 255.0  # noqa: E731
+    return Splits(
+        scale(x_train[:n_train]), y_train[:n_train],
+        scale(x_train[n_train:]), y_train[n_train:],
+        scale(x_test), y_test,
+        class_names=class_names, source=str(source),
+        note=f"validation = last {num_validation} training images",
+    )

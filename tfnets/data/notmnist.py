@@ -1,0 +1,166 @@
+"""notMNIST letters A-J (28x28 greyscale glyphs), split as in the Toronto ECE421 assignments.
+
+Accepted layouts, in order of preference, inside the data directory:
+  1. `notMNIST.npz` (ECE421): `images` of shape (N, 28, 28) -- or (28, 28, N), detected by the label
+     count -- with values 0..255 (or already 0..1), and `labels` (N,) or (N, 1) in 0..9.
+  2. `notMNIST_small/` with one folder per letter A..J of 28x28 PNGs (the extracted official tarball).
+  3. `notMNIST_small.tar.gz`, read in place (downloaded from the canonical URL when nothing is present).
+PNG order is deterministic: class folder A..J, then file name. Unreadable PNGs (the official tarball has
+a couple of empty ones) are skipped, counted in `Splits.skipped` and reported with a warning.
+
+Split (ECE421 `loadData`): `np.random.seed(521)`, `randIndx = np.arange(len(Data))`,
+`np.random.shuffle(randIndx)`, then the first 10,000 shuffled images train, the next 6,000 validate and the
+remaining 2,724 test. For a different number of images the same fractions (10000/18724, 6000/18724) are
+used with train and valid sizes rounded to the nearest integer, and test gets the rest.
+"""
+import io
+import tarfile
+import warnings
+import zipfile
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from tfnets.data.checks import check_images, check_labels, require_keys
+from tfnets.data.paths import fetch, one_line, resolve_data_dir
+from tfnets.data.splits import Splits, split_by_fractions
+from tfnets.errors import DataError
+
+CLASS_NAMES = tuple("ABCDEFGHIJ")
+URL = "http://yaroslavvb.com/upload/notMNIST/notMNIST_small.tar.gz"
+NPZ_NAME = "notMNIST.npz"
+FOLDER_NAME = "notMNIST_small"
+TARBALL_NAME = "notMNIST_small.tar.gz"
+
+ASSIGNMENT_SIZE = 18724
+ASSIGNMENT_TRAIN = 10000
+ASSIGNMENT_VALID = 6000
+SHUFFLE_SEED = 521
+
+
+def load_notmnist(data_dir=None):
+    """Load notMNIST and split it as the ECE421 assignment does.
+
+    Returns:
+        Splits with x_* float32 (N, 28, 28) in [0, 1], y_* int64 (N,) in 0..9 (A=0 ... J=9).
+    """
+    data_dir = resolve_data_dir(data_dir)
+    skipped = 0
+    if (data_dir / NPZ_NAME).exists():
+        source = data_dir / NPZ_NAME
+        images, labels = read_ece421_npz(source)
+    elif (data_dir / FOLDER_NAME).exists():
+        source = data_dir / FOLDER_NAME
+        images, labels, skipped = read_png_folder(source)
+    else:
+        source = fetch(TARBALL_NAME, data_dir, url=URL, what="notMNIST",
+                       alternatives=(data_dir / NPZ_NAME, data_dir / FOLDER_NAME))
+        images, labels, skipped = read_png_tarball(source)
+    if skipped:
+        warnings.warn(f"notMNIST: skipped {skipped} unreadable PNG file(s) in {source}", stacklevel=2)
+    return assignment_split(images, labels, source, skipped)
+
+
+def assignment_split(images, labels, source, skipped=0):
+    """Shuffle with the assignment's seed 521 and cut 10000/6000/rest (same fractions for other sizes)."""
+    # RandomState(521).shuffle draws the same permutation as np.random.seed(521); np.random.shuffle(...)
+    # without touching NumPy's global random state.
+    order = np.arange(len(images))
+    np.random.RandomState(SHUFFLE_SEED).shuffle(order)
+    images, labels = images[order], labels[order]
+    if len(images) == ASSIGNMENT_SIZE:
+        n_train, n_valid = ASSIGNMENT_TRAIN, ASSIGNMENT_VALID
+    else:
+        n_train, n_valid, _ = split_by_fractions(
+            len(images), ASSIGNMENT_TRAIN / ASSIGNMENT_SIZE, ASSIGNMENT_VALID / ASSIGNMENT_SIZE)
+    end_valid = n_train + n_valid
+    return Splits(
+        images[:n_train], labels[:n_train],
+        images[n_train:end_valid], labels[n_train:end_valid],
+        images[end_valid:], labels[end_valid:],
+        class_names=CLASS_NAMES, source=str(source), skipped=skipped,
+        note=f"shuffled with np.random.seed({SHUFFLE_SEED}); {n_train}/{n_valid}/{len(images) - end_valid} split",
+    )
+
+
+def read_ece421_npz(path):
+    """Read the ECE421 `notMNIST.npz`: returns float32 (N, 28, 28) in [0, 1] and int64 labels (N,)."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            require_keys(data, ["images", "labels"], path)
+            images, labels = data["images"], data["labels"]
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, zlib.error) as err:
+        raise DataError(f"{path}: cannot read the npz file ({one_line(err)}); it is truncated or corrupt") from err
+    labels = np.asarray(labels)
+    n_labels = labels.shape[0] if labels.ndim else 0
+    # The images may be stored (28, 28, N) (MATLAB-style) instead of (N, 28, 28): the axis whose length
+    # equals the number of labels is the example axis.
+    if images.ndim == 3 and images.shape[:2] == (28, 28) and images.shape[0] != n_labels and images.shape[2] == n_labels:
+        images = np.moveaxis(images, 2, 0)
+    images = check_images(images, path, "images", (28, 28))
+    labels = check_labels(labels, path, "labels", len(CLASS_NAMES), count=len(images))
+    images = images.astype(np.float32)
+    if images.max() > 1.0:  # stored as 0..255 (the assignment divides by 255)
+        images /= 255.0
+    if images.min() < 0.0 or images.max() > 1.0:
+        raise DataError(f"{path}: 'images' values are outside 0..255")
+    return images, labels
+
+
+def decode_png(data):
+    """Decode PNG bytes to a (28, 28) uint8 array, or None when unreadable or the wrong size."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            array = np.asarray(image.convert("L"))
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+        return None
+    return array if array.shape == (28, 28) else None
+
+
+def _stack(decoded, source):
+    """Stack [(class_index, array_or_None)] into images/labels; returns (images, labels, skipped)."""
+    good = [(label, image) for label, image in decoded if image is not None]
+    skipped = len(decoded) - len(good)
+    if not good:
+        raise DataError(f"{source}: no readable 28x28 PNG images in letter folders A..J ({skipped} unreadable)")
+    images = np.stack([image for _, image in good]).astype(np.float32) / 255.0
+    labels = np.array([label for label, _ in good], dtype=np.int64)
+    return images, labels, skipped
+
+
+def read_png_folder(folder):
+    """Read `notMNIST_small/{A..J}/*.png` in class then file-name order."""
+    folder = Path(folder)
+    decoded = []
+    for label, letter in enumerate(CLASS_NAMES):
+        letter_dir = folder / letter
+        if not letter_dir.is_dir():
+            continue
+        for path in sorted(letter_dir.glob("*.png")):
+            try:
+                decoded.append((label, decode_png(path.read_bytes())))
+            except OSError:
+                decoded.append((label, None))
+    return _stack(decoded, folder)
+
+
+def read_png_tarball(path):
+    """Read the PNGs of `notMNIST_small.tar.gz` in place, in the same order as the extracted folder."""
+    by_name = []
+    try:
+        with tarfile.open(path, "r:*") as archive:
+            for member in archive:
+                parts = Path(member.name).parts
+                if not member.isfile() or len(parts) < 2 or not parts[-1].endswith(".png"):
+                    continue
+                letter = parts[-2]
+                if letter not in CLASS_NAMES:
+                    continue
+                by_name.append((CLASS_NAMES.index(letter), parts[-1], archive.extractfile(member).read()))
+    except (tarfile.TarError, OSError, EOFError, zlib.error) as err:
+        raise DataError(f"{path}: cannot read the tarball ({one_line(err)}); it is truncated or corrupt: delete it and download it again") from err
+    by_name.sort(key=lambda item: (item[0], item[1]))
+    return _stack([(label, decode_png(data)) for label, _, data in by_name], path)

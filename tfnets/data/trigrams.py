@@ -1,0 +1,89 @@
+"""Trigram -> fourth-word data of the Bilkent EEE443 homework 2, question 2 (Hinton's 250-word corpus).
+
+Looked for inside `<data dir>/trigrams/`, in this order:
+  1. `assign2_data2.h5`, the original assignment file;
+  2. `assign2_data2_surrogate.h5`, the same layout rebuilt from the corpus (its own split and word order;
+     its `NOTE` attribute says so and is carried in `Splits.note`);
+  3. `raw_sentences.txt`, from which every consecutive 4-word window of each line is taken (words lower-cased
+     as in Hinton's course data; vocabulary = the corpus' 250 words, sorted), shuffled with `seed` and split 80 / 10 / 10 (train and valid sizes
+     floored, test the rest).
+HDF5 layout: `trainx` (N, 3), `traind` (N,), `valx`, `vald`, `testx`, `testd` with 1-BASED word indices,
+`words` (V,) bytes. None of these files has a stable public URL (the corpus comes from Hinton's Coursera
+course); a missing file stops with a message saying where to place it.
+
+Returned indices are 0-BASED: x_* int64 (N, 3) (the three context words), y_* int64 (N,) (the fourth word);
+`Splits.class_names` holds the vocabulary as str.
+"""
+import numpy as np
+
+from tfnets.data.catcar import read_h5, read_h5_attr
+from tfnets.data.checks import check_images, check_labels, require_keys
+from tfnets.data.paths import missing_message, resolve_data_dir
+from tfnets.data.splits import Splits
+from tfnets.errors import DataError
+
+SUBDIR = "trigrams"
+ORIGINAL = "assign2_data2.h5"
+SURROGATE = "assign2_data2_surrogate.h5"
+RAW = "raw_sentences.txt"
+KEYS = ("trainx", "traind", "valx", "vald", "testx", "testd", "words")
+WINDOW = 4
+
+
+def load_trigrams(data_dir=None, seed=443):
+    """Load the trigram data. `seed` only matters when building from `raw_sentences.txt`."""
+    folder = resolve_data_dir(data_dir) / SUBDIR
+    for name in (ORIGINAL, SURROGATE):
+        if (folder / name).exists():
+            return read_trigram_h5(folder / name)
+    if (folder / RAW).exists():
+        return build_from_sentences(folder / RAW, seed)
+    raise DataError(missing_message("trigram data (EEE443 assign2_data2.h5, or Hinton's raw_sentences.txt)",
+                                    [folder / ORIGINAL, folder / RAW]))
+
+
+def read_trigram_h5(path):
+    """Read an `assign2_data2.h5`-layout file, converting 1-based indices to 0-based."""
+    arrays = read_h5(path, KEYS)
+    words = [w.decode() if isinstance(w, bytes) else str(w) for w in np.asarray(arrays["words"]).ravel()]
+    if not words:
+        raise DataError(f"{path}: 'words' is empty")
+    splits = []
+    for x_key, y_key in (("trainx", "traind"), ("valx", "vald"), ("testx", "testd")):
+        x = check_images(arrays[x_key], path, x_key, (3,))
+        # Check the 1-based range on x by treating it as labels 1..V shifted to 0..V-1.
+        x = check_labels(np.asarray(x).ravel() - 1, path, f"{x_key} (1-based)", len(words)).reshape(-1, 3)
+        y = check_labels(np.asarray(arrays[y_key]) - 1, path, f"{y_key} (1-based)", len(words), count=len(x))
+        splits += [x, y]
+    note = read_h5_attr(path, "NOTE") or ("original EEE443 file" if path.name == ORIGINAL else "")
+    return Splits(*splits, class_names=tuple(words), source=str(path), note=note)
+
+
+def sentence_windows(lines):
+    """All consecutive 4-word windows of each line (lower-cased whitespace tokens), as lists of words."""
+    for line in lines:
+        tokens = line.lower().split()
+        for start in range(len(tokens) - WINDOW + 1):
+            yield tokens[start:start + WINDOW]
+
+
+def build_from_sentences(path, seed):
+    """Build the 4-grams of `raw_sentences.txt` and split them 80/10/10 after a seeded shuffle."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as err:
+        raise DataError(f"{path}: cannot read the text file ({err.__class__.__name__}); expected UTF-8 sentences") from err
+    windows = list(sentence_windows(lines))
+    if not windows:
+        raise DataError(f"{path}: no line has 4 or more words; not the raw_sentences.txt corpus")
+    # Lower-case like Hinton's course data: the corpus has 652 cased tokens but 250 words.
+    words = sorted({word for line in lines for word in line.lower().split()})
+    index = {word: i for i, word in enumerate(words)}
+    grams = np.array([[index[w] for w in window] for window in windows], dtype=np.int64)
+    order = np.random.default_rng(seed).permutation(len(grams))
+    grams = grams[order]
+    n_train, n_valid = int(0.8 * len(grams)), int(0.1 * len(grams))
+    parts = (grams[:n_train], grams[n_train:n_train + n_valid], grams[n_train + n_valid:])
+    arrays = [a for part in parts for a in (part[:, :3], part[:, 3])]
+    note = f"built from {path.name}: {len(grams)} 4-grams, {len(words)} words, seed {seed}, split 80/10/10"
+    return Splits(*arrays, class_names=tuple(words), source=str(path), note=note)
