@@ -1,0 +1,137 @@
+"""The run framework: history/metrics/curves on disk, deterministic resume, NaN guard, atomic writes."""
+import json
+import types
+
+import keras
+import numpy as np
+import pytest
+
+from tfnets import atomic, determinism
+from tfnets.errors import ConfigError, TrainingDiverged
+from tfnets.experiment import Experiment
+from tfnets.runs import Run, best_epoch, epoch_dataset
+
+
+def _data(n=96, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 6)).astype("float32")
+    y = (x[:, 0] + x[:, 1] > 0).astype("int32")
+    return x, y
+
+
+def _model(learning_rate=0.05):
+    model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(8, activation="relu"),
+                              keras.layers.Dropout(0.3), keras.layers.Dense(2)])
+    model.compile(keras.optimizers.Adam(learning_rate),
+                  keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+    return model
+
+
+class _KillAfter(keras.callbacks.Callback):
+    """Simulates a crash right after the checkpoint of epoch `n` was written."""
+
+    def __init__(self, n):
+        super().__init__()
+        self.n = n
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch + 1 == self.n:
+            raise KeyboardInterrupt
+
+
+def _train(path, epochs=4, callbacks=(), learning_rate=0.05):
+    determinism.configure(7)
+    model = _model(learning_rate)
+    run = Run(path, {"seed": 7, "epochs": epochs})
+    x, y = _data()
+    history = run.fit(model, (x[:64], y[:64]), (x[64:80], y[64:80]), (x[80:], y[80:]), epochs=epochs,
+                      batch_size=16, seed=7, callbacks=callbacks, verbose=0, tensorboard=False)
+    return model, run, history
+
+
+def _without_time(history):
+    return [{k: v for k, v in row.items() if k != "time_s"} for row in history]
+
+
+def test_fit_writes_history_and_checkpoint(tmp_path):
+    _, run, history = _train(tmp_path / "a")
+    assert [row["epoch"] for row in history] == [1, 2, 3, 4]
+    assert {"loss", "accuracy", "val_loss", "val_accuracy", "test_loss", "test_accuracy"} <= set(history[0])
+    csv_lines = (run.path / "history.csv").read_text().strip().splitlines()
+    assert len(csv_lines) == 5 and csv_lines[0].startswith("epoch,")
+    assert run.checkpoint_path.exists()
+    assert json.loads((run.path / "config.json").read_text())["epochs"] == 4
+
+
+def test_resume_after_crash_matches_uninterrupted_run(tmp_path):
+    full_model, _, full_history = _train(tmp_path / "full")
+    with pytest.raises(KeyboardInterrupt):
+        _train(tmp_path / "crashed", callbacks=[_KillAfter(2)])
+    resumed_model, _, resumed_history = _train(tmp_path / "crashed")
+    assert _without_time(resumed_history) == _without_time(full_history)
+    for a, b in zip(full_model.get_weights(), resumed_model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_nan_loss_stops_with_one_line_and_keeps_checkpoint(tmp_path):
+    x, y = _data()
+    determinism.configure(0)
+    model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(1)])
+    model.compile(keras.optimizers.SGD(1.0), "mse")
+    x_bad = x.copy()
+    x_bad[-1, 0] = np.nan  # the last batch of epoch 1 poisons the loss
+    run = Run(tmp_path / "nan", {"seed": 0})
+    with pytest.raises(TrainingDiverged) as err:
+        run.fit(model, (x_bad, y.astype("float32")[:, None]), epochs=3, batch_size=32, seed=0, shuffle=False,
+                setting="learning_rate=1.0", verbose=0, tensorboard=False)
+    message = str(err.value)
+    assert "\n" not in message and "epoch 1" in message and "learning_rate=1.0" in message
+    assert not run.checkpoint_path.exists()
+
+
+def test_batch_size_larger_than_data_is_a_config_error(tmp_path):
+    x, y = _data(10)
+    with pytest.raises(ConfigError, match="larger than the training set"):
+        Run(tmp_path, {}).fit(_model(), (x, y), epochs=1, batch_size=64, verbose=0, tensorboard=False)
+
+
+def test_epoch_order_depends_only_on_seed_and_epoch():
+    x = np.arange(20, dtype="float32")[:, None]
+    y = np.arange(20)
+    full = [b[1].numpy().tolist() for b in epoch_dataset(x, y, 5, seed=3, first_epoch=0, last_epoch=3)]
+    tail = [b[1].numpy().tolist() for b in epoch_dataset(x, y, 5, seed=3, first_epoch=2, last_epoch=3)]
+    assert full[8:] == tail
+    assert sorted(sum(full[:4], [])) == list(range(20))
+    assert full[:4] != full[4:8]  # reshuffled every epoch
+
+
+def test_best_epoch_picks_lowest_validation_loss():
+    history = [{"epoch": 1, "val_loss": 0.5, "loss": 0.9}, {"epoch": 2, "val_loss": 0.3, "loss": 0.6},
+               {"epoch": 3, "val_loss": 0.4, "loss": 0.2}]
+    assert best_epoch(history) == {"epoch": 2, "valid_loss": 0.3, "train_loss": 0.6}
+
+
+def test_atomic_write_leaves_old_file_on_failure(tmp_path):
+    target = tmp_path / "metrics.json"
+    atomic.write_json(target, {"a": 1})
+    with pytest.raises(RuntimeError):
+        with atomic.atomic_path(target) as tmp:
+            tmp.write_text('{"a": ')  # a torn write...
+            raise RuntimeError("killed")  # ...that never completes
+    assert json.loads(target.read_text()) == {"a": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"]
+
+
+def test_experiment_trains_writes_metrics_and_exports(tmp_path):
+    args = types.SimpleNamespace(app="demo", seed=1, jit=False, out=str(tmp_path / "runs"), run_id=None,
+                                 export_dir=str(tmp_path / "model"), epochs=2, batch_size=16)
+    exp = Experiment(args, title="demo")
+    x, y = _data()
+    data = types.SimpleNamespace(x_train=x[:64], y_train=y[:64], x_valid=x[64:80], y_valid=y[64:80],
+                                 x_test=x[80:], y_test=y[80:])
+    result = exp.train(_model(), data)
+    metrics = json.loads((exp.run.path / "metrics.json").read_text())
+    assert metrics["epochs"] == 2 and set(metrics["best"]) >= {"epoch", "valid_loss", "test_accuracy"}
+    assert 0.0 <= metrics["final"]["test_accuracy"] <= 1.0
+    assert (exp.run.path / "curves.png").stat().st_size > 1000
+    assert result.final == metrics["final"]

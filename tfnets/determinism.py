@@ -1,0 +1,26 @@
+"""Seeding and the XLA-vs-determinism decision.
+
+TF 2.21 facts (see the project's pitfalls notes): `keras.utils.set_random_seed` + op determinism gives
+bit-identical weights across processes on CPU; with op determinism on, Keras silently drops
+`jit_compile=True`. Our rule: determinism wins by default; asking for `--jit` explicitly turns op
+determinism off (and says so), because the user asked for speed over bit-reproducibility.
+"""
+import logging
+import os
+
+log = logging.getLogger("tfnets")
+
+
+def configure(seed, jit=False):
+    """Seed Python, NumPy and TF; enable op determinism unless XLA was requested. Returns `jit_compile`."""
+    import keras
+    import tensorflow as tf
+
+    os.environ.setdefault("PYTHONHASHSEED", str(seed))
+    keras.utils.set_random_seed(seed)
+    if jit:
+        tf.config.experimental.disable_op_determinism()
+        log.warning("--jit: XLA on, op determinism off (results may differ in the last bits between runs)")
+        return True
+    tf.config.experimental.enable_op_determinism()
+    return False

@@ -1,0 +1,86 @@
+"""What every app does around its model: seed, run folder, training with history/curves/metrics, report, export.
+
+A typical app reads top to bottom as::
+
+    args = parser.parse_args(argv)
+    exp = Experiment(args, title="notMNIST CNN")
+    data = load_notmnist(args.data_dir)
+    model = build_model(...)
+    result = exp.train(model, data)
+    exp.export(model, class_names=data.class_names, input_shape=[28, 28, 1])
+"""
+import dataclasses
+import time
+from pathlib import Path
+
+from tfnets import determinism
+from tfnets.plots import plot_curves
+from tfnets.report import Report
+from tfnets.runs import Run, run_id_for
+
+
+@dataclasses.dataclass
+class TrainResult:
+    history: list
+    metrics: dict
+    run: Run
+
+    @property
+    def final(self):
+        return self.metrics["final"]
+
+    @property
+    def best(self):
+        return self.metrics["best"]
+
+
+def _pair(data, split):
+    x = getattr(data, f"x_{split}", None)
+    y = getattr(data, f"y_{split}", None)
+    return None if x is None or len(x) == 0 else (x, y)
+
+
+class Experiment:
+    """One invocation of an app: `runs/<app>/<run-id>/` plus `saved_models/<app>/`."""
+
+    def __init__(self, args, title, extra_config=None):
+        self.args = args
+        self.app = args.app
+        self.config = {**vars(args), **(extra_config or {})}
+        self.jit = determinism.configure(args.seed, args.jit)
+        run_id = args.run_id or run_id_for(self.config)
+        self.run = Run(Path(args.out) / self.app / run_id, self.config)
+        self.report = Report(self.run.path / "report.md", title)
+        self.export_dir = Path(args.export_dir) if args.export_dir else Path("saved_models") / self.app
+        print(f"run folder: {self.run.path}")
+
+    def train(self, model, data, *, run=None, epochs=None, batch_size=None, setting="", shuffle=True,
+              callbacks=(), title=None, eval_batch_size=1024):
+        """Fit `model` (compiled) on `data` (a `tfnets.data.Splits`), then evaluate every split.
+
+        Writes into `run` (default: this experiment's folder): history.csv, curves.png, metrics.json.
+        """
+        run = run or self.run
+        epochs = self.args.epochs if epochs is None else epochs
+        batch_size = self.args.batch_size if batch_size is None else batch_size
+        started = time.perf_counter()
+        history = run.fit(model, _pair(data, "train"), _pair(data, "valid"), _pair(data, "test"),
+                          epochs=epochs, batch_size=batch_size, seed=self.args.seed, shuffle=shuffle,
+                          setting=setting, callbacks=callbacks, eval_batch_size=eval_batch_size)
+        splits = {name: _pair(data, name) for name in ("train", "valid", "test")}
+        final = run.evaluate(model, {k: v for k, v in splits.items() if v is not None}, batch_size=eval_batch_size)
+        # Epoch times survive a resume in the history; this process's own time covers the rest.
+        trained = sum(row.get("time_s", 0.0) for row in history)
+        metrics = run.write_metrics(final, history, max(trained, time.perf_counter() - started))
+        if history:
+            plot_curves(history, run.path / "curves.png", title or setting or self.app)
+        run.write_history(history)
+        return TrainResult(history, metrics, run)
+
+    def export(self, model, **kwargs):
+        """Export to `saved_models/<app>/` (or `--export-dir`); see `tfnets.export.export_model`."""
+        from tfnets.export import export_model
+
+        path = export_model(model, self.export_dir, extra={"app": self.app, "run": str(self.run.path)}, **kwargs)
+        print(f"exported model: {path}")
+        return path

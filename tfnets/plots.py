@@ -1,0 +1,84 @@
+"""Figures every app draws: learning curves, overlays of several runs, image grids. Written atomically."""
+import matplotlib
+
+matplotlib.use("Agg")  # no display on servers and CI
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from tfnets.atomic import atomic_path  # noqa: E402
+
+SPLIT_STYLE = {"": ("train", "-"), "val_": ("valid", "--"), "test_": ("test", ":")}
+
+
+def _save(fig, path):
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def metric_names(history):
+    """Base metric names in a history (`loss`, `accuracy`, ...), loss first."""
+    keys = {k for row in history for k in row}
+    names = sorted({k for k in keys if not k.startswith(("val_", "test_")) and k not in ("epoch", "time_s")})
+    return sorted(names, key=lambda n: (n != "loss", n))
+
+
+def plot_curves(history, path, title=""):
+    """One panel per metric; train/valid/test as three lines on each panel."""
+    names = metric_names(history)
+    fig, axes = plt.subplots(1, len(names), figsize=(5 * len(names), 3.8), squeeze=False)
+    epochs = [row["epoch"] for row in history]
+    for ax, name in zip(axes[0], names):
+        for prefix, (label, style) in SPLIT_STYLE.items():
+            key = prefix + name
+            if any(key in row for row in history):
+                ax.plot(epochs, [row.get(key, np.nan) for row in history], style, label=label)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(name)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.suptitle(title)
+    return _save(fig, path)
+
+
+def plot_overlay(histories, path, metrics=("val_loss", "val_accuracy"), title=""):
+    """Several runs' curves on shared axes: `histories` maps a label to a history (list of rows)."""
+    fig, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 3.8), squeeze=False)
+    for ax, metric in zip(axes[0], metrics):
+        for label, history in histories.items():
+            if any(metric in row for row in history):
+                ax.plot([r["epoch"] for r in history], [r.get(metric, np.nan) for r in history], label=str(label))
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(metric)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize="small")
+    fig.suptitle(title)
+    return _save(fig, path)
+
+
+def plot_xy(series, path, xlabel, ylabel, title="", logx=False):
+    """Line plot of `{label: (xs, ys)}`."""
+    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    for label, (xs, ys) in series.items():
+        ax.plot(xs, ys, "o-", label=str(label))
+    if logx:
+        ax.set_xscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small")
+    ax.set_title(title)
+    return _save(fig, path)
+
+
+def plot_image_grid(images, titles, path, cols=8, cmap="gray"):
+    """A grid of images (N, H, W) or (N, H, W, 3) with a title under each."""
+    rows = max(1, int(np.ceil(len(images) / cols)))
+    fig, axes = plt.subplots(rows, cols, figsize=(1.6 * cols, 1.9 * rows), squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for ax, image, title in zip(axes.ravel(), images, titles):
+        ax.imshow(np.squeeze(image), cmap=cmap if np.ndim(np.squeeze(image)) == 2 else None)
+        ax.set_title(title, fontsize=8)
+    return _save(fig, path)

@@ -1,0 +1,266 @@
+"""One training run on disk: `runs/<app>/<run-id>/`.
+
+A `Run` owns a folder with `config.json`, per-epoch `history.csv`, `metrics.json`, learning curves, TensorBoard
+logs and a resumable checkpoint. `Run.fit()` wraps `model.fit` so that every app gets, for free:
+
+* per-epoch reshuffling that depends only on (seed, epoch), so a resumed run sees the same batches;
+* a checkpoint after every completed epoch (weights, optimizer slots, RNG state, history) written atomically;
+  re-running the same command resumes from it;
+* a NaN/Inf guard that stops at the first bad batch, keeps the last good checkpoint and raises
+  `TrainingDiverged` with one line naming the epoch and the setting;
+* test-set metrics per epoch (when a test split is given), a CSV history and curves.
+"""
+import csv
+import hashlib
+import io
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from tfnets import atomic
+from tfnets.errors import ConfigError, TrainingDiverged
+
+# Settings that do not change what is computed; they are left out of the run id.
+VOLATILE_KEYS = {"out", "run_id", "debug", "export_dir", "data_dir", "verbose"}
+
+
+def run_id_for(config):
+    """A stable folder name for a config: the same command always maps to the same run (and resumes it)."""
+    stable = {k: v for k, v in sorted(config.items()) if k not in VOLATILE_KEYS}
+    digest = hashlib.sha256(json.dumps(stable, sort_keys=True, default=str).encode()).hexdigest()[:8]
+    prefix = "quick" if config.get("quick") else f"seed{config.get('seed', 0)}"
+    return f"{prefix}-{digest}"
+
+
+def _progress_verbosity():
+    # A progress bar on a terminal; one line per epoch in logs and CI.
+    return 1 if sys.stdout.isatty() else 2
+
+
+class Run:
+    """A folder holding everything one training produces. Sub-runs (sweep trials) nest inside."""
+
+    def __init__(self, path, config):
+        self.path = Path(path)
+        self.path.mkdir(parents=True, exist_ok=True)
+        self.config = dict(config)
+        self.config_hash = hashlib.sha256(
+            json.dumps({k: v for k, v in sorted(self.config.items()) if k not in VOLATILE_KEYS},
+                       sort_keys=True, default=str).encode()).hexdigest()
+        atomic.write_json(self.path / "config.json", self.config)
+
+    # -- paths -------------------------------------------------------------------------------------------
+    @property
+    def checkpoint_path(self):
+        return self.path / "checkpoint.npz"
+
+    def child(self, name, config):
+        return Run(self.path / name, config)
+
+    # -- training ----------------------------------------------------------------------------------------
+    def fit(self, model, train, valid=None, test=None, *, epochs, batch_size, seed=0, shuffle=True,
+            setting="", callbacks=(), eval_batch_size=1024, verbose=None, tensorboard=True):
+        """Train a compiled `model` on `train=(x, y)`; returns the history as a list of per-epoch dicts.
+
+        `valid`/`test` are `(x, y)` pairs evaluated after every epoch. `setting` is a short description of
+        the hyperparameters (e.g. "learning_rate=0.1"), quoted if the loss diverges.
+        """
+        x_train, y_train = train
+        n_train = len(x_train)
+        if epochs < 0:
+            raise ConfigError(f"--epochs must be >= 0, got {epochs}")
+        if n_train == 0:
+            raise ConfigError("the training set is empty")
+        if batch_size > n_train:
+            raise ConfigError(f"--batch-size {batch_size} is larger than the training set ({n_train} examples)")
+
+        steps_per_epoch = math.ceil(n_train / batch_size)
+        self._build_for_restore(model, x_train[:1])
+        initial_epoch, history = self.restore(model)
+        if initial_epoch >= epochs:
+            print(f"{self.path}: all {epochs} epochs already trained (checkpoint); evaluating only")
+            return history
+        if initial_epoch:
+            print(f"{self.path}: resuming after epoch {initial_epoch} of {epochs}")
+
+        dataset = epoch_dataset(x_train, y_train, batch_size, seed=seed, first_epoch=initial_epoch,
+                                last_epoch=epochs, shuffle=shuffle)
+        recorder = _EpochRecorder(self, model, history, test, eval_batch_size)
+        all_callbacks = [_NanGuard(self, setting), recorder, *callbacks]
+        if tensorboard:
+            all_callbacks.append(keras.callbacks.TensorBoard(log_dir=str(self.path / "tensorboard"),
+                                                             write_graph=False, profile_batch=0))
+        model.fit(dataset, epochs=epochs, initial_epoch=initial_epoch, steps_per_epoch=steps_per_epoch,
+                  validation_data=valid, validation_batch_size=eval_batch_size,
+                  shuffle=False, callbacks=all_callbacks, verbose=_progress_verbosity() if verbose is None else verbose)
+        return recorder.history
+
+    @staticmethod
+    def _build_for_restore(model, sample):
+        # Variables (weights, optimizer slots, RNG state) must exist before a checkpoint can be assigned.
+        if not model.built:
+            model(sample)
+        if model.optimizer is not None and not model.optimizer.built:
+            model.optimizer.build(model.trainable_variables)
+
+    def _state_variables(self, model):
+        variables = list(model.variables)
+        if model.optimizer is not None:
+            variables += list(model.optimizer.variables)
+        return variables
+
+    def save_checkpoint(self, model, epochs_done, history):
+        arrays = {f"v{i}": np.asarray(v.numpy()) for i, v in enumerate(self._state_variables(model))}
+        state = {"epochs_done": epochs_done, "history": history, "config_hash": self.config_hash}
+        arrays["state"] = np.frombuffer(json.dumps(state).encode(), dtype=np.uint8)
+        with atomic.atomic_path(self.checkpoint_path) as tmp:
+            with open(tmp, "wb") as handle:
+                np.savez(handle, **arrays)
+
+    def restore(self, model):
+        """Load the checkpoint (if any, and if it belongs to these settings) into a built model.
+
+        Returns `(epochs_done, history)`; `(0, [])` when there is nothing to restore.
+        """
+        if not self.checkpoint_path.exists():
+            return 0, []
+        with np.load(self.checkpoint_path) as saved:
+            state = json.loads(bytes(saved["state"]).decode())
+            if state.get("config_hash") != self.config_hash:
+                print(f"{self.path}: checkpoint belongs to other settings; starting afresh")
+                return 0, []
+            variables = self._state_variables(model)
+            stored = [k for k in saved.files if k != "state"]
+            if len(stored) != len(variables):
+                print(f"{self.path}: checkpoint does not match this model; starting afresh")
+                return 0, []
+            for i, variable in enumerate(variables):
+                variable.assign(saved[f"v{i}"])
+        return state["epochs_done"], state["history"]
+
+    # -- results -----------------------------------------------------------------------------------------
+    def evaluate(self, model, splits, batch_size=1024):
+        """`{"train_loss": .., "train_accuracy": .., "valid_loss": ..}` for the `(x, y)` pairs in `splits`."""
+        results = {}
+        for name, (x, y) in splits.items():
+            if x is None or len(x) == 0:
+                continue
+            values = model.evaluate(x, y, batch_size=batch_size, verbose=0, return_dict=True)
+            results.update({f"{name}_{key}": float(value) for key, value in values.items()})
+        return results
+
+    def write_history(self, history):
+        if not history:
+            return
+        columns = list(dict.fromkeys(key for row in history for key in row))
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(history)
+        atomic.write_text(self.path / "history.csv", buffer.getvalue())
+
+    def write_metrics(self, final, history, wall_time_s, extra=None):
+        """metrics.json: final and best-epoch metrics. Everything except `timing` is deterministic."""
+        metrics = {"final": final, "best": best_epoch(history), "epochs": len(history),
+                   "timing": {"wall_time_s": round(wall_time_s, 3)}}
+        if extra:
+            metrics.update(extra)
+        atomic.write_json(self.path / "metrics.json", metrics)
+        return metrics
+
+
+def best_epoch(history, monitor="val_loss"):
+    """The row of the epoch with the lowest `monitor` (1-based `epoch`), renamed to split-prefixed keys."""
+    rows = [row for row in history if monitor in row and np.isfinite(row[monitor])]
+    if not rows:
+        return {}
+    row = min(rows, key=lambda r: r[monitor])
+    return {"epoch": row["epoch"], **{split_key(k): v for k, v in row.items() if k != "epoch"}}
+
+
+def split_key(log_key):
+    """Keras log names -> our names: `loss`->`train_loss`, `val_accuracy`->`valid_accuracy`."""
+    if log_key.startswith("val_"):
+        return "valid_" + log_key[4:]
+    if log_key.startswith("test_") or log_key in ("time_s",):
+        return log_key
+    return "train_" + log_key
+
+
+def epoch_dataset(x, y, batch_size, *, seed, first_epoch, last_epoch, shuffle=True):
+    """Batches for epochs `[first_epoch, last_epoch)`; epoch e's order depends only on `(seed, e)`.
+
+    Keras' own shuffling draws from global RNG state, which a resumed process cannot reproduce; a
+    stateless shuffle keyed by the epoch number can.
+    """
+    import tensorflow as tf
+
+    x = tf.convert_to_tensor(x)
+    y = tf.convert_to_tensor(y)
+    n = int(x.shape[0])
+
+    def one_epoch(epoch):
+        order = tf.range(n)
+        if shuffle:
+            key = tf.stack([tf.cast(seed, tf.int64), epoch])
+            order = tf.random.experimental.stateless_shuffle(order, seed=key)
+        return tf.data.Dataset.from_tensor_slices(order).batch(batch_size)
+
+    epochs = tf.data.Dataset.range(first_epoch, last_epoch)
+    batches = epochs.flat_map(one_epoch)
+    return batches.map(lambda idx: (tf.gather(x, idx), tf.gather(y, idx)),
+                       num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).prefetch(tf.data.AUTOTUNE)
+
+
+class _EpochRecorder(keras.callbacks.Callback):
+    """Adds test metrics, records the history row, writes history.csv and the checkpoint each epoch."""
+
+    def __init__(self, run, model, history, test, eval_batch_size):
+        super().__init__()
+        self.run, self.history, self.test = run, list(history), test
+        self.eval_batch_size = eval_batch_size
+        self._target = model
+        self._epoch_start = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch_start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs if logs is not None else {}
+        if self.test is not None:
+            x_test, y_test = self.test
+            values = self._target.evaluate(x_test, y_test, batch_size=self.eval_batch_size, verbose=0,
+                                           return_dict=True)
+            logs.update({f"test_{key}": float(value) for key, value in values.items()})
+        row = {"epoch": epoch + 1}
+        row.update({k: float(v) for k, v in logs.items() if np.ndim(v) == 0 and k != "learning_rate"})
+        row["time_s"] = round(time.perf_counter() - self._epoch_start, 3)
+        self.history.append(row)
+        self.run.save_checkpoint(self._target, epoch + 1, self.history)
+        self.run.write_history(self.history)
+
+
+class _NanGuard(keras.callbacks.Callback):
+    """Stops at the first batch whose loss is NaN/Inf; the previous epoch's checkpoint stays intact."""
+
+    def __init__(self, run, setting):
+        super().__init__()
+        self.run, self.setting = run, setting
+        self._epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            kept = (f"the last good checkpoint (epoch {self._epoch}) is kept in {self.run.checkpoint_path}"
+                    if self._epoch > 0 else "no epoch had completed, so nothing was saved")
+            raise TrainingDiverged(
+                f"loss became {float(loss)} in epoch {self._epoch + 1}, batch {batch + 1} "
+                f"({self.setting or 'default settings'}); {kept}; try a lower learning rate")
