@@ -44,6 +44,9 @@ class Experiment:
     """One invocation of an app: `runs/<app>/<run-id>/` plus `saved_models/<app>/`."""
 
     def __init__(self, args, title, extra_config=None):
+        if getattr(args, "quick", False):
+            # --quick is a smoke test of the whole pipeline: tiny real subset, at most two epochs.
+            args.epochs = min(args.epochs, 2)
         self.args = args
         self.app = args.app
         self.config = {**vars(args), **(extra_config or {})}
@@ -53,6 +56,20 @@ class Experiment:
         self.report = Report(self.run.path / "report.md", title)
         self.export_dir = Path(args.export_dir) if args.export_dir else Path("saved_models") / self.app
         print(f"run folder: {self.run.path}")
+
+    def use_data(self, data, quick_train=300, quick_eval=200):
+        """Record the dataset (source, sizes, provenance) in the report; under --quick return a seeded subset."""
+        if getattr(self.args, "quick", False):
+            data = data.subset(quick_train, quick_eval, seed=self.args.seed)
+        sizes = data.sizes()
+        lines = [f"- source: `{data.source}`", f"- examples: " + ", ".join(f"{k} {v:,}" for k, v in sizes.items())]
+        if data.note:
+            lines.append(f"- note: {data.note}")
+        if data.skipped:
+            lines.append(f"- unreadable files skipped: {data.skipped}")
+        self.report.add("Data", "\n".join(lines))
+        print("data: " + ", ".join(f"{k} {v}" for k, v in sizes.items()) + f" from {data.source}")
+        return data
 
     def train(self, model, data, *, run=None, epochs=None, batch_size=None, setting="", shuffle=True,
               callbacks=(), title=None, eval_batch_size=1024):
