@@ -77,6 +77,13 @@ def fetch(relative_path, data_dir, url=None, sha256=None, what=None, alternative
         raise DataError(missing_message(what, places))
     if offline():
         raise DataError(missing_message(what, places, url, f"download skipped because {ENV_OFFLINE}=1"))
+    try:  # get_file silently falls back to /tmp/.keras for a missing or read-only directory: refuse that
+        target.parent.mkdir(parents=True, exist_ok=True)
+        writable = os.access(target.parent, os.W_OK)
+    except OSError:
+        writable = False
+    if not writable:
+        raise DataError(missing_message(what, places, url, f"cannot download: {target.parent} is not writable"))
     import keras  # imported here: loading local files must not pay for importing Keras
 
     subdir = str(Path(relative_path).parent)
