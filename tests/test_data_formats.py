@@ -142,7 +142,8 @@ def test_notmnist_bad_inputs(tmp_path):
     data = (tmp_path / "whole.tar.gz").read_bytes()
     (tmp_path / "trunc").mkdir()
     (tmp_path / "trunc" / "notMNIST_small.tar.gz").write_bytes(data[: len(data) // 2])
-    assert_data_error(lambda: load_notmnist(tmp_path / "trunc"), tmp_path / "trunc" / "notMNIST_small.tar.gz", "truncated")
+    assert_data_error(lambda: load_notmnist(tmp_path / "trunc"), tmp_path / "trunc" / "notMNIST_small.tar.gz",
+                      "truncated")
 
     (tmp_path / "npz").mkdir()
     np.savez(tmp_path / "npz" / "notMNIST.npz", images=np.zeros((4, 28, 28)), labels=np.array([0, 1, 2, 10]))
@@ -293,7 +294,8 @@ def test_cifar10_tarball_layout(tmp_path):
     assert cifar.class_names == tuple(f"c{i}" for i in range(10))
     row = batches["data_batch_5"][b"data"][-1]
     for channel in range(3):  # channel-major row: 1024 R, then 1024 G, then 1024 B values
-        np.testing.assert_array_equal(cifar.x_valid[-1][..., channel], row[1024 * channel:1024 * (channel + 1)].reshape(32, 32))
+        plane = row[1024 * channel:1024 * (channel + 1)].reshape(32, 32)
+        np.testing.assert_array_equal(cifar.x_valid[-1][..., channel], plane)
     np.testing.assert_array_equal(cifar.y_test, batches["test_batch"][b"labels"])
     centred = load_cifar10(tmp_path, num_validation=3, subtract_mean=True)
     np.testing.assert_allclose(centred.extras["mean_image"], cifar.x_train.mean(axis=0), atol=1e-4)

@@ -11,8 +11,9 @@ used with tanh outputs in the assignment.
 """
 import numpy as np
 
-from tfnets.data.checks import check_images, check_labels, require_keys
-from tfnets.data.paths import fetch, one_line, resolve_data_dir
+from tfnets.data.checks import check_images, check_labels
+from tfnets.data.h5 import read_h5
+from tfnets.data.paths import fetch, resolve_data_dir
 from tfnets.data.splits import Splits
 from tfnets.errors import DataError
 
@@ -32,41 +33,21 @@ def load_catcar(data_dir=None, num_validation=0):
     y_test = check_labels(arrays["testlbls"], path, "testlbls", 2, count=len(x_test))
     if not 0 <= num_validation < len(x_train):
         raise DataError(f"num_validation={num_validation} must be in 0..{len(x_train) - 1} for {path}")
-    upright = lambda x: np.ascontiguousarray(x.transpose(0, 2, 1), dtype=np.float32) / 255.0  # noqa: E731
     x_train, x_test = upright(x_train), upright(x_test)
     n_train = len(x_train) - num_validation
+    validation = (f"validation = last {num_validation} training images" if num_validation
+                  else "no validation split (as in the assignment)")
     return Splits(
         x_train[:n_train], y_train[:n_train], x_train[n_train:], y_train[n_train:], x_test, y_test,
-        class_names=CLASS_NAMES, source=str(path),
-        note="images transposed back to upright; " + (f"validation = last {num_validation} training images"
-                                                      if num_validation else "no validation split (as in the assignment)"),
+        class_names=CLASS_NAMES, source=str(path), note="images transposed back to upright; " + validation,
     )
+
+
+def upright(stored):
+    """(N, 32, 32) images as stored in the file -> float32 in [0, 1], each 32x32 image transposed upright."""
+    return np.ascontiguousarray(stored.transpose(0, 2, 1), dtype=np.float32) / 255.0
 
 
 def to_signed_labels(y):
     """Map 0/1 labels to the -1/+1 targets of a tanh output unit (0 -> -1, 1 -> +1), as float32."""
     return 2.0 * np.asarray(y, np.float32) - 1.0
-
-
-def read_h5(path, keys):
-    """Read the named datasets of an HDF5 file into NumPy arrays, wrapping h5py errors in DataError."""
-    import h5py
-
-    try:
-        with h5py.File(path, "r") as h5:
-            require_keys(h5, keys, path)
-            return {key: h5[key][()] for key in keys}
-    except (OSError, KeyError, ValueError, TypeError) as err:
-        raise DataError(f"{path}: cannot read the HDF5 file ({one_line(err)}); it is truncated or corrupt") from err
-
-
-def read_h5_attr(path, name):
-    """One file-level attribute of an HDF5 file as str, or "" when absent."""
-    import h5py
-
-    try:
-        with h5py.File(path, "r") as h5:
-            value = h5.attrs.get(name, "")
-    except OSError as err:
-        raise DataError(f"{path}: cannot read the HDF5 file ({one_line(err)}); it is truncated or corrupt") from err
-    return value.decode() if isinstance(value, bytes) else str(value)

@@ -4,6 +4,12 @@ import numpy as np
 from tfnets.errors import DataError
 
 
+def corrupt_file_error(path, err, kind="file"):
+    """The one-line `DataError` for a file that exists but cannot be parsed (truncated, corrupt, wrong format)."""
+    detail = " ".join(str(err).split()) or type(err).__name__
+    return DataError(f"{path}: cannot read the {kind} ({detail}); it is truncated or corrupt: replace it")
+
+
 def check_images(x, source, name, item_shape):
     """Raise unless `x` has shape (N, *item_shape) with N > 0; `None` in item_shape matches any size."""
     x = np.asarray(x)
@@ -12,7 +18,7 @@ def check_images(x, source, name, item_shape):
     )
     if not ok:
         want = "(N, " + ", ".join("?" if s is None else str(s) for s in item_shape) + ")"
-        raise DataError(f"{source}: '{name}' has shape {x.shape}, expected {want}; the file is not in the expected layout")
+        raise DataError(f"{source}: '{name}' has shape {x.shape}, expected {want}; not the expected layout")
     if x.shape[0] == 0:
         raise DataError(f"{source}: '{name}' is empty; the dataset has no examples")
     return x

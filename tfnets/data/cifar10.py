@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from tfnets.data.checks import check_images, check_labels, require_keys
-from tfnets.data.paths import fetch, one_line, resolve_data_dir
+from tfnets.data.checks import check_images, check_labels, corrupt_file_error, require_keys
+from tfnets.data.paths import fetch, resolve_data_dir
 from tfnets.data.splits import Splits
 from tfnets.errors import DataError
 
@@ -74,7 +74,8 @@ def load_cifar10(data_dir=None, num_validation=1000, subtract_mean=False):
     return Splits(
         x_train, y_train, x_valid, y_valid, x_test, y_test,
         class_names=class_names, source=str(source), extras=extras,
-        note=f"validation = last {num_validation} training images" + ("; train mean image subtracted" if subtract_mean else ""),
+        note=f"validation = last {num_validation} training images"
+        + ("; train mean image subtracted" if subtract_mean else ""),
     )
 
 
@@ -83,7 +84,7 @@ def _unpickle(stream, where):
         return pickle.load(stream, encoding="bytes")
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, ImportError,
             IndexError, KeyError, OSError, zlib.error) as err:
-        raise DataError(f"{where}: cannot unpickle ({one_line(err) or type(err).__name__}); the file is truncated or corrupt") from err
+        raise corrupt_file_error(where, err, "pickle (cannot unpickle)") from err
 
 
 def _read_pickle_file(path):
@@ -105,7 +106,7 @@ def _read_tarball(path):
                 if member.isfile() and name in wanted:
                     found[name] = _unpickle(archive.extractfile(member), f"{path}:{member.name}")
     except (tarfile.TarError, OSError, EOFError, zlib.error) as err:
-        raise DataError(f"{path}: cannot read the tarball ({one_line(err)}); it is truncated or corrupt: delete it and download it again") from err
+        raise corrupt_file_error(path, err, "tarball") from err
     missing = sorted(wanted - set(found) - {META})
     if missing:
         raise DataError(f"{path}: the tarball lacks {missing}; not the CIFAR-10 python version")

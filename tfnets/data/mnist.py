@@ -15,8 +15,8 @@ import zlib
 
 import numpy as np
 
-from tfnets.data.checks import check_images, check_labels, require_keys
-from tfnets.data.paths import fetch, one_line, resolve_data_dir
+from tfnets.data.checks import check_images, check_labels, corrupt_file_error, require_keys
+from tfnets.data.paths import fetch, resolve_data_dir
 from tfnets.data.splits import Splits
 from tfnets.errors import DataError
 
@@ -77,7 +77,7 @@ def read_mnist_npz(path):
             require_keys(data, list(IDX_FILES), path)
             return {key: data[key] for key in IDX_FILES}
     except (zipfile.BadZipFile, OSError, ValueError, EOFError, zlib.error) as err:
-        raise DataError(f"{path}: cannot read the npz file ({one_line(err)}); it is truncated or corrupt") from err
+        raise corrupt_file_error(path, err, "npz file") from err
 
 
 def read_idx(path, magic):
@@ -86,14 +86,14 @@ def read_idx(path, magic):
         with gzip.open(path, "rb") as stream:
             raw = stream.read()
     except (OSError, EOFError, zlib.error) as err:
-        raise DataError(f"{path}: cannot read the gzip file ({one_line(err)}); it is truncated or corrupt") from err
+        raise corrupt_file_error(path, err, "gzip file") from err
     ndim = 3 if magic == IDX_IMAGES_MAGIC else 1
     header = 4 * (1 + ndim)
     if len(raw) < header or int.from_bytes(raw[:4], "big") != magic:
         raise DataError(f"{path}: not an idx file of {'images' if ndim == 3 else 'labels'} (bad magic number)")
     shape = tuple(int.from_bytes(raw[4 * (i + 1): 4 * (i + 2)], "big") for i in range(ndim))
     if len(raw) != header + int(np.prod(shape)):
-        raise DataError(f"{path}: holds {len(raw) - header} bytes of data, its header promises shape {shape}; truncated")
+        raise DataError(f"{path}: holds {len(raw) - header} data bytes but its header says shape {shape}; truncated")
     return np.frombuffer(raw, np.uint8, offset=header).reshape(shape)
 
 

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from tfnets.data.checks import check_images, check_labels, require_keys
-from tfnets.data.paths import fetch, one_line, resolve_data_dir
+from tfnets.data.checks import check_images, check_labels, corrupt_file_error, require_keys
+from tfnets.data.paths import fetch, resolve_data_dir
 from tfnets.data.splits import Splits, split_by_fractions
 from tfnets.errors import DataError
 
@@ -91,12 +91,12 @@ def read_ece421_npz(path):
             require_keys(data, ["images", "labels"], path)
             images, labels = data["images"], data["labels"]
     except (zipfile.BadZipFile, OSError, ValueError, EOFError, zlib.error) as err:
-        raise DataError(f"{path}: cannot read the npz file ({one_line(err)}); it is truncated or corrupt") from err
+        raise corrupt_file_error(path, err, "npz file") from err
     labels = np.asarray(labels)
     n_labels = labels.shape[0] if labels.ndim else 0
     # The images may be stored (28, 28, N) (MATLAB-style) instead of (N, 28, 28): the axis whose length
     # equals the number of labels is the example axis.
-    if images.ndim == 3 and images.shape[:2] == (28, 28) and images.shape[0] != n_labels and images.shape[2] == n_labels:
+    if images.ndim == 3 and images.shape[0] != n_labels and images.shape[2] == n_labels:
         images = np.moveaxis(images, 2, 0)
     images = check_images(images, path, "images", (28, 28))
     labels = check_labels(labels, path, "labels", len(CLASS_NAMES), count=len(images))
@@ -161,6 +161,6 @@ def read_png_tarball(path):
                     continue
                 by_name.append((CLASS_NAMES.index(letter), parts[-1], archive.extractfile(member).read()))
     except (tarfile.TarError, OSError, EOFError, zlib.error) as err:
-        raise DataError(f"{path}: cannot read the tarball ({one_line(err)}); it is truncated or corrupt: delete it and download it again") from err
+        raise corrupt_file_error(path, err, "tarball") from err
     by_name.sort(key=lambda item: (item[0], item[1]))
     return _stack([(label, decode_png(data)) for label, _, data in by_name], path)

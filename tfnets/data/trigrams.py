@@ -4,9 +4,9 @@ Looked for inside `<data dir>/trigrams/`, in this order:
   1. `assign2_data2.h5`, the original assignment file;
   2. `assign2_data2_surrogate.h5`, the same layout rebuilt from the corpus (its own split and word order;
      its `NOTE` attribute says so and is carried in `Splits.note`);
-  3. `raw_sentences.txt`, from which every consecutive 4-word window of each line is taken (words lower-cased
-     as in Hinton's course data; vocabulary = the corpus' 250 words, sorted), shuffled with `seed` and split 80 / 10 / 10 (train and valid sizes
-     floored, test the rest).
+  3. `raw_sentences.txt`, from which every consecutive 4-word window of each line is taken (words
+     lower-cased as in Hinton's course data; vocabulary = the corpus' 250 words, sorted), shuffled with
+     `seed` and split 80 / 10 / 10 (train and valid sizes floored, test the rest).
 HDF5 layout: `trainx` (N, 3), `traind` (N,), `valx`, `vald`, `testx`, `testd` with 1-BASED word indices,
 `words` (V,) bytes. None of these files has a stable public URL (the corpus comes from Hinton's Coursera
 course); a missing file stops with a message saying where to place it.
@@ -16,8 +16,8 @@ Returned indices are 0-BASED: x_* int64 (N, 3) (the three context words), y_* in
 """
 import numpy as np
 
-from tfnets.data.catcar import read_h5, read_h5_attr
-from tfnets.data.checks import check_images, check_labels, require_keys
+from tfnets.data.checks import check_images, check_labels, corrupt_file_error
+from tfnets.data.h5 import read_h5, read_h5_attr
 from tfnets.data.paths import missing_message, resolve_data_dir
 from tfnets.data.splits import Splits
 from tfnets.errors import DataError
@@ -72,7 +72,7 @@ def build_from_sentences(path, seed):
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as err:
-        raise DataError(f"{path}: cannot read the text file ({err.__class__.__name__}); expected UTF-8 sentences") from err
+        raise corrupt_file_error(path, err, "text file (expected UTF-8 sentences)") from err
     windows = list(sentence_windows(lines))
     if not windows:
         raise DataError(f"{path}: no line has 4 or more words; not the raw_sentences.txt corpus")
