@@ -8,13 +8,12 @@ their probabilities. Image files are converted to the model's channels (a colour
 model is converted to greyscale by luminance, and a note says so); a different size is refused. `.npy`/`.npz`
 arrays of integer dtype are raw pixels (scaled like images); float arrays must already be preprocessed.
 """
-import argparse
 import sys
 from pathlib import Path
 
 import numpy as np
 
-from tfnets.cli import exit_with, positive_int
+from tfnets.cli import ArgumentParser, exit_with, positive_int
 from tfnets.errors import ModelError
 
 
@@ -85,7 +84,7 @@ def load_inputs(model, paths):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m apps.predict", description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(prog="python -m apps.predict", description=__doc__.split("\n\n")[0])
     parser.add_argument("model_dir", help="an exported model folder, e.g. saved_models/notmnist_cnn")
     parser.add_argument("inputs", nargs="+", help="PNG/JPEG images, or .npy/.npz arrays")
     parser.add_argument("--top-k", type=positive_int, default=3)

@@ -43,9 +43,16 @@ def float_list(text):
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
 
 
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse, but a bad flag is ONE line (`error: ...`) and exit 2, without the usage dump."""
+
+    def error(self, message):
+        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
+
+
 def base_parser(app, description, *, epochs, batch_size, seed=0):
     """An `ArgumentParser` with the flags every app takes; apps add their own on top."""
-    parser = argparse.ArgumentParser(prog=f"python -m apps.{app}", description=description)
+    parser = ArgumentParser(prog=f"python -m apps.{app}", description=description)
     parser.set_defaults(app=app)
     core = parser.add_argument_group("common options")
     core.add_argument("--data-dir", default=None,
