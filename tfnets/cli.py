@@ -43,6 +43,14 @@ def float_list(text):
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
 
 
+class _StoreExplicit(argparse.Action):
+    """Stores the value and remembers that the user gave it (so --quick does not override it)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        setattr(namespace, self.dest, values)
+        namespace._explicit = sorted(set(getattr(namespace, "_explicit", [])) | {self.dest})
+
+
 class ArgumentParser(argparse.ArgumentParser):
     """argparse, but a bad flag is ONE line (`error: ...`) and exit 2, without the usage dump."""
 
@@ -57,7 +65,8 @@ def base_parser(app, description, *, epochs, batch_size, seed=0):
     core = parser.add_argument_group("common options")
     core.add_argument("--data-dir", default=None,
                       help="dataset folder (default: $TFNETS_DATA_DIR, else ~/.cache/tfnets/data)")
-    core.add_argument("--epochs", type=positive_int, default=epochs, help=f"training epochs (default {epochs})")
+    core.add_argument("--epochs", type=positive_int, default=epochs, action=_StoreExplicit,
+                      help=f"training epochs (default {epochs}; 2 under --quick unless given)")
     core.add_argument("--batch-size", type=positive_int, default=batch_size,
                       help=f"mini-batch size (default {batch_size})")
     core.add_argument("--seed", type=int, default=seed, help=f"seeds Python, NumPy and TF (default {seed})")

@@ -44,12 +44,13 @@ class Experiment:
     """One invocation of an app: `runs/<app>/<run-id>/` plus `saved_models/<app>/`."""
 
     def __init__(self, args, title, extra_config=None):
-        if getattr(args, "quick", False):
+        if getattr(args, "quick", False) and "epochs" not in getattr(args, "_explicit", ()):
             # --quick is a smoke test of the whole pipeline: tiny real subset, at most two epochs.
             args.epochs = min(args.epochs, 2)
         self.args = args
         self.app = args.app
-        self.config = {**vars(args), **(extra_config or {})}
+        settings = {k: v for k, v in vars(args).items() if not k.startswith("_")}
+        self.config = {**settings, **(extra_config or {})}
         self.jit = determinism.configure(args.seed, args.jit)
         run_id = args.run_id or run_id_for(self.config)
         self.run = Run(Path(args.out) / self.app / run_id, self.config)
