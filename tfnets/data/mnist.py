@@ -58,8 +58,9 @@ def load_fashion_mnist(data_dir=None, num_validation=10000):
         path = data_dir / "fashion_mnist.npz"
         arrays = read_mnist_npz(path)
     else:
+        needs = f"Fashion-MNIST (all of {', '.join(IDX_FILES.values())} in {folder})"
         for name in IDX_FILES.values():
-            fetch(f"fashion_mnist/{name}", data_dir, url=KERAS_ORIGIN + name, what="Fashion-MNIST",
+            fetch(f"fashion_mnist/{name}", data_dir, url=KERAS_ORIGIN + name, what=needs,
                   alternatives=(data_dir / "fashion_mnist.npz",))
         path = folder
         arrays = read_idx_set(folder)

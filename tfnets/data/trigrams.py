@@ -38,8 +38,9 @@ def load_trigrams(data_dir=None, seed=443):
             return read_trigram_h5(folder / name)
     if (folder / RAW).exists():
         return build_from_sentences(folder / RAW, seed)
-    raise DataError(missing_message("trigram data (EEE443 assign2_data2.h5, or Hinton's raw_sentences.txt)",
-                                    [folder / ORIGINAL, folder / RAW]))
+    raise DataError(missing_message(
+        "trigram data (the EEE443 assign2_data2.h5, or raw_sentences.txt from the data of assignment 2 of "
+        "Hinton's Coursera course 'Neural Networks for Machine Learning')", [folder / ORIGINAL, folder / RAW]))
 
 
 def read_trigram_h5(path):
