@@ -75,3 +75,15 @@ def test_report_names_wrt_and_formatting():
     assert numeric < 1e-8 and reference is None
     text = format_report(report, "matmul")
     assert text.startswith("matmul:") and "kernel" in text and "vs numeric" in text
+
+
+def test_four_point_stencil_is_more_accurate_for_small_gradients():
+    x = np.random.default_rng(3).standard_normal((2, 3))
+    f = lambda v: 1e-3 * tf.reduce_sum(tf.sin(v))  # noqa: E731  gradient elements ~1e-3
+    (two_point,) = numeric_gradient(f, [x])
+    (four_point,) = numeric_gradient(f, [x], eps=1e-3, stencil=4)
+    exact = 1e-3 * np.cos(x)
+    assert rel_error(four_point, exact) < 1e-9
+    assert rel_error(four_point, exact) < rel_error(two_point, exact)
+    with pytest.raises(ValueError, match="stencil"):
+        numeric_gradient(f, [x], stencil=3)
