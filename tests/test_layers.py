@@ -279,6 +279,17 @@ def test_fit_under_mixed_precision(mixed_precision):
     assert np.isfinite(history.history["loss"]).all()
     assert history.history["loss"][-1] < history.history["loss"][0]
 
+    ids = np.random.default_rng(5).integers(0, 10, (32, 4))
+    embedder = keras.Sequential(
+        [keras.Input((4,), dtype="int32"), L.ManualEmbedding(10, 3), keras.layers.Flatten(), L.ManualDense(1)]
+    )
+    embedder.compile(keras.optimizers.SGD(0.05), losses.MeanSquaredError())
+    before = embedder.layers[0].embeddings.numpy().copy()
+    embedder.fit(ids, np.ones((32, 1), "float32"), epochs=1, batch_size=8, verbose=0)
+    assert embedder(ids[:2]).dtype == "float16"
+    assert embedder.layers[0].embeddings.dtype == "float32"
+    assert not np.allclose(embedder.layers[0].embeddings.numpy(), before)
+
 
 # ------------------------------------------------------------------ initializers, regularizers, config
 def test_initializers_and_regularizers_are_accepted():

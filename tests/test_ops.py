@@ -287,7 +287,7 @@ def test_ops_agree_in_eager_tf_function_and_xla_float32(name):
             np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=2e-5, atol=2e-6)
 
 
-@pytest.mark.parametrize("name", ["affine", "softmax_cross_entropy_int", "batch_norm_train", "layer_norm", "relu", "softmax"])
+@pytest.mark.parametrize("name", sorted(CASES))
 def test_ops_keep_float16_dtypes_and_stay_close_to_float32(name):
     f, inputs = _float32_case(name)
     half = [v.astype(np.float16) if v.dtype == np.float32 else v for v in inputs]
