@@ -11,6 +11,12 @@ from tfnets.gradcheck import check_gradients
 
 NUMERIC_TOL = 1e-7  # float64 central differences (issue #2)
 AUTODIFF_TOL = 1e-10  # same math, different code: agreement up to round-off
+# The 4-point central difference with h = 1e-3 has ~1e-12 absolute error, so even gradient
+# elements of size ~1e-4 are measured far below the 1e-7 bar. The CS231n 2-point formula with
+# h = 1e-6 has ~1e-10 absolute round-off noise, i.e. up to ~1e-7 relative on such small elements;
+# it is checked too, against its own noise floor. Inputs stay > 2h away from every kink.
+NUMERIC = dict(eps=1e-3, stencil=4)
+CS231N_NUMERIC, CS231N_TOL = dict(eps=1e-6, stencil=2), 1e-6
 
 N, D, M, C, V = 4, 5, 3, 6, 7
 
@@ -23,6 +29,14 @@ def away_from_zero(shape, rng, margin=0.1):
     """Normal samples pushed at least `margin` from 0, so +-eps never crosses the ReLU kink."""
     x = rng.standard_normal(shape)
     return np.where(x >= 0, x + margin, x - margin)
+
+
+def _away_from_hinge(scores, labels, margin=0.05):
+    """Assert no SVM margin s_j - s_y + 1 sits within `margin` of the hinge (it would be a kink)."""
+    margins = scores - scores[np.arange(len(labels)), labels][:, None] + 1
+    margins[np.arange(len(labels)), labels] = 1.0
+    assert np.min(np.abs(margins)) > margin, "pick another seed: an SVM margin is at the kink"
+    return scores
 
 
 DROPOUT_SEED = (3, 4)
@@ -49,7 +63,7 @@ def _cases():
         "softmax_cross_entropy_per_example": (ops.softmax_cross_entropy_per_example, ref.softmax_cross_entropy_per_example, [rng.standard_normal((N, C)), labels], None),
         "mean_squared_error": (ops.mean_squared_error, ref.mean_squared_error, [rng.standard_normal((N, M)), rng.standard_normal((N, M))], None),
         "mean_squared_error_per_example": (ops.mean_squared_error_per_example, ref.mean_squared_error_per_example, [rng.standard_normal((N, M, 2)), rng.standard_normal((N, M, 2))], None),
-        "svm_loss": (ops.svm_loss, ref.svm_loss, [rng.standard_normal((N, C)), labels], None),
+        "svm_loss": (ops.svm_loss, ref.svm_loss, [_away_from_hinge(rng.standard_normal((N, C)), labels), labels], None),
         "dropout": (
             lambda x: ops.dropout(x, 0.3, training=True, seed=tf.constant(DROPOUT_SEED)),
             lambda x: ref.dropout_with_mask(x, _dropout_keep_mask((N, D), 0.3), 0.3),
@@ -85,11 +99,18 @@ CASES = _cases()
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_gradients_match_numeric_and_autodiff_float64(name):
     f, reference_f, inputs, wrt = CASES[name]
-    report = check_gradients(f, inputs, reference_f, wrt=wrt)
+    report = check_gradients(f, inputs, reference_f, wrt=wrt, **NUMERIC)
     assert report, "nothing was checked"
     for input_name, errors in report.items():
         assert errors["numeric"] <= NUMERIC_TOL, (name, input_name, errors)
         assert errors["reference"] <= AUTODIFF_TOL, (name, input_name, errors)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_gradients_match_cs231n_two_point_differences(name):
+    f, _, inputs, wrt = CASES[name]
+    for input_name, errors in check_gradients(f, inputs, wrt=wrt, **CS231N_NUMERIC).items():
+        assert errors["numeric"] <= CS231N_TOL, (name, input_name, errors)
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
