@@ -1,0 +1,231 @@
+"""notMNIST letters A-J with a one-hidden-layer MLP: the Toronto ECE421 "Neural Networks" assignment, part 1.
+
+The assignment wrote this network and its backward pass by hand in NumPy. Here it is built from the project's
+hand-written-backprop layers (`tfnets.layers.ManualDense`, `tfnets.losses.SoftmaxCrossEntropy`) and trained
+with Keras, exactly as the assignment did:
+
+    x (N, 784) -> ManualDense(H, relu) -> ManualDense(10) -> softmax cross-entropy (mean over the batch)
+    full-batch gradient descent with momentum:  v <- gamma*v + alpha*grad,  w <- w - v   (gamma = 0.9)
+    Xavier init (zero-mean Gaussian, variance 2 / (fan_in + fan_out)), zero biases, 200 epochs, H = 1000
+
+    python -m apps.notmnist_mlp                                    # H = 1000; exports saved_models/notmnist_mlp
+    python -m apps.notmnist_mlp --hidden-units 100,500,1000,2000   # the hidden-unit study (one trial per size)
+    python -m apps.notmnist_mlp --gradients autodiff               # same network, TensorFlow autodiff gradients
+    python -m apps.notmnist_mlp --sweep learning_rate=0.01,0.05,0.1,0.3 --epochs 50
+
+Every run reports the early-stopping point: the epoch with the lowest validation loss and the accuracies there,
+next to those of the last epoch. `tfnets.reference.NumpyMLP` is the same network and update in plain NumPy; the
+tests check both implementations (and autodiff) against each other step for step.
+"""
+import csv
+import dataclasses
+
+import keras
+
+from tfnets.cli import base_parser, exit_with, int_list, positive_float, require
+from tfnets.data import load_notmnist
+from tfnets.experiment import Experiment
+from tfnets.layers import ManualDense
+from tfnets.losses import SoftmaxCrossEntropy
+from tfnets.optim import SGDMomentum
+from tfnets.plots import plot_overlay, plot_xy
+from tfnets.report import write_csv
+from tfnets.sweep import Sweep, add_sweep_arguments, parse_sweep
+
+APP = "notmnist_mlp"
+# Chosen by measurement (docs/notmnist_mlp.md): of 0.01, 0.05, 0.1 and 0.3 over 50 full-batch epochs, 0.1 trained
+# well and stably; it is also the step size the assignment's reports used with averaged gradients.
+LEARNING_RATE = 0.1
+MOMENTUM = 0.9
+GRADIENTS = ("manual", "autodiff")
+SWEEPABLE = {"learning_rate": float, "hidden_units": int}
+
+
+def xavier_normal(seed):
+    """Zero-mean Gaussian with variance 2 / (fan_in + fan_out), NOT truncated (Keras' GlorotNormal is).
+
+    `VarianceScaling(1, "fan_avg", "untruncated_normal")` has variance 1 / ((fan_in + fan_out) / 2): the same.
+    """
+    return keras.initializers.VarianceScaling(1.0, mode="fan_avg", distribution="untruncated_normal", seed=seed)
+
+
+def build_model(hidden_units=1000, gradients="manual", seed=0, learning_rate=LEARNING_RATE, momentum=MOMENTUM,
+                jit_compile=False):
+    """784 -> hidden_units (ReLU) -> 10 logits, compiled with the assignment's momentum rule.
+
+    Inputs (N, 784) in [0, 1]; outputs logits (N, 10). gradients="manual" uses the hand-written backward passes,
+    "autodiff" plain `keras.layers.Dense` and Keras' cross-entropy (TensorFlow autodiff). With the same `seed`
+    both start from identical weights (layer i is initialised with seed + i).
+    """
+    require(gradients in GRADIENTS, f"unknown --gradients {gradients!r}; choose from {', '.join(GRADIENTS)}")
+    require(hidden_units >= 1, f"hidden_units must be >= 1, got {hidden_units}")
+    if gradients == "manual":
+        dense, loss = ManualDense, SoftmaxCrossEntropy(from_logits=True)
+    else:
+        dense, loss = keras.layers.Dense, keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    model = keras.Sequential([
+        keras.Input((784,), name="pixels"),
+        dense(hidden_units, activation="relu", kernel_initializer=xavier_normal(seed), bias_initializer="zeros",
+              name="hidden"),
+        dense(10, kernel_initializer=xavier_normal(seed + 1), bias_initializer="zeros", name="logits"),
+    ], name=f"notmnist_mlp_{gradients}")
+    model.compile(optimizer=SGDMomentum.from_notmnist_form(learning_rate, gamma=momentum), loss=loss,
+                  metrics=["accuracy"], jit_compile=jit_compile)
+    return model
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Command line
+# ---------------------------------------------------------------------------------------------------------------
+
+def build_parser():
+    parser = base_parser(APP, "notMNIST MLP (ECE421 part 1): hand-written backprop, full-batch GD + momentum.",
+                         epochs=200, batch_size=None)
+    for action in parser._actions:  # full-batch GD: the default batch is the whole training set
+        if action.dest == "batch_size":
+            action.help = "mini-batch size (default: the whole training set, i.e. full-batch gradient descent)"
+    group = parser.add_argument_group("model")
+    group.add_argument("--hidden-units", type=int_list, default=[1000],
+                       help="hidden layer size; several (100,500,1000,2000) run the hidden-unit study")
+    group.add_argument("--learning-rate", type=positive_float, default=LEARNING_RATE,
+                       help=f"alpha in v <- gamma*v + alpha*grad (default {LEARNING_RATE})")
+    group.add_argument("--momentum", type=float, default=MOMENTUM, help=f"gamma (default {MOMENTUM})")
+    group.add_argument("--gradients", choices=GRADIENTS, default="manual",
+                       help="manual: hand-written backprop layers (default); autodiff: TensorFlow autodiff")
+    add_sweep_arguments(parser, SWEEPABLE)
+    return parser
+
+
+def load_data(exp, args):
+    """notMNIST flattened: x (N, 784) float32 in [0, 1], y (N,) in 0..9."""
+    data = exp.use_data(load_notmnist(args.data_dir))
+    flat = {f"x_{s}": getattr(data, f"x_{s}").reshape(-1, 784) for s in ("train", "valid", "test")}
+    return dataclasses.replace(data, **flat)
+
+
+def early_stopping_rows(history):
+    """The epoch with the lowest validation loss vs the last epoch: losses and accuracies of both rows."""
+    if not history:
+        return []
+    best = min(history, key=lambda r: r["val_loss"])
+    last = history[-1]
+    rows = []
+    for label, row in ((f"lowest valid loss (epoch {int(best['epoch'])})", best),
+                       (f"last epoch ({int(last['epoch'])})", last)):
+        rows.append({"point": label, "valid_loss": row.get("val_loss"), "train_accuracy": row.get("accuracy"),
+                     "valid_accuracy": row.get("val_accuracy"), "test_accuracy": row.get("test_accuracy"),
+                     "test_loss": row.get("test_loss")})
+    return rows
+
+
+class Trainer:
+    def __init__(self, exp, args, data):
+        self.exp, self.args, self.data = exp, args, data
+
+    def train(self, hidden_units, learning_rate, run=None):
+        # Re-seed per build: a trial's initial weights must not depend on which trials ran before it (resume).
+        keras.utils.set_random_seed(self.args.seed)
+        model = build_model(hidden_units, self.args.gradients, self.args.seed, learning_rate, self.args.momentum,
+                            jit_compile=self.exp.jit)
+        batch = self.args.batch_size or len(self.data.y_train)
+        setting = f"hidden_units={hidden_units}, learning_rate={learning_rate:g}, batch={batch}"
+        result = self.exp.train(model, self.data, run=run, batch_size=batch, setting=setting,
+                                title=f"notMNIST MLP ({self.args.gradients}), {setting}")
+        return model, result
+
+
+def single_run(exp, args, trainer):
+    hidden_units = args.hidden_units[0]
+    model, result = trainer.train(hidden_units, args.learning_rate)
+    final = result.final
+    exp.report.add_table("Final metrics", [{"hidden_units": hidden_units, **final,
+                                            "wall_time_s": result.metrics["timing"]["wall_time_s"]}])
+    exp.report.add_image("Learning curves", result.run.path / "curves.png")
+    exp.report.add_table("Early stopping", early_stopping_rows(result.history),
+                         note="the epoch an early-stopping rule on validation loss would keep, vs training on")
+    exp.export(model, class_names=trainer.data.class_names, input_shape=[784], image_shape=[28, 28, 1],
+               output="logits")
+    print(f"hidden_units={hidden_units}: test accuracy {final['test_accuracy']:.4f}, "
+          f"test loss {final['test_loss']:.4f}, {result.metrics['timing']['wall_time_s']:.1f}s")
+    return result
+
+
+def study(exp, args, trainer, space):
+    """One resumable trial per value; a table of final test accuracy/loss, time and early stopping per value."""
+    name = "_".join(space)
+    sweep = Sweep(exp.run, space, mode=args.sweep_mode, max_trials=args.max_trials, seed=args.seed, name=name)
+
+    def train_trial(values, run):
+        return trainer.train(values.get("hidden_units", args.hidden_units[0]),
+                             values.get("learning_rate", args.learning_rate), run=run)[1]
+
+    sweep.search(train_trial)
+    rows, histories = [], {}
+    for values in sweep.combinations:
+        run = sweep.trial_run(values)
+        history = _read_history(run.path / "history.csv")
+        metrics_row = next((r for r in sweep.results() if r["trial"] == run.path.name), None)
+        if metrics_row is None:
+            continue
+        label = ", ".join(f"{k}={v:g}" for k, v in values.items())
+        histories[label] = history
+        stop = early_stopping_rows(history)
+        rows.append({**values,
+                     "test_accuracy": metrics_row.get("final_test_accuracy"),
+                     "test_loss": metrics_row.get("final_test_loss"),
+                     "train_accuracy": metrics_row.get("final_train_accuracy"),
+                     "valid_accuracy": metrics_row.get("final_valid_accuracy"),
+                     "wall_time_s": metrics_row.get("wall_time_s"),
+                     "best_epoch": metrics_row.get("best_epoch"),
+                     "test_accuracy_at_best": stop[0]["test_accuracy"] if stop else None,
+                     "valid_accuracy_at_best": stop[0]["valid_accuracy"] if stop else None,
+                     "status": metrics_row.get("status")})
+    write_csv(exp.run.path / f"{name}_results.csv", rows)
+    exp.report.add_table(f"{name} study", rows,
+                         note=f"{args.epochs} epochs, seed {args.seed}, gradients={args.gradients}; final = last "
+                              "epoch; best_epoch = lowest validation loss (early stopping)")
+    exp.report.add_image(f"{name} study: curves", plot_overlay(
+        histories, exp.run.path / f"{name}_curves.png", metrics=("val_loss", "val_accuracy", "test_accuracy"),
+        title=f"notMNIST MLP: {name} study"))
+    if len(space) == 1 and rows:
+        key = name
+        exp.report.add_image(f"{name} study: final test accuracy", plot_xy(
+            {"test": ([r[key] for r in rows], [r["test_accuracy"] for r in rows]),
+             "test at best epoch": ([r[key] for r in rows], [r["test_accuracy_at_best"] for r in rows])},
+            exp.run.path / f"{name}_test_accuracy.png", xlabel=name, ylabel="test accuracy", logx=True,
+            title="notMNIST MLP"))
+    for row in rows:
+        print(", ".join(f"{k}={row[k]}" for k in space) + f": test accuracy {row['test_accuracy']:.4f}, "
+              f"test loss {row['test_loss']:.4f}, {row['wall_time_s']}s, best epoch {row['best_epoch']}")
+    return rows
+
+
+def _read_history(path):
+    if not path.exists():
+        return []
+    with open(path) as handle:
+        return [{k: float(v) for k, v in row.items() if v != ""} for row in csv.DictReader(handle)]
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    space = parse_sweep(args.sweep, SWEEPABLE)
+    require(args.hidden_units, "--hidden-units needs at least one size, e.g. --hidden-units 1000")
+    require(0 <= args.momentum < 1, f"--momentum must be in [0, 1), got {args.momentum}")
+    if len(args.hidden_units) > 1:
+        require("hidden_units" not in space, "give the sizes either in --hidden-units or in --sweep, not both")
+        space = {"hidden_units": args.hidden_units, **space}
+
+    exp = Experiment(args, "notMNIST MLP (ECE421 assignment, part 1)")
+    data = load_data(exp, args)
+    if args.batch_size is not None:
+        require(args.batch_size <= len(data.y_train),
+                f"--batch-size {args.batch_size} is larger than the training set ({len(data.y_train)} examples)")
+    trainer = Trainer(exp, args, data)
+    if space:
+        return study(exp, args, trainer, space)
+    return single_run(exp, args, trainer)
+
+
+if __name__ == "__main__":
+    exit_with(main)
