@@ -1,0 +1,315 @@
+"""notMNIST letters A-J with a small CNN: the Toronto ECE421 "Neural Networks" assignment, part 2.
+
+The assignment's network, Xavier-initialised and trained with Adam (learning rate 1e-4, batch 32, 50 epochs,
+reshuffled every epoch):
+
+    (28, 28, 1) -> Conv2D 3x3, 32 filters, stride 1, same padding -> ReLU -> BatchNormalization
+    -> 2x2 max-pool -> flatten (6272) -> Dense 784 -> (Dropout) -> ReLU -> Dense 10 -> softmax cross-entropy
+
+and its two regularisation studies: an L2 penalty on the two dense weight matrices (lambda in {0.01, 0.1, 0.5})
+and dropout after the 784-unit layer (keep probability p in {0.9, 0.75, 0.5}).
+
+    python -m apps.notmnist_cnn                                  # the baseline; exports saved_models/notmnist_cnn
+    python -m apps.notmnist_cnn --l2 0.1 --keep-prob 0.75        # one other configuration
+    python -m apps.notmnist_cnn --study all                      # baseline + L2 study + dropout study + improved
+    python -m apps.notmnist_cnn --sweep l2=0.01,0.1,0.5          # any grid, one resumable trial per value
+    python -m apps.predict saved_models/notmnist_cnn letter.png
+
+A study writes a table of final train/valid/test accuracy and loss per value (baseline row included), the
+overlaid validation curves, and exports the best setting (lowest final validation cross-entropy) to
+`saved_models/notmnist_cnn_<study>`. `--recipe improved` is our own "go beyond" variant (see `build_model`),
+reported next to the assignment's configuration, never instead of it.
+"""
+import csv
+import dataclasses
+import json
+import math
+
+import keras
+import numpy as np
+
+from tfnets.cli import base_parser, exit_with, require
+from tfnets.data import load_notmnist
+from tfnets.errors import ModelError
+from tfnets.experiment import Experiment
+from tfnets.plots import plot_overlay
+from tfnets.report import write_csv
+from tfnets.sweep import Sweep, add_sweep_arguments, parse_sweep
+
+APP = "notmnist_cnn"
+LEARNING_RATE = 1e-4
+STUDIES = {
+    "l2": {"l2": [0.01, 0.1, 0.5]},
+    "dropout": {"keep_prob": [0.9, 0.75, 0.5]},
+}
+SWEEPABLE = {"l2": float, "keep_prob": float}
+RECIPES = ("assignment", "improved")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Model
+# ---------------------------------------------------------------------------------------------------------------
+
+def xavier_normal(seed):
+    """Xavier/Glorot init as the assignment defines it: zero-mean Gaussian, variance 2 / (fan_in + fan_out).
+
+    `VarianceScaling(1, "fan_avg", "untruncated_normal")` is exactly that (variance 1 / ((fan_in + fan_out) / 2));
+    Keras' `GlorotNormal` would truncate at two standard deviations. For a conv kernel the fans count the
+    receptive field: fan_in = 3*3*in_channels, fan_out = 3*3*filters.
+    """
+    return keras.initializers.VarianceScaling(1.0, mode="fan_avg", distribution="untruncated_normal", seed=seed)
+
+
+def assignment_l2(lam):
+    """The assignment's penalty `lam * tf.nn.l2_loss(W)` as a Keras regularizer, or None for lam = 0.
+
+    `tf.nn.l2_loss(W) = sum(W**2) / 2`, while `keras.regularizers.L2(c)` adds `c * sum(W**2)`; so c = lam / 2.
+    Both are added to the MEAN cross-entropy of the batch: Keras adds `model.losses` to the batch-mean loss,
+    exactly like the assignment's `loss = reduce_mean(CE) + lam * (l2_loss(W1) + l2_loss(W2))`; no rescaling by
+    the batch size is needed.
+    """
+    require(lam >= 0, f"--l2 must be >= 0, got {lam}")
+    return keras.regularizers.L2(lam / 2.0) if lam > 0 else None
+
+
+def augmentation(seed):
+    """Small random shifts (up to 2 pixels) and rotations (up to 10 degrees); identity at inference."""
+    return [keras.layers.RandomTranslation(2 / 28, 2 / 28, fill_mode="constant", seed=seed, name="shift"),
+            keras.layers.RandomRotation(10 / 360, fill_mode="constant", seed=seed + 1, name="rotate")]
+
+
+def build_model(l2=0.0, keep_prob=1.0, seed=0, *, recipe="assignment", filters=32, epochs=50, steps_per_epoch=164,
+                learning_rate=LEARNING_RATE, jit_compile=False):
+    """The assignment's CNN, compiled. Inputs (N, 28, 28, 1) in [0, 1]; outputs logits (N, 10).
+
+    l2: the assignment's lambda on the two dense kernels (see `assignment_l2`); keep_prob: dropout keep
+    probability p after the 784-unit layer (Keras' `rate = 1 - p`; 1.0 = no dropout).
+    recipe="improved" keeps everything above but adds training-time augmentation (`augmentation`) and decays
+    the learning rate to zero over `epochs * steps_per_epoch` steps with a cosine; the Adam step size, the
+    network and the batch size stay the assignment's.
+    Metrics: accuracy and `cross_entropy` (the data term alone; `loss` also holds the L2 penalty).
+    """
+    require(0 < keep_prob <= 1, f"--keep-prob must be in (0, 1], got {keep_prob}")
+    require(recipe in RECIPES, f"unknown --recipe {recipe!r}; choose from {', '.join(RECIPES)}")
+    layers = [keras.Input((28, 28, 1), name="image")]
+    if recipe == "improved":
+        layers += augmentation(seed + 10)
+    layers += [
+        keras.layers.Conv2D(filters, 3, strides=1, padding="same", kernel_initializer=xavier_normal(seed),
+                            name="conv"),
+        keras.layers.ReLU(name="conv_relu"),
+        keras.layers.BatchNormalization(name="batch_norm"),
+        keras.layers.MaxPooling2D(2, name="pool"),
+        keras.layers.Flatten(name="flatten"),
+        keras.layers.Dense(784, kernel_initializer=xavier_normal(seed + 1), kernel_regularizer=assignment_l2(l2),
+                           name="dense_784"),
+        # Dropout before the ReLU, as in the assignment; relu(mask * x / p) == mask * relu(x) / p anyway.
+        keras.layers.Dropout(1.0 - keep_prob, seed=seed + 2, name="dropout"),
+        keras.layers.ReLU(name="dense_relu"),
+        keras.layers.Dense(10, kernel_initializer=xavier_normal(seed + 3), kernel_regularizer=assignment_l2(l2),
+                           name="logits"),
+    ]
+    model = keras.Sequential(layers, name=f"notmnist_cnn_{recipe}")
+    schedule = learning_rate
+    if recipe == "improved":
+        schedule = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=max(1, epochs * steps_per_epoch))
+    model.compile(
+        # epsilon 1e-8 as tf.compat.v1.train.AdamOptimizer, which the assignment used (Keras defaults to 1e-7).
+        optimizer=keras.optimizers.Adam(schedule, epsilon=1e-8),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy", keras.metrics.SparseCategoricalCrossentropy(from_logits=True, name="cross_entropy")],
+        jit_compile=jit_compile,
+    )
+    return model
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Command line
+# ---------------------------------------------------------------------------------------------------------------
+
+def build_parser():
+    parser = base_parser(APP, "notMNIST CNN (ECE421 part 2): baseline, L2 and dropout studies.",
+                         epochs=50, batch_size=32)
+    group = parser.add_argument_group("model")
+    group.add_argument("--l2", type=float, default=0.0,
+                       help="lambda of the assignment's penalty lambda*(l2_loss(W1)+l2_loss(W2)) (default 0)")
+    group.add_argument("--keep-prob", type=float, default=1.0,
+                       help="dropout keep probability after the 784-unit layer (default 1 = no dropout)")
+    group.add_argument("--recipe", choices=RECIPES, default="assignment",
+                       help="assignment (default) or improved: + shift/rotation augmentation + cosine decay")
+    group.add_argument("--study", choices=(*STUDIES, "all"), default=None,
+                       help="l2: lambda in {0.01,0.1,0.5}; dropout: p in {0.9,0.75,0.5}; all: both and the "
+                            "improved recipe; each with the baseline row")
+    add_sweep_arguments(parser, SWEEPABLE)
+    return parser
+
+
+def load_data(exp, args):
+    """notMNIST with a channel axis: x (N, 28, 28, 1) float32 in [0, 1], y (N,) in 0..9."""
+    data = exp.use_data(load_notmnist(args.data_dir))
+    return dataclasses.replace(data, x_train=data.x_train[..., None], x_valid=data.x_valid[..., None],
+                               x_test=data.x_test[..., None])
+
+
+def setting_text(l2, keep_prob, recipe):
+    return f"l2={l2:g}, keep_prob={keep_prob:g}" + (f", recipe={recipe}" if recipe != "assignment" else "")
+
+
+class Trainer:
+    """Builds and trains one configuration into a given run folder (the baseline, a trial, the improved row)."""
+
+    def __init__(self, exp, args, data):
+        self.exp, self.args, self.data = exp, args, data
+        self.steps_per_epoch = math.ceil(len(data.y_train) / args.batch_size)
+
+    def model(self, l2, keep_prob, recipe):
+        # Re-seed before each build: a trial's weights must not depend on which trials ran before it (resume).
+        keras.utils.set_random_seed(self.args.seed)
+        return build_model(l2, keep_prob, self.args.seed, recipe=recipe, epochs=self.args.epochs,
+                           steps_per_epoch=self.steps_per_epoch, jit_compile=self.exp.jit)
+
+    def train(self, l2, keep_prob, recipe, run=None):
+        setting = setting_text(l2, keep_prob, recipe)
+        model = self.model(l2, keep_prob, recipe)
+        result = self.exp.train(model, self.data, run=run, setting=setting, title=f"notMNIST CNN, {setting}")
+        return model, result
+
+
+def result_row(label, result_or_metrics, history=None):
+    """One table row: final train/valid/test accuracy and losses, the best-validation epoch, wall time."""
+    metrics = getattr(result_or_metrics, "metrics", result_or_metrics)
+    final, best = metrics.get("final", {}), metrics.get("best", {})
+    row = {"setting": label}
+    for split in ("train", "valid", "test"):
+        row[f"{split}_accuracy"] = final.get(f"{split}_accuracy")
+    for split in ("train", "valid", "test"):
+        row[f"{split}_loss"] = final.get(f"{split}_loss")
+        row[f"{split}_cross_entropy"] = final.get(f"{split}_cross_entropy")
+    row["best_epoch"] = best.get("epoch")
+    row["test_accuracy_at_best"] = best.get("test_accuracy")
+    row["epochs"] = metrics.get("epochs")
+    row["wall_time_s"] = metrics.get("timing", {}).get("wall_time_s")
+    return row
+
+
+def run_sweep(exp, args, trainer, name, space, baseline):
+    """Every value of `space` as a resumable trial; table + overlay with the baseline; export the best."""
+    sweep = Sweep(exp.run, space, mode=args.sweep_mode, max_trials=args.max_trials, seed=args.seed, name=name)
+
+    def train_trial(values, run):
+        l2 = values.get("l2", args.l2)
+        keep_prob = values.get("keep_prob", args.keep_prob)
+        return trainer.train(l2, keep_prob, args.recipe, run=run)[1]
+
+    sweep.search(train_trial)
+    rows = [result_row("baseline (" + setting_text(args.l2, args.keep_prob, args.recipe) + ")", baseline.metrics)]
+    histories = {"baseline": baseline.history}
+    for values in sweep.combinations:
+        run = sweep.trial_run(values)
+        if (run.path / "metrics.json").exists():
+            label = ", ".join(f"{k}={v:g}" for k, v in values.items())
+            metrics = json.loads((run.path / "metrics.json").read_text())
+            rows.append(result_row(label, metrics) | {"status": metrics.get("status", "completed")})
+            histories[label] = _read_history(run.path / "history.csv")
+    write_csv(exp.run.path / f"{name}_results.csv", rows)
+    exp.report.add_table(f"{name} study: final metrics per value",
+                         rows, note=f"{args.epochs} epochs, seed {args.seed}; loss = cross-entropy + L2 penalty; "
+                                    "best_epoch = lowest validation loss")
+    figure = plot_overlay(histories, exp.run.path / f"{name}_curves.png",
+                          metrics=("val_loss", "val_accuracy", "accuracy"), title=f"notMNIST CNN: {name} study")
+    exp.report.add_image(f"{name} study: curves", figure)
+
+    # The exported weights are the final epoch's: pick the lowest FINAL validation cross-entropy (the data term;
+    # the loss itself also holds the L2 penalty, which would always favour the smallest lambda).
+    finished = [r for r in sweep.results() if r.get("status") == "completed" and "final_valid_cross_entropy" in r]
+    if finished:
+        best = min(finished, key=lambda r: r["final_valid_cross_entropy"])
+        values = {k: best[k] for k in space}
+        model = trainer.model(values.get("l2", args.l2), values.get("keep_prob", args.keep_prob), args.recipe)
+        restore_trained(model, sweep.trial_run(values), trainer.data)
+        export(exp, model, trainer.data, exp.export_dir.with_name(f"{exp.export_dir.name}_{name}"))
+        exp.report.add(f"{name} study: best value", f"{values} (lowest final validation cross-entropy), exported to "
+                                                    f"`{exp.export_dir.name}_{name}`")
+    return rows
+
+
+def restore_trained(model, run, data):
+    """Load a finished run's last checkpoint into a freshly built `model` (weights and optimizer state)."""
+    model(data.x_train[:1])
+    model.optimizer.build(model.trainable_variables)
+    epochs_done, _ = run.restore(model)
+    if epochs_done == 0:
+        raise ModelError(f"no usable checkpoint in {run.path}; delete that folder and re-run the command")
+
+
+def _read_history(path):
+    if not path.exists():
+        return []
+    with open(path) as handle:
+        return [{k: float(v) for k, v in row.items() if v != ""} for row in csv.DictReader(handle)]
+
+
+def export(exp, model, data, path):
+    from tfnets.export import export_model
+
+    export_model(model, path, class_names=data.class_names, input_shape=[28, 28, 1], output="logits",
+                 extra={"app": APP, "run": str(exp.run.path)})
+    print(f"exported model: {path}")
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    space = parse_sweep(args.sweep, SWEEPABLE)
+    require(not (space and args.study), "use either --study or --sweep, not both")
+    require(args.l2 >= 0, f"--l2 must be >= 0, got {args.l2}")
+    require(0 < args.keep_prob <= 1, f"--keep-prob must be in (0, 1], got {args.keep_prob}")
+    for value in space.get("keep_prob", []):
+        require(0 < value <= 1, f"--sweep keep_prob values must be in (0, 1], got {value}")
+    for value in space.get("l2", []):
+        require(value >= 0, f"--sweep l2 values must be >= 0, got {value}")
+
+    exp = Experiment(args, "notMNIST CNN (ECE421 assignment, part 2)")
+    data = load_data(exp, args)
+    trainer = Trainer(exp, args, data)
+
+    # The baseline (the flags' configuration) always runs first: it is the single run, and the reference row of
+    # every study. Re-running the same command resumes it from its checkpoint.
+    model, baseline = trainer.train(args.l2, args.keep_prob, args.recipe)
+    export(exp, model, data, exp.export_dir)
+    exp.report.add_table("Final metrics", [result_row(setting_text(args.l2, args.keep_prob, args.recipe), baseline)])
+    exp.report.add_image("Learning curves", baseline.run.path / "curves.png")
+    print(f"{setting_text(args.l2, args.keep_prob, args.recipe)}: test accuracy "
+          f"{baseline.final['test_accuracy']:.4f}, test loss {baseline.final['test_loss']:.4f}")
+
+    studies = dict(STUDIES) if args.study == "all" else ({args.study: STUDIES[args.study]} if args.study else {})
+    if space:
+        studies = {"_".join(space): space}
+    for name, study_space in studies.items():
+        run_sweep(exp, args, trainer, name, study_space, baseline)
+
+    if args.study == "all" and args.recipe == "assignment":
+        improved_row(exp, args, trainer, data, baseline)
+    return baseline
+
+
+def improved_row(exp, args, trainer, data, baseline):
+    """Our "go beyond" row: the improved recipe with every other setting fixed, next to the baseline."""
+    model, result = trainer.train(args.l2, args.keep_prob, "improved",
+                                  run=exp.run.child("improved", {**exp.config, "recipe": "improved"}))
+    export(exp, model, data, exp.export_dir.with_name(f"{exp.export_dir.name}_improved"))
+    rows = [result_row("baseline (assignment recipe)", baseline),
+            result_row("improved: + shift/rotation augmentation + cosine LR decay", result)]
+    gain = 100 * (result.final["test_accuracy"] - baseline.final["test_accuracy"])
+    exp.report.add_table("Go beyond: improved recipe (extra row)", rows,
+                         note=f"same network, data, epochs ({args.epochs}), batch and Adam step size; test accuracy "
+                              f"{gain:+.2f} points vs the baseline")
+    figure = plot_overlay({"baseline": baseline.history, "improved": result.history},
+                          exp.run.path / "improved_curves.png", metrics=("val_loss", "val_accuracy", "accuracy"),
+                          title="notMNIST CNN: baseline vs improved recipe")
+    exp.report.add_image("Go beyond: curves", figure)
+    print(f"improved recipe: test accuracy {result.final['test_accuracy']:.4f} ({gain:+.2f} points)")
+    return result
+
+
+if __name__ == "__main__":
+    exit_with(main)

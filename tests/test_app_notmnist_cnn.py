@@ -1,0 +1,166 @@
+"""apps.notmnist_cnn: the assignment's CNN, its L2 convention, dropout, studies, and export -> predict end to end."""
+import csv
+import json
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from PIL import Image, ImageDraw, ImageFont
+
+from apps import notmnist_cnn, predict
+from tfnets.cli import run_main
+
+
+def _images(n, seed=0):
+    return np.random.default_rng(seed).uniform(size=(n, 28, 28, 1)).astype("float32")
+
+
+def test_architecture_follows_the_assignment():
+    model = notmnist_cnn.build_model(seed=0)
+    shapes = {layer.name: tuple(layer.output.shape[1:]) for layer in model.layers}
+    assert shapes["conv"] == (28, 28, 32)          # 3x3, 32 filters, stride 1, same padding
+    assert shapes["pool"] == (14, 14, 32)          # 2x2 max-pool
+    assert shapes["flatten"] == (14 * 14 * 32,)
+    assert shapes["dense_784"] == (784,) and shapes["logits"] == (10,)
+    order = [layer.name for layer in model.layers]
+    assert order == ["conv", "conv_relu", "batch_norm", "pool", "flatten", "dense_784", "dropout", "dense_relu",
+                     "logits"]
+    assert model.count_params() == (9 * 32 + 32) + 4 * 32 + (6272 * 784 + 784) + (784 * 10 + 10)
+    assert model.optimizer.learning_rate.numpy() == pytest.approx(1e-4)
+
+
+def test_xavier_variance_on_the_dense_and_conv_kernels():
+    model = notmnist_cnn.build_model(seed=1)
+    dense = model.get_layer("dense_784").kernel.numpy()
+    assert dense.std() == pytest.approx(np.sqrt(2 / (6272 + 784)), rel=0.01)
+    conv = model.get_layer("conv").kernel.numpy()   # fans count the 3x3 receptive field
+    assert conv.std() == pytest.approx(np.sqrt(2 / (9 * 1 + 9 * 32)), rel=0.1)
+
+
+@pytest.mark.parametrize("lam", [0.01, 0.5])
+def test_l2_penalty_is_the_assignments_lambda_times_l2_loss(lam):
+    model = notmnist_cnn.build_model(l2=lam, seed=2)
+    w1, w2 = model.get_layer("dense_784").kernel, model.get_layer("logits").kernel
+    assignment = lam * (tf.nn.l2_loss(w1) + tf.nn.l2_loss(w2))  # l2_loss = sum(w**2) / 2
+    model(_images(1))
+    np.testing.assert_allclose(float(tf.add_n(model.losses)), float(assignment), rtol=1e-5)
+    # ... and it is added to the MEAN cross-entropy of the batch, as in the assignment's total loss.
+    x, y = _images(16, seed=3), np.arange(16) % 10
+    values = model.evaluate(x, y, batch_size=16, verbose=0, return_dict=True)
+    mean_ce = keras.losses.SparseCategoricalCrossentropy(from_logits=True)(y, model(x, training=False))
+    np.testing.assert_allclose(values["loss"], float(mean_ce) + float(assignment), rtol=1e-5)
+    np.testing.assert_allclose(values["cross_entropy"], float(mean_ce), rtol=1e-5)
+
+
+def test_no_penalty_without_l2():
+    model = notmnist_cnn.build_model(l2=0.0, seed=0)
+    model(_images(1))
+    assert not model.losses
+
+
+def test_keep_prob_becomes_the_dropout_rate_and_only_acts_in_training():
+    model = notmnist_cnn.build_model(keep_prob=0.75, seed=0)
+    dropout = model.get_layer("dropout")
+    assert dropout.rate == pytest.approx(0.25)
+    ones = tf.ones((200, 784))
+    dropped = dropout(ones, training=True).numpy()
+    assert np.mean(dropped == 0) == pytest.approx(0.25, abs=0.02)
+    assert np.unique(dropped[dropped != 0]) == pytest.approx([1 / 0.75])  # inverted dropout keeps the mean
+    np.testing.assert_array_equal(dropout(ones, training=False).numpy(), ones.numpy())
+
+
+def test_improved_recipe_is_the_same_network_at_inference():
+    baseline = notmnist_cnn.build_model(seed=4)
+    improved = notmnist_cnn.build_model(seed=4, recipe="improved", epochs=3, steps_per_epoch=10)
+    assert [w.shape for w in baseline.trainable_weights] == [w.shape for w in improved.trainable_weights]
+    improved.set_weights(baseline.get_weights())
+    x = _images(4, seed=5)
+    np.testing.assert_allclose(improved(x, training=False), baseline(x, training=False), rtol=1e-5, atol=1e-5)
+    assert not np.allclose(improved.get_layer("shift")(x, training=True), x)  # augmentation acts in training
+    schedule = keras.optimizers.schedules.deserialize(improved.optimizer.get_config()["learning_rate"])
+    assert isinstance(schedule, keras.optimizers.schedules.CosineDecay)  # decays to zero over 3 epochs x 10 steps
+    assert float(schedule(0)) == pytest.approx(1e-4) and float(schedule(30)) == pytest.approx(0.0, abs=1e-9)
+
+
+def render_letter(path, letter="B"):
+    """A white letter on black, 28x28 greyscale, like a notMNIST glyph."""
+    image = Image.new("L", (28, 28), 0)
+    draw = ImageDraw.Draw(image)
+    try:
+        font = ImageFont.load_default(size=24)
+    except TypeError:  # Pillow < 10.1 has only the small bitmap font
+        font = ImageFont.load_default()
+    draw.text((14, 14), letter, fill=255, font=font, anchor="mm")
+    image.save(path)
+    return path
+
+
+def _main(data_dir, tmp_path, *extra):
+    return notmnist_cnn.main(["--quick", "--data-dir", str(data_dir), "--out", str(tmp_path / "runs"),
+                              "--export-dir", str(tmp_path / "saved" / "notmnist_cnn"), *extra])
+
+
+def test_quick_run_exports_a_model_that_predict_serves_end_to_end(data_dir, tmp_path, capsys):
+    result = _main(data_dir, tmp_path)
+    metrics = json.loads((result.run.path / "metrics.json").read_text())
+    assert metrics["epochs"] == 2
+    assert {"test_accuracy", "test_loss", "test_cross_entropy", "valid_accuracy"} <= set(metrics["final"])
+    report = (result.run.path / "report.md").read_text()
+    assert "## Final metrics" in report and "## Learning curves" in report
+
+    export_dir = tmp_path / "saved" / "notmnist_cnn"
+    letter = render_letter(tmp_path / "letter.png")
+    capsys.readouterr()
+    probabilities = predict.main([str(export_dir), str(letter), "--top-k", "1"])
+    line = capsys.readouterr().out.strip()
+    assert line.startswith("letter.png: ") and line.split(": ")[1][0] in "ABCDEFGHIJ"
+
+    # The serving signature (plain TensorFlow, no project code) computes what the Keras model computes.
+    pixels = np.asarray(Image.open(letter), np.float32)[None, :, :, None] / 255.0
+    keras_model = keras.models.load_model(export_dir / "model.keras")
+    served = tf.saved_model.load(str(export_dir / "serving")).signatures["serving_default"]
+    served_logits = next(iter(served(tf.constant(pixels)).values())).numpy()
+    keras_logits = keras_model(pixels, training=False).numpy()
+    np.testing.assert_allclose(served_logits, keras_logits, rtol=1e-5, atol=1e-5)
+    expected = np.exp(keras_logits - keras_logits.max()) / np.exp(keras_logits - keras_logits.max()).sum()
+    np.testing.assert_allclose(probabilities, expected, rtol=1e-5, atol=1e-6)
+    assert json.loads((export_dir / "metadata.json").read_text())["class_names"] == list("ABCDEFGHIJ")
+
+
+def test_sweep_tabulates_baseline_and_each_value_and_exports_the_best(data_dir, tmp_path):
+    result = _main(data_dir, tmp_path, "--sweep", "keep_prob=0.5", "--epochs", "1")
+    run_dir = result.run.path
+    with open(run_dir / "keep_prob_results.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [row["setting"][:8] for row in rows] == ["baseline", "keep_pro"]
+    assert rows[1]["setting"] == "keep_prob=0.5" and rows[1]["status"] == "completed"
+    report = (run_dir / "report.md").read_text()
+    assert "## keep_prob study: final metrics per value" in report and "keep_prob_curves.png" in report
+    trial = json.loads((run_dir / "trials" / "keep_prob=0.5" / "metrics.json").read_text())
+    assert trial["epochs"] == 1 and "test_accuracy" in trial["final"]
+    assert (tmp_path / "saved" / "notmnist_cnn_keep_prob" / "serving" / "saved_model.pb").exists()
+
+
+def _exit_code(main, argv):
+    try:
+        return run_main(main, argv)
+    except SystemExit as exit:  # argparse errors exit by themselves
+        return exit.code
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--keep-prob", "0"], "--keep-prob must be in (0, 1]"),
+    (["--keep-prob", "1.5"], "--keep-prob must be in (0, 1]"),
+    (["--l2", "-0.1"], "--l2 must be >= 0"),
+    (["--sweep", "width=1,2"], "unknown sweep parameter 'width'"),
+    (["--sweep", "keep_prob=0.5,2"], "--sweep keep_prob values must be in (0, 1]"),
+    (["--study", "l2", "--sweep", "l2=0.1"], "either --study or --sweep"),
+    (["--study", "momentum"], "invalid choice"),
+    (["--epochs", "-3"], "expected a positive integer"),
+])
+def test_bad_flags_give_one_line_and_nonzero_exit(data_dir, tmp_path, capsys, flags, message):
+    code = _exit_code(notmnist_cnn.main, ["--quick", "--data-dir", str(data_dir), "--out", str(tmp_path), *flags])
+    err = capsys.readouterr().err.strip()
+    assert code != 0 and message in err
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
