@@ -90,7 +90,7 @@ class Run:
 
         dataset = epoch_dataset(x_train, y_train, batch_size, seed=seed, first_epoch=initial_epoch,
                                 last_epoch=epochs, shuffle=shuffle)
-        recorder = _EpochRecorder(self, model, history, test, eval_batch_size)
+        recorder = _EpochRecorder(self, model, history, test, eval_batch_size, setting)
         all_callbacks = [_NanGuard(self, setting), recorder, *callbacks]
         if tensorboard:
             all_callbacks.append(keras.callbacks.TensorBoard(log_dir=str(self.path / "tensorboard"),
@@ -220,9 +220,9 @@ def epoch_dataset(x, y, batch_size, *, seed, first_epoch, last_epoch, shuffle=Tr
 class _EpochRecorder(keras.callbacks.Callback):
     """Adds test metrics, records the history row, writes history.csv and the checkpoint each epoch."""
 
-    def __init__(self, run, model, history, test, eval_batch_size):
+    def __init__(self, run, model, history, test, eval_batch_size, setting):
         super().__init__()
-        self.run, self.history, self.test = run, list(history), test
+        self.run, self.history, self.test, self.setting = run, list(history), test, setting
         self.eval_batch_size = eval_batch_size
         self._target = model
         self._epoch_start = None
@@ -239,6 +239,12 @@ class _EpochRecorder(keras.callbacks.Callback):
             logs.update({f"test_{key}": float(value) for key, value in values.items()})
         row = {"epoch": epoch + 1}
         row.update({k: float(v) for k, v in logs.items() if np.ndim(v) == 0 and k != "learning_rate"})
+        bad = [k for k, v in row.items() if k.endswith("loss") and not math.isfinite(v)]
+        if bad:
+            # The weights after this epoch's updates are already broken: do not checkpoint them.
+            raise TrainingDiverged(
+                f"{bad[0]} became {row[bad[0]]} after epoch {epoch + 1} ({self.setting or 'default settings'}); "
+                f"{_kept(self.run, epoch)}; try a lower learning rate")
         row["time_s"] = round(time.perf_counter() - self._epoch_start, 3)
         self.history.append(row)
         self.run.save_checkpoint(self._target, epoch + 1, self.history)
@@ -259,8 +265,12 @@ class _NanGuard(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         loss = (logs or {}).get("loss")
         if loss is not None and not math.isfinite(float(loss)):
-            kept = (f"the last good checkpoint (epoch {self._epoch}) is kept in {self.run.checkpoint_path}"
-                    if self._epoch > 0 else "no epoch had completed, so nothing was saved")
             raise TrainingDiverged(
                 f"loss became {float(loss)} in epoch {self._epoch + 1}, batch {batch + 1} "
-                f"({self.setting or 'default settings'}); {kept}; try a lower learning rate")
+                f"({self.setting or 'default settings'}); {_kept(self.run, self._epoch)}; try a lower learning rate")
+
+
+def _kept(run, epochs_done):
+    if epochs_done > 0 and run.checkpoint_path.exists():
+        return f"the last good checkpoint (epoch {epochs_done}) is kept in {run.checkpoint_path}"
+    return "no good epoch had completed, so no checkpoint was saved"
