@@ -180,14 +180,14 @@ def best_epoch(history, monitor="val_loss"):
     if not rows:
         return {}
     row = min(rows, key=lambda r: r[monitor])
-    return {"epoch": row["epoch"], **{split_key(k): v for k, v in row.items() if k != "epoch"}}
+    return {"epoch": row["epoch"], **{split_key(k): v for k, v in row.items() if k not in ("epoch", "time_s")}}
 
 
 def split_key(log_key):
     """Keras log names -> our names: `loss`->`train_loss`, `val_accuracy`->`valid_accuracy`."""
     if log_key.startswith("val_"):
         return "valid_" + log_key[4:]
-    if log_key.startswith("test_") or log_key in ("time_s",):
+    if log_key.startswith("test_"):
         return log_key
     return "train_" + log_key
 
