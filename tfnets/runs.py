@@ -213,8 +213,9 @@ def epoch_dataset(x, y, batch_size, *, seed, first_epoch, last_epoch, shuffle=Tr
 
     epochs = tf.data.Dataset.range(first_epoch, last_epoch)
     batches = epochs.flat_map(one_epoch)
-    return batches.map(lambda idx: (tf.gather(x, idx), tf.gather(y, idx)),
-                       num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).prefetch(tf.data.AUTOTUNE)
+    # A plain (sequential) map: gathering a batch is cheap, and TF 2.21's parallel map logs a spurious
+    # "NodeDef mentions attribute use_unbounded_threadpool" error line every epoch.
+    return batches.map(lambda idx: (tf.gather(x, idx), tf.gather(y, idx))).prefetch(tf.data.AUTOTUNE)
 
 
 class _EpochRecorder(keras.callbacks.Callback):
