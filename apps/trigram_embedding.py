@@ -1,0 +1,436 @@
+"""Predict the fourth word of a 4-gram from the first three, through a learned word embedding.
+
+Reproduces Bilkent EEE443 homework 2, question 2 (the 250-word corpus of Hinton's neural-networks course), with
+the hand-written-backprop layers of `tfnets.layers`:
+
+* network: three word indices -> ONE shared embedding matrix R (250 x D) applied to each word -> the three
+  D-vectors concatenated in word order (`--merge sum`: summed, order-free) -> P sigmoid hidden units -> 250-way
+  softmax; softmax cross-entropy loss;
+* training as specified: mini-batch 200, learning rate 0.15, momentum 0.85, every weight AND bias drawn from
+  N(0, 0.01^2), for (D, P) in {(32, 256), (16, 128), (8, 64)}; early stopping on the validation cross-entropy
+  (stop when it has not improved for `--patience` epochs, at most `--epochs`; the best epoch's weights are kept);
+  `--extra adam` adds an improved (32, 256) run with Adam, reported as an extra row;
+* a results table (validation/test cross-entropy, accuracy, top-10 accuracy) and validation curves;
+* b. five seeded random test trigrams with their top-10 candidate fourth words and probabilities;
+* nearest neighbours in embedding space and a 2-D PCA projection of the 250 embeddings.
+
+The data is `trigrams/` of the data folder; when only the surrogate (`assign2_data2_surrogate.h5`, rebuilt
+from the same corpus with its own split and word order) is there, the report says so.
+
+    python -m apps.trigram_embedding --data-dir ../shared/data
+    python -m apps.trigram_embedding predict "i do not"          # top-10 next words from the saved model
+"""
+import dataclasses
+import difflib
+import json
+import sys
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from tfnets import atomic
+from tfnets.cli import ArgumentParser, base_parser, exit_with, positive_float, positive_int, require
+from tfnets.data import load_trigrams
+from tfnets.errors import ConfigError, ModelError
+from tfnets.experiment import Experiment
+from tfnets.layers import ManualDense, ManualEmbedding
+from tfnets.losses import SoftmaxCrossEntropy
+from tfnets.optim import Adam, SGDMomentum
+from tfnets.plots import plot_overlay
+from tfnets.report import markdown_table
+
+APP = "trigram_embedding"
+DEFAULT_CONFIGS = "32x256,16x128,8x64"
+NEIGHBOUR_WORDS = ("he", "day", "could", "money", "three", "city", "good", "said")
+TOP_K = 10
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """One network and how it is trained."""
+
+    embed_dim: int
+    hidden: int
+    optimizer: str = "sgd"      # "sgd": the specified momentum SGD; "adam": the extra configuration
+    learning_rate: float = 0.15
+    momentum: float = 0.85
+
+    @property
+    def name(self):
+        extra = "" if self.optimizer == "sgd" else f"_{self.optimizer}"
+        return f"D{self.embed_dim}_P{self.hidden}{extra}"
+
+    def describe(self):
+        if self.optimizer == "sgd":
+            how = f"SGD lr={self.learning_rate:g}, momentum={self.momentum:g}"
+        else:
+            how = f"Adam lr={self.learning_rate:g}"
+        return f"D={self.embed_dim}, P={self.hidden}, {how}"
+
+
+def dp_list(text):
+    """`"32x256,16x128"` -> `[(32, 256), (16, 128)]`."""
+    pairs = []
+    for part in text.split(","):
+        if not part.strip():
+            continue
+        try:
+            d, p = (int(v) for v in part.lower().split("x"))
+        except ValueError:
+            raise ConfigError(f"--configs expects DxP pairs like 32x256,16x128, got {part!r}") from None
+        require(d > 0 and p > 0, f"--configs sizes must be positive, got {part!r}")
+        pairs.append((d, p))
+    require(bool(pairs), "--configs is empty; give DxP pairs like 32x256")
+    return pairs
+
+
+def build_parser():
+    parser = base_parser(APP, "Trigram -> fourth word with a shared word embedding (EEE443 HW2 Q2).",
+                         epochs=50, batch_size=200)
+    group = parser.add_argument_group("trigram model")
+    group.add_argument("--configs", default=DEFAULT_CONFIGS,
+                       help=f"(D, P) pairs: embedding size x sigmoid hidden units (default {DEFAULT_CONFIGS})")
+    group.add_argument("--merge", choices=("concat", "sum"), default="concat",
+                       help="combine the three word vectors by concatenation (keeps word order, default) or sum")
+    group.add_argument("--learning-rate", type=positive_float, default=0.15, help="SGD learning rate (default 0.15)")
+    group.add_argument("--momentum", type=float, default=0.85, help="SGD momentum (default 0.85)")
+    group.add_argument("--init-std", type=positive_float, default=0.01,
+                       help="weights and biases start from N(0, init_std^2) (default 0.01)")
+    group.add_argument("--patience", type=positive_int, default=3,
+                       help="stop when the validation cross-entropy has not improved for this many epochs (default 3)")
+    group.add_argument("--extra", choices=("none", "adam"), default="adam",
+                       help="add an improved extra run: (32, 256) with Adam (default adam; 'none' to skip)")
+    group.add_argument("--extra-lr", type=positive_float, default=1e-3, help="learning rate of the extra run (1e-3)")
+    return parser
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Model
+# ---------------------------------------------------------------------------------------------------------
+
+@keras.saving.register_keras_serializable(package="tfnets_apps")
+class SumOverWords(keras.layers.Layer):
+    """(N, 3, D) word vectors -> (N, D) their sum: the order-free merge."""
+
+    def call(self, inputs):
+        return keras.ops.sum(inputs, axis=1)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], input_shape[2])
+
+
+def build_model(config, vocab_size, merge="concat", init_std=0.01, steps_per_execution=1):
+    """ids (N, 3) -> shared embedding (N, 3, D) -> concat (N, 3D) or sum (N, D) -> sigmoid (N, P) -> logits (N, V).
+
+    Keras averages the loss over the batch, so "learning rate 0.15, momentum 0.85" is
+    `v <- 0.85 v - 0.15 * mean-batch-gradient; w <- w + v` (`tfnets.optim.SGDMomentum`), the usual
+    `dw(t) = -eta dE/dw + alpha dw(t-1)` with E the mean cross-entropy of the mini-batch.
+    """
+    def normal():  # a fresh initializer per weight, so no two weights start equal
+        return keras.initializers.RandomNormal(stddev=init_std)
+
+    ids = keras.Input((3,), dtype="int32", name="trigram")
+    vectors = ManualEmbedding(vocab_size, config.embed_dim, embeddings_initializer=normal(), name="embedding")(ids)
+    merged = keras.layers.Flatten(name="concat")(vectors) if merge == "concat" else SumOverWords(name="sum")(vectors)
+    hidden = ManualDense(config.hidden, activation="sigmoid", kernel_initializer=normal(), bias_initializer=normal(),
+                         name="hidden")(merged)
+    logits = ManualDense(vocab_size, kernel_initializer=normal(), bias_initializer=normal(), name="logits")(hidden)
+    model = keras.Model(ids, logits, name=f"trigram_{config.name}")
+    if config.optimizer == "adam":
+        optimizer = Adam(config.learning_rate)
+    else:
+        optimizer = SGDMomentum(learning_rate=config.learning_rate, momentum=config.momentum)
+    model.compile(optimizer=optimizer, loss=SoftmaxCrossEntropy(from_logits=True),
+                  metrics=["accuracy", keras.metrics.SparseTopKCategoricalAccuracy(TOP_K, name="top10_accuracy")],
+                  steps_per_execution=steps_per_execution)
+    return model
+
+
+def steps_per_execution_for(steps_per_epoch, limit=32):
+    """The largest divisor of the epoch's step count up to `limit`: several steps per graph call cut Keras'
+    per-step overhead, and a divisor keeps every call inside one epoch (a resumed run sees the same batches)."""
+    return max(d for d in range(1, limit + 1) if steps_per_epoch % d == 0)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Early stopping that survives a resume
+# ---------------------------------------------------------------------------------------------------------
+
+def read_history(run):
+    path = run.path / "history.csv"
+    if not path.exists():
+        return []
+    import csv
+
+    with open(path) as handle:
+        return [{k: float(v) for k, v in row.items() if v != ""} for row in csv.DictReader(handle)]
+
+
+def stopped_early(history, patience):
+    """True when the last `patience` epochs of `history` did not improve the best validation loss."""
+    losses = [row["val_loss"] for row in history if "val_loss" in row]
+    if len(losses) <= patience:
+        return False
+    return min(losses[-patience:]) >= min(losses[:-patience])
+
+
+class KeepBest(keras.callbacks.Callback):
+    """Saves the weights of the epoch with the lowest validation loss; stops after `patience` epochs without
+    improvement. State lives in the run folder (`history.csv`, `best.weights.npz`), so a resumed run continues
+    the same count instead of starting over."""
+
+    def __init__(self, run, patience):
+        super().__init__()
+        self.run, self.patience = run, patience
+        self.path = run.path / "best.weights.npz"
+
+    def on_train_begin(self, logs=None):
+        history = read_history(self.run)
+        losses = [row["val_loss"] for row in history]
+        self.best = min(losses) if losses else np.inf
+        self.wait = len(losses) - 1 - int(np.argmin(losses)) if losses else 0
+        # Killed between the epoch checkpoint and this callback: the restored weights ARE the best ones.
+        if losses and self.wait == 0 and self.saved_epoch() != len(losses):
+            self.save(len(losses))
+
+    def on_epoch_end(self, epoch, logs=None):
+        loss = (logs or {}).get("val_loss", np.inf)
+        if loss < self.best:
+            self.best, self.wait = loss, 0
+            self.save(epoch + 1)
+        else:
+            self.wait += 1
+            if self.wait >= self.patience:
+                print(f"early stop after epoch {epoch + 1}: validation cross-entropy has not improved for "
+                      f"{self.patience} epochs (best {self.best:.4f})")
+                self.model.stop_training = True
+
+    def save(self, epoch):
+        with atomic.atomic_path(self.path) as tmp:
+            with open(tmp, "wb") as handle:
+                np.savez(handle, *self.model.get_weights(), epoch=epoch)
+
+    def saved_epoch(self):
+        if not self.path.exists():
+            return None
+        with np.load(self.path) as saved:
+            return int(saved["epoch"])
+
+    def restore(self, model):
+        with np.load(self.path) as saved:
+            weights = [saved[f"arr_{i}"] for i in range(len(model.get_weights()))]
+            epoch = int(saved["epoch"])
+        model.set_weights(weights)
+        return epoch
+
+
+def train(exp, data, config, args):
+    """Train one configuration with early stopping; returns (model with the best weights, TrainResult)."""
+    run = exp.run.child(config.name, {**exp.config, "model": dataclasses.asdict(config)})
+    steps = int(np.ceil(len(data.y_train) / args.batch_size))
+    model = build_model(config, data.num_classes, args.merge, args.init_std, steps_per_execution_for(steps))
+    history = read_history(run)
+    # Already stopped in an earlier (killed or finished) process: evaluate only, train no further epochs.
+    epochs = len(history) if stopped_early(history, args.patience) else args.epochs
+    keeper = KeepBest(run, args.patience)
+    result = exp.train(model, data, run=run, epochs=epochs, setting=config.describe(), callbacks=[keeper],
+                       title=f"{config.describe()}, merge={args.merge}")
+    best_epoch = keeper.restore(model)
+    print(f"{config.name}: kept the weights of epoch {best_epoch} (lowest validation cross-entropy)")
+    return model, result
+
+
+def results_row(config, merge, result):
+    best = result.best  # the epoch of lowest validation cross-entropy: the weights we keep
+    return {"model": config.describe(), "merge": merge, "epochs_run": result.metrics["epochs"],
+            "best_epoch": best.get("epoch"), "valid_CE": best.get("valid_loss"),
+            "valid_acc_%": 100 * best.get("valid_accuracy", np.nan),
+            "valid_top10_%": 100 * best.get("valid_top10_accuracy", np.nan),
+            "test_CE": best.get("test_loss"), "test_acc_%": 100 * best.get("test_accuracy", np.nan),
+            "test_top10_%": 100 * best.get("test_top10_accuracy", np.nan),
+            "wall_time_s": result.metrics["timing"]["wall_time_s"]}
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Using a trained model
+# ---------------------------------------------------------------------------------------------------------
+
+def softmax(logits):
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    e = np.exp(shifted)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def top_candidates(probabilities, words, k=TOP_K):
+    """(V,) probabilities -> [(word, probability)] of the k most likely words, most likely first."""
+    order = np.argsort(-probabilities, kind="stable")[:k]
+    return [(words[i], float(probabilities[i])) for i in order]
+
+
+def part_b(exp, model, data, seed, count=5):
+    """Five seeded random test trigrams: the words, the true fourth word and the top-10 candidates."""
+    rng = np.random.default_rng(seed)
+    picks = rng.choice(len(data.y_test), size=min(count, len(data.y_test)), replace=False)
+    probabilities = softmax(model.predict(data.x_test[picks], verbose=0))
+    words = data.class_names
+    blocks = []
+    for row, i in enumerate(picks):
+        context = " ".join(words[j] for j in data.x_test[i])
+        truth = words[data.y_test[i]]
+        ranked = top_candidates(probabilities[row], words)
+        rank = next((r + 1 for r, (w, _) in enumerate(ranked) if w == truth), None)
+        listing = ", ".join(f"{w} {p:.3f}" for w, p in ranked)
+        blocks.append(f"- **{context}** → true: **{truth}** ({f'rank {rank}' if rank else 'not in the top 10'}); "
+                      f"top 10: {listing}")
+    text = "\n".join(blocks)
+    print("part b: five random test trigrams\n" + text.replace("**", ""))
+    exp.report.add(f"Part b: {len(picks)} random test trigrams (seed {seed}) and the top-10 fourth words", text)
+
+
+def nearest_words(embeddings, words, query, k=5):
+    """The k words whose embeddings have the highest cosine similarity to `query`'s."""
+    unit = embeddings / np.maximum(np.linalg.norm(embeddings, axis=1, keepdims=True), 1e-12)
+    index = words.index(query)
+    similarity = unit @ unit[index]
+    similarity[index] = -np.inf
+    order = np.argsort(-similarity, kind="stable")[:k]
+    return [(words[i], float(similarity[i])) for i in order]
+
+
+def embedding_analysis(exp, model, words, title):
+    """Nearest neighbours of a few words, and a 2-D PCA map of all 250 embeddings."""
+    import matplotlib.pyplot as plt
+    from sklearn.decomposition import PCA
+
+    embeddings = np.asarray(model.get_layer("embedding").embeddings.numpy())
+    rows = [{"word": w, "nearest (cosine similarity)": ", ".join(f"{n} {s:.2f}" for n, s in nearest_words(
+        embeddings, list(words), w))} for w in NEIGHBOUR_WORDS if w in words]
+    exp.report.add_table(f"Nearest neighbours in embedding space ({title})", rows)
+    points = PCA(n_components=2, random_state=0).fit_transform(embeddings)
+    fig, ax = plt.subplots(figsize=(14, 11))
+    ax.scatter(points[:, 0], points[:, 1], s=4, alpha=0.4)
+    for (x, y), word in zip(points, words):
+        ax.annotate(word, (x, y), fontsize=7)
+    ax.set_title(f"PCA of the 250 word embeddings ({title})")
+    path = exp.run.path / "embeddings_pca.png"
+    with atomic.atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    exp.report.add_image("2-D PCA projection of the word embeddings", path)
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------------------
+# predict subcommand: the exported SavedModel + metadata.json, no project model code
+# ---------------------------------------------------------------------------------------------------------
+
+def predict_parser():
+    parser = ArgumentParser(prog=f"python -m apps.{APP} predict",
+                            description="Print the most likely fourth words after three given words.")
+    parser.add_argument("words", nargs="+", help='three words, e.g. "i do not" (one argument or three)')
+    parser.add_argument("--model-dir", default=f"saved_models/{APP}", help=f"exported model (default saved_models/{APP})")
+    parser.add_argument("--top-k", type=positive_int, default=TOP_K)
+    parser.add_argument("--debug", action="store_true")
+    return parser
+
+
+def load_served(model_dir):
+    """(serving function, vocabulary) from an export folder, with plain TensorFlow."""
+    import tensorflow as tf
+
+    model_dir = Path(model_dir)
+    meta_path = model_dir / "metadata.json"
+    if not meta_path.is_file() or not (model_dir / "serving" / "saved_model.pb").is_file():
+        raise ModelError(f"{model_dir} holds no exported trigram model (needs metadata.json and serving/); "
+                         f"train first: python -m apps.{APP} --data-dir <data>")
+    metadata = json.loads(meta_path.read_text())
+    if metadata.get("app") != APP:
+        raise ModelError(f"{model_dir} was exported by {metadata.get('app')!r}, not {APP}; pass --model-dir")
+    serve = tf.saved_model.load(str(model_dir / "serving")).signatures["serving_default"]
+    return serve, metadata["class_names"]
+
+
+def word_ids(text_words, vocabulary):
+    """Three words -> their indices; an unknown word is a one-line error naming the closest vocabulary words."""
+    words = " ".join(text_words).lower().split()
+    if len(words) != 3:
+        raise ConfigError(f"give exactly three words (e.g. \"i do not\"), got {len(words)}: {' '.join(words)!r}")
+    index = {w: i for i, w in enumerate(vocabulary)}
+    for word in words:
+        if word not in index:
+            close = difflib.get_close_matches(word, vocabulary, n=5, cutoff=0.0)
+            raise ConfigError(f"{word!r} is not one of the {len(vocabulary)} vocabulary words; nearest: "
+                              f"{', '.join(close)}")
+    return [index[w] for w in words]
+
+
+def predict_main(argv):
+    import tensorflow as tf
+
+    args = predict_parser().parse_args(argv)
+    serve, vocabulary = load_served(args.model_dir)
+    ids = word_ids(args.words, vocabulary)
+    dtype = next(iter(serve.structured_input_signature[1].values())).dtype
+    logits = next(iter(serve(tf.constant([ids], dtype=dtype)).values())).numpy()[0]
+    ranked = top_candidates(softmax(logits), vocabulary, min(args.top_k, len(vocabulary)))
+    print(f"{' '.join(vocabulary[i] for i in ids)} ...")
+    for rank, (word, p) in enumerate(ranked, 1):
+        print(f"{rank:2d}. {word:<12s} {p:.4f}")
+    return ranked
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Training entry point
+# ---------------------------------------------------------------------------------------------------------
+
+def configs_from(args):
+    configs = [Config(d, p, "sgd", args.learning_rate, args.momentum) for d, p in dp_list(args.configs)]
+    require(0 <= args.momentum < 1, f"--momentum must be in [0, 1), got {args.momentum}")
+    if args.extra == "adam":
+        configs.append(Config(32, 256, "adam", args.extra_lr, 0.0))
+    return configs
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["predict"]:
+        return predict_main(argv[1:])
+    args = build_parser().parse_args(argv)
+    configs = configs_from(args)
+    exp = Experiment(args, f"Trigram -> fourth word with a shared embedding (EEE443 HW2 Q2), merge={args.merge}")
+    data = exp.use_data(load_trigrams(args.data_dir), quick_train=2000, quick_eval=500)
+    if "surrogate" in (data.note + data.source).lower():
+        exp.report.add("Data caveat", "This is NOT the original EEE443 `assign2_data2.h5`: it is a surrogate rebuilt "
+                       "from the same corpus (Hinton's `raw_sentences.txt`) with its own split, row order and word-index "
+                       f"order. Accuracies are not the original assignment's. Loader note: {data.note}")
+    exp.report.add("Training", f"- loss: softmax cross-entropy, mean over each mini-batch of {args.batch_size}\n"
+                   f"- init: weights and biases ~ N(0, {args.init_std:g}^2)\n- merge: {args.merge}\n"
+                   f"- stopping: at most {args.epochs} epochs; stop when the validation cross-entropy has not improved "
+                   f"for {args.patience} epochs; the weights of the best validation epoch are kept and reported")
+
+    trained = []
+    for config in configs:
+        model, result = train(exp, data, config, args)
+        trained.append((config, model, result))
+    rows = [results_row(config, args.merge, result) for config, _, result in trained]
+    exp.report.add_table("Results (weights of the epoch with the lowest validation cross-entropy)", rows,
+                         note="Extra rows (Adam) are an addition to the specified runs, not part of the assignment.")
+    histories = {config.describe(): result.history for config, _, result in trained}
+    figure = plot_overlay(histories, exp.run.path / "validation_curves.png",
+                          metrics=("val_loss", "val_accuracy", "val_top10_accuracy"), title=f"merge={args.merge}")
+    exp.report.add_image("Validation cross-entropy and accuracy per epoch", figure)
+    print(markdown_table(rows, floatfmt=".3f"))
+
+    config, model, result = min(trained, key=lambda t: t[2].best.get("valid_loss", np.inf))
+    exp.export(model, class_names=data.class_names, input_shape=[3], output="logits", pixel_scale=1.0)
+    exp.report.add("Exported model", f"`{exp.export_dir}`: {config.describe()}, merge={args.merge} (the lowest "
+                   f"validation cross-entropy). `python -m apps.{APP} predict \"i do not\" --model-dir {exp.export_dir}`")
+    part_b(exp, model, data, args.seed)
+    embedding_analysis(exp, model, data.class_names, config.describe())
+    print(f"report: {exp.report.path}")
+    return rows
+
+
+if __name__ == "__main__":
+    exit_with(main)

@@ -1,0 +1,182 @@
+"""apps.trigram_embedding: the network against a NumPy forward pass, early stopping, the predict subcommand,
+and the whole pipeline on a small real subset."""
+import json
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+from apps import trigram_embedding as app
+from tfnets.errors import ConfigError, ModelError
+
+QUICK = ["--quick", "--configs", "8x16", "--extra", "none"]
+
+
+# -- the network ----------------------------------------------------------------------------------------
+
+def _numpy_forward(model, ids, merge):
+    """Independent forward pass: R[ids] -> concat/sum -> sigmoid(. W1 + b1) -> . W2 + b2."""
+    weights = {w.path.split("/")[-2] + "/" + w.name: w.numpy() for w in model.weights}
+    table = weights["embedding/embeddings"]
+    vectors = table[ids]                                            # (N, 3, D)
+    merged = vectors.reshape(len(ids), -1) if merge == "concat" else vectors.sum(axis=1)
+    hidden = 1 / (1 + np.exp(-(merged @ weights["hidden/kernel"] + weights["hidden/bias"])))
+    return hidden @ weights["logits/kernel"] + weights["logits/bias"]
+
+
+@pytest.mark.parametrize("merge", ["concat", "sum"])
+def test_network_matches_numpy_and_shares_one_embedding(merge):
+    keras.utils.set_random_seed(0)
+    # A larger init than the assignment's 0.01 so that word order visibly changes the outputs.
+    model = app.build_model(app.Config(4, 6), vocab_size=20, merge=merge, init_std=0.5)
+    ids = np.array([[1, 2, 3], [3, 2, 1], [0, 19, 7]], dtype="int32")
+    logits = model.predict(ids, verbose=0)
+    np.testing.assert_allclose(logits, _numpy_forward(model, ids, merge), rtol=1e-4, atol=1e-5)
+    embeddings = [w for w in model.weights if "embedding" in w.path]
+    assert len(embeddings) == 1 and tuple(embeddings[0].shape) == (20, 4)
+    swapped = not np.allclose(logits[0], logits[1], atol=1e-6)
+    assert swapped == (merge == "concat")  # concatenation keeps word order, the sum forgets it
+
+
+def test_init_draws_weights_and_biases_from_a_small_normal():
+    keras.utils.set_random_seed(1)
+    model = app.build_model(app.Config(32, 256), vocab_size=250)
+    model.build((None, 3))
+    biases = model.get_layer("logits").bias.numpy()
+    kernel = model.get_layer("hidden").kernel.numpy()
+    assert abs(biases.std() - 0.01) < 0.002 and abs(kernel.std() - 0.01) < 0.001  # biases are NOT zero
+    assert not np.allclose(model.get_layer("hidden").bias.numpy()[:10], biases[:10])
+
+
+def test_optimizer_is_momentum_sgd_with_the_given_rates():
+    model = app.build_model(app.Config(8, 16, "sgd", 0.15, 0.85), vocab_size=30)
+    assert float(model.optimizer.learning_rate) == pytest.approx(0.15)
+    assert model.optimizer.momentum == pytest.approx(0.85)
+
+
+def test_steps_per_execution_divides_the_epoch():
+    assert app.steps_per_execution_for(1863) == 27  # 372,500 / 200 rounded up = 3^4 * 23
+    assert app.steps_per_execution_for(10) == 10 and app.steps_per_execution_for(37) == 1
+
+
+@pytest.mark.parametrize("text, pairs", [("32x256,16x128", [(32, 256), (16, 128)]), ("8X64", [(8, 64)])])
+def test_dp_list(text, pairs):
+    assert app.dp_list(text) == pairs
+
+
+@pytest.mark.parametrize("text", ["32", "0x5", "axb", ""])
+def test_dp_list_rejects_bad_pairs(text):
+    with pytest.raises(ConfigError):
+        app.dp_list(text)
+
+
+# -- early stopping -------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("losses, patience, stop", [
+    ([3.0, 2.0, 1.5, 1.6, 1.7, 1.8], 3, True),     # best at epoch 3, three epochs without improvement
+    ([3.0, 2.0, 1.5, 1.6, 1.7], 3, False),
+    ([3.0, 2.0, 1.5, 1.6, 1.4, 1.5], 3, False),    # improved at epoch 5
+    ([3.0, 3.0], 1, True),                         # equal is not an improvement
+])
+def test_stopped_early(losses, patience, stop):
+    history = [{"epoch": i + 1, "val_loss": v} for i, v in enumerate(losses)]
+    assert app.stopped_early(history, patience) is stop
+
+
+# -- predict subcommand helpers -------------------------------------------------------------------------
+
+VOCAB = ["i", "do", "not", "nt", "no", "now", "the"]
+
+
+def test_word_ids_and_unknown_word_message():
+    assert app.word_ids(["I do", "not"], VOCAB) == [0, 1, 2]
+    with pytest.raises(ConfigError) as err:
+        app.word_ids(["i", "do", "nott"], VOCAB)
+    message = str(err.value)
+    assert "'nott' is not one of the 7 vocabulary words" in message and "nearest: not" in message
+    assert "\n" not in message
+    with pytest.raises(ConfigError, match="exactly three words"):
+        app.word_ids(["i do"], VOCAB)
+
+
+def test_nearest_words_by_cosine():
+    embeddings = np.array([[1.0, 0.0], [0.9, 0.1], [-1.0, 0.0], [0.0, 1.0]])
+    assert [w for w, _ in app.nearest_words(embeddings, ["a", "b", "c", "d"], "a", k=3)] == ["b", "d", "c"]
+
+
+def test_missing_model_is_a_one_line_error(tmp_path):
+    with pytest.raises(ModelError, match="holds no exported trigram model"):
+        app.main(["predict", "i do not", "--model-dir", str(tmp_path)])
+
+
+# -- the whole app on real data -------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def quick_run(data_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("trigram")
+    argv = [*QUICK, "--data-dir", str(data_dir), "--out", str(out), "--export-dir", str(out / "export")]
+    rows = app.main(argv)
+    return argv, rows, next((out / "trigram_embedding").iterdir()), out / "export"
+
+
+def test_quick_run_table_report_and_export(quick_run):
+    _, rows, run_dir, export = quick_run
+    assert len(rows) == 1 and rows[0]["model"].startswith("D=8, P=16, SGD lr=0.15, momentum=0.85")
+    assert {"valid_CE", "valid_acc_%", "valid_top10_%", "test_CE", "test_acc_%", "test_top10_%"} <= set(rows[0])
+    assert rows[0]["valid_top10_%"] >= rows[0]["valid_acc_%"]
+    report = (run_dir / "report.md").read_text()
+    for heading in ("## Data caveat", "## Results", "## Part b:", "## Nearest neighbours", "## 2-D PCA"):
+        assert heading in report
+    assert "NOT the original" in report
+    assert (run_dir / "D8_P16" / "best.weights.npz").exists() and (run_dir / "embeddings_pca.png").exists()
+    metadata = json.loads((export / "metadata.json").read_text())
+    assert len(metadata["class_names"]) == 250 and metadata["output"] == "logits"
+
+
+def test_predict_uses_the_saved_model_and_matches_keras(quick_run, capsys):
+    _, _, _, export = quick_run
+    ranked = app.main(["predict", "i do not", "--model-dir", str(export)])
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "i do not ..." and len(lines) == 11 and lines[1].startswith(" 1. ")
+    vocabulary = json.loads((export / "metadata.json").read_text())["class_names"]
+    model = keras.models.load_model(export / "model.keras")
+    ids = [vocabulary.index(w) for w in ("i", "do", "not")]
+    logits = model.predict(np.array([ids], "int32"), verbose=0)[0]
+    probabilities = np.exp(logits - logits.max())
+    probabilities /= probabilities.sum()
+    expected = np.argsort(-probabilities)[:10]
+    assert [w for w, _ in ranked] == [vocabulary[i] for i in expected]
+    np.testing.assert_allclose([p for _, p in ranked], probabilities[expected], rtol=1e-4)
+
+
+def test_rerun_resumes_instead_of_training_again(quick_run):
+    argv, rows, run_dir, _ = quick_run
+    before = json.loads((run_dir / "D8_P16" / "metrics.json").read_text())
+    again = app.main(argv)
+    after = json.loads((run_dir / "D8_P16" / "metrics.json").read_text())
+    before.pop("timing"), after.pop("timing")
+    assert before == after
+    assert [{k: v for k, v in r.items() if k != "wall_time_s"} for r in again] == \
+           [{k: v for k, v in r.items() if k != "wall_time_s"} for r in rows]
+
+
+def test_cli_unknown_word_exits_nonzero_without_traceback(quick_run):
+    _, _, _, export = quick_run
+    result = subprocess.run([sys.executable, "-m", "apps.trigram_embedding", "predict", "i do nott",
+                             "--model-dir", str(export)], capture_output=True, text=True)
+    assert result.returncode == 2
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: 'nott' is not one of the 250 vocabulary words; nearest: not")
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["--configs", "32"], "DxP pairs"),
+    (["--momentum", "1.2"], "--momentum must be in [0, 1)"),
+])
+def test_bad_settings_stop_with_one_line(data_dir, tmp_path, argv, fragment):
+    with pytest.raises(ConfigError) as err:
+        app.main([*argv, "--quick", "--data-dir", str(data_dir), "--out", str(tmp_path)])
+    assert fragment in str(err.value) and "\n" not in str(err.value)
