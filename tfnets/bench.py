@@ -94,12 +94,12 @@ class Variant:
         return what
 
 
-VARIANTS = (
+VARIANTS = (  # each hand-written variant right after its Dense twin: they run back to back in every repeat
     Variant("numpy", "numpy", layers="-"),
     Variant("numpy_blas1", "numpy", layers="-", blas_threads=1),
     Variant("dense_fit", "fit"),
-    Variant("dense_fit_xla", "fit", jit=True),
     Variant("manual_fit", "fit", layers="manual"),
+    Variant("dense_fit_xla", "fit", jit=True),
     Variant("manual_fit_xla", "fit", layers="manual", jit=True),
     Variant("dense_fit_spe", "fit", steps_per_execution=0),
     Variant("dense_fit_spe_xla", "fit", jit=True, steps_per_execution=0),
@@ -107,8 +107,8 @@ VARIANTS = (
     Variant("dense_fit_runs", "fit", pipeline="runs"),
     Variant("dense_fit_runs_spe", "fit", pipeline="runs", steps_per_execution=0),
     Variant("dense_epoch_fn", "epoch_fn"),
-    Variant("dense_epoch_fn_xla", "epoch_fn", jit=True),
     Variant("manual_epoch_fn", "epoch_fn", layers="manual"),
+    Variant("dense_epoch_fn_xla", "epoch_fn", jit=True),
     Variant("manual_epoch_fn_xla", "epoch_fn", layers="manual", jit=True),
 )
 # Hand-written layers vs Dense, compared under the same driver (goal: within 5 %).
@@ -419,6 +419,21 @@ def initial_params(seed, hidden=HIDDEN):
     return NumpyMLP(hidden_units=hidden, seed=seed).get_params()
 
 
+def interleaved_order(names, repeat):
+    """The order of the variants in repeat number `repeat`: rotated every repeat so that nobody always goes
+    first, with each hand-written variant kept next to its Dense twin (which of the two goes first alternates)."""
+    twin = {m: d for m, d in MANUAL_VS_DENSE if m in names and d in names}
+    units = []
+    for name in names:
+        if name in twin:
+            continue
+        partner = next((m for m, d in twin.items() if d == name), None)
+        units.append([name, partner] if partner else [name])
+    shift = repeat % len(units)
+    units = units[shift:] + units[:shift]
+    return [name for unit in units for name in (unit[::-1] if repeat % 2 else unit)]
+
+
 def run_mlp(x, y, batch_sizes, variants, repeats, epochs_per_repeat, seed, learning_rate, log):
     """Interleaved timings of every variant at every batch size. Returns a list of result dicts.
 
@@ -443,16 +458,15 @@ def run_mlp(x, y, batch_sizes, variants, repeats, epochs_per_repeat, seed, learn
                                for w, r in zip(trainer.weights(), ref_weights))
                      for name, trainer in trainers.items() if name != "numpy"}
         times = {name: [] for name in trainers}
-        names = list(trainers)
         for r in range(repeats):
-            shift = r % len(names)
-            for name in names[shift:] + names[:shift]:  # rotate the order: nobody always goes first
+            for name in interleaved_order(list(trainers), r):
                 times[name].append(trainers[name].epochs(epochs_per_repeat))
         for variant in variants:
             rates = [epochs_per_repeat * len(x) / t for t in times[variant.name]]
             results.append({"batch": batch, "variant": variant.name, "layers": variant.layers, "xla": variant.jit,
                             "driver": variant.description, "samples_per_s": summarize(rates),
-                            "first_epoch_s": first_epoch[variant.name],
+                            "first_epoch_s": first_epoch[variant.name], "seconds": times[variant.name],
+                            "epochs_per_repeat": epochs_per_repeat,
                             "max_abs_dw_vs_numpy": deviation.get(variant.name)})
         log(f"MLP batch {batch}: done")
     return results
@@ -576,8 +590,8 @@ def mlp_table(results):
 
 def gemm_table(gemm_rows, n_samples):
     rows = [{"batch": r["batch"], "GEMM": r["gemm"], "shape": r["shape"],
-             "np.matmul GFLOP/s": f"{r['numpy']:.1f}", "tf.linalg.matmul": f"{r['tf']:.1f}",
-             "tf XLA": f"{r['tf_xla']:.1f}"} for r in gemm_rows]
+             "np.matmul GFLOP/s": f"{r['numpy']:.3g}", "tf.linalg.matmul": f"{r['tf']:.3g}",
+             "tf XLA": f"{r['tf_xla']:.3g}"} for r in gemm_rows]
     summary = []
     for batch in dict.fromkeys(r["batch"] for r in gemm_rows):
         seconds, gflops = gemm_limit(gemm_rows, n_samples, batch)
@@ -603,6 +617,12 @@ def cnn_table(rows):
     return markdown_table(out)
 
 
+def paired_speed_ratio(row, other):
+    """Median over repeats of speed(row) / speed(other), each pair timed back to back (less noisy than a ratio
+    of medians when the machine's load drifts)."""
+    return statistics.median(o / r for r, o in zip(row["seconds"], other["seconds"]))
+
+
 def goals(results):
     """The issue's goals, evaluated on the medians (reported, never asserted)."""
     lines = []
@@ -620,10 +640,11 @@ def goals(results):
         parts = []
         for manual, dense in MANUAL_VS_DENSE:
             if (batch, manual) in by and (batch, dense) in by:
-                ratio = by[(batch, manual)]["samples_per_s"]["median"] / by[(batch, dense)]["samples_per_s"]["median"]
+                ratio = paired_speed_ratio(by[(batch, manual)], by[(batch, dense)])
                 parts.append(f"{manual}/{dense} = {ratio:.2f}{'' if abs(ratio - 1) <= 0.05 else ' (outside 5 %)'}")
         if parts:
-            lines.append(f"- hand-written vs Dense at batch {batch}: " + "; ".join(parts))
+            lines.append(f"- hand-written vs Dense speed at batch {batch} (median of back-to-back pairs): "
+                         + "; ".join(parts))
     full = [r for r in tf_rows if r["batch"] == batches[-1]]
     if full:
         best = max(full, key=lambda r: r["fraction_of_gemm_limit"])
