@@ -9,7 +9,8 @@ the hand-written-backprop layers of `tfnets.layers`:
 * training as specified: mini-batch 200, learning rate 0.15, momentum 0.85, every weight AND bias drawn from
   N(0, 0.01^2), for (D, P) in {(32, 256), (16, 128), (8, 64)}; early stopping on the validation cross-entropy
   (stop when it has not improved for `--patience` epochs, at most `--epochs`; the best epoch's weights are kept);
-  `--extra adam` adds an improved (32, 256) run with Adam, reported as an extra row;
+  `--extra` adds runs beyond the assignment, reported as extra rows: `adam` = (32, 256) with Adam, `big` =
+  (64, 512) with Adam, dropout on the hidden units and the learning rate halved on plateaus;
 * a results table (validation/test cross-entropy, accuracy, top-10 accuracy) and validation curves;
 * b. five seeded random test trigrams with their top-10 candidate fourth words and probabilities;
 * nearest neighbours in embedding space and a 2-D PCA projection of the 250 embeddings.
@@ -34,7 +35,7 @@ from tfnets.cli import ArgumentParser, base_parser, exit_with, positive_float, p
 from tfnets.data import load_trigrams
 from tfnets.errors import ConfigError, ModelError
 from tfnets.experiment import Experiment
-from tfnets.layers import ManualDense, ManualEmbedding
+from tfnets.layers import ManualDense, ManualDropout, ManualEmbedding
 from tfnets.losses import SoftmaxCrossEntropy
 from tfnets.optim import Adam, SGDMomentum
 from tfnets.plots import plot_overlay
@@ -52,13 +53,16 @@ class Config:
 
     embed_dim: int
     hidden: int
-    optimizer: str = "sgd"      # "sgd": the specified momentum SGD; "adam": the extra configuration
+    optimizer: str = "sgd"      # "sgd": the specified momentum SGD; "adam": an extra configuration
     learning_rate: float = 0.15
     momentum: float = 0.85
+    dropout: float = 0.0        # drop rate on the hidden units (extra configurations only)
+    halve_on_plateau: bool = False  # halve the learning rate after an epoch without validation improvement
 
     @property
     def name(self):
         extra = "" if self.optimizer == "sgd" else f"_{self.optimizer}"
+        extra += f"_drop{self.dropout:g}" if self.dropout else ""
         return f"D{self.embed_dim}_P{self.hidden}{extra}"
 
     def describe(self):
@@ -66,6 +70,8 @@ class Config:
             how = f"SGD lr={self.learning_rate:g}, momentum={self.momentum:g}"
         else:
             how = f"Adam lr={self.learning_rate:g}"
+        how += f", dropout={self.dropout:g}" if self.dropout else ""
+        how += ", lr halved on plateau" if self.halve_on_plateau else ""
         return f"D={self.embed_dim}, P={self.hidden}, {how}"
 
 
@@ -85,6 +91,19 @@ def dp_list(text):
     return pairs
 
 
+EXTRAS = ("adam", "big")
+
+
+def extra_list(text):
+    names = [n.strip().lower() for n in text.split(",") if n.strip()]
+    if names == ["none"]:
+        return []
+    unknown = [n for n in names if n not in EXTRAS]
+    if unknown:
+        raise ConfigError(f"--extra takes none or a list of {', '.join(EXTRAS)}; got {text!r}")
+    return names
+
+
 def build_parser():
     parser = base_parser(APP, "Trigram -> fourth word with a shared word embedding (EEE443 HW2 Q2).",
                          epochs=50, batch_size=200)
@@ -99,8 +118,10 @@ def build_parser():
                        help="weights and biases start from N(0, init_std^2) (default 0.01)")
     group.add_argument("--patience", type=positive_int, default=3,
                        help="stop when the validation cross-entropy has not improved for this many epochs (default 3)")
-    group.add_argument("--extra", choices=("none", "adam"), default="adam",
-                       help="add an improved extra run: (32, 256) with Adam (default adam; 'none' to skip)")
+    group.add_argument("--extra", type=extra_list, default="adam,big",
+                       help="extra runs beyond the assignment: adam = (32, 256) with Adam; big = (64, 512), Adam, "
+                            "dropout 0.3 on the hidden units, learning rate halved after an epoch without validation "
+                            "improvement (default adam,big; 'none' for the specified runs only)")
     group.add_argument("--extra-lr", type=positive_float, default=1e-3, help="learning rate of the extra run (1e-3)")
     return parser
 
@@ -135,6 +156,8 @@ def build_model(config, vocab_size, merge="concat", init_std=0.01, steps_per_exe
     merged = keras.layers.Flatten(name="concat")(vectors) if merge == "concat" else SumOverWords(name="sum")(vectors)
     hidden = ManualDense(config.hidden, activation="sigmoid", kernel_initializer=normal(), bias_initializer=normal(),
                          name="hidden")(merged)
+    if config.dropout:
+        hidden = ManualDropout(config.dropout, name="dropout")(hidden)
     logits = ManualDense(vocab_size, kernel_initializer=normal(), bias_initializer=normal(), name="logits")(hidden)
     model = keras.Model(ids, logits, name=f"trigram_{config.name}")
     if config.optimizer == "adam":
@@ -234,7 +257,11 @@ def train(exp, data, config, args):
     # Already stopped in an earlier (killed or finished) process: evaluate only, train no further epochs.
     epochs = len(history) if stopped_early(history, args.patience) else args.epochs
     keeper = KeepBest(run, args.patience)
-    result = exp.train(model, data, run=run, epochs=epochs, setting=config.describe(), callbacks=[keeper],
+    callbacks = [keeper]
+    if config.halve_on_plateau:
+        # The learning rate is an optimizer variable, so a resumed run continues with the reduced value.
+        callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=1, verbose=1))
+    result = exp.train(model, data, run=run, epochs=epochs, setting=config.describe(), callbacks=callbacks,
                        title=f"{config.describe()}, merge={args.merge}")
     best_epoch = keeper.restore(model)
     print(f"{config.name}: kept the weights of epoch {best_epoch} (lowest validation cross-entropy)")
@@ -387,8 +414,9 @@ def predict_main(argv):
 def configs_from(args):
     configs = [Config(d, p, "sgd", args.learning_rate, args.momentum) for d, p in dp_list(args.configs)]
     require(0 <= args.momentum < 1, f"--momentum must be in [0, 1), got {args.momentum}")
-    if args.extra == "adam":
-        configs.append(Config(32, 256, "adam", args.extra_lr, 0.0))
+    extras = {"adam": Config(32, 256, "adam", args.extra_lr, 0.0),
+              "big": Config(64, 512, "adam", args.extra_lr, 0.0, dropout=0.3, halve_on_plateau=True)}
+    configs += [extras[name] for name in args.extra]
     return configs
 
 
@@ -398,6 +426,10 @@ def main(argv=None):
         return predict_main(argv[1:])
     args = build_parser().parse_args(argv)
     configs = configs_from(args)
+    # Which models to train is not a setting of any one of them: kept out of the run id (and every model's own
+    # run folder), so asking for another --configs/--extra later resumes the finished models instead of
+    # training them again.
+    del args.configs, args.extra, args.extra_lr
     exp = Experiment(args, f"Trigram -> fourth word with a shared embedding (EEE443 HW2 Q2), merge={args.merge}")
     data = exp.use_data(load_trigrams(args.data_dir), quick_train=2000, quick_eval=500)
     if "surrogate" in (data.note + data.source).lower():
@@ -407,7 +439,8 @@ def main(argv=None):
     exp.report.add("Training", f"- loss: softmax cross-entropy, mean over each mini-batch of {args.batch_size}\n"
                    f"- init: weights and biases ~ N(0, {args.init_std:g}^2)\n- merge: {args.merge}\n"
                    f"- stopping: at most {args.epochs} epochs; stop when the validation cross-entropy has not improved "
-                   f"for {args.patience} epochs; the weights of the best validation epoch are kept and reported")
+                   f"for {args.patience} epochs; the weights of the best validation epoch are kept and reported\n"
+                   f"- models: {'; '.join(c.describe() for c in configs)}")
 
     trained = []
     for config in configs:

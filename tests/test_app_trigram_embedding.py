@@ -151,15 +151,25 @@ def test_predict_uses_the_saved_model_and_matches_keras(quick_run, capsys):
     np.testing.assert_allclose([p for _, p in ranked], probabilities[expected], rtol=1e-4)
 
 
-def test_rerun_resumes_instead_of_training_again(quick_run):
+def test_rerun_with_another_model_resumes_the_finished_one(quick_run, capsys):
     argv, rows, run_dir, _ = quick_run
     before = json.loads((run_dir / "D8_P16" / "metrics.json").read_text())
-    again = app.main(argv)
+    history = (run_dir / "D8_P16" / "history.csv").read_text()
+    capsys.readouterr()
+    again = app.main([*argv, "--configs", "8x16,4x4"])  # the later --configs wins
+    assert "all 2 epochs already trained" in capsys.readouterr().out
     after = json.loads((run_dir / "D8_P16" / "metrics.json").read_text())
     before.pop("timing"), after.pop("timing")
-    assert before == after
-    assert [{k: v for k, v in r.items() if k != "wall_time_s"} for r in again] == \
-           [{k: v for k, v in r.items() if k != "wall_time_s"} for r in rows]
+    assert before == after and (run_dir / "D8_P16" / "history.csv").read_text() == history
+    assert [r["model"] for r in again] == [rows[0]["model"], again[1]["model"]] and "D=4, P=4" in again[1]["model"]
+    assert {k: v for k, v in again[0].items() if k != "wall_time_s"} == \
+           {k: v for k, v in rows[0].items() if k != "wall_time_s"}
+
+
+def test_extra_list():
+    assert app.extra_list("adam,big") == ["adam", "big"] and app.extra_list("none") == []
+    with pytest.raises(ConfigError, match="--extra takes none or a list of adam, big"):
+        app.extra_list("adam,huge")
 
 
 def test_cli_unknown_word_exits_nonzero_without_traceback(quick_run):
