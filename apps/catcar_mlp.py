@@ -290,10 +290,14 @@ def part_b(exp, result):
     if "train" in by_split and "test" in by_split:
         train, test = by_split["train"], by_split["test"]
         gap = test["last_mce_%"] - train["last_mce_%"]
-        lines.append(f"- generalisation gap at the end: test MCE - train MCE = {gap:.1f} points; the test MSE is "
-                     f"lowest at epoch {test['epoch_min_mse']} while the train MSE keeps falling to epoch "
-                     f"{train['epoch_min_mse']}, so after epoch {test['epoch_min_mse']} lower training error "
-                     "no longer buys lower test error.")
+        last = len(result.history)
+        if test["epoch_min_mse"] < last:
+            trend = (f"the test MSE is lowest at epoch {test['epoch_min_mse']} while the train MSE is lowest at epoch "
+                     f"{train['epoch_min_mse']}: after epoch {test['epoch_min_mse']} lower training error no longer "
+                     "buys lower test error")
+        else:
+            trend = "the test MSE is still at its lowest in the last epoch (no sign of overfitting in MSE yet)"
+        lines.append(f"- generalisation gap at the end: test MCE - train MCE = {gap:.1f} points; {trend}.")
         lines.append("- MSE also measures how far the tanh output is from ±1 on examples already on the right side of "
                      "0, so it can keep changing while the sign (and MCE) does not; the Δ-correlation column shows "
                      "how often they move together from one epoch to the next.")
