@@ -298,3 +298,25 @@ def test_svm_loss_and_gradient_match_the_naive_loops_and_numeric():
         minus[i] -= 1e-6
         numeric[i] = (float(svm_loss(plus, y)) - float(svm_loss(minus, y))) / 2e-6
     assert_grads_close(analytic, numeric, "dscores")
+
+
+@pytest.mark.parametrize("kwargs", [{"normalization": "batchnorm", "reg": 0.5}, {"dropout_keep_ratio": 0.5}])
+def test_gradient_check_helper_reports_small_errors_and_flags_a_wrong_gradient(small_problem, kwargs, monkeypatch):
+    from tfnets import models
+
+    X, y, D, C = small_problem
+    net = FullyConnectedNet([6, 5], input_dim=D, num_classes=C, weight_scale=0.5, dtype=tf.float64, seed=3, **kwargs)
+    randomize_biases(net)
+    errors = models.gradient_check(net, X, y)
+    assert {k.split(" ")[0] for k in errors} == set(net.params)  # b1/b2 feeding batch norm: zero entries only
+    assert max(v for k, v in errors.items() if "zero" not in k) <= 1e-6
+    assert max([v for k, v in errors.items() if "zero" in k], default=0.0) <= 1e-9
+    # A backward pass that forgets the L2 term (or any other term) must be caught.
+    original = net.model.training_pass
+
+    def wrong_training_pass(*args, **kw):
+        loss, grads, scores = original(*args, **kw)
+        return loss, {**grads, "W1": grads["W1"] * 1.01}, scores
+
+    monkeypatch.setattr(net.model, "training_pass", wrong_training_pass)
+    assert models.gradient_check(net, X, y)["W1"] > 1e-3

@@ -141,10 +141,11 @@ class FullyConnectedModel(keras.Model):
             return tf.constant([self.seed, layer], tf.int32)
         return tf.cast(step_seed, tf.int32) + tf.constant([0, 7919], tf.int32) * layer
 
-    def forward(self, x, weights, training, step_seed=None):
+    def forward(self, x, weights, training, step_seed=None, relu_inputs=None):
         """Scores (N, C) and the new batch-norm running statistics `{name: tensor}` (training only).
 
-        x: (N, input_dim) in the net's dtype; weights: `{name: tensor}` like `params`.
+        x: (N, input_dim) in the net's dtype; weights: `{name: tensor}` like `params`. If `relu_inputs` is a list,
+        each hidden ReLU's input (N, H) is appended to it (gradient checks look for inputs close to the kink).
         """
         updates = {}
         hidden = x
@@ -159,6 +160,8 @@ class FullyConnectedModel(keras.Model):
                     updates[f"running_mean{layer}"], updates[f"running_var{layer}"] = mean, var
             elif self.normalization == "layernorm":
                 hidden = ops.layer_norm(hidden, weights[f"gamma{layer}"], weights[f"beta{layer}"])
+            if relu_inputs is not None:
+                relu_inputs.append(hidden)
             hidden = ops.relu(hidden)
             if training and self.dropout_keep_ratio < 1.0:
                 hidden = ops.dropout(hidden, rate=1.0 - self.dropout_keep_ratio, training=True,
@@ -362,3 +365,69 @@ class TwoLayerNet(FullyConnectedNet):
 def svm_loss(scores, labels):
     """Multiclass SVM (hinge) loss with its hand-written gradient: `tfnets.ops.svm_loss` (re-exported here)."""
     return ops.svm_loss(scores, labels)
+
+
+def kink_margin(net, X):
+    """Smallest |input| of any hidden ReLU in a training-time forward pass of X: numeric gradients with a step
+    larger than this may straddle the kink at 0 and disagree with the (correct) analytic gradient."""
+    model = net.as_keras_model()
+    inputs = []
+    model.forward(model._flatten(X), model._param_tensors(), training=True, relu_inputs=inputs)
+    return float(min(np.min(np.abs(z.numpy())) for z in inputs)) if inputs else float("inf")
+
+
+def gradient_check(net, X, y, eps=1e-4, zero_tol=1e-8):
+    """Compare `net.loss(X, y)`'s gradients with central differences; returns `{param: max relative error}`.
+
+    The numeric gradient is the 4-point central difference `(f(-2h) - 8 f(-h) + 8 f(h) - f(2h)) / 12h`
+    (truncation error O(h^4), rounding error ~1e-16 |f| / h): with h = 1e-4 in float64 rounding dominates at ~1e-11 absolute.
+    Keep ReLU inputs away from 0 (`kink_margin`; e.g. draw non-zero biases), or a difference straddles the kink.
+
+    Use a float64 net (and a fixed `seed` when it has dropout, so every evaluation uses the same masks). The
+    numeric side evaluates the training-time loss (forward pass + L2 term, written independently of the backward
+    passes) in one traced graph. The relative error is CS231n's `|a - n| / (|a| + |n|)` over the entries whose
+    gradient is not zero; entries that are zero up to rounding (`|a| + |n| < zero_tol`, e.g. a bias feeding batch
+    norm, whose true gradient is exactly 0) are reported as the largest absolute difference under the key
+    `"<param> (zero entries, abs)"`.
+    """
+    model = net.as_keras_model()
+    if model.dropout_keep_ratio < 1.0 and model.seed is None:
+        raise ConfigError("gradient_check needs a net built with a fixed seed when it uses dropout")
+    x = model._flatten(X)
+    labels = tf.cast(tf.convert_to_tensor(y), tf.int32)
+    names = list(net.params)
+    reg = tf.constant(model.reg, model.param_dtype)
+
+    @tf.function
+    def loss_terms(*values):
+        """(data loss, L2 term): differenced separately, so the large L2 term's rounding cannot swamp the data
+        loss's small differences (the sum of the two differences is the difference of the total loss)."""
+        weights = dict(zip(names, values))
+        scores, _ = model.forward(x, weights, training=True)
+        log_probs = tf.nn.log_softmax(scores)
+        data_loss = -tf.reduce_mean(tf.gather(log_probs, labels, axis=1, batch_dims=1))
+        l2 = sum(tf.reduce_sum(weights[f"W{i}"] ** 2) for i in range(1, model.num_layers + 1))
+        return tf.stack([data_loss, 0.5 * reg * l2])
+
+    _, grads = net.loss(X, y)
+    values = [p.numpy().copy() for p in net.params.values()]
+    errors = {}
+    for k, name in enumerate(names):
+        value = values[k]
+        numeric = np.zeros_like(value)
+        for index in np.ndindex(value.shape):
+            original = value[index]
+            at = {}
+            for step in (-2, -1, 1, 2):
+                value[index] = original + step * eps
+                at[step] = loss_terms(*values).numpy()
+            value[index] = original
+            numeric[index] = np.sum((at[-2] - 8 * at[-1] + 8 * at[1] - at[2]) / (12 * eps))
+        analytic = np.asarray(grads[name], np.float64)
+        size = np.abs(analytic) + np.abs(numeric)
+        significant = size >= zero_tol
+        if significant.any():
+            errors[name] = float(np.max(np.abs(analytic - numeric)[significant] / size[significant]))
+        if (~significant).any():
+            errors[f"{name} (zero entries, abs)"] = float(np.max(np.abs(analytic - numeric)[~significant]))
+    return errors
