@@ -257,5 +257,5 @@ class Solver:
         self.train_acc_history = state["train_acc_history"]
         self.val_acc_history = state["val_acc_history"]
         self.epoch_times = state["epoch_times"]
-        if self.verbose and self.epoch:
+        if self.epoch:  # printed even when not verbose: a resumed run should say so
             print(f"{self.checkpoint_path}: resuming after epoch {self.epoch} of {self.num_epochs}")

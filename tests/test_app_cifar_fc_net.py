@@ -1,0 +1,116 @@
+"""apps.cifar_fc_net on a small real CIFAR-10 subset (--quick): every part's outputs, export + predict, errors."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from apps import cifar_fc_net, predict
+from tfnets.cli import run_main
+from tfnets.data import load_cifar10
+from tfnets.export import ServedModel
+
+SMALL = ["--quick", "--hidden", "64-32", "--batch-size", "50", "--max-trials", "2"]
+
+
+@pytest.fixture(scope="module")
+def quick_run(data_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("cifar_fc")
+    export = out / "export"
+    results = cifar_fc_net.main(["--data-dir", str(data_dir), "--out", str(out), "--export-dir", str(export),
+                                 *SMALL])
+    run_dir = next((out / "cifar_fc_net").iterdir())
+    return results, run_dir, export
+
+
+def test_every_part_reports_its_numbers(quick_run):
+    results, run_dir, _ = quick_run
+    assert set(results) == set(cifar_fc_net.PARTS)
+    assert json.loads((run_dir / "results.json").read_text()).keys() == results.keys()
+    report = (run_dir / "report.md").read_text()
+    for heading in ("Gradient check", "Overfitting 50 images", "Update rules", "Best net: sweep",
+                    "Best net: final training", "Dropout", "Normalisation: training speed",
+                    "Normalisation: weight-scale sweep"):
+        assert f"## {heading}" in report
+    for figure in ("overfit_loss.png", "update_rules.png", "dropout.png", "normalization.png", "weight_scale.png",
+                   "best_final/curves.png"):
+        assert (run_dir / figure).stat().st_size > 0, figure
+    # The gradient check meets the bar and the initial loss is ln 10.
+    cases = results["gradcheck"]["cases"]
+    assert len(cases) == 8 and max(c["max_rel_error"] for c in cases) <= 1e-6
+    assert results["gradcheck"]["initial_loss_cifar"] == pytest.approx(np.log(10), abs=0.02)
+    assert {r["update_rule"] for r in results["update_rules"]["rows"]} == {"sgd", "sgd_momentum", "rmsprop", "adam"}
+    assert [r["keep_ratio"] for r in results["dropout"]["rows"]] == [1.0, 0.25]
+    final = results["best"]["final"]
+    assert {"train_accuracy", "valid_accuracy", "test_accuracy"} <= set(final)
+    assert len(results["best"]["sweep"]) == 2  # --max-trials 2
+
+
+def test_export_predicts_a_cifar_png_like_the_trained_model(quick_run, data_dir, tmp_path, capsys):
+    results, run_dir, export = quick_run
+    served = ServedModel(export)
+    assert served.input_shape == (32, 32, 3)
+    data = load_cifar10(data_dir)
+    image = data.x_test[:1].astype(np.uint8)
+    Image.fromarray(image[0], mode="RGB").save(tmp_path / "cifar.png")
+    probabilities = predict.main([str(export), str(tmp_path / "cifar.png")])
+    assert capsys.readouterr().out.startswith("cifar.png: ")
+    # The exported metadata must reproduce the app's own standardisation of raw pixels.
+    import keras
+
+    import tfnets.models  # noqa: F401 - registers the custom classes for loading
+
+    model = keras.models.load_model(export / "model.keras")
+    train = data.subset(300, 200, seed=0).x_train  # --quick trains on this subset: same statistics
+    mean, std = train.mean(axis=(0, 1, 2), dtype=np.float64), train.std(dtype=np.float64)
+    expected = model.predict(((image.astype(np.float64) - mean) / std).astype(np.float32), verbose=0)
+    expected = np.exp(expected - expected.max()) / np.exp(expected - expected.max()).sum()
+    np.testing.assert_allclose(probabilities[0], expected[0], rtol=1e-4, atol=1e-6)
+
+
+def test_same_seed_gives_the_same_numbers(data_dir, tmp_path):
+    def run(out):
+        results = cifar_fc_net.main(["--data-dir", str(data_dir), "--out", str(out), "--quick", "--part",
+                                     "overfit,dropout"])
+        for part in results.values():
+            part.pop("wall_time_s")
+        return results
+
+    assert run(tmp_path / "a") == run(tmp_path / "b")
+
+
+def test_rerun_resumes_finished_solver_runs(data_dir, tmp_path, capsys):
+    args = ["--data-dir", str(data_dir), "--out", str(tmp_path), "--quick", "--part", "dropout"]
+    first = cifar_fc_net.main(args)
+    second = cifar_fc_net.main(args)
+    assert "resuming after epoch 2 of 2" in capsys.readouterr().out
+    assert first["dropout"]["rows"] == second["dropout"]["rows"]
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--part", "gradcheck,foo"], "unknown part"),
+    (["--epochs", "-3"], "positive integer"),
+    (["--hidden", "100-abc"], "hidden sizes"),
+    (["--sweep", "momentum=0.9"], "unknown sweep parameter"),
+    (["--trial-epochs", "0"], "--trial-epochs"),
+])
+def test_bad_flags_give_one_line_errors(tmp_path, capsys, flags, message):
+    try:
+        code = run_main(cifar_fc_net.main, ["--out", str(tmp_path), "--data-dir", str(tmp_path), *flags])
+    except SystemExit as exit:  # argparse rejects bad flag values itself (one line, exit 2)
+        code = exit.code
+    err = capsys.readouterr().err.strip()
+    assert code != 0 and message in err and len(err.splitlines()) == 1 and "Traceback" not in err
+
+
+def test_batch_larger_than_data_and_missing_data_are_one_line_errors(data_dir, tmp_path):
+    for extra, message in ((["--data-dir", str(data_dir), "--batch-size", "5000", "--part", "best"], "larger than"),
+                           (["--data-dir", str(tmp_path / "nowhere")], "")):
+        proc = subprocess.run([sys.executable, "-m", "apps.cifar_fc_net", "--quick", "--out", str(tmp_path), *extra],
+                              capture_output=True, text=True, env={"TFNETS_OFFLINE": "1", "PATH": "/usr/bin:/bin",
+                                                                   "TF_CPP_MIN_LOG_LEVEL": "3"})
+        lines = [l for l in proc.stderr.splitlines() if l.startswith("error:")]
+        assert proc.returncode != 0 and len(lines) == 1 and message in lines[0], proc.stderr[-500:]
+        assert "Traceback" not in proc.stderr
