@@ -654,7 +654,7 @@ def goals(results):
         for manual, dense in MANUAL_VS_DENSE:
             if (batch, manual) in by and (batch, dense) in by:
                 ratio = paired_speed_ratio(by[(batch, manual)], by[(batch, dense)])
-                parts.append(f"{manual}/{dense} = {ratio:.2f}{'' if abs(ratio - 1) <= 0.05 else ' (outside 5 %)'}")
+                parts.append(f"{manual}/{dense} = {ratio:.3f}{'' if abs(ratio - 1) <= 0.05 else ' (outside 5 %)'}")
         if parts:
             lines.append(f"- hand-written vs Dense speed at batch {batch} (median of back-to-back pairs): "
                          + "; ".join(parts))
