@@ -147,7 +147,7 @@ def study_budget(exp, data, budget, archs, args):
                          title=f"hidden layers {values['layers']}")
 
     sweep.search(train)
-    sweep.write_outputs(exp.report, f"Budget {budget}: training curves", metrics=("val_loss", "val_accuracy"))
+    sweep.write_outputs(exp.report, f"Budget {budget}: sweep over depth", metrics=("val_loss", "val_accuracy"))
     rows = []
     for row in sweep.results():
         layers = row["layers"]
