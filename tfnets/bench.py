@@ -195,7 +195,6 @@ class NumpyTrainer:
                     self.model.train_step(self.x[s:s + self.batch], self.y[s:s + self.batch], self.lr, MOMENTUM)
             return time.perf_counter() - start
 
-
     def weights(self):
         p = self.model.params
         return [p["W1"], p["b1"], p["W2"], p["b2"]]
@@ -280,7 +279,6 @@ class FitTrainer:
         self.model.fit(**self._inputs(k), epochs=k, verbose=0, callbacks=callbacks)
         return self.clock.end - self.clock.begin
 
-
     def weights(self):
         return self.model.get_weights()
 
@@ -321,7 +319,6 @@ class EpochFnTrainer:
             loss = self.train_epoch(self.xs, self.ys)
         float(loss)  # wait for the result
         return time.perf_counter() - start
-
 
     def weights(self):
         return self.model.get_weights()
@@ -563,7 +560,7 @@ def run_cnn(x, y, batch, repeats, seed, latency_calls, log):
         big = tf.constant(np.resize(images, (256, 28, 28, 1)))
         call(big)
         rates = []
-        for _ in range(repeats):
+        for _ in range(max(repeats, 10)):
             start = time.perf_counter()
             call(big)
             rates.append(256 / (time.perf_counter() - start))
@@ -667,7 +664,7 @@ def goals(results):
     return "\n".join(lines) + "\n"
 
 
-def environment(args, intra, inter):
+def environment(intra, inter):
     import keras
     import tensorflow as tf
 
@@ -841,7 +838,7 @@ def main(argv=None):
 
     result = {"run_id": run_id, "data": data_note, "n_train": n, "hidden": HIDDEN, "learning_rate": LEARNING_RATE,
               "momentum": MOMENTUM, "repeats": repeats, "quick": args.quick, "seed": args.seed,
-              "environment": environment(args, intra, inter),
+              "environment": environment(intra, inter),
               "load_average_before": load_before, "load_average_after": load_after,
               "wall_seconds": time.time() - started, "gemm": gemm_rows, "mlp": mlp,
               "cnn": {"builder": cnn_note, "rows": cnn_rows}, "mixed_precision": {"note": mixed_note, "mlp": mixed}}
