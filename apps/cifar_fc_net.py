@@ -20,15 +20,17 @@ Inputs are standardised: `x = (pixels - channel_mean) / pixel_std` (statistics o
 writes that as `pixel_scale = 1/std` and a mean image `channel_mean/std`, so `python -m apps.predict
 saved_models/cifar_fc_net some_cifar_image.png` feeds raw 32x32 RGB pixels.
 """
-import json
+import argparse
+import dataclasses
 import time
 
 import keras
 import numpy as np
 
 from tfnets import atomic
-from tfnets.cli import base_parser, exit_with, float_list, positive_float, require
+from tfnets.cli import base_parser, exit_with, require
 from tfnets.data import load_cifar10
+from tfnets.errors import TrainingDiverged
 from tfnets.experiment import Experiment
 from tfnets.losses import SoftmaxCrossEntropy
 from tfnets.models import FullyConnectedNet, gradient_check, kink_margin
@@ -59,8 +61,6 @@ def standardise(data):
 
     def scale(x):
         return ((x - mean) / std).astype(np.float32)
-
-    import dataclasses
 
     scaled = dataclasses.replace(data, x_train=scale(data.x_train), x_valid=scale(data.x_valid),
                                  x_test=scale(data.x_test))
@@ -198,10 +198,7 @@ def part_overfit(exp, data, args):
                     solver = train_solver(exp.run, name, net, small, update_rule="sgd",
                                           optim_config={"learning_rate": lr}, batch_size=25, num_epochs=epochs,
                                           num_train_samples=None, seed=args.seed)
-                except Exception as err:  # a diverging setting is a result of this grid
-                    from tfnets.errors import TrainingDiverged
-                    if not isinstance(err, TrainingDiverged):
-                        raise
+                except TrainingDiverged:  # a diverging setting is a result of this grid
                     rows.append({"net": depth, "weight_scale": ws, "learning_rate": lr, "final_train_acc": float("nan"),
                                  "epoch_100pct": "diverged"})
                     continue
@@ -345,10 +342,7 @@ def part_normalization(exp, data, args):
                                       optim_config={"learning_rate": 1e-3}, batch_size=50, num_epochs=ws_epochs,
                                       seed=args.seed)
                 best_val, train_acc = solver.best_val_acc, solver.train_acc_history[-1]
-            except Exception as err:  # noqa: BLE001 - a diverging scale is a data point (recorded as 0.1 = chance)
-                from tfnets.errors import TrainingDiverged
-                if not isinstance(err, TrainingDiverged):
-                    raise
+            except TrainingDiverged:  # a diverging scale is a data point (recorded as NaN)
                 best_val, train_acc = float("nan"), float("nan")
             ws_rows.append({"normalization": label, "weight_scale": float(ws), "final_train_acc": train_acc,
                             "best_val_acc": best_val})
@@ -423,7 +417,6 @@ def parts_list(text):
     parts = [p.strip() for p in text.split(",") if p.strip()]
     unknown = [p for p in parts if p not in PARTS]
     if unknown or not parts:
-        import argparse
         raise argparse.ArgumentTypeError(f"unknown part(s) {', '.join(unknown) or text!r}; choose from "
                                          f"{', '.join(PARTS)}")
     return parts
