@@ -216,7 +216,7 @@ def run_sweep(exp, args, trainer, name, space, baseline):
                          rows, note=f"{args.epochs} epochs, seed {args.seed}; loss = cross-entropy + L2 penalty; "
                                     "best_epoch = lowest validation loss")
     figure = plot_overlay(histories, exp.run.path / f"{name}_curves.png",
-                          metrics=("val_loss", "val_accuracy", "accuracy"), title=f"notMNIST CNN: {name} study")
+                          metrics=("val_cross_entropy", "val_accuracy", "accuracy"), title=f"notMNIST CNN: {name} study")
     exp.report.add_image(f"{name} study: curves", figure)
 
     # The exported weights are the final epoch's: pick the lowest FINAL validation cross-entropy (the data term;
@@ -304,7 +304,7 @@ def improved_row(exp, args, trainer, data, baseline):
                          note=f"same network, data, epochs ({args.epochs}), batch and Adam step size; test accuracy "
                               f"{gain:+.2f} points vs the baseline")
     figure = plot_overlay({"baseline": baseline.history, "improved": result.history},
-                          exp.run.path / "improved_curves.png", metrics=("val_loss", "val_accuracy", "accuracy"),
+                          exp.run.path / "improved_curves.png", metrics=("val_cross_entropy", "val_accuracy", "accuracy"),
                           title="notMNIST CNN: baseline vs improved recipe")
     exp.report.add_image("Go beyond: curves", figure)
     print(f"improved recipe: test accuracy {result.final['test_accuracy']:.4f} ({gain:+.2f} points)")
