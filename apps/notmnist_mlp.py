@@ -33,8 +33,9 @@ from tfnets.report import write_csv
 from tfnets.sweep import Sweep, add_sweep_arguments, parse_sweep
 
 APP = "notmnist_mlp"
-# Chosen by measurement (docs/notmnist_mlp.md): of 0.01, 0.05, 0.1 and 0.3 over 50 full-batch epochs, 0.1 trained
-# well and stably; it is also the step size the assignment's reports used with averaged gradients.
+# Measured in docs/notmnist_mlp.md (0.01, 0.05, 0.1, 0.3): 0.1 is the reports' step size, trains stably and has its
+# lowest validation loss at epoch ~125 of 200; 0.3 gets there by epoch ~64 and then over-fits for the rest of the
+# 200 epochs (same test accuracy within noise), 0.01 and 0.05 are too slow for 200 epochs.
 LEARNING_RATE = 0.1
 MOMENTUM = 0.9
 GRADIENTS = ("manual", "autodiff")
