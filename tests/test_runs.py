@@ -135,3 +135,22 @@ def test_experiment_trains_writes_metrics_and_exports(tmp_path):
     assert 0.0 <= metrics["final"]["test_accuracy"] <= 1.0
     assert (exp.run.path / "curves.png").stat().st_size > 1000
     assert result.final == metrics["final"]
+
+
+def test_jit_turns_op_determinism_off_and_back():
+    assert determinism.configure(0, jit=True) is True
+    assert not determinism.op_determinism_enabled()
+    assert determinism.configure(0, jit=False) is False
+    assert determinism.op_determinism_enabled()
+
+
+def test_an_app_trains_under_jit(data_dir, tmp_path):
+    from apps import notmnist_mlp
+
+    try:
+        notmnist_mlp.main(["--quick", "--jit", "--hidden-units", "20", "--data-dir", str(data_dir),
+                           "--out", str(tmp_path), "--export-dir", str(tmp_path / "model")])
+    finally:
+        determinism.configure(0)  # later tests in this process expect op determinism
+    (metrics,) = tmp_path.glob("notmnist_mlp/*/metrics.json")
+    assert json.loads(metrics.read_text())["epochs"] == 2

@@ -16,11 +16,20 @@ def configure(seed, jit=False):
     import keras
     import tensorflow as tf
 
+    # TF 2.21 has a public `enable_op_determinism` but keeps its inverse internal.
+    from tensorflow.python.framework import config as tf_config
+
     os.environ.setdefault("PYTHONHASHSEED", str(seed))
     keras.utils.set_random_seed(seed)
     if jit:
-        tf.config.experimental.disable_op_determinism()
+        tf_config.disable_op_determinism()
         log.warning("--jit: XLA on, op determinism off (results may differ in the last bits between runs)")
         return True
     tf.config.experimental.enable_op_determinism()
     return False
+
+
+def op_determinism_enabled():
+    from tensorflow.python.framework import config as tf_config
+
+    return tf_config.is_op_determinism_enabled()
