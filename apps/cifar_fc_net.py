@@ -35,7 +35,7 @@ from tfnets.experiment import Experiment
 from tfnets.losses import SoftmaxCrossEntropy
 from tfnets.models import FullyConnectedNet, gradient_check, kink_margin
 from tfnets.optim import Adam
-from tfnets.plots import plot_overlay, plot_xy
+from tfnets.plots import plot_xy
 from tfnets.report import write_csv
 from tfnets.solver import Solver
 from tfnets.sweep import Sweep, add_sweep_arguments, parse_sweep
@@ -267,7 +267,7 @@ def part_update_rules(exp, data, args):
 
 def plot_solvers(solvers, path, title):
     """One figure: loss per iteration, train accuracy and val accuracy per epoch, one line per solver."""
-    from tfnets.plots import _save, plt
+    from tfnets.plots import plt, save_figure
 
     fig, axes = plt.subplots(1, 3, figsize=(15, 3.8))
     for label, solver in solvers.items():
@@ -282,7 +282,7 @@ def plot_solvers(solvers, path, title):
         ax.grid(alpha=0.3)
         ax.legend(fontsize="small")
     fig.suptitle(title)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def part_dropout(exp, data, args):

@@ -32,8 +32,7 @@ from tfnets.cli import base_parser, exit_with, int_list, positive_float, positiv
 from tfnets.data import make_toy_dataset, train_test_split
 from tfnets.data.splits import Splits
 from tfnets.experiment import Experiment
-from tfnets.atomic import atomic_path
-from tfnets.plots import plot_overlay
+from tfnets.plots import plot_overlay, save_figure
 from tfnets.report import markdown_table
 
 PARTS = "ABCDE"
@@ -153,10 +152,7 @@ def plot_boundaries(panels, x, y, path, extent=None):
         ax.set_title(title, fontsize=9)
         ax.set_xticks([])
         ax.set_yticks([])
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def add_figures(exp, part, histories, panels, data, extent=None):

@@ -38,7 +38,7 @@ from tfnets.experiment import Experiment
 from tfnets.layers import ManualDense, ManualDropout, ManualEmbedding
 from tfnets.losses import SoftmaxCrossEntropy
 from tfnets.optim import Adam, SGDMomentum
-from tfnets.plots import plot_overlay
+from tfnets.plots import plot_overlay, save_figure
 from tfnets.report import markdown_table
 
 APP = "trigram_embedding"
@@ -341,9 +341,7 @@ def embedding_analysis(exp, model, words, title):
         ax.annotate(word, (x, y), fontsize=7)
     ax.set_title(f"PCA of the 250 word embeddings ({title})")
     path = exp.run.path / "embeddings_pca.png"
-    with atomic.atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
+    save_figure(fig, path)
     exp.report.add_image("2-D PCA projection of the word embeddings", path)
     return rows
 

@@ -10,7 +10,7 @@ from tfnets.atomic import atomic_path  # noqa: E402
 SPLIT_STYLE = {"": ("train", "-"), "val_": ("valid", "--"), "test_": ("test", ":")}
 
 
-def _save(fig, path):
+def save_figure(fig, path):
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
     plt.close(fig)
@@ -39,7 +39,7 @@ def plot_curves(history, path, title=""):
         ax.grid(alpha=0.3)
         ax.legend()
     fig.suptitle(title)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_overlay(histories, path, metrics=("val_loss", "val_accuracy"), title=""):
@@ -54,7 +54,7 @@ def plot_overlay(histories, path, metrics=("val_loss", "val_accuracy"), title=""
         ax.grid(alpha=0.3)
         ax.legend(fontsize="small")
     fig.suptitle(title)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_xy(series, path, xlabel, ylabel, title="", logx=False):
@@ -69,7 +69,7 @@ def plot_xy(series, path, xlabel, ylabel, title="", logx=False):
     ax.grid(alpha=0.3)
     ax.legend(fontsize="small")
     ax.set_title(title)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_image_grid(images, titles, path, cols=8, cmap="gray"):
@@ -81,4 +81,4 @@ def plot_image_grid(images, titles, path, cols=8, cmap="gray"):
     for ax, image, title in zip(axes.ravel(), images, titles):
         ax.imshow(np.squeeze(image), cmap=cmap if np.ndim(np.squeeze(image)) == 2 else None)
         ax.set_title(title, fontsize=8)
-    return _save(fig, path)
+    return save_figure(fig, path)
