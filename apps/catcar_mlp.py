@@ -357,7 +357,7 @@ def part_e(exp, data, args, init_std, plain):
     model, result = train(exp, data, setting, exp.run.child("part_e", {**exp.config, "setting": setting.describe()}),
                           args.epochs, f"part e: {setting.describe()}")
     plain_setting, plain_result = plain
-    histories = {f"no momentum": plain_result.history, f"momentum {args.momentum:g}": result.history}
+    histories = {"no momentum": plain_result.history, f"momentum {args.momentum:g}": result.history}
     rows = [summary_row("d: two layers, no momentum", plain_setting, plain_result),
             summary_row(f"e: two layers, momentum {args.momentum:g}", setting, result)]
     overlay(exp, "part_e_curves", histories, f"Part e: momentum {args.momentum:g} against none (two hidden layers)", rows)

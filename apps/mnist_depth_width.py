@@ -22,7 +22,6 @@ import json
 import math
 
 import keras
-import numpy as np
 
 from tfnets.augment import exportable, with_random_shift
 from tfnets.cli import base_parser, exit_with, int_list, positive_float, positive_int, require

@@ -26,7 +26,6 @@ import json
 import math
 
 import keras
-import numpy as np
 
 from tfnets.cli import base_parser, exit_with, require
 from tfnets.data import load_notmnist

@@ -63,7 +63,7 @@ class Experiment:
         if getattr(self.args, "quick", False):
             data = data.subset(quick_train, quick_eval, seed=self.args.seed)
         sizes = data.sizes()
-        lines = [f"- source: `{data.source}`", f"- examples: " + ", ".join(f"{k} {v:,}" for k, v in sizes.items())]
+        lines = [f"- source: `{data.source}`", "- examples: " + ", ".join(f"{k} {v:,}" for k, v in sizes.items())]
         if data.note:
             lines.append(f"- note: {data.note}")
         if data.skipped:

@@ -22,7 +22,7 @@ import numpy as np
 from tfnets.errors import ConfigError, TfnetsError, TrainingDiverged
 from tfnets.plots import plot_overlay
 from tfnets.report import markdown_table, write_csv
-from tfnets.runs import Run, best_epoch
+from tfnets.runs import best_epoch
 
 
 def add_sweep_arguments(parser, allowed):
