@@ -26,9 +26,8 @@ import json
 import keras
 import numpy as np
 
-from tfnets.cli import base_parser, exit_with, positive_float, positive_int, require
+from tfnets.cli import base_parser, choice_list, exit_with, positive_float, positive_int, require
 from tfnets.data import load_catcar, to_signed_labels
-from tfnets.errors import ConfigError
 from tfnets.experiment import Experiment
 from tfnets.layers import ManualDense
 from tfnets.losses import MeanSquaredError
@@ -63,12 +62,7 @@ class Setting:
         return text + (f", momentum={self.momentum:g}" if self.momentum else "")
 
 
-def part_list(text):
-    parts = [p.strip().lower() for p in text.split(",") if p.strip()]
-    unknown = [p for p in parts if p not in PARTS]
-    if unknown or not parts:
-        raise ConfigError(f"--part takes letters from {','.join(PARTS)}; got {text!r}")
-    return parts
+part_list = choice_list(PARTS, name="--part", allow_all=True)
 
 
 def build_parser():

@@ -20,7 +20,6 @@ Inputs are standardised: `x = (pixels - channel_mean) / pixel_std` (statistics o
 writes that as `pixel_scale = 1/std` and a mean image `channel_mean/std`, so `python -m apps.predict
 saved_models/cifar_fc_net some_cifar_image.png` feeds raw 32x32 RGB pixels.
 """
-import argparse
 import dataclasses
 import time
 
@@ -28,7 +27,7 @@ import keras
 import numpy as np
 
 from tfnets import atomic
-from tfnets.cli import base_parser, exit_with, require
+from tfnets.cli import base_parser, choice_list, exit_with, require
 from tfnets.data import load_cifar10
 from tfnets.errors import TrainingDiverged
 from tfnets.experiment import Experiment
@@ -413,13 +412,7 @@ def _setting(values):
 # ---------------------------------------------------------------------------------------------------------------
 # Command line
 # ---------------------------------------------------------------------------------------------------------------
-def parts_list(text):
-    parts = [p.strip() for p in text.split(",") if p.strip()]
-    unknown = [p for p in parts if p not in PARTS]
-    if unknown or not parts:
-        raise argparse.ArgumentTypeError(f"unknown part(s) {', '.join(unknown) or text!r}; choose from "
-                                         f"{', '.join(PARTS)}")
-    return parts
+parts_list = choice_list(PARTS, name="--part", allow_all=True)
 
 
 def build_parser():

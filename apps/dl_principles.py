@@ -28,7 +28,7 @@ import dataclasses
 import keras
 import numpy as np
 
-from tfnets.cli import base_parser, exit_with, int_list, positive_float, positive_int, require
+from tfnets.cli import base_parser, choice_list, exit_with, int_list, positive_float, positive_int, require
 from tfnets.data import make_toy_dataset, train_test_split
 from tfnets.data.splits import Splits
 from tfnets.experiment import Experiment
@@ -339,10 +339,7 @@ def xor_part(exp, args):
             "best_linear_error": grid_best, "truth_table": rows, "correct": correct}
 
 
-def parse_parts(text):
-    parts = [p.strip().upper() for p in text.split(",") if p.strip()]
-    require(parts and all(p in PARTS for p in parts), f"--part takes letters from {','.join(PARTS)}, got {text!r}")
-    return parts
+parse_parts = choice_list(PARTS, name="--part", allow_all=True)
 
 
 def main(argv=None):

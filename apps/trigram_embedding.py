@@ -31,7 +31,7 @@ import keras
 import numpy as np
 
 from tfnets import atomic
-from tfnets.cli import ArgumentParser, base_parser, exit_with, positive_float, positive_int, require
+from tfnets.cli import ArgumentParser, base_parser, choice_list, exit_with, positive_float, positive_int, require
 from tfnets.data import load_trigrams
 from tfnets.errors import ConfigError, ModelError
 from tfnets.experiment import Experiment
@@ -94,14 +94,7 @@ def dp_list(text):
 EXTRAS = ("adam", "big")
 
 
-def extra_list(text):
-    names = [n.strip().lower() for n in text.split(",") if n.strip()]
-    if names == ["none"]:
-        return []
-    unknown = [n for n in names if n not in EXTRAS]
-    if unknown:
-        raise ConfigError(f"--extra takes none or a list of {', '.join(EXTRAS)}; got {text!r}")
-    return names
+extra_list = choice_list(EXTRAS, name="--extra", allow_none=True)
 
 
 def build_parser():

@@ -166,7 +166,7 @@ def test_same_seed_gives_the_same_metrics(data_dir, tmp_path):
 
 
 @pytest.mark.parametrize("argv, fragment", [
-    (["--part", "a,z"], "--part takes letters from a,b,c,d,e"),
+    (["--part", "a,z"], "--part got unknown value(s) 'z'; choose a comma-separated list from a, b, c, d, e, or 'all'"),
     (["--part", "e", "--momentum", "1.5"], "--momentum must be in (0, 1)"),
     (["--num-validation", "5000"], "--num-validation 5000 must be smaller"),
     (["--sweep", "depth=1,2"], "unknown sweep parameter 'depth'"),

@@ -90,7 +90,8 @@ def test_rerun_resumes_finished_solver_runs(data_dir, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("flags, message", [
-    (["--part", "gradcheck,foo"], "unknown part"),
+    (["--part", "gradcheck,foo"], "--part got unknown value(s) 'foo'; choose a comma-separated list from gradcheck, "
+                                  "overfit, update_rules, best, dropout, normalization, or 'all'"),
     (["--epochs", "-3"], "positive integer"),
     (["--hidden", "100-abc"], "hidden sizes"),
     (["--sweep", "momentum=0.9"], "unknown sweep parameter"),

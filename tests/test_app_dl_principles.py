@@ -126,7 +126,7 @@ def test_same_seed_gives_same_metrics(tmp_path):
 
 
 @pytest.mark.parametrize("flags, message", [
-    (["--part", "Z"], "--part takes letters from A,B,C,D,E"),
+    (["--part", "Z"], "--part got unknown value(s) 'Z'; choose a comma-separated list from A, B, C, D, E, or 'all'"),
     (["--noise", "0.9"], "--noise must be between 0 and 0.5"),
 ])
 def test_bad_flags_give_one_line_errors(tmp_path, capsys, flags, message):

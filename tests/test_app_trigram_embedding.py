@@ -168,7 +168,8 @@ def test_rerun_with_another_model_resumes_the_finished_one(quick_run, capsys):
 
 def test_extra_list():
     assert app.extra_list("adam,big") == ["adam", "big"] and app.extra_list("none") == []
-    with pytest.raises(ConfigError, match="--extra takes none or a list of adam, big"):
+    with pytest.raises(ConfigError, match=r"--extra got unknown value\(s\) 'huge'; choose a comma-separated list "
+                                          r"from adam, big, or 'none'"):
         app.extra_list("adam,huge")
 
 

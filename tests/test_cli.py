@@ -1,8 +1,8 @@
 """The shared CLI skeleton: one-line errors and exit codes, never a traceback."""
 import pytest
 
-from tfnets.cli import base_parser, int_list, run_main
-from tfnets.errors import DataError, TrainingDiverged
+from tfnets.cli import base_parser, choice_list, int_list, run_main
+from tfnets.errors import ConfigError, DataError, TrainingDiverged
 
 
 def _parser():
@@ -48,3 +48,58 @@ def test_run_main_maps_errors_to_one_line(exc, code, line, capsys):
 def test_debug_shows_the_traceback():
     with pytest.raises(DataError):
         run_main(_raiser(DataError("x")), ["--debug"])
+
+
+PARTS = ("gradcheck", "overfit", "best")
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("best", ["best"]),
+    ("best, gradcheck", ["best", "gradcheck"]),       # the user's order, spaces ignored
+    ("Overfit,BEST", ["overfit", "best"]),             # any case in, the canonical spelling out
+    ("best,gradcheck,best,,", ["best", "gradcheck"]),  # repeats and empty items dropped
+    ("ALL", ["gradcheck", "overfit", "best"]),         # every choice, in the declared order
+    ("none", []),
+])
+def test_choice_list_accepts(text, expected):
+    parse = choice_list(PARTS, name="--part", allow_all=True, allow_none=True)
+    assert parse(text) == expected
+
+
+@pytest.mark.parametrize("kwargs, text, fragment", [
+    ({}, "best,foo,Bar", "--part got unknown value(s) 'foo', 'Bar'; choose a comma-separated list from gradcheck, "
+                         "overfit, best"),
+    ({}, "", "--part is empty; choose a comma-separated list from gradcheck, overfit, best"),
+    ({}, " , ", "--part is empty"),
+    ({}, "all", "unknown value(s) 'all'"),   # keywords exist only when asked for
+    ({}, "none", "unknown value(s) 'none'"),
+    ({"allow_all": True}, "x", "from gradcheck, overfit, best, or 'all'"),
+    ({"allow_all": True, "allow_none": True}, "x", "from gradcheck, overfit, best, or 'all' or 'none'"),
+    ({"allow_none": True}, "best,none", "'none' must be given alone"),
+    ({"allow_all": True}, "all,best", "'all' must be given alone"),
+])
+def test_choice_list_rejects_with_one_line(kwargs, text, fragment):
+    with pytest.raises(ConfigError) as err:
+        choice_list(PARTS, name="--part", **kwargs)(text)
+    assert fragment in str(err.value) and "\n" not in str(err.value)
+
+
+def test_choice_list_as_argparse_type_reaches_run_main_as_one_line(capsys):
+    def main(argv):
+        parser = _parser()
+        parser.add_argument("--extra", type=choice_list(("adam", "big"), name="--extra", allow_none=True),
+                            default="adam,big")
+        return parser.parse_args(argv)
+
+    assert main([]).extra == ["adam", "big"]  # a string default goes through the type too
+    assert main(["--extra", "none"]).extra == []
+    assert run_main(main, ["--extra", "adam,huge"]) == ConfigError.exit_code
+    assert capsys.readouterr().err == ("error: --extra got unknown value(s) 'huge'; choose a comma-separated list "
+                                       "from adam, big, or 'none'\n")
+
+
+def test_choice_list_rejects_ambiguous_choices():
+    with pytest.raises(ValueError):
+        choice_list(("a", "A"), name="--x")
+    with pytest.raises(ValueError):
+        choice_list(("all", "b"), name="--x", allow_all=True)

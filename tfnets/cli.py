@@ -43,6 +43,42 @@ def float_list(text):
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
 
 
+def choice_list(choices, *, name, allow_all=False, allow_none=False):
+    """An argparse `type=` for a comma-separated pick from `choices`: `"b,A"` -> `["b", "a"]`.
+
+    Matching ignores case and returns the spelling in `choices`; the user's order is kept and repeats are
+    dropped (a part named twice runs once). `allow_all` adds the keyword `all` (every choice, in `choices`
+    order); `allow_none` adds `none` (an empty list). A keyword must be the whole value. Anything else,
+    an empty value included, raises a one-line `ConfigError` naming `name` (the flag) and the valid choices,
+    so the same callable also works when an app parses the raw string itself in `main`.
+    """
+    choices = tuple(choices)
+    keywords = [word for word, allowed in (("all", allow_all), ("none", allow_none)) if allowed]
+    by_key = {choice.lower(): choice for choice in choices}
+    if len(by_key) != len(choices) or by_key.keys() & set(keywords):
+        raise ValueError(f"choices must differ ignoring case and from the keywords {keywords}: {choices}")
+    valid = ", ".join(choices) + (", or " + " or ".join(f"'{word}'" for word in keywords) if keywords else "")
+
+    def parse(text):
+        typed = [word.strip() for word in str(text).split(",") if word.strip()]
+        words = [word.lower() for word in typed]
+        if not words:
+            raise ConfigError(f"{name} is empty; choose a comma-separated list from {valid}")
+        if words in (["all"], ["none"]) and words[0] in keywords:
+            return list(choices) if words == ["all"] else []
+        misplaced = [word for word in words if word in keywords]
+        if misplaced:
+            raise ConfigError(f"{name} {text!r}: '{misplaced[0]}' must be given alone; choose a comma-separated "
+                              f"list from {valid}")
+        unknown = [word for word in typed if word.lower() not in by_key]
+        if unknown:
+            raise ConfigError(f"{name} got unknown value(s) {', '.join(map(repr, unknown))}; choose a "
+                              f"comma-separated list from {valid}")
+        return [by_key[word] for word in dict.fromkeys(words)]
+
+    return parse
+
+
 class _StoreExplicit(argparse.Action):
     """Stores the value and remembers that the user gave it (so --quick does not override it)."""
 
