@@ -56,13 +56,18 @@ def test_quick_writes_every_row(quick_run):
     gemm_rows = _table_rows(markdown, "## GEMM limit")
     assert {(int(r[0]), r[1]) for r in gemm_rows} == {(b, g) for b in batches for g in bench.step_flops(1)}
     for row in saved["gemm"]:
-        assert min(row["numpy"], row["tf"], row["tf_xla"]) > 0
+        assert min(row["numpy"], row["tf"], row["tf_xla"], row["tf_bf16"], row["tf_xla_bf16"]) > 0
 
     cnn_rows = [r[0] for r in _table_rows(markdown, "## notMNIST CNN")]
     assert cnn_rows == ["training, fit, batch 32, XLA off", "training, fit, batch 32, XLA on",
                         "SavedModel inference, batch 1", "SavedModel inference, batch 256"]
     assert "apps.notmnist_cnn.build_model" in markdown
     assert "## Goals" in markdown and "GEMM limit" in markdown
+    goals = markdown.split("## Goals", 1)[1].split("\n## ", 1)[0]
+    for precision in ("float32", "mixed_bfloat16"):  # verdicts for each precision, separately
+        assert f"[{precision}] TF >= 1.5x NumPy" in goals and f"[{precision}] TF >= 3.0x NumPy" in goals
+        assert f"[{precision}] full batch >= 70 %" in goals
+    assert goals.count("bf16 vs float32 twin at batch") == len(batches)
     assert "## GPU: mixed precision" in markdown
     if not saved["environment"]["gpus"]:
         assert "GPU section skipped" in markdown
@@ -70,15 +75,70 @@ def test_quick_writes_every_row(quick_run):
 
 
 def test_every_tf_variant_trains_like_the_numpy_reference(quick_run):
-    # One epoch from identical weights: the TF variants (Dense, hand-written layers, fit, epoch-in-one-
-    # function, XLA) must end where the independent NumPy implementation ends, up to float32 rounding.
+    # One epoch from identical weights: the float32 TF variants (Dense, hand-written layers, fit, epoch-in-one-
+    # function, XLA) must end where the independent NumPy implementation ends, up to float32 rounding. The
+    # bf16 variants must visibly differ (else bf16 was not used: float32 leaked in) yet stay close.
     _, result = quick_run
-    deviations = {(r["batch"], r["variant"]): r["max_abs_dw_vs_numpy"] for r in result["mlp"]}
-    for (batch, name), deviation in deviations.items():
+    twin = dict(bench.BF16_VS_FLOAT32)
+    by = {(r["batch"], r["variant"]): r for r in result["mlp"]}
+    for row in result["mlp"]:
+        batch, name, deviation = row["batch"], row["variant"], row["max_abs_dw_vs_numpy"]
         if name == "numpy":
             assert deviation is None
+        elif name in twin:
+            assert row["precision"] == "mixed_bfloat16"
+            float32_deviation = by[(batch, twin[name])]["max_abs_dw_vs_numpy"]
+            assert max(20 * float32_deviation, 1e-6) < deviation < 1e-2, (batch, name, deviation)
         else:
+            assert row["precision"] == "float32"  # the bf16 policy did not leak into the float32 variants
             assert deviation < 1e-4, (batch, name, deviation)
+
+
+def test_bf16_trains_as_well_as_float32(quick_run):
+    # Loss and accuracy after the first epoch, evaluated on the training set: float32 variants agree with the
+    # NumPy reference's; bf16 ones land close to it (bf16 changes the bits, not how well the network trains).
+    _, result = quick_run
+    bf16 = {low for low, _ in bench.BF16_VS_FLOAT32}
+    for row in result["mlp"]:
+        ref = next(r for r in result["mlp"] if r["batch"] == row["batch"] and r["variant"] == "numpy")
+        loss, acc = row["loss_after_epoch1"], row["train_accuracy_after_epoch1"]
+        if row["variant"] in bf16:
+            assert loss == pytest.approx(ref["loss_after_epoch1"], rel=0.02), row["variant"]
+            assert abs(acc - ref["train_accuracy_after_epoch1"]) <= 0.02, row["variant"]
+        else:
+            assert loss == pytest.approx(ref["loss_after_epoch1"], rel=1e-4), row["variant"]
+    assert all(0 < r["loss_after_epoch1"] < np.log(10) + 0.5 for r in result["mlp"])
+
+
+def test_bf16_mlp_computes_in_bf16_and_leaves_the_global_policy_alone():
+    # Independent check of the bf16 forward pass: NumPy with every GEMM operand rounded to bfloat16
+    # (ml_dtypes) and float32 accumulation, vs the Keras model; the float32 forward differs from both.
+    import keras
+    import ml_dtypes
+
+    init = bench.initial_params(seed=1, hidden=64)
+    rng = np.random.default_rng(1)
+    init["b1"] = rng.normal(0, 0.1, init["b1"].shape).astype(np.float32)
+    x = rng.random((16, bench.INPUT_DIM), dtype=np.float32)
+
+    before = keras.mixed_precision.global_policy().name
+    model = bench.build_mlp("dense", init, "mixed_bfloat16")
+    assert keras.mixed_precision.global_policy().name == before == "float32"
+    assert [w.dtype for w in model.get_weights()] == [np.float32] * 4  # float32 master weights
+    logits = model(x)
+    assert logits.dtype == "float32"  # cast before the loss
+
+    def bf16(a):
+        return np.asarray(a, np.float32).astype(ml_dtypes.bfloat16).astype(np.float32)
+
+    hidden = bf16(np.maximum(bf16(bf16(x) @ bf16(init["W1"])) + bf16(init["b1"]), 0))
+    expected = bf16(hidden @ bf16(init["W2"])) + bf16(init["b2"])
+    exact = np.maximum(x @ init["W1"] + init["b1"], 0) @ init["W2"] + init["b2"]
+    scale = float(np.abs(exact).max())
+    # (bit-identical with oneDNN on Zen 4; the slack allows another summation order.)
+    assert np.abs(np.asarray(logits) - expected).max() < 1e-3 * scale
+    assert np.abs(np.asarray(logits) - exact).max() > 2e-3 * scale  # really bf16, not float32
+    assert np.asarray(bench.build_mlp("dense", init)(x)) == pytest.approx(exact, abs=1e-5 * scale)
 
 
 def test_ratios_are_relative_to_numpy(quick_run):
@@ -152,7 +212,7 @@ def test_interleaving_keeps_twins_adjacent_and_rotates():
     for repeat in range(len(names)):
         order = bench.interleaved_order(names, repeat)
         assert sorted(order) == sorted(names)
-        for manual, dense in bench.MANUAL_VS_DENSE:
-            assert abs(order.index(manual) - order.index(dense)) == 1
+        for twin, dense in bench.MANUAL_VS_DENSE + bench.BF16_VS_FLOAT32:
+            assert abs(order.index(twin) - order.index(dense)) == 1
         firsts.add(order[0])
     assert len(firsts) > len(names) // 2  # the first slot is shared around

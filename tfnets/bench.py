@@ -11,15 +11,22 @@ What it measures, in ONE process so that the ratios are comparable on a noisy sh
    (`tfnets.reference.NumpyMLP`); Keras `Dense` and the hand-written-backprop layers (`ManualDense` +
    `SoftmaxCrossEntropy`), each trained by `model.fit` with and without XLA; `fit` with `steps_per_execution`
    (one call runs the whole epoch); `fit` on a `tf.data` pipeline with prefetch; and a custom loop that runs the
-   whole epoch inside ONE compiled `tf.function` (with and without XLA). Every variant starts from the same
-   Xavier weights; after its first (warm-up, tracing/compiling) epoch its weights are compared with the NumPy
-   reference's (`max|dw|`), which says whether the variant changes results. The timed repeats then continue
-   training. Variants are interleaved (the order rotates every repeat) and each is repeated `--repeats` times;
-   the table reports the median and min-max and the ratio to NumPy's median at the same batch size.
+   whole epoch inside ONE compiled `tf.function` (with and without XLA); and `*_bf16` twins of the fastest
+   ones with Keras' `mixed_bfloat16` policy (bf16 matmuls, float32 variables/master weights and optimizer,
+   logits cast to float32 before the loss). Every variant starts from the same Xavier weights; after its
+   first (warm-up, tracing/compiling) epoch its weights are compared with the NumPy reference's (`max|dw|`),
+   which says whether the variant changes results, and the training-set loss and accuracy of those weights are
+   computed with NumPy in float32 (`NumpyMLP.evaluate`), which says whether a bf16 variant still trains as well
+   as its float32 twin. The timed repeats then continue training. Variants are interleaved (the order rotates
+   every repeat; hand-written and bf16 variants run right next to their float32 Dense twin) and each is
+   repeated `--repeats` times; the table reports the median and min-max and the ratio to NumPy's median at the
+   same batch size.
 2. The limit: GFLOP/s of `np.matmul` and `tf.linalg.matmul` (graph and XLA) for each GEMM of a training step at
    that batch size (best of 15 timings, measured before and after the training timings: contention only ever
    slows a GEMM down); the limit is the time those GEMMs need at the best measured speed. A variant's fraction of
-   it is (GEMM-only time) / (its actual time). FLOPs count the work a step needs:
+   it is (GEMM-only time) / (its actual time). The same GEMMs are timed with bf16 operands
+   (`tf.linalg.matmul`, graph and XLA; NumPy has no bf16): the `*_bf16` rows are measured against that bf16
+   limit, the other rows against the float32 one. FLOPs count the work a step needs:
    N * (4*784*H + 6*H*10) per epoch (forward, weight gradients, and the hidden-layer input gradient; no
    implementation computes the gradient w.r.t. the input images). The common 6*N*params rule would read
    about 1.5x higher GFLOP/s for the same times.
@@ -56,6 +63,7 @@ NUM_CLASSES = 10
 LEARNING_RATE = 0.01
 MOMENTUM = 0.9
 FULL = "full"
+BF16 = "mixed_bfloat16"  # Keras dtype policy: bf16 compute, float32 variables
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -71,7 +79,8 @@ class Variant:
     (ManualDense + SoftmaxCrossEntropy). steps_per_execution: 0 = all steps of an epoch in one call.
     pipeline (fit only): "arrays" (NumPy arrays into fit), "tf.data" (from_tensor_slices.batch.prefetch) or
     "runs" (`tfnets.runs.epoch_dataset`, the apps' own pipeline, unshuffled here). blas_threads (numpy only):
-    limit OpenBLAS to this many threads (0 = its default, one per core).
+    limit OpenBLAS to this many threads (0 = its default, one per core). precision: "float32" (the global
+    Keras policy, float32 outside the GPU section) or "mixed_bfloat16" (set on the layers only, never globally).
     """
 
     name: str
@@ -81,6 +90,7 @@ class Variant:
     steps_per_execution: int = 1
     pipeline: str = "arrays"
     blas_threads: int = 0
+    precision: str = "float32"
 
     @property
     def description(self):
@@ -92,6 +102,8 @@ class Variant:
                      "runs": " on tfnets.runs.epoch_dataset + NaN guard (the apps' path)"}[self.pipeline]
         if self.steps_per_execution != 1:
             what += ", steps_per_execution=epoch"
+        if self.precision != "float32":
+            what += f", {self.precision}"
         return what
 
 
@@ -111,10 +123,16 @@ VARIANTS = (  # each hand-written variant right after its Dense twin: they run b
     Variant("manual_epoch_fn", "epoch_fn", layers="manual"),
     Variant("dense_epoch_fn_xla", "epoch_fn", jit=True),
     Variant("manual_epoch_fn_xla", "epoch_fn", layers="manual", jit=True),
+    Variant("dense_fit_spe_bf16", "fit", steps_per_execution=0, precision=BF16),
+    Variant("dense_epoch_fn_bf16", "epoch_fn", precision=BF16),
+    Variant("dense_epoch_fn_xla_bf16", "epoch_fn", jit=True, precision=BF16),
 )
 # Hand-written layers vs Dense, compared under the same driver (goal: within 5 %).
 MANUAL_VS_DENSE = (("manual_fit", "dense_fit"), ("manual_fit_xla", "dense_fit_xla"),
                    ("manual_epoch_fn", "dense_epoch_fn"), ("manual_epoch_fn_xla", "dense_epoch_fn_xla"))
+# bf16 vs float32, same driver: speed, and whether the result changes (dw, loss after epoch 1).
+BF16_VS_FLOAT32 = (("dense_fit_spe_bf16", "dense_fit_spe"), ("dense_epoch_fn_bf16", "dense_epoch_fn"),
+                   ("dense_epoch_fn_xla_bf16", "dense_epoch_fn_xla"))
 
 
 def step_flops(batch, hidden=HIDDEN):
@@ -201,15 +219,25 @@ class NumpyTrainer:
         return [p["W1"], p["b1"], p["W2"], p["b2"]]
 
 
-def build_mlp(layers, init_params):
-    """The 784-1000-10 MLP with Keras Dense or ManualDense layers, weights copied from `init_params`."""
+def build_mlp(layers, init_params, precision="float32"):
+    """The 784-1000-10 MLP with Keras Dense or ManualDense layers, weights copied from `init_params`.
+
+    precision "float32" leaves the dtype to the global Keras policy. Any other value is a Keras dtype policy
+    (e.g. "mixed_bfloat16") given to the layers themselves, so that nothing global changes and the other
+    variants stay float32; a float32 `Activation("linear")` then casts the logits to float32 so that the
+    softmax cross-entropy is computed in float32 (Keras' mixed-precision advice). The variables stay float32.
+    """
     import keras
 
     from tfnets.layers import ManualDense
 
     layer = ManualDense if layers == "manual" else keras.layers.Dense
+    dtype = {} if precision == "float32" else {"dtype": keras.DTypePolicy(precision)}
     hidden = init_params["W1"].shape[1]
-    model = keras.Sequential([keras.Input((INPUT_DIM,)), layer(hidden, activation="relu"), layer(NUM_CLASSES)])
+    stack = [keras.Input((INPUT_DIM,)), layer(hidden, activation="relu", **dtype), layer(NUM_CLASSES, **dtype)]
+    if dtype:
+        stack.append(keras.layers.Activation("linear", dtype="float32", name="logits_float32"))
+    model = keras.Sequential(stack)
     model.set_weights([init_params["W1"], init_params["b1"], init_params["W2"], init_params["b2"]])
     return model
 
@@ -251,7 +279,7 @@ class FitTrainer:
         from tfnets.optim import SGDMomentum
 
         self.variant, self.batch, self.x, self.y = variant, batch, x, y
-        self.model = build_mlp(variant.layers, init_params)
+        self.model = build_mlp(variant.layers, init_params, variant.precision)
         spe = variant.steps_per_execution or len(x) // batch
         self.model.compile(optimizer=SGDMomentum.from_notmnist_form(learning_rate, MOMENTUM),
                            loss=mlp_loss(variant.layers), jit_compile=variant.jit, steps_per_execution=spe)
@@ -292,7 +320,7 @@ class EpochFnTrainer:
 
         from tfnets.optim import SGDMomentum
 
-        self.model = build_mlp(variant.layers, init_params)
+        self.model = build_mlp(variant.layers, init_params, variant.precision)
         self.optimizer = SGDMomentum.from_notmnist_form(learning_rate, MOMENTUM)
         self.optimizer.build(self.model.trainable_variables)
         loss_fn = mlp_loss(variant.layers)
@@ -356,7 +384,8 @@ def make_trainer(variant, x, y, batch, init_params, learning_rate):
 # ---------------------------------------------------------------------------------------------------------------
 
 def measure_gemms(batch, repeats, hidden=HIDDEN, copies=4, flops_per_timing=2e8):
-    """GFLOP/s of each training-step GEMM at this batch size for np.matmul, tf.linalg.matmul (graph) and XLA.
+    """GFLOP/s of each training-step GEMM at this batch size for np.matmul, tf.linalg.matmul (graph) and XLA,
+    in float32; and tf.linalg.matmul (graph and XLA) on bfloat16 operands (the GEMMs of a mixed_bfloat16 step).
 
     TF runs `copies` distinct left operands in a `tf.range` loop inside one function (distinct inputs so that
     nothing is folded or deduplicated). The BEST of `repeats` timings is kept: a limit is what the machine
@@ -381,14 +410,16 @@ def measure_gemms(batch, repeats, hidden=HIDDEN, copies=4, flops_per_timing=2e8)
 
         row = {"batch": batch, "gemm": name, "shape": f"({m}x{k})@({k}x{n})", "MFLOP": flops / 1e6}
         row["numpy"] = flops * inner / _best_time(numpy_once, repeats) / 1e9
-        tf_lefts, tf_right = tf.constant(lefts), tf.constant(right)
-        for label, jit in (("tf", False), ("tf_xla", True)):
+        for label, jit, dtype in (("tf", False, tf.float32), ("tf_xla", True, tf.float32),
+                                  ("tf_bf16", False, tf.bfloat16), ("tf_xla_bf16", True, tf.bfloat16)):
+            tf_lefts, tf_right = tf.constant(lefts, dtype), tf.constant(right, dtype)
+
             @tf.function(jit_compile=jit)
             def tf_loop(lefts, right):
                 acc = tf.constant(0.0)
                 for i in tf.range(inner):
                     product = tf.linalg.matmul(lefts[i % copies], right, transpose_a=trans_a)
-                    acc += product[0, 0]
+                    acc += tf.cast(product[0, 0], tf.float32)
                 return acc
 
             def tf_once():
@@ -397,6 +428,7 @@ def measure_gemms(batch, repeats, hidden=HIDDEN, copies=4, flops_per_timing=2e8)
             tf_once()  # trace / compile
             row[label] = flops * inner / _best_time(tf_once, repeats) / 1e9
         row["best"] = max(row["numpy"], row["tf"], row["tf_xla"])
+        row["best_bf16"] = max(row["tf_bf16"], row["tf_xla_bf16"])
         rows.append(row)
     return rows
 
@@ -420,15 +452,19 @@ def best_gemms(*measurements):
             if key not in best:
                 best[key] = dict(row)
             else:
-                for label in ("numpy", "tf", "tf_xla", "best"):
+                for label in ("numpy", "tf", "tf_xla", "best", "tf_bf16", "tf_xla_bf16", "best_bf16"):
                     best[key][label] = max(best[key][label], row[label])
     return list(best.values())
 
 
-def gemm_limit(gemm_rows, n_samples, batch):
-    """Seconds per epoch if the step did nothing but its GEMMs at the best measured speed; and that GFLOP/s."""
+def gemm_limit(gemm_rows, n_samples, batch, best="best"):
+    """Seconds per epoch if the step did nothing but its GEMMs at the best measured speed; and that GFLOP/s.
+
+    best: "best" (float32: the fastest of np.matmul, tf and XLA per GEMM) or "best_bf16" (bf16 operands:
+    the faster of tf and XLA per GEMM).
+    """
     rows = [r for r in gemm_rows if r["batch"] == batch]
-    step_seconds = sum(r["MFLOP"] * 1e6 / (r["best"] * 1e9) for r in rows)
+    step_seconds = sum(r["MFLOP"] * 1e6 / (r[best] * 1e9) for r in rows)
     steps = n_samples // batch
     return step_seconds * steps, epoch_flops(n_samples, batch) / (step_seconds * steps) / 1e9
 
@@ -441,14 +477,18 @@ def initial_params(seed, hidden=HIDDEN):
 
 def interleaved_order(names, repeat):
     """The order of the variants in repeat number `repeat`: rotated every repeat so that nobody always goes
-    first, with each hand-written variant kept next to its Dense twin (which of the two goes first alternates)."""
-    twin = {m: d for m, d in MANUAL_VS_DENSE if m in names and d in names}
+    first, with each hand-written variant and each bf16 variant kept next to its float32 Dense twin (the twin
+    sits in the middle of its group; the group's order is reversed every other repeat)."""
+    manual = {d: m for m, d in MANUAL_VS_DENSE if m in names and d in names}
+    bf16 = {d: b for b, d in BF16_VS_FLOAT32 if b in names and d in names}
+    grouped = set(manual.values()) | set(bf16.values())
     units = []
     for name in names:
-        if name in twin:
+        if name in grouped:
             continue
-        partner = next((m for m, d in twin.items() if d == name), None)
-        units.append([name, partner] if partner else [name])
+        before = [manual[name]] if name in manual else []
+        after = [bf16[name]] if name in bf16 else []
+        units.append(before + [name] + after)
     shift = repeat % len(units)
     units = units[shift:] + units[:shift]
     return [name for unit in units for name in (unit[::-1] if repeat % 2 else unit)]
@@ -458,8 +498,12 @@ def run_mlp(x, y, batch_sizes, variants, repeats, epochs_per_repeat, seed, learn
     """Interleaved timings of every variant at every batch size. Returns a list of result dicts.
 
     Every trainer starts from the same initial weights; its first epoch (tracing/compiling) is untimed and
-    ends with the weight comparison against the NumPy reference after that same epoch.
+    ends with the weight comparison against the NumPy reference after that same epoch, and with the
+    training-set loss and accuracy of the weights it reached (NumPy, float32).
     """
+    import keras
+
+    global_policy = keras.mixed_precision.global_policy().name
     init = initial_params(seed)
     results = []
     for batch in batch_sizes:
@@ -477,6 +521,7 @@ def run_mlp(x, y, batch_sizes, variants, repeats, epochs_per_repeat, seed, learn
         deviation = {name: max(float(np.max(np.abs(np.asarray(w, np.float32) - r)))
                                for w, r in zip(trainer.weights(), ref_weights))
                      for name, trainer in trainers.items() if name != "numpy"}
+        after_epoch1 = {name: evaluate_weights(trainer.weights(), x, y) for name, trainer in trainers.items()}
         times = {name: [] for name in trainers}
         for r in range(repeats):
             for name in interleaved_order(list(trainers), r):
@@ -485,6 +530,9 @@ def run_mlp(x, y, batch_sizes, variants, repeats, epochs_per_repeat, seed, learn
             rates = [epochs_per_repeat * len(x) / t for t in times[variant.name]]
             results.append({"batch": batch, "variant": variant.name, "layers": variant.layers, "xla": variant.jit,
                             "driver": variant.description, "samples_per_s": summarize(rates),
+                            "precision": global_policy if variant.precision == "float32" else variant.precision,
+                            "loss_after_epoch1": after_epoch1[variant.name][0],
+                            "train_accuracy_after_epoch1": after_epoch1[variant.name][1],
                             "first_epoch_s": first_epoch[variant.name], "seconds": times[variant.name],
                             "epochs_per_repeat": epochs_per_repeat,
                             "max_abs_dw_vs_numpy": deviation.get(variant.name)})
@@ -492,17 +540,37 @@ def run_mlp(x, y, batch_sizes, variants, repeats, epochs_per_repeat, seed, learn
     return results
 
 
+def evaluate_weights(weights, x, y):
+    """(mean cross-entropy, accuracy) on (x, y) of the MLP with weights [W1, b1, W2, b2], computed by the
+    NumPy reference in float32 (whatever precision trained them: bf16 variants keep float32 master weights)."""
+    from tfnets.reference import NumpyMLP
+
+    w1, b1, w2, b2 = (np.asarray(w, np.float32) for w in weights)
+    mlp = NumpyMLP(hidden_units=w1.shape[1])
+    mlp.set_params({"W1": w1, "b1": b1, "W2": w2, "b2": b2})
+    return mlp.evaluate(x, y)
+
+
 def add_ratios(results, gemm_rows, n_samples):
-    """Ratio to NumPy, achieved GFLOP/s and fraction of the GEMM limit, in place."""
+    """Ratio to NumPy, achieved GFLOP/s and fraction of the GEMM limit, in place.
+
+    mixed_bfloat16 rows are measured against the bf16 GEMM limit (`fraction_of_gemm_limit`, the table's
+    column) and, for reference, against the float32 one (`fraction_of_float32_gemm_limit`); every other row
+    (mixed_float16 in the GPU section included) against the float32 limit.
+    """
     for row in results:
         batch, median = row["batch"], row["samples_per_s"]["median"]
         numpy_row = next((r for r in results if r["batch"] == batch and r["variant"] == "numpy"), None)
         row["x_numpy"] = median / numpy_row["samples_per_s"]["median"] if numpy_row else None
         flops_per_sample = epoch_flops(n_samples, batch) / n_samples
         row["gflops"] = median * flops_per_sample / 1e9
-        _, limit_gflops = gemm_limit(gemm_rows, n_samples, batch)
+        bf16 = row.get("precision") == BF16
+        _, limit_gflops = gemm_limit(gemm_rows, n_samples, batch, "best_bf16" if bf16 else "best")
+        _, float32_gflops = gemm_limit(gemm_rows, n_samples, batch)
+        row["gemm_limit_precision"] = "bfloat16" if bf16 else "float32"
         row["gemm_limit_gflops"] = limit_gflops
         row["fraction_of_gemm_limit"] = row["gflops"] / limit_gflops
+        row["fraction_of_float32_gemm_limit"] = row["gflops"] / float32_gflops
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -598,12 +666,19 @@ def mlp_table(results):
     for r in results:
         s = r["samples_per_s"]
         dw = r.get("max_abs_dw_vs_numpy")
+        limit = f"{100 * r['fraction_of_gemm_limit']:.0f}"
+        if r.get("gemm_limit_precision") == "bfloat16":
+            limit += f" bf16 ({100 * r['fraction_of_float32_gemm_limit']:.0f} fp32)"
         rows.append({
             "batch": r["batch"], "variant": r["variant"], "layers": r["layers"], "XLA": "on" if r["xla"] else "off",
+            "precision": r.get("precision", "float32"),
             "how": r["driver"], "samples/s (median)": f"{s['median']:,.0f}", "min-max": _spread(s),
             "x NumPy": f"{r['x_numpy']:.2f}" if r.get("x_numpy") else "",
-            "GFLOP/s": f"{r['gflops']:.1f}", "% of GEMM limit": f"{100 * r['fraction_of_gemm_limit']:.0f}",
+            "GFLOP/s": f"{r['gflops']:.1f}", "% of GEMM limit": limit,
             "max abs dw vs NumPy (1 epoch)": "-" if dw is None else f"{dw:.1e}",
+            "loss after epoch 1": f"{r['loss_after_epoch1']:.4f}" if "loss_after_epoch1" in r else "",
+            "train acc after epoch 1": (f"{100 * r['train_accuracy_after_epoch1']:.1f} %"
+                                        if "train_accuracy_after_epoch1" in r else ""),
         })
     return markdown_table(rows)
 
@@ -611,12 +686,16 @@ def mlp_table(results):
 def gemm_table(gemm_rows, n_samples):
     rows = [{"batch": r["batch"], "GEMM": r["gemm"], "shape": r["shape"],
              "np.matmul GFLOP/s": f"{r['numpy']:.3g}", "tf.linalg.matmul": f"{r['tf']:.3g}",
-             "tf XLA": f"{r['tf_xla']:.3g}"} for r in gemm_rows]
+             "tf XLA": f"{r['tf_xla']:.3g}", "tf bf16": f"{r['tf_bf16']:.3g}",
+             "tf XLA bf16": f"{r['tf_xla_bf16']:.3g}"} for r in gemm_rows]
     summary = []
     for batch in dict.fromkeys(r["batch"] for r in gemm_rows):
         seconds, gflops = gemm_limit(gemm_rows, n_samples, batch)
-        summary.append({"batch": batch, "GEMM-only epoch time (s)": f"{seconds:.4f}",
-                        "limit GFLOP/s (best library per GEMM)": f"{gflops:.1f}"})
+        bf16_seconds, bf16_gflops = gemm_limit(gemm_rows, n_samples, batch, "best_bf16")
+        summary.append({"batch": batch, "float32 GEMM-only epoch time (s)": f"{seconds:.4f}",
+                        "float32 limit GFLOP/s (best library per GEMM)": f"{gflops:.1f}",
+                        "bf16 GEMM-only epoch time (s)": f"{bf16_seconds:.4f}",
+                        "bf16 limit GFLOP/s (tf or XLA per GEMM)": f"{bf16_gflops:.1f}"})
     return markdown_table(rows) + "\n" + markdown_table(summary)
 
 
@@ -644,25 +723,17 @@ def paired_speed_ratio(row, other):
 
 
 def goals(results):
-    """The issue's goals, evaluated on the medians (reported, never asserted)."""
+    """The issue's goals, evaluated on the medians (reported, never asserted); separately for the float32
+    variants and for the mixed_bfloat16 ones (which change results: see the bf16 lines)."""
     lines = []
     by = {(r["batch"], r["variant"]): r for r in results}
     batches = list(dict.fromkeys(r["batch"] for r in results))
-    tf_rows = [r for r in results if r["variant"] != "numpy"]
-    tf_rows = [r for r in tf_rows if r["variant"] != "numpy_blas1"]
+    tf_rows = [r for r in results if r["variant"] not in ("numpy", "numpy_blas1")]
+    groups = [(p, [r for r in tf_rows if r.get("precision", "float32") == p]) for p in ("float32", BF16)]
+    groups = [(p, rows) for p, rows in groups if rows]
     for batch, target, label in ((batches[0], 1.5, "smallest batch"), (batches[-1], 3.0, "full batch")):
-        best = max((r for r in tf_rows if r["batch"] == batch and r.get("x_numpy")),
-                   key=lambda r: r["x_numpy"], default=None)
-        if best:
-            verdict = "met" if best["x_numpy"] >= target else "NOT met"
-            line = (f"- TF >= {target}x NumPy at {label} ({batch}): best is {best['variant']} at "
-                    f"{best['x_numpy']:.2f}x: {verdict}")
-            single = by.get((batch, "numpy_blas1"))
-            if single:
-                ratio = best["samples_per_s"]["median"] / single["samples_per_s"]["median"]
-                line += (f"; against NumPy with 1 BLAS thread (numpy_blas1) {ratio:.2f}x: "
-                         f"{'met' if ratio >= target else 'NOT met'}")
-            lines.append(line)
+        for precision, rows in groups:
+            lines += _speed_goal(rows, by, batch, target, label, precision)
     for batch in batches:
         parts = []
         for manual, dense in MANUAL_VS_DENSE:
@@ -672,13 +743,43 @@ def goals(results):
         if parts:
             lines.append(f"- hand-written vs Dense speed at batch {batch} (median of back-to-back pairs): "
                          + "; ".join(parts))
-    full = [r for r in tf_rows if r["batch"] == batches[-1]]
-    if full:
-        best = max(full, key=lambda r: r["fraction_of_gemm_limit"])
-        verdict = "met" if best["fraction_of_gemm_limit"] >= 0.7 else "NOT met"
-        lines.append(f"- full batch >= 70 % of the GEMM limit: best is {best['variant']} at "
-                     f"{100 * best['fraction_of_gemm_limit']:.0f} %: {verdict}")
+    for precision, rows in groups:
+        full = [r for r in rows if r["batch"] == batches[-1]]
+        if full:
+            best = max(full, key=lambda r: r["fraction_of_gemm_limit"])
+            verdict = "met" if best["fraction_of_gemm_limit"] >= 0.7 else "NOT met"
+            limit = "the bf16 GEMM limit" if precision == BF16 else "the float32 GEMM limit"
+            lines.append(f"- [{precision}] full batch >= 70 % of {limit}: best is {best['variant']} at "
+                         f"{100 * best['fraction_of_gemm_limit']:.0f} %: {verdict}")
+    for batch in batches:
+        parts = []
+        for low, twin in BF16_VS_FLOAT32:
+            if (batch, low) in by and (batch, twin) in by:
+                a, b = by[(batch, low)], by[(batch, twin)]
+                parts.append(f"{low} is {paired_speed_ratio(a, b):.2f}x {twin}'s speed, max dw vs NumPy "
+                             f"{a['max_abs_dw_vs_numpy']:.1e} vs {b['max_abs_dw_vs_numpy']:.1e}, loss after epoch 1 "
+                             f"{a['loss_after_epoch1']:.4f} vs {b['loss_after_epoch1']:.4f}")
+        if parts:
+            lines.append(f"- bf16 vs float32 twin at batch {batch} (speed: median of back-to-back pairs): "
+                         + "; ".join(parts))
     return "\n".join(lines) + "\n"
+
+
+def _speed_goal(rows, by, batch, target, label, precision):
+    """The "TF >= target x NumPy" goal line for the best of `rows` at this batch size (a list of 0 or 1 line)."""
+    best = max((r for r in rows if r["batch"] == batch and r.get("x_numpy")),
+               key=lambda r: r["x_numpy"], default=None)
+    if best is None:
+        return []
+    verdict = "met" if best["x_numpy"] >= target else "NOT met"
+    line = (f"- [{precision}] TF >= {target}x NumPy at {label} ({batch}): best is {best['variant']} at "
+            f"{best['x_numpy']:.2f}x: {verdict}")
+    single = by.get((batch, "numpy_blas1"))
+    if single:
+        ratio = best["samples_per_s"]["median"] / single["samples_per_s"]["median"]
+        line += (f"; against NumPy with 1 BLAS thread (numpy_blas1) {ratio:.2f}x: "
+                 f"{'met' if ratio >= target else 'NOT met'}")
+    return [line]
 
 
 def environment(intra, inter):
@@ -890,10 +991,15 @@ def render(result):
             f"compare ratios within this run); wall time {result['wall_seconds']:.0f} s\n")
     parts = [head,
              "## MLP training throughput\n\nGFLOP/s count N*(4*784*H + 6*H*10) per epoch (the work a step needs); "
-             "'% of GEMM limit' = time the step's GEMMs need at the best measured speed / actual time. "
-             "'max abs dw' compares weights after one epoch from identical initial weights with NumPy's.\n\n"
+             "'% of GEMM limit' = time the step's GEMMs need at the best measured speed / actual time: float32 "
+             "rows against the float32 GEMM limit, mixed_bfloat16 rows against the bf16 GEMM limit (marked "
+             "'bf16', with their % of the float32 limit in brackets). 'max abs dw' compares weights after one "
+             "epoch from identical initial weights with NumPy's (bf16 rounds to 8 mantissa bits, so its dw is "
+             "larger: it changes results); 'loss/train acc after epoch 1' evaluate those weights on the training "
+             "set with NumPy in float32 (does the variant still train as well?).\n\n"
              + mlp_table(result["mlp"]),
-             "## Goals (from the medians above; reported, not asserted)\n\n" + goals(result["mlp"]),
+             "## Goals (from the medians above; reported, not asserted; [float32] and [mixed_bfloat16] "
+             "variants judged separately)\n\n" + goals(result["mlp"]),
              "## GEMM limit (matmul throughput for the MLP's GEMM shapes)\n\n" + gemm_table(result["gemm"],
                                                                                             result["n_train"])]
     cnn = result["cnn"]
