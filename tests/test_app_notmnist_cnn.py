@@ -70,9 +70,10 @@ def test_keep_prob_becomes_the_dropout_rate_and_only_acts_in_training():
     np.testing.assert_array_equal(dropout(ones, training=False).numpy(), ones.numpy())
 
 
-def test_improved_recipe_is_the_same_network_at_inference():
-    baseline = notmnist_cnn.build_model(seed=4)
+def test_improved_recipe_is_the_same_network_at_inference_only_wider():
     improved = notmnist_cnn.build_model(seed=4, recipe="improved", epochs=3, steps_per_epoch=10)
+    assert improved.get_layer("conv").filters == 2 * notmnist_cnn.build_model(seed=4).get_layer("conv").filters
+    baseline = notmnist_cnn.build_model(seed=4, filters=improved.get_layer("conv").filters)
     assert [w.shape for w in baseline.trainable_weights] == [w.shape for w in improved.trainable_weights]
     improved.set_weights(baseline.get_weights())
     x = _images(4, seed=5)
@@ -81,6 +82,23 @@ def test_improved_recipe_is_the_same_network_at_inference():
     schedule = keras.optimizers.schedules.deserialize(improved.optimizer.get_config()["learning_rate"])
     assert isinstance(schedule, keras.optimizers.schedules.CosineDecay)  # decays to zero over 3 epochs x 10 steps
     assert float(schedule(0)) == pytest.approx(1e-4) and float(schedule(30)) == pytest.approx(0.0, abs=1e-9)
+
+
+def test_recipe_sets_the_default_keep_prob_and_the_flag_overrides_it(monkeypatch):
+    seen = []
+
+    class Stop(Exception):
+        pass
+
+    def fake_experiment(args, title):
+        seen.append(args.keep_prob)
+        raise Stop
+
+    monkeypatch.setattr(notmnist_cnn, "Experiment", fake_experiment)
+    for argv in ([], ["--recipe", "improved"], ["--recipe", "improved", "--keep-prob", "0.8"]):
+        with pytest.raises(Stop):
+            notmnist_cnn.main(argv)
+    assert seen == [1.0, 0.5, 0.8]
 
 
 def render_letter(path, letter="B"):
