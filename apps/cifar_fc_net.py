@@ -16,9 +16,11 @@ softmax`, whose gradients come from the hand-written backward passes of `tfnets.
     python -m apps.cifar_fc_net --part gradcheck,overfit --quick  # a few parts, smoke-test sizes
     python -m apps.cifar_fc_net --part best --epochs 40 --sweep learning_rate=1e-3,3e-4 --sweep keep=0.5,0.7
 
-Inputs are standardised: `x = (pixels - channel_mean) / pixel_std` (statistics of the training split). The export
-writes that as `pixel_scale = 1/std` and a mean image `channel_mean/std`, so `python -m apps.predict
-saved_models/cifar_fc_net some_cifar_image.png` feeds raw 32x32 RGB pixels.
+Inputs are standardised: `x = (pixels - channel_mean) / pixel_std` (statistics of the training split). The best
+net instead sees ZCA-whitened pixels by default (`--inputs zca`, `tfnets.preprocessing`; `--inputs standardize` for
+the plain scaling). Either way the export takes raw 32x32 RGB pixels (the whitening is a fixed layer inside it, the
+standardisation `pixel_scale = 1/std` and a mean image `channel_mean/std` in its metadata), so
+`python -m apps.predict saved_models/cifar_fc_net some_cifar_image.png` just works.
 """
 import dataclasses
 import time
@@ -35,6 +37,7 @@ from tfnets.losses import SoftmaxCrossEntropy
 from tfnets.models import FullyConnectedNet, gradient_check, kink_margin
 from tfnets.optim import Adam
 from tfnets.plots import plot_xy
+from tfnets.preprocessing import fit_zca
 from tfnets.report import write_csv
 from tfnets.solver import Solver
 from tfnets.sweep import Sweep, add_sweep_arguments, parse_sweep
@@ -358,8 +361,28 @@ def part_normalization(exp, data, args):
     return {"speed": speed_rows, "weight_scale": ws_rows}
 
 
-def part_best(exp, data, args, mean, std):
-    """A small sweep (few epochs per trial), then the best setting trained for `--epochs` and exported."""
+def best_inputs(raw, args):
+    """The best net's inputs and the layer/metadata that turn raw pixels into them in the export.
+
+    Returns `(data, export_prefix_layers, export_kwargs)`; `raw` holds pixels in [0, 255].
+    """
+    if args.inputs == "standardize":
+        data, mean, std = standardise(raw)
+        return data, [], {"pixel_scale": 1.0 / std, "mean_image": np.broadcast_to(mean / std, (32, 32, 3))}
+    started = time.perf_counter()
+    zca = fit_zca(raw.x_train, epsilon=args.zca_epsilon, input_scale=1.0 / 255)
+    data = dataclasses.replace(raw, x_train=zca.apply(raw.x_train), x_valid=zca.apply(raw.x_valid),
+                               x_test=zca.apply(raw.x_test))
+    print(f"ZCA whitening (epsilon {args.zca_epsilon:g} on pixels in [0, 1]) fitted on {len(raw.x_train)} images "
+          f"in {time.perf_counter() - started:.0f} s")
+    return data, [zca.layer()], {"pixel_scale": 1.0}
+
+
+def part_best(exp, raw, args):
+    """A small sweep (few epochs per trial), then the best setting trained for `--epochs` and exported.
+
+    `raw`: the splits with pixels in [0, 255]; `--inputs` decides the preprocessing (`best_inputs`)."""
+    data, export_layers, export_scaling = best_inputs(raw, args)
     steps = int(np.ceil(len(data.x_train) / args.batch_size))
     space = parse_sweep(args.sweep, SWEEPABLE) if args.sweep else dict(DEFAULT_SWEEP)
     base = {**DEFAULT_BEST, "hidden": args.hidden}
@@ -392,15 +415,16 @@ def part_best(exp, data, args, mean, std):
           f"val acc {final['valid_accuracy']:.4f}, test acc {final['test_accuracy']:.4f}; training "
           f"{result.metrics['timing']['wall_time_s']:.0f} s (sweep + final {total:.0f} s in this process)")
     exp.report.add_table("Best net: final training", [{
-        "setting": _setting(chosen), "epochs": args.epochs, "augmentation": args.augment,
+        "setting": _setting(chosen), "epochs": args.epochs, "inputs": args.inputs, "augmentation": args.augment,
         "train_accuracy": final["train_accuracy"], "valid_accuracy": final["valid_accuracy"],
         "test_accuracy": final["test_accuracy"], "train_time_s": result.metrics["timing"]["wall_time_s"]}],
         note="Batch norm + dropout after every hidden layer, He initialisation, Adam with cosine learning-rate "
              f"decay, batch {args.batch_size}; accuracies of the final weights.")
     exp.report.add_image("Best net: learning curves", final_run.path / "curves.png")
-    export_wrapper = keras.Sequential([keras.Input((32, 32, 3), name="pixels"), model], name="cifar_fc_net")
+    export_wrapper = keras.Sequential([keras.Input((32, 32, 3), name="pixels"), *export_layers, model],
+                                      name="cifar_fc_net")
     exp.export(export_wrapper, class_names=data.class_names, input_shape=[32, 32, 3], image_shape=[32, 32, 3],
-               output="logits", pixel_scale=1.0 / std, mean_image=np.broadcast_to(mean / std, (32, 32, 3)))
+               output="logits", **export_scaling)
     return {"sweep": rows, "chosen": chosen, "final": final, "epochs": args.epochs,
             "train_time_s": result.metrics["timing"]["wall_time_s"], "sweep_and_final_s": round(total, 1)}
 
@@ -425,6 +449,11 @@ def build_parser():
                         help="epochs per sweep trial of the 'best' part (default %(default)s)")
     parser.add_argument("--augment", choices=("none", "flip", "flip_crop"), default="flip_crop",
                         help="training-time augmentation of the 'best' net (default %(default)s)")
+    parser.add_argument("--inputs", choices=("zca", "standardize"), default="zca",
+                        help="the 'best' net's inputs: ZCA-whitened pixels or standardised ones (default "
+                             "%(default)s; the other parts always standardise)")
+    parser.add_argument("--zca-epsilon", type=float, default=0.1,
+                        help="ZCA regulariser, in units of the pixel variance on [0, 1] (default %(default)s)")
     add_sweep_arguments(parser, SWEEPABLE)
     return parser
 
@@ -432,6 +461,7 @@ def build_parser():
 def main(argv=None):
     args = build_parser().parse_args(argv)
     require(args.trial_epochs >= 1, f"--trial-epochs must be >= 1, got {args.trial_epochs}")
+    require(args.zca_epsilon > 0, f"--zca-epsilon must be > 0, got {args.zca_epsilon}")
     hidden_dims(args.hidden)
     if args.sweep:
         parse_sweep(args.sweep, SWEEPABLE)  # reject bad --sweep values before any work
@@ -440,13 +470,14 @@ def main(argv=None):
     data = exp.use_data(load_cifar10(args.data_dir))
     require(args.batch_size <= len(data.x_train),
             f"--batch-size {args.batch_size} is larger than the training set ({len(data.x_train)} examples)")
-    data, mean, std = standardise(data)
+    raw = data
+    data, _, _ = standardise(raw)
     results = {}
     for part in args.part:
         print(f"== part {part}")
         started = time.perf_counter()
         if part == "best":
-            results[part] = part_best(exp, data, args, mean, std)
+            results[part] = part_best(exp, raw, args)
         else:
             results[part] = PART_FUNCTIONS[part](exp, data, args)
         results[part]["wall_time_s"] = round(time.perf_counter() - started, 1)

@@ -57,15 +57,24 @@ def test_export_predicts_a_cifar_png_like_the_trained_model(quick_run, data_dir,
     Image.fromarray(image[0], mode="RGB").save(tmp_path / "cifar.png")
     probabilities = predict.main([str(export), str(tmp_path / "cifar.png")])
     assert capsys.readouterr().out.startswith("cifar.png: ")
-    # The exported metadata must reproduce the app's own standardisation of raw pixels.
+    # The export must reproduce the app's own preprocessing of raw pixels (ZCA by default), here recomputed
+    # independently from an SVD of the training pixels: cov = V diag(S^2 / n) V^T, W = V diag((s + eps)^-1/2) V^T.
     import keras
 
     import tfnets.models  # noqa: F401 - registers the custom classes for loading
+    import tfnets.preprocessing  # noqa: F401
 
-    model = keras.models.load_model(export / "model.keras")
+    wrapper = keras.models.load_model(export / "model.keras")
+    assert [type(layer).__name__ for layer in wrapper.layers] == ["ZCAWhitening", "FullyConnectedModel"]
     train = data.subset(300, 200, seed=0).x_train  # --quick trains on this subset: same statistics
-    mean, std = train.mean(axis=(0, 1, 2), dtype=np.float64), train.std(dtype=np.float64)
-    expected = model.predict(((image.astype(np.float64) - mean) / std).astype(np.float32), verbose=0)
+    flat = train.reshape(300, -1).astype(np.float64) / 255
+    mean = flat.mean(axis=0)
+    _, singular, vt = np.linalg.svd(flat - mean, full_matrices=True)
+    s = np.zeros(flat.shape[1])
+    s[:len(singular)] = singular ** 2 / len(flat)
+    eps = 0.1  # the app's default --zca-epsilon
+    whitened = ((image.reshape(1, -1) / 255 - mean) @ (vt.T / np.sqrt(s + eps)) @ vt) / np.sqrt(np.mean(s / (s + eps)))
+    expected = wrapper.layers[-1].predict(whitened.astype(np.float32), verbose=0)
     expected = np.exp(expected - expected.max()) / np.exp(expected - expected.max()).sum()
     np.testing.assert_allclose(probabilities[0], expected[0], rtol=1e-4, atol=1e-6)
 
@@ -96,6 +105,8 @@ def test_rerun_resumes_finished_solver_runs(data_dir, tmp_path, capsys):
     (["--hidden", "100-abc"], "hidden sizes"),
     (["--sweep", "momentum=0.9"], "unknown sweep parameter"),
     (["--trial-epochs", "0"], "--trial-epochs"),
+    (["--zca-epsilon", "0"], "--zca-epsilon must be > 0"),
+    (["--inputs", "pca"], "invalid choice"),
 ])
 def test_bad_flags_give_one_line_errors(tmp_path, capsys, flags, message):
     try:
