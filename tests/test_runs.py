@@ -173,8 +173,12 @@ def test_one_graph_call_per_epoch_trains_exactly_what_one_call_per_batch_trains(
     # The model comes back as compiled: evaluate/predict on other sizes use one batch per call again.
     assert per_epoch_model.steps_per_execution == 1
     x, y = _data(37, seed=1)
-    assert per_epoch_model.evaluate(x, y, batch_size=8, verbose=0) == per_batch_model.evaluate(x, y, batch_size=8,
-                                                                                              verbose=0)
+    test_calls = _CountCalls()
+    test_calls.on_test_begin = lambda logs=None: test_calls.per_epoch.append(0)
+    test_calls.on_test_batch_end = test_calls.on_train_batch_end
+    evaluated = per_epoch_model.evaluate(x, y, batch_size=8, verbose=0, callbacks=[test_calls])
+    assert test_calls.per_epoch == [5]  # re-traced for one batch per call, not the stale 5-step loop
+    assert evaluated == per_batch_model.evaluate(x, y, batch_size=8, verbose=0)
     assert per_epoch_model.predict(x, batch_size=8, verbose=0).shape == (37, 2)
 
 
