@@ -14,6 +14,9 @@ def _parser():
     (["--batch-size", "0"], "expected a positive integer, got 0"),
     (["--epochs", "many"], "expected a positive integer, got 'many'"),
     (["--frobnicate"], "unrecognized arguments: --frobnicate"),
+    (["--steps-per-execution", "10"], "expected 'epoch' or 1, got '10'"),  # would credit losses to wrong epochs
+    (["--steps-per-execution", "0"], "expected 'epoch' or 1, got '0'"),
+    (["--steps-per-execution", "auto"], "expected 'epoch' or 1, got 'auto'"),
 ])
 def test_bad_flags_exit_2_with_one_line(argv, fragment, capsys):
     with pytest.raises(SystemExit) as exit_info:
@@ -27,6 +30,12 @@ def test_defaults_and_lists():
     args = _parser().parse_args([])
     assert (args.epochs, args.batch_size, args.seed, args.quick, args.jit) == (3, 8, 0, False, False)
     assert int_list("100,500") == [100, 500]
+    assert args.steps_per_execution == "epoch"
+
+
+@pytest.mark.parametrize("text, value", [("epoch", "epoch"), ("Epoch", "epoch"), ("1", 1)])
+def test_steps_per_execution_flag(text, value):
+    assert _parser().parse_args(["--steps-per-execution", text]).steps_per_execution == value
 
 
 def _raiser(exc):

@@ -6,6 +6,7 @@ error line; no traceback may reach the user.
 import gzip
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -80,13 +81,20 @@ def test_sigkill_mid_training_then_rerun_equals_uninterrupted_run(data_dir, tmp_
     assert _metrics(tmp_path / "b") == _metrics(tmp_path / "a")
 
 
-def test_nan_loss_stops_with_one_line_and_exit_3(data_dir, tmp_path):
+# --quick trains on 300 examples: 3 batches of 100. One graph call per epoch (the default) can only name the
+# epoch's batch range; one call per batch names the batch.
+@pytest.mark.parametrize("flags, where", [([], r"epoch 1, within batches 1-3 \("),
+                                          (["--steps-per-execution", "1"], r"epoch 1, batch [1-3] \(")])
+def test_nan_loss_stops_with_one_line_and_exit_3(data_dir, tmp_path, flags, where):
     result = _run(["apps.notmnist_mlp", "--quick", "--epochs", "5", "--learning-rate", "1e20", "--hidden-units", "50",
-                   "--data-dir", str(data_dir), "--out", str(tmp_path), "--export-dir", str(tmp_path / "m")])
+                   "--batch-size", "100", *flags, "--data-dir", str(data_dir), "--out", str(tmp_path),
+                   "--export-dir", str(tmp_path / "m")])
     assert result.returncode == 3
     line = _error_line(result)
-    assert "loss became" in line and "epoch" in line and "learning_rate" in line
+    assert re.search(r"^error: loss became (nan|inf) in " + where, line), line
+    assert "learning_rate" in line and "try a lower learning rate" in line
     assert not (tmp_path / "m").exists()  # nothing exported from a diverged run
+    assert not list(tmp_path.glob("*/*/checkpoint.npz"))  # no good epoch: nothing checkpointed
 
 
 # -- the bad-input matrix -------------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ import pytest
 from tfnets import atomic, determinism
 from tfnets.errors import ConfigError, TrainingDiverged
 from tfnets.experiment import Experiment
-from tfnets.runs import Run, best_epoch, epoch_dataset
+from tfnets.runs import Run, best_epoch, epoch_dataset, run_id_for
 
 
 def _data(n=96, seed=0):
@@ -39,14 +39,29 @@ class _KillAfter(keras.callbacks.Callback):
             raise KeyboardInterrupt
 
 
-def _train(path, epochs=4, callbacks=(), learning_rate=0.05):
+def _train(path, epochs=4, callbacks=(), learning_rate=0.05, steps_per_execution="epoch"):
     determinism.configure(7)
     model = _model(learning_rate)
     run = Run(path, {"seed": 7, "epochs": epochs})
     x, y = _data()
     history = run.fit(model, (x[:64], y[:64]), (x[64:80], y[64:80]), (x[80:], y[80:]), epochs=epochs,
-                      batch_size=16, seed=7, callbacks=callbacks, verbose=0, tensorboard=False)
+                      batch_size=16, seed=7, callbacks=callbacks, verbose=0, tensorboard=False,
+                      steps_per_execution=steps_per_execution)
     return model, run, history
+
+
+class _CountCalls(keras.callbacks.Callback):
+    """Counts the batch hooks per epoch: Keras calls them once per graph call."""
+
+    def __init__(self):
+        super().__init__()
+        self.per_epoch = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.per_epoch.append(0)
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.per_epoch[-1] += 1
 
 
 def _without_time(history):
@@ -63,30 +78,121 @@ def test_fit_writes_history_and_checkpoint(tmp_path):
     assert json.loads((run.path / "config.json").read_text())["epochs"] == 4
 
 
-def test_resume_after_crash_matches_uninterrupted_run(tmp_path):
+# The default (one graph call per epoch) throughout, and a run crashed under per-batch calls resumed under the
+# default: the setting is left out of the run id, so either must continue the other exactly.
+@pytest.mark.parametrize("crashed_with", ["epoch", 1])
+def test_resume_after_crash_matches_uninterrupted_run(tmp_path, crashed_with):
     full_model, _, full_history = _train(tmp_path / "full")
     with pytest.raises(KeyboardInterrupt):
-        _train(tmp_path / "crashed", callbacks=[_KillAfter(2)])
+        _train(tmp_path / "crashed", callbacks=[_KillAfter(2)], steps_per_execution=crashed_with)
     resumed_model, _, resumed_history = _train(tmp_path / "crashed")
     assert _without_time(resumed_history) == _without_time(full_history)
     for a, b in zip(full_model.get_weights(), resumed_model.get_weights()):
         np.testing.assert_array_equal(a, b)
 
 
-def test_nan_loss_stops_with_one_line_and_keeps_checkpoint(tmp_path):
+# One call per batch names the bad batch; one call per epoch only knows the epoch's batch range.
+@pytest.mark.parametrize("steps_per_execution, where", [(1, "epoch 1, batch 3 "),
+                                                        ("epoch", "epoch 1, within batches 1-3 ")])
+def test_nan_loss_stops_with_one_line_and_keeps_checkpoint(tmp_path, steps_per_execution, where):
     x, y = _data()
     determinism.configure(0)
     model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(1)])
     model.compile(keras.optimizers.SGD(1.0), "mse")
     x_bad = x.copy()
-    x_bad[-1, 0] = np.nan  # the last batch of epoch 1 poisons the loss
+    x_bad[-1, 0] = np.nan  # the last of the 3 batches of epoch 1 poisons the loss
     run = Run(tmp_path / "nan", {"seed": 0})
     with pytest.raises(TrainingDiverged) as err:
         run.fit(model, (x_bad, y.astype("float32")[:, None]), epochs=3, batch_size=32, seed=0, shuffle=False,
-                setting="learning_rate=1.0", verbose=0, tensorboard=False)
+                setting="learning_rate=1.0", verbose=0, tensorboard=False, steps_per_execution=steps_per_execution)
     message = str(err.value)
-    assert "\n" not in message and "epoch 1" in message and "learning_rate=1.0" in message
+    assert "\n" not in message and "learning_rate=1.0" in message and "try a lower learning rate" in message
+    assert message.startswith("loss became nan in " + where), message
+    assert "no good epoch had completed" in message
     assert not run.checkpoint_path.exists()
+
+
+class _PoisonAtEpoch(keras.callbacks.Callback):
+    """Sets the output bias to NaN when epoch `epoch` (0-based) begins: that epoch's loss is NaN."""
+
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == self.epoch:
+            bias = self.model.layers[-1].bias  # NaN logits: no ReLU in between that could map NaN to 0
+            bias.assign(np.full(bias.shape, np.nan, "float32"))
+
+
+@pytest.mark.parametrize("steps_per_execution", ["epoch", 1])
+def test_nan_in_a_later_epoch_keeps_the_last_good_checkpoint(tmp_path, steps_per_execution):
+    with pytest.raises(TrainingDiverged) as err:
+        _train(tmp_path / "nan", epochs=4, callbacks=[_PoisonAtEpoch(2)],
+                           steps_per_execution=steps_per_execution)
+    message = str(err.value)
+    batch = "batch 1 " if steps_per_execution == 1 else "within batches 1-4 "  # 64 examples, batch 16
+    assert message.startswith("loss became nan in epoch 3, " + batch), message
+    assert "the last good checkpoint (epoch 2) is kept in" in message
+    with np.load(tmp_path / "nan" / "checkpoint.npz") as saved:
+        state = json.loads(bytes(saved["state"]).decode())
+        assert state["epochs_done"] == 2 and all(np.isfinite(saved[k]).all() for k in saved.files if k != "state")
+    assert len((tmp_path / "nan" / "history.csv").read_text().strip().splitlines()) == 1 + 2
+
+
+def _bn_dropout_model():
+    model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(16), keras.layers.BatchNormalization(),
+                              keras.layers.Activation("relu"), keras.layers.Dropout(0.3), keras.layers.Dense(2)])
+    model.compile(keras.optimizers.Adam(0.01), keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=["accuracy"])
+    return model
+
+
+def _fit_bn_dropout(path, steps_per_execution):
+    """3 shuffled epochs of 70 examples in batches of 16 (the 5th batch is partial)."""
+    determinism.configure(7)
+    model = _bn_dropout_model()
+    x, y = _data(110)
+    calls = _CountCalls()
+    history = Run(path, {"seed": 7}).fit(model, (x[:70], y[:70]), (x[70:90], y[70:90]), (x[90:], y[90:]),
+                                         epochs=3, batch_size=16, seed=3, callbacks=[calls], verbose=0,
+                                         tensorboard=False, steps_per_execution=steps_per_execution)
+    return model, _without_time(history), calls.per_epoch
+
+
+def test_one_graph_call_per_epoch_trains_exactly_what_one_call_per_batch_trains(tmp_path):
+    # Dropout masks come from a seed variable and BatchNorm/Adam update variables in order inside the
+    # graph loop, so running the 5 steps in one tf.while_loop must reproduce the per-batch run bit for bit.
+    per_epoch_model, per_epoch_history, per_epoch_calls = _fit_bn_dropout(tmp_path / "a", "epoch")
+    per_batch_model, per_batch_history, per_batch_calls = _fit_bn_dropout(tmp_path / "b", 1)
+    assert per_epoch_calls == [1, 1, 1] and per_batch_calls == [5, 5, 5]  # the setting really took effect
+    assert per_epoch_history == per_batch_history
+    assert {"loss", "val_loss", "test_loss"} <= set(per_epoch_history[0])
+    for a, b in zip(per_epoch_model.get_weights(), per_batch_model.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    # The model comes back as compiled: evaluate/predict on other sizes use one batch per call again.
+    assert per_epoch_model.steps_per_execution == 1
+    x, y = _data(37, seed=1)
+    test_calls = _CountCalls()
+    test_calls.on_test_begin = lambda logs=None: test_calls.per_epoch.append(0)
+    test_calls.on_test_batch_end = test_calls.on_train_batch_end
+    evaluated = per_epoch_model.evaluate(x, y, batch_size=8, verbose=0, callbacks=[test_calls])
+    assert test_calls.per_epoch == [5]  # re-traced for one batch per call, not the stale 5-step loop
+    assert evaluated == per_batch_model.evaluate(x, y, batch_size=8, verbose=0)
+    assert per_epoch_model.predict(x, batch_size=8, verbose=0).shape == (37, 2)
+
+
+@pytest.mark.parametrize("value", [7, 3, 0, -1, "auto", True, 2.5])
+def test_steps_per_execution_must_be_epoch_or_a_divisor(tmp_path, value):
+    x, y = _data(80)  # 5 batches of 16
+    with pytest.raises(ConfigError, match="divisor of the 5 batches"):
+        Run(tmp_path, {}).fit(_model(), (x, y), epochs=1, batch_size=16, verbose=0, tensorboard=False,
+                              steps_per_execution=value)
+
+
+def test_steps_per_execution_is_left_out_of_the_run_id():
+    per_epoch, per_batch = ({"seed": 1, "steps_per_execution": value} for value in ("epoch", 1))
+    assert run_id_for(per_epoch) == run_id_for(per_batch)
 
 
 def test_batch_size_larger_than_data_is_a_config_error(tmp_path):

@@ -1,8 +1,8 @@
 """The command-line skeleton every app shares.
 
 `base_parser()` gives the core flags (`--data-dir --epochs --batch-size --seed --out --quick --jit/--no-jit
---debug`); `run_main()` turns a user-fixable `TfnetsError` into one `error: ...` line and a non-zero exit,
-never a traceback (unless `--debug`).
+--steps-per-execution --debug`); `run_main()` turns a user-fixable `TfnetsError` into one `error: ...` line
+and a non-zero exit, never a traceback (unless `--debug`).
 """
 import argparse
 import os
@@ -29,6 +29,16 @@ def positive_float(text):
     if not value > 0:
         raise argparse.ArgumentTypeError(f"expected a positive number, got {value}")
     return value
+
+
+def steps_per_execution(text):
+    """`--steps-per-execution`: `"epoch"` (one graph call per epoch) or `1` (one per batch)."""
+    value = str(text).strip().lower()
+    if value == "epoch":
+        return "epoch"
+    if value == "1":
+        return 1
+    raise argparse.ArgumentTypeError(f"expected 'epoch' or 1, got {text!r}")
 
 
 def int_list(text):
@@ -117,6 +127,9 @@ def base_parser(app, description, *, epochs, batch_size, seed=0):
     core.add_argument("--jit", action=argparse.BooleanOptionalAction, default=False,
                       help="compile with XLA; turns off op determinism, so repeated runs may differ in the last "
                            "bits (default: off, deterministic)")
+    core.add_argument("--steps-per-execution", type=steps_per_execution, default="epoch", metavar="{epoch,1}",
+                      help="batches per graph call: 'epoch' (default, faster) or 1; both give the same results, "
+                           "1 shows per-batch progress and names the exact batch where the loss became NaN")
     core.add_argument("--debug", action="store_true", help="show full tracebacks")
     return parser
 

@@ -73,18 +73,22 @@ class Experiment:
         return data
 
     def train(self, model, data, *, run=None, epochs=None, batch_size=None, setting="", shuffle=True,
-              callbacks=(), title=None, eval_batch_size=1024):
+              callbacks=(), title=None, eval_batch_size=1024, steps_per_execution=None):
         """Fit `model` (compiled) on `data` (a `tfnets.data.Splits`), then evaluate every split.
 
         Writes into `run` (default: this experiment's folder): history.csv, curves.png, metrics.json.
+        `steps_per_execution` defaults to `--steps-per-execution` ("epoch"); see `Run.fit`.
         """
         run = run or self.run
         epochs = self.args.epochs if epochs is None else epochs
         batch_size = self.args.batch_size if batch_size is None else batch_size
+        if steps_per_execution is None:
+            steps_per_execution = getattr(self.args, "steps_per_execution", "epoch")
         started = time.perf_counter()
         history = run.fit(model, _pair(data, "train"), _pair(data, "valid"), _pair(data, "test"),
                           epochs=epochs, batch_size=batch_size, seed=self.args.seed, shuffle=shuffle,
-                          setting=setting, callbacks=callbacks, eval_batch_size=eval_batch_size)
+                          setting=setting, callbacks=callbacks, eval_batch_size=eval_batch_size,
+                          steps_per_execution=steps_per_execution)
         splits = {name: _pair(data, name) for name in ("train", "valid", "test")}
         final = run.evaluate(model, {k: v for k, v in splits.items() if v is not None}, batch_size=eval_batch_size)
         # Epoch times survive a resume in the history; this process's own time covers the rest.

@@ -6,10 +6,14 @@ logs and a resumable checkpoint. `Run.fit()` wraps `model.fit` so that every app
 * per-epoch reshuffling that depends only on (seed, epoch), so a resumed run sees the same batches;
 * a checkpoint after every completed epoch (weights, optimizer slots, RNG state, history) written atomically;
   re-running the same command resumes from it;
-* a NaN/Inf guard that stops at the first bad batch, keeps the last good checkpoint and raises
-  `TrainingDiverged` with one line naming the epoch and the setting;
+* one graph call per epoch (`steps_per_execution="epoch"`): the same weights and losses as one call per
+  batch, without Keras' per-batch Python overhead;
+* a NaN/Inf guard that stops at the first bad graph call (the bad batch, or the bad epoch when a call runs
+  the whole epoch), keeps the last good checkpoint and raises `TrainingDiverged` with one line naming the
+  epoch and the setting;
 * test-set metrics per epoch (when a test split is given), a CSV history and curves.
 """
+import contextlib
 import csv
 import hashlib
 import io
@@ -26,7 +30,9 @@ from tfnets import atomic
 from tfnets.errors import ConfigError, TrainingDiverged
 
 # Settings that do not change what is computed; they are left out of the run id.
-VOLATILE_KEYS = {"out", "run_id", "debug", "export_dir", "data_dir", "verbose"}
+# `steps_per_execution` is one of them: one graph call per batch or per epoch trains the same weights, so a
+# run started with either setting resumes with the other.
+VOLATILE_KEYS = {"out", "run_id", "debug", "export_dir", "data_dir", "verbose", "steps_per_execution"}
 
 
 def run_id_for(config):
@@ -64,11 +70,18 @@ class Run:
 
     # -- training ----------------------------------------------------------------------------------------
     def fit(self, model, train, valid=None, test=None, *, epochs, batch_size, seed=0, shuffle=True,
-            setting="", callbacks=(), eval_batch_size=1024, verbose=None, tensorboard=True):
+            setting="", callbacks=(), eval_batch_size=1024, verbose=None, tensorboard=True,
+            steps_per_execution="epoch"):
         """Train a compiled `model` on `train=(x, y)`; returns the history as a list of per-epoch dicts.
 
         `valid`/`test` are `(x, y)` pairs evaluated after every epoch. `setting` is a short description of
         the hyperparameters (e.g. "learning_rate=0.1"), quoted if the loss diverges.
+
+        `steps_per_execution` is how many batches one graph call trains: `"epoch"` (all of them) or a
+        divisor of the epoch's batch count (1: per-batch progress, and the NaN guard names the exact batch).
+        Every value gives the same weights and history; a non-divisor would let one call run into the next
+        epoch and credit its losses to the wrong one, so it is refused. The model's compiled setting is
+        restored afterwards, so evaluate/predict/export see the model as the app compiled it.
         """
         x_train, y_train = train
         n_train = len(x_train)
@@ -80,6 +93,7 @@ class Run:
             raise ConfigError(f"--batch-size {batch_size} is larger than the training set ({n_train} examples)")
 
         steps_per_epoch = math.ceil(n_train / batch_size)
+        per_call = _steps_per_call(steps_per_execution, steps_per_epoch)
         self._build_for_restore(model, x_train[:1])
         initial_epoch, history = self.restore(model)
         if initial_epoch >= epochs:
@@ -95,9 +109,10 @@ class Run:
         if tensorboard:
             all_callbacks.append(keras.callbacks.TensorBoard(log_dir=str(self.path / "tensorboard"),
                                                              write_graph=False, profile_batch=0))
-        model.fit(dataset, epochs=epochs, initial_epoch=initial_epoch, steps_per_epoch=steps_per_epoch,
-                  validation_data=valid, validation_batch_size=eval_batch_size,
-                  shuffle=False, callbacks=all_callbacks, verbose=_progress_verbosity() if verbose is None else verbose)
+        with _steps_per_execution(model, per_call):
+            model.fit(dataset, epochs=epochs, initial_epoch=initial_epoch, steps_per_epoch=steps_per_epoch,
+                      validation_data=valid, validation_batch_size=eval_batch_size, shuffle=False,
+                      callbacks=all_callbacks, verbose=_progress_verbosity() if verbose is None else verbose)
         return recorder.history
 
     @staticmethod
@@ -218,6 +233,35 @@ def epoch_dataset(x, y, batch_size, *, seed, first_epoch, last_epoch, shuffle=Tr
     return batches.map(lambda idx: (tf.gather(x, idx), tf.gather(y, idx))).prefetch(tf.data.AUTOTUNE)
 
 
+def _steps_per_call(steps_per_execution, steps_per_epoch):
+    """`"epoch"` or a divisor of `steps_per_epoch` -> batches per graph call (an int)."""
+    if steps_per_execution == "epoch":
+        return steps_per_epoch
+    if (isinstance(steps_per_execution, (int, np.integer)) and not isinstance(steps_per_execution, bool)
+            and steps_per_execution >= 1 and steps_per_epoch % steps_per_execution == 0):
+        return int(steps_per_execution)
+    raise ConfigError(f"steps_per_execution must be 'epoch' or a divisor of the {steps_per_epoch} batches of an "
+                      f"epoch, got {steps_per_execution!r}; use --steps-per-execution epoch or 1")
+
+
+@contextlib.contextmanager
+def _steps_per_execution(model, per_call):
+    """Train `model` with `per_call` batches per graph call, then put its compiled setting back."""
+    compiled = model.steps_per_execution
+    if per_call == compiled:
+        yield
+        return
+    # The count is read in Python when the train/test/predict functions are traced: drop the traced ones
+    # so that Keras traces them again with the new count (and again after the restore).
+    model.steps_per_execution = per_call
+    model.train_function = model.test_function = model.predict_function = None
+    try:
+        yield
+    finally:
+        model.steps_per_execution = compiled
+        model.train_function = model.test_function = model.predict_function = None
+
+
 class _EpochRecorder(keras.callbacks.Callback):
     """Adds test metrics, records the history row, writes history.csv and the checkpoint each epoch."""
 
@@ -253,21 +297,31 @@ class _EpochRecorder(keras.callbacks.Callback):
 
 
 class _NanGuard(keras.callbacks.Callback):
-    """Stops at the first batch whose loss is NaN/Inf; the previous epoch's checkpoint stays intact."""
+    """Stops at the first graph call whose loss is NaN/Inf; the previous epoch's checkpoint stays intact.
+
+    Keras calls the batch hooks once per graph call, with the epoch's running-mean loss (NaN from the first
+    bad batch on). With one call per batch that names the batch; with several it names their range.
+    """
 
     def __init__(self, run, setting):
         super().__init__()
         self.run, self.setting = run, setting
         self._epoch = 0
+        self._first_batch = 0
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch
 
+    def on_train_batch_begin(self, batch, logs=None):
+        self._first_batch = batch
+
     def on_train_batch_end(self, batch, logs=None):
         loss = (logs or {}).get("loss")
         if loss is not None and not math.isfinite(float(loss)):
+            where = (f"batch {batch + 1}" if batch == self._first_batch
+                     else f"within batches {self._first_batch + 1}-{batch + 1}")
             raise TrainingDiverged(
-                f"loss became {float(loss)} in epoch {self._epoch + 1}, batch {batch + 1} "
+                f"loss became {float(loss)} in epoch {self._epoch + 1}, {where} "
                 f"({self.setting or 'default settings'}); {_kept(self.run, self._epoch)}; try a lower learning rate")
 
 
