@@ -160,6 +160,23 @@ def test_sweep_tabulates_baseline_and_each_value_and_exports_the_best(data_dir, 
     assert (tmp_path / "saved" / "notmnist_cnn_keep_prob" / "serving" / "saved_model.pb").exists()
 
 
+def test_study_all_adds_the_improved_row_with_its_own_width_and_dropout(data_dir, tmp_path, monkeypatch):
+    # One value per study keeps this quick; the improved row is what is under test.
+    monkeypatch.setattr(notmnist_cnn, "STUDIES", {"l2": {"l2": [0.1]}, "dropout": {"keep_prob": [0.5]}})
+    result = _main(data_dir, tmp_path, "--study", "all", "--epochs", "1")
+    run_dir = result.run.path
+    improved = run_dir / "improved"
+    config = json.loads((improved / "config.json").read_text())
+    assert config["recipe"] == "improved" and config["keep_prob"] == 0.5 and config["filters"] == 64
+    assert json.loads((improved / "metrics.json").read_text())["epochs"] == 1
+    assert json.loads((run_dir / "config.json").read_text())["keep_prob"] == 1.0  # the baseline keeps p = 1
+    report = (run_dir / "report.md").read_text()
+    assert "## Go beyond: improved recipe (extra row)" in report and "64 conv filters, dropout p=0.5" in report
+    assert (run_dir / "improved_curves.png").stat().st_size > 0
+    served = tmp_path / "saved" / "notmnist_cnn_improved"
+    assert (served / "serving" / "saved_model.pb").exists()
+
+
 def _exit_code(main, argv):
     try:
         return run_main(main, argv)
