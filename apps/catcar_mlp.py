@@ -34,6 +34,7 @@ from tfnets.losses import MeanSquaredError
 from tfnets.metrics import ClassificationError, SignAccuracy
 from tfnets.optim import SGD, SGDMomentum
 from tfnets.plots import plot_image_grid, plot_overlay
+from tfnets.preprocessing import fit_zca
 from tfnets.report import markdown_table
 from tfnets.sweep import Sweep, add_sweep_arguments, parse_sweep
 
@@ -42,7 +43,7 @@ PARTS = ("a", "b", "c", "d", "e")
 SWEEPABLE = {"hidden": int, "learning_rate": float, "batch_size": int, "init_std": float}
 DEFAULT_SWEEP = {"hidden": [10, 20, 50], "learning_rate": [0.1, 0.35], "init_std": [0.01, 0.1]}
 AUGMENTATIONS = ("none", "flip", "flip+shift")
-INPUT_SCALINGS = ("raw", "center", "standardize")
+INPUT_SCALINGS = ("raw", "center", "standardize", "zca")
 CURVE_METRICS = ("loss", "test_loss", "mce", "test_mce")
 
 
@@ -83,8 +84,11 @@ def build_parser():
     group.add_argument("--augment", choices=AUGMENTATIONS, default="flip+shift",
                        help="training-set augmentation: mirror images, and 2-pixel shifts (default flip+shift)")
     group.add_argument("--inputs", choices=INPUT_SCALINGS, default="center",
-                       help="pixels in [0, 1] (raw), minus the mean training image (center, default), or centred and "
-                            "divided by the pixel std (standardize)")
+                       help="pixels in [0, 1] (raw), minus the mean training image (center, default), centred and "
+                            "divided by the pixel std (standardize), or ZCA-whitened at the centred pixels' overall "
+                            "std (zca)")
+    group.add_argument("--zca-epsilon", type=positive_float, default=0.1,
+                       help="ZCA regulariser in units of the variance of pixels in [0, 1] (--inputs zca; default 0.1)")
     group.add_argument("--lr-decay", type=float, default=0.0,
                        help="learning rate / (1 + lr_decay * epoch) (default 0: constant)")
     group.add_argument("--small-hidden", type=positive_int, default=None, help="part c: small N (default N/10, >= 2)")
@@ -141,14 +145,22 @@ def augment(images, labels, mode):
 def prepare(data, args):
     """Upright images in [0, 1] -> flattened MLP inputs (N, 1024) and -1/+1 targets; returns (splits, scaling).
 
-    `scaling` = (pixel_scale, mean_image) such that model input = raw_pixel * pixel_scale - mean_image,
-    which is what the export metadata needs for `apps.predict`.
+    `scaling` = (pixel_scale, mean_image, whitening): model input = whiten(raw_pixel * pixel_scale - mean_image),
+    which is what the export needs for `apps.predict`; `whitening` is a `tfnets.preprocessing.ZCA` (its layer goes
+    in front of the exported model) for `--inputs zca`, else None.
     """
     x_train, y_train = augment(data.x_train, data.y_train, args.augment)
     flat = lambda x: x.reshape(len(x), -1).astype(np.float32)  # noqa: E731
     x_train, x_valid, x_test = flat(x_train), flat(data.x_valid), flat(data.x_test)
-    pixel_scale, mean_image = 1 / 255.0, None
-    if args.inputs != "raw":
+    pixel_scale, mean_image, whitening = 1 / 255.0, None, None
+    if args.inputs == "zca":
+        # Whitened, but at the centred pixels' overall std: the sweep's learning rates and init scales were
+        # chosen for inputs of that size, and unit-variance inputs would saturate the tanh units.
+        whitening = fit_zca(x_train, epsilon=args.zca_epsilon)
+        whitening = dataclasses.replace(whitening, output_scale=whitening.output_scale *
+                                        float((x_train - x_train.mean(axis=0)).std()))
+        x_train, x_valid, x_test = (whitening.apply(x) for x in (x_train, x_valid, x_test))
+    elif args.inputs != "raw":
         # Centring matters: all-positive pixels make every hidden unit's update share one sign, and with
         # learning rate 0.35 the tanh units saturate within an epoch. One scalar std (not per pixel) keeps the
         # transform expressible as raw*scale - mean for the export metadata.
@@ -159,7 +171,7 @@ def prepare(data, args):
     prepared = dataclasses.replace(
         data, x_train=x_train, y_train=to_signed_labels(y_train), x_valid=x_valid,
         y_valid=to_signed_labels(data.y_valid), x_test=x_test, y_test=to_signed_labels(data.y_test))
-    return prepared, (pixel_scale, mean_image)
+    return prepared, (pixel_scale, mean_image, whitening)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -385,9 +397,10 @@ def main(argv=None):
     del args.part
     exp = Experiment(args, "Cat vs car: tanh MLPs with SGD on MSE (EEE443 HW2 Q1)")
     raw = exp.use_data(carve_validation(load_catcar(args.data_dir), args.num_validation, args.seed))
-    data, (pixel_scale, mean_image) = prepare(raw, args)
+    data, (pixel_scale, mean_image, whitening) = prepare(raw, args)
     scaling = {"raw": "", "center": ", minus the mean training image",
-               "standardize": ", minus the mean training image, divided by the pixel std"}[args.inputs]
+               "standardize": ", minus the mean training image, divided by the pixel std",
+               "zca": f", ZCA-whitened (epsilon {args.zca_epsilon:g})"}[args.inputs]
     exp.report.add("Preprocessing", f"- parts run: {','.join(parts)}\n- inputs: 32x32 pixels flattened to 1024 values in "
                    f"[0, 1]{scaling}"
                    f"\n- targets: cat -1, car +1; prediction = sign of the tanh output\n- training augmentation: "
@@ -414,7 +427,10 @@ def main(argv=None):
     exp.report.add_table("Summary (final epoch; 'at best valid' = test accuracy at the epoch of lowest validation MSE)",
                          [summary_row(name, setting, result) for name, setting, _, result in candidates])
     name, setting, model, result = min(candidates, key=lambda c: c[3].final.get("valid_loss", np.inf))
-    exp.export(model, class_names=raw.class_names, input_shape=[data.x_train.shape[1]], image_shape=[32, 32, 1],
+    served = model
+    if whitening is not None:  # the export whitens raw pixels itself
+        served = keras.Sequential([keras.Input((data.x_train.shape[1],)), whitening.layer(), model], name=APP)
+    exp.export(served, class_names=raw.class_names, input_shape=[data.x_train.shape[1]], image_shape=[32, 32, 1],
                output="tanh", pixel_scale=pixel_scale, mean_image=mean_image)
     exp.report.add("Exported model", f"`{exp.export_dir}`: {name} ({setting.describe()}), the lowest final validation "
                    f"MSE; test accuracy {100 * result.final['test_accuracy']:.1f} %. Classify a 32x32 grey PNG with "

@@ -86,13 +86,20 @@ def test_augment_sizes_and_labels():
     assert same is images
 
 
-@pytest.mark.parametrize("inputs", ["raw", "center", "standardize"])
+@pytest.mark.parametrize("inputs", ["raw", "center", "standardize", "zca"])
 def test_export_scaling_reproduces_the_training_inputs(inputs):
     data = catcar_mlp.carve_validation(_toy_splits(), 20, seed=0)
-    args = argparse.Namespace(augment="none", inputs=inputs)
-    prepared, (pixel_scale, mean_image) = catcar_mlp.prepare(data, args)
+    args = argparse.Namespace(augment="none", inputs=inputs, zca_epsilon=0.1)
+    prepared, (pixel_scale, mean_image, whitening) = catcar_mlp.prepare(data, args)
     raw_pixels = data.x_test.reshape(len(data.x_test), -1) * 255.0
     served = raw_pixels * pixel_scale - (0 if mean_image is None else mean_image)
+    if inputs == "zca":  # the export runs the whitening layer on the scaled pixels
+        served = whitening.layer()(served.astype(np.float32)).numpy()
+        centred = prepared.x_train - prepared.x_train.mean(axis=0)
+        train_pixels = data.x_train.reshape(len(data.x_train), -1)
+        assert float(centred.std()) == pytest.approx(float((train_pixels - train_pixels.mean(axis=0)).std()), rel=1e-3)
+    else:
+        assert whitening is None
     np.testing.assert_allclose(served, prepared.x_test, rtol=1e-4, atol=1e-4)
     assert set(np.unique(prepared.y_train)) == {-1.0, 1.0}
 
