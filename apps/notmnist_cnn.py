@@ -278,7 +278,9 @@ def main(argv=None):
     for value in space.get("l2", []):
         require(value >= 0, f"--sweep l2 values must be >= 0, got {value}")
 
-    exp = Experiment(args, "notMNIST CNN (ECE421 assignment, part 2)")
+    # The improved recipe's width is part of its settings, so its runs never resume an older, narrower one.
+    exp = Experiment(args, "notMNIST CNN (ECE421 assignment, part 2)",
+                     extra_config={"filters": IMPROVED_FILTERS} if args.recipe == "improved" else None)
     data = load_data(exp, args)
     trainer = Trainer(exp, args, data)
 

@@ -90,7 +90,7 @@ def test_recipe_sets_the_default_keep_prob_and_the_flag_overrides_it(monkeypatch
     class Stop(Exception):
         pass
 
-    def fake_experiment(args, title):
+    def fake_experiment(args, title, extra_config=None):
         seen.append(args.keep_prob)
         raise Stop
 

@@ -260,3 +260,17 @@ def test_an_app_trains_under_jit(data_dir, tmp_path):
         determinism.configure(0)  # later tests in this process expect op determinism
     (metrics,) = tmp_path.glob("notmnist_mlp/*/metrics.json")
     assert json.loads(metrics.read_text())["epochs"] == 2
+
+
+def test_checkpoint_of_a_differently_shaped_model_is_not_restored(tmp_path, capsys):
+    # Same settings (same run folder) but the network changed shape, as after a code change: start afresh
+    # instead of failing to assign mismatched arrays.
+    _train(tmp_path / "run", epochs=2)
+    wider = keras.Sequential([keras.Input((6,)), keras.layers.Dense(16, activation="relu"),
+                              keras.layers.Dropout(0.3), keras.layers.Dense(2)])
+    wider.compile(keras.optimizers.Adam(0.05), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    run = Run(tmp_path / "run", {"seed": 7, "epochs": 2})
+    wider(_data()[0][:1])
+    wider.optimizer.build(wider.trainable_variables)
+    assert run.restore(wider) == (0, [])
+    assert "checkpoint does not match this model; starting afresh" in capsys.readouterr().out

@@ -151,11 +151,14 @@ class Run:
                 return 0, []
             variables = self._state_variables(model)
             stored = [k for k in saved.files if k != "state"]
-            if len(stored) != len(variables):
+            arrays = [saved[f"v{i}"] for i in range(len(stored))]
+            # Same settings but a different network (the code changed since): compare shapes, not just counts.
+            if len(arrays) != len(variables) or any(tuple(a.shape) != tuple(v.shape)
+                                                    for a, v in zip(arrays, variables)):
                 print(f"{self.path}: checkpoint does not match this model; starting afresh")
                 return 0, []
-            for i, variable in enumerate(variables):
-                variable.assign(saved[f"v{i}"])
+            for variable, array in zip(variables, arrays):
+                variable.assign(array)
         return state["epochs_done"], state["history"]
 
     # -- results -----------------------------------------------------------------------------------------
