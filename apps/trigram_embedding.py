@@ -10,7 +10,9 @@ the hand-written-backprop layers of `tfnets.layers`:
   N(0, 0.01^2), for (D, P) in {(32, 256), (16, 128), (8, 64)}; early stopping on the validation cross-entropy
   (stop when it has not improved for `--patience` epochs, at most `--epochs`; the best epoch's weights are kept);
   `--extra` adds runs beyond the assignment, reported as extra rows: `adam` = (32, 256) with Adam, `big` =
-  (64, 512) with Adam, dropout on the hidden units and the learning rate halved on plateaus;
+  (64, 512) with Adam, dropout on the hidden units and the learning rate halved on plateaus, `wide` = (128, 1024)
+  with ReLU hidden units and dropout 0.5, `ensemble` = the mean probability of several wide nets (one exported
+  model, `MeanProbabilityLogits`);
 * a results table (validation/test cross-entropy, accuracy, top-10 accuracy) and validation curves;
 * b. five seeded random test trigrams with their top-10 candidate fourth words and probabilities;
 * nearest neighbours in embedding space and a 2-D PCA projection of the 250 embeddings.
@@ -58,11 +60,17 @@ class Config:
     momentum: float = 0.85
     dropout: float = 0.0        # drop rate on the hidden units (extra configurations only)
     halve_on_plateau: bool = False  # halve the learning rate after an epoch without validation improvement
+    activation: str = "sigmoid"  # of the hidden units; the assignment's is sigmoid
+    init: str = "normal"        # "normal": every weight and bias ~ N(0, init_std^2) as specified; "glorot": Keras'
+    #                             defaults (Glorot-uniform kernels, zero biases, uniform(+-0.05) embeddings)
+    members: int = 1            # > 1: that many such nets from seeds seed, seed+1, ...; predicts their mean probability
 
     @property
     def name(self):
-        extra = "" if self.optimizer == "sgd" else f"_{self.optimizer}"
+        extra = "" if self.activation == "sigmoid" else f"_{self.activation}"
+        extra += "" if self.optimizer == "sgd" else f"_{self.optimizer}"
         extra += f"_drop{self.dropout:g}" if self.dropout else ""
+        extra += f"_x{self.members}" if self.members > 1 else ""
         return f"D{self.embed_dim}_P{self.hidden}{extra}"
 
     def describe(self):
@@ -72,7 +80,16 @@ class Config:
             how = f"Adam lr={self.learning_rate:g}"
         how += f", dropout={self.dropout:g}" if self.dropout else ""
         how += ", lr halved on plateau" if self.halve_on_plateau else ""
+        how += f", {self.activation} hidden units" if self.activation != "sigmoid" else ""
+        how += ", Glorot init" if self.init == "glorot" else ""
+        if self.members > 1:
+            return f"mean probability of {self.members} nets (D={self.embed_dim}, P={self.hidden}, {how})"
         return f"D={self.embed_dim}, P={self.hidden}, {how}"
+
+    @property
+    def member(self):
+        """The configuration of one net of an ensemble."""
+        return dataclasses.replace(self, members=1)
 
 
 def dp_list(text):
@@ -91,7 +108,7 @@ def dp_list(text):
     return pairs
 
 
-EXTRAS = ("adam", "big")
+EXTRAS = ("adam", "big", "wide", "ensemble")
 
 
 extra_list = choice_list(EXTRAS, name="--extra", allow_none=True)
@@ -111,11 +128,15 @@ def build_parser():
                        help="weights and biases start from N(0, init_std^2) (default 0.01)")
     group.add_argument("--patience", type=positive_int, default=3,
                        help="stop when the validation cross-entropy has not improved for this many epochs (default 3)")
-    group.add_argument("--extra", type=extra_list, default="adam,big",
+    group.add_argument("--extra", type=extra_list, default="adam,big,wide,ensemble",
                        help="extra runs beyond the assignment: adam = (32, 256) with Adam; big = (64, 512), Adam, "
                             "dropout 0.3 on the hidden units, learning rate halved after an epoch without validation "
-                            "improvement (default adam,big; 'none' for the specified runs only)")
+                            "improvement; wide = (128, 1024) with ReLU hidden units, Glorot init, dropout 0.5, Adam, "
+                            "halving; ensemble = the mean probability of --ensemble-size wide nets from seeds seed, "
+                            "seed+1, ... (default: all four; 'none' for the specified runs only)")
     group.add_argument("--extra-lr", type=positive_float, default=1e-3, help="learning rate of the extra run (1e-3)")
+    group.add_argument("--ensemble-size", type=positive_int, default=3,
+                       help="nets in the ensemble extra (default 3; the first is the wide net itself)")
     return parser
 
 
@@ -134,32 +155,66 @@ class SumOverWords(keras.layers.Layer):
         return (input_shape[0], input_shape[2])
 
 
-def build_model(config, vocab_size, merge="concat", init_std=0.01, steps_per_execution=1):
+def build_model(config, vocab_size, merge="concat", init_std=0.01, steps_per_execution=1, name=None):
     """ids (N, 3) -> shared embedding (N, 3, D) -> concat (N, 3D) or sum (N, D) -> sigmoid (N, P) -> logits (N, V).
 
     Keras averages the loss over the batch, so "learning rate 0.15, momentum 0.85" is
     `v <- 0.85 v - 0.15 * mean-batch-gradient; w <- w + v` (`tfnets.optim.SGDMomentum`), the usual
     `dw(t) = -eta dE/dw + alpha dw(t-1)` with E the mean cross-entropy of the mini-batch.
     """
-    def normal():  # a fresh initializer per weight, so no two weights start equal
-        return keras.initializers.RandomNormal(stddev=init_std)
+    def init(kind):  # a fresh initializer per weight, so no two weights start equal
+        if config.init == "normal":
+            return keras.initializers.RandomNormal(stddev=init_std)
+        return {"embedding": keras.initializers.RandomUniform(-0.05, 0.05), "kernel": keras.initializers.GlorotUniform(),
+                "bias": keras.initializers.Zeros()}[kind]
 
     ids = keras.Input((3,), dtype="int32", name="trigram")
-    vectors = ManualEmbedding(vocab_size, config.embed_dim, embeddings_initializer=normal(), name="embedding")(ids)
+    vectors = ManualEmbedding(vocab_size, config.embed_dim, embeddings_initializer=init("embedding"),
+                              name="embedding")(ids)
     merged = keras.layers.Flatten(name="concat")(vectors) if merge == "concat" else SumOverWords(name="sum")(vectors)
-    hidden = ManualDense(config.hidden, activation="sigmoid", kernel_initializer=normal(), bias_initializer=normal(),
-                         name="hidden")(merged)
+    hidden = ManualDense(config.hidden, activation=config.activation, kernel_initializer=init("kernel"),
+                         bias_initializer=init("bias"), name="hidden")(merged)
     if config.dropout:
         hidden = ManualDropout(config.dropout, name="dropout")(hidden)
-    logits = ManualDense(vocab_size, kernel_initializer=normal(), bias_initializer=normal(), name="logits")(hidden)
-    model = keras.Model(ids, logits, name=f"trigram_{config.name}")
+    logits = ManualDense(vocab_size, kernel_initializer=init("kernel"), bias_initializer=init("bias"),
+                         name="logits")(hidden)
+    model = keras.Model(ids, logits, name=name or f"trigram_{config.name}")
     if config.optimizer == "adam":
         optimizer = Adam(config.learning_rate)
     else:
         optimizer = SGDMomentum(learning_rate=config.learning_rate, momentum=config.momentum)
+    compile_for_trigrams(model, optimizer, steps_per_execution)
+    return model
+
+
+def compile_for_trigrams(model, optimizer="sgd", steps_per_execution=1):
     model.compile(optimizer=optimizer, loss=SoftmaxCrossEntropy(from_logits=True),
                   metrics=["accuracy", keras.metrics.SparseTopKCategoricalAccuracy(TOP_K, name="top10_accuracy")],
                   steps_per_execution=steps_per_execution)
+
+
+@keras.saving.register_keras_serializable(package="tfnets_apps")
+class MeanProbabilityLogits(keras.layers.Layer):
+    """[(N, V) logits of each net] -> (N, V) log of the nets' mean softmax probability.
+
+    Its softmax IS the mean probability, so an ensemble is scored, served and exported like one net whose
+    output is logits. Computed as a log-sum-exp of log-softmaxes: no probability underflows to log(0).
+    """
+
+    def call(self, inputs):
+        log_probabilities = keras.ops.stack([keras.ops.log_softmax(x, axis=-1) for x in inputs], axis=0)
+        return keras.ops.logsumexp(log_probabilities, axis=0) - float(np.log(len(inputs)))
+
+    def compute_output_shape(self, input_shapes):
+        return input_shapes[0]
+
+
+def build_ensemble(members, config):
+    """ids (N, 3) -> every trained net -> (N, V) logits of their mean probability (`MeanProbabilityLogits`)."""
+    ids = keras.Input((3,), dtype="int32", name="trigram")
+    logits = MeanProbabilityLogits(name="mean_probability")([net(ids) for net in members])
+    model = keras.Model(ids, logits, name=f"trigram_{config.name}")
+    compile_for_trigrams(model)
     return model
 
 
@@ -241,11 +296,20 @@ class KeepBest(keras.callbacks.Callback):
         return epoch
 
 
-def train(exp, data, config, args):
-    """Train one configuration with early stopping; returns (model with the best weights, TrainResult)."""
-    run = exp.run.child(config.name, {**exp.config, "model": dataclasses.asdict(config)})
+def train(exp, data, config, args, member=0):
+    """Train one net with early stopping; returns (model with the best weights, TrainResult).
+
+    Net `member` of an ensemble starts from seed `--seed + member` (initial weights, dropout masks and batch
+    order); member 0 is the single net of the same configuration, so the two share one run folder.
+    """
+    seed = args.seed + member
+    # Every net's initial weights depend on its own seed only, not on which nets this invocation trained before.
+    keras.utils.set_random_seed(seed)
+    suffix, settings = (f"_seed{seed}", {"member": member}) if member else ("", {})
+    run = exp.run.child(config.name + suffix, {**exp.config, "model": dataclasses.asdict(config), **settings})
     steps = int(np.ceil(len(data.y_train) / args.batch_size))
-    model = build_model(config, data.num_classes, args.merge, args.init_std, steps_per_execution_for(steps))
+    model = build_model(config, data.num_classes, args.merge, args.init_std, steps_per_execution_for(steps),
+                        name=f"trigram_{config.name}{suffix}")
     history = read_history(run)
     # Already stopped in an earlier (killed or finished) process: evaluate only, train no further epochs.
     epochs = len(history) if stopped_early(history, args.patience) else args.epochs
@@ -255,10 +319,37 @@ def train(exp, data, config, args):
         # The learning rate is an optimizer variable, so a resumed run continues with the reduced value.
         callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=1, verbose=1))
     result = exp.train(model, data, run=run, epochs=epochs, setting=config.describe(), callbacks=callbacks,
-                       title=f"{config.describe()}, merge={args.merge}")
+                       title=f"{config.describe()}, merge={args.merge}{f', seed {seed}' if member else ''}",
+                       seed=seed)
     best_epoch = keeper.restore(model)
-    print(f"{config.name}: kept the weights of epoch {best_epoch} (lowest validation cross-entropy)")
+    print(f"{config.name}{suffix}: kept the weights of epoch {best_epoch} (lowest validation cross-entropy)")
     return model, result
+
+
+@dataclasses.dataclass
+class Trained:
+    """A trained configuration: the model to score and export, its results row and curves."""
+
+    config: Config
+    model: keras.Model
+    row: dict
+    history: list
+    embedding_model: keras.Model  # the net whose embedding the report analyses (an ensemble's first)
+
+
+def train_config(exp, data, config, args):
+    if config.members == 1:
+        model, result = train(exp, data, config, args)
+        return Trained(config, model, results_row(config, args.merge, result), result.history, model)
+    nets = [train(exp, data, config.member, args, member=k) for k in range(config.members)]
+    ensemble = build_ensemble([model for model, _ in nets], config)
+    scores = {split: ensemble.evaluate(getattr(data, f"x_{split}"), getattr(data, f"y_{split}"), batch_size=1024,
+                                       verbose=0, return_dict=True) for split in ("valid", "test")}
+    row = ensemble_row(config, args.merge, scores, [result for _, result in nets])
+    run = exp.run.child(config.name, {**exp.config, "model": dataclasses.asdict(config)})
+    atomic.write_json(run.path / "metrics.json", {"scores": scores, "row": row})
+    print(f"{config.name}: valid accuracy {row['valid_acc_%']:.2f} %, test {row['test_acc_%']:.2f} %")
+    return Trained(config, ensemble, row, [], nets[0][0])
 
 
 def results_row(config, merge, result):
@@ -270,6 +361,18 @@ def results_row(config, merge, result):
             "test_CE": best.get("test_loss"), "test_acc_%": 100 * best.get("test_accuracy", np.nan),
             "test_top10_%": 100 * best.get("test_top10_accuracy", np.nan),
             "wall_time_s": result.metrics["timing"]["wall_time_s"]}
+
+
+def ensemble_row(config, merge, scores, results):
+    """The results row of an ensemble: its own scores; epochs and time of its nets (kept epochs joined by '/')."""
+    valid, test = scores["valid"], scores["test"]
+    return {"model": config.describe(), "merge": merge,
+            "epochs_run": sum(r.metrics["epochs"] for r in results),
+            "best_epoch": "/".join(str(r.best.get("epoch")) for r in results),
+            "valid_CE": valid["loss"], "valid_acc_%": 100 * valid["accuracy"],
+            "valid_top10_%": 100 * valid["top10_accuracy"], "test_CE": test["loss"],
+            "test_acc_%": 100 * test["accuracy"], "test_top10_%": 100 * test["top10_accuracy"],
+            "wall_time_s": sum(r.metrics["timing"]["wall_time_s"] for r in results)}
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -405,8 +508,13 @@ def predict_main(argv):
 def configs_from(args):
     configs = [Config(d, p, "sgd", args.learning_rate, args.momentum) for d, p in dp_list(args.configs)]
     require(0 <= args.momentum < 1, f"--momentum must be in [0, 1), got {args.momentum}")
+    require(args.ensemble_size >= 2, f"--ensemble-size must be at least 2 (one net is the wide extra), "
+                                      f"got {args.ensemble_size}")
     extras = {"adam": Config(32, 256, "adam", args.extra_lr, 0.0),
               "big": Config(64, 512, "adam", args.extra_lr, 0.0, dropout=0.3, halve_on_plateau=True)}
+    extras["wide"] = Config(128, 1024, "adam", args.extra_lr, 0.0, dropout=0.5, halve_on_plateau=True,
+                            activation="relu", init="glorot")
+    extras["ensemble"] = dataclasses.replace(extras["wide"], members=args.ensemble_size)
     configs += [extras[name] for name in args.extra]
     return configs
 
@@ -420,7 +528,7 @@ def main(argv=None):
     # Which models to train is not a setting of any one of them: kept out of the run id (and every model's own
     # run folder), so asking for another --configs/--extra later resumes the finished models instead of
     # training them again.
-    del args.configs, args.extra, args.extra_lr
+    del args.configs, args.extra, args.extra_lr, args.ensemble_size
     exp = Experiment(args, f"Trigram -> fourth word with a shared embedding (EEE443 HW2 Q2), merge={args.merge}")
     data = exp.use_data(load_trigrams(args.data_dir), quick_train=2000, quick_eval=500)
     if "surrogate" in (data.note + data.source).lower():
@@ -433,25 +541,25 @@ def main(argv=None):
                    f"for {args.patience} epochs; the weights of the best validation epoch are kept and reported\n"
                    f"- models: {'; '.join(c.describe() for c in configs)}")
 
-    trained = []
-    for config in configs:
-        model, result = train(exp, data, config, args)
-        trained.append((config, model, result))
-    rows = [results_row(config, args.merge, result) for config, _, result in trained]
+    trained = [train_config(exp, data, config, args) for config in configs]
+    rows = [t.row for t in trained]
     exp.report.add_table("Results (weights of the epoch with the lowest validation cross-entropy)", rows,
-                         note="Extra rows (Adam) are an addition to the specified runs, not part of the assignment.")
-    histories = {config.describe(): result.history for config, _, result in trained}
+                         note="Extra rows (Adam) are an addition to the specified runs, not part of the assignment. "
+                              "An ensemble's row scores the mean probability of its nets (each net at its own "
+                              "best epoch; best_epoch lists them).")
+    histories = {t.config.describe(): t.history for t in trained if t.history}
     figure = plot_overlay(histories, exp.run.path / "validation_curves.png",
                           metrics=("val_loss", "val_accuracy", "val_top10_accuracy"), title=f"merge={args.merge}")
     exp.report.add_image("Validation cross-entropy and accuracy per epoch", figure)
     print(markdown_table(rows, floatfmt=".3f"))
 
-    config, model, result = min(trained, key=lambda t: t[2].best.get("valid_loss", np.inf))
+    best = min(trained, key=lambda t: np.nan_to_num(t.row["valid_CE"], nan=np.inf))
+    config, model = best.config, best.model
     exp.export(model, class_names=data.class_names, input_shape=[3], output="logits", pixel_scale=1.0)
     exp.report.add("Exported model", f"`{exp.export_dir}`: {config.describe()}, merge={args.merge} (the lowest "
                    f"validation cross-entropy). `python -m apps.{APP} predict \"i do not\" --model-dir {exp.export_dir}`")
     part_b(exp, model, data, args.seed)
-    embedding_analysis(exp, model, data.class_names, config.describe())
+    embedding_analysis(exp, best.embedding_model, data.class_names, best.config.member.describe())
     print(f"report: {exp.report.path}")
     return rows
 

@@ -50,6 +50,47 @@ def test_init_draws_weights_and_biases_from_a_small_normal():
     assert not np.allclose(model.get_layer("hidden").bias.numpy()[:10], biases[:10])
 
 
+def test_wide_extra_has_relu_units_and_keras_default_init():
+    keras.utils.set_random_seed(0)
+    model = app.build_model(app.Config(8, 64, "adam", 1e-3, activation="relu", init="glorot"), vocab_size=30)
+    hidden = model.get_layer("hidden")
+    assert hidden.activation == "relu" and not hidden.bias.numpy().any()
+    limit = np.sqrt(6 / (3 * 8 + 64))  # Glorot-uniform bound for the (24, 64) kernel
+    assert np.abs(hidden.kernel.numpy()).max() <= limit and np.abs(hidden.kernel.numpy()).max() > 0.9 * limit
+    ids = np.array([[1, 2, 3]], "int32")
+    merged = model.get_layer("embedding").embeddings.numpy()[ids].reshape(1, -1)
+    pre = merged @ hidden.kernel.numpy()
+    relu_out = keras.Model(model.input, hidden.output).predict(ids, verbose=0)
+    np.testing.assert_allclose(relu_out, np.maximum(pre, 0), rtol=1e-5, atol=1e-7)
+
+
+def test_mean_probability_logits_softmax_is_the_mean_of_the_nets_probabilities():
+    rng = np.random.default_rng(0)
+    logits = [rng.normal(scale=s, size=(5, 7)).astype("float32") for s in (1.0, 3.0, 80.0)]  # 80: far-apart logits
+    out = np.asarray(app.MeanProbabilityLogits()([keras.ops.convert_to_tensor(x) for x in logits]))
+    assert np.isfinite(out).all()
+    np.testing.assert_allclose(app.softmax(out), np.mean([app.softmax(x) for x in logits], axis=0),
+                               rtol=1e-5, atol=1e-7)
+
+
+def test_ensemble_exports_one_model_that_serves_the_mean_probability(tmp_path):
+    from tfnets.export import export_model
+
+    keras.utils.set_random_seed(3)
+    nets = [app.build_model(app.Config(4, 8, "adam", 1e-3), vocab_size=20, init_std=0.5, name=f"net{k}")
+            for k in range(2)]
+    ensemble = app.build_ensemble(nets, app.Config(4, 8, "adam", 1e-3, members=2))
+    ids = np.array([[1, 2, 3], [19, 0, 5]], "int32")
+    expected = np.mean([app.softmax(net.predict(ids, verbose=0)) for net in nets], axis=0)
+    export_model(ensemble, tmp_path / "export", class_names=[f"w{i}" for i in range(20)], input_shape=[3],
+                 pixel_scale=1.0, extra={"app": app.APP})
+    serve, vocabulary = app.load_served(tmp_path / "export")
+    served = next(iter(serve(keras.ops.convert_to_tensor(ids)).values())).numpy()
+    np.testing.assert_allclose(app.softmax(served), expected, rtol=1e-5, atol=1e-7)
+    reloaded = keras.models.load_model(tmp_path / "export" / "model.keras")
+    np.testing.assert_allclose(app.softmax(reloaded.predict(ids, verbose=0)), expected, rtol=1e-5, atol=1e-7)
+
+
 def test_optimizer_is_momentum_sgd_with_the_given_rates():
     model = app.build_model(app.Config(8, 16, "sgd", 0.15, 0.85), vocab_size=30)
     assert float(model.optimizer.learning_rate) == pytest.approx(0.15)
@@ -166,10 +207,27 @@ def test_rerun_with_another_model_resumes_the_finished_one(quick_run, capsys):
            {k: v for k, v in rows[0].items() if k != "wall_time_s"}
 
 
+def test_ensemble_reuses_the_wide_net_and_trains_the_others_from_their_own_seeds(data_dir, tmp_path, capsys):
+    argv = ["--quick", "--epochs", "1", "--configs", "4x4", "--data-dir", str(data_dir), "--out", str(tmp_path),
+            "--export-dir", str(tmp_path / "export")]
+    app.main([*argv, "--extra", "wide"])
+    capsys.readouterr()
+    rows = app.main([*argv, "--extra", "wide,ensemble", "--ensemble-size", "2"])
+    out = capsys.readouterr().out
+    run_dir = next((tmp_path / "trigram_embedding").iterdir())
+    assert "D128_P1024_relu_adam_drop0.5: all 1 epochs already trained" in out  # member 0 is the wide net
+    assert json.loads((run_dir / "D128_P1024_relu_adam_drop0.5_seed1" / "config.json").read_text())["member"] == 1
+    assert json.loads((run_dir / "D128_P1024_relu_adam_drop0.5_x2" / "metrics.json").read_text())["row"] == rows[2]
+    wide, ensemble = rows[1], rows[2]
+    assert ensemble["model"].startswith("mean probability of 2 nets (D=128, P=1024") and ensemble["best_epoch"] == "1/1"
+    assert ensemble["epochs_run"] == 2 and ensemble["valid_CE"] != wide["valid_CE"]
+    assert json.loads((tmp_path / "export" / "metadata.json").read_text())["output"] == "logits"
+
+
 def test_extra_list():
     assert app.extra_list("adam,big") == ["adam", "big"] and app.extra_list("none") == []
     with pytest.raises(ConfigError, match=r"--extra got unknown value\(s\) 'huge'; choose a comma-separated list "
-                                          r"from adam, big, or 'none'"):
+                                          r"from adam, big, wide, ensemble, or 'none'"):
         app.extra_list("adam,huge")
 
 
@@ -186,6 +244,7 @@ def test_cli_unknown_word_exits_nonzero_without_traceback(quick_run):
 @pytest.mark.parametrize("argv, fragment", [
     (["--configs", "32"], "DxP pairs"),
     (["--momentum", "1.2"], "--momentum must be in [0, 1)"),
+    (["--ensemble-size", "1"], "--ensemble-size must be at least 2"),
 ])
 def test_bad_settings_stop_with_one_line(data_dir, tmp_path, argv, fragment):
     with pytest.raises(ConfigError) as err:

@@ -73,8 +73,10 @@ class Experiment:
         return data
 
     def train(self, model, data, *, run=None, epochs=None, batch_size=None, setting="", shuffle=True,
-              callbacks=(), title=None, eval_batch_size=1024, steps_per_execution=None):
+              callbacks=(), title=None, eval_batch_size=1024, steps_per_execution=None, seed=None):
         """Fit `model` (compiled) on `data` (a `tfnets.data.Splits`), then evaluate every split.
+
+        `seed` (default `--seed`) orders the batches of every epoch.
 
         Writes into `run` (default: this experiment's folder): history.csv, curves.png, metrics.json.
         `steps_per_execution` defaults to `--steps-per-execution` ("epoch"); see `Run.fit`.
@@ -84,9 +86,10 @@ class Experiment:
         batch_size = self.args.batch_size if batch_size is None else batch_size
         if steps_per_execution is None:
             steps_per_execution = getattr(self.args, "steps_per_execution", "epoch")
+        seed = self.args.seed if seed is None else seed
         started = time.perf_counter()
         history = run.fit(model, _pair(data, "train"), _pair(data, "valid"), _pair(data, "test"),
-                          epochs=epochs, batch_size=batch_size, seed=self.args.seed, shuffle=shuffle,
+                          epochs=epochs, batch_size=batch_size, seed=seed, shuffle=shuffle,
                           setting=setting, callbacks=callbacks, eval_batch_size=eval_batch_size,
                           steps_per_execution=steps_per_execution)
         splits = {name: _pair(data, name) for name in ("train", "valid", "test")}
