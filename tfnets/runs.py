@@ -137,6 +137,16 @@ class Run:
             with open(tmp, "wb") as handle:
                 np.savez(handle, **arrays)
 
+    def saved_history(self):
+        """The per-epoch history in this run's checkpoint; `[]` when there is none or it belongs to other settings
+        (files such as history.csv may still be there from those settings: callers that resume their own state
+        must not trust them)."""
+        if not self.checkpoint_path.exists():
+            return []
+        with np.load(self.checkpoint_path) as saved:
+            state = json.loads(bytes(saved["state"]).decode())
+        return state["history"] if state.get("config_hash") == self.config_hash else []
+
     def restore(self, model):
         """Load the checkpoint (if any, and if it belongs to these settings) into a built model.
 
