@@ -39,6 +39,7 @@ from tfnets.errors import ConfigError, ModelError
 from tfnets.experiment import Experiment
 from tfnets.layers import ManualDense, ManualDropout, ManualEmbedding
 from tfnets.losses import SoftmaxCrossEntropy
+from tfnets.ngram import InterpolatedNgram
 from tfnets.optim import Adam, SGDMomentum
 from tfnets.plots import plot_overlay, save_figure
 from tfnets.report import markdown_table
@@ -373,6 +374,26 @@ def ensemble_row(config, merge, scores, results):
             "wall_time_s": sum(r.metrics["timing"]["wall_time_s"] for r in results)}
 
 
+def count_baseline_row(data, merge):
+    """The results row of a smoothed 4-gram count model on the same split: what the nets have to beat."""
+    import time
+
+    started = time.perf_counter()
+    model = InterpolatedNgram(data.num_classes).fit(data.x_train, data.y_train)
+    row = {"model": f"count baseline, not a net: interpolated 4-gram (absolute discounting {model.discount:g})",
+           "merge": merge, "epochs_run": "-", "best_epoch": "-"}
+    for split in ("valid", "test"):
+        x, y = getattr(data, f"x_{split}"), getattr(data, f"y_{split}")
+        probabilities = model.predict_proba(x)
+        truth = probabilities[np.arange(len(y)), y]
+        row[f"{split}_CE"] = float(-np.log(truth).mean())
+        row[f"{split}_acc_%"] = 100 * float((probabilities.argmax(axis=1) == y).mean())
+        # In the top 10 <=> fewer than 10 words are strictly more likely (ties count for the true word).
+        row[f"{split}_top10_%"] = 100 * float(((probabilities > truth[:, None]).sum(axis=1) < TOP_K).mean())
+    row["wall_time_s"] = round(time.perf_counter() - started, 3)
+    return row
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Using a trained model
 # ---------------------------------------------------------------------------------------------------------
@@ -544,11 +565,12 @@ def main(argv=None):
                    f"- models: {'; '.join(c.describe() for c in configs)}")
 
     trained = [train_config(exp, data, config, args) for config in configs]
-    rows = [t.row for t in trained]
+    rows = [t.row for t in trained] + [count_baseline_row(data, args.merge)]
     exp.report.add_table("Results (weights of the epoch with the lowest validation cross-entropy)", rows,
                          note="Extra rows (Adam) are an addition to the specified runs, not part of the assignment. "
                               "An ensemble's row scores the mean probability of its nets (each net at its own "
-                              "best epoch; best_epoch lists them).")
+                              "best epoch; best_epoch lists them). The count baseline is a smoothed 4-gram model "
+                              "fitted on the same training split (`tfnets.ngram`), for scale.")
     histories = {t.config.describe(): t.history for t in trained if t.history}
     figure = plot_overlay(histories, exp.run.path / "validation_curves.png",
                           metrics=("val_loss", "val_accuracy", "val_top10_accuracy"), title=f"merge={args.merge}")

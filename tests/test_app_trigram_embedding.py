@@ -164,7 +164,9 @@ def quick_run(data_dir, tmp_path_factory):
 
 def test_quick_run_table_report_and_export(quick_run):
     _, rows, run_dir, export = quick_run
-    assert len(rows) == 1 and rows[0]["model"].startswith("D=8, P=16, SGD lr=0.15, momentum=0.85")
+    assert len(rows) == 2 and rows[0]["model"].startswith("D=8, P=16, SGD lr=0.15, momentum=0.85")
+    assert rows[1]["model"].startswith("count baseline, not a net") and list(rows[1]) == list(rows[0])
+    assert 0 < rows[1]["valid_acc_%"] <= rows[1]["valid_top10_%"] <= 100 and rows[1]["valid_CE"] > 0
     assert {"valid_CE", "valid_acc_%", "valid_top10_%", "test_CE", "test_acc_%", "test_top10_%"} <= set(rows[0])
     assert rows[0]["valid_top10_%"] >= rows[0]["valid_acc_%"]
     report = (run_dir / "report.md").read_text()
@@ -202,7 +204,8 @@ def test_rerun_with_another_model_resumes_the_finished_one(quick_run, capsys):
     after = json.loads((run_dir / "D8_P16" / "metrics.json").read_text())
     before.pop("timing"), after.pop("timing")
     assert before == after and (run_dir / "D8_P16" / "history.csv").read_text() == history
-    assert [r["model"] for r in again] == [rows[0]["model"], again[1]["model"]] and "D=4, P=4" in again[1]["model"]
+    assert [r["model"] for r in again] == [rows[0]["model"], again[1]["model"], rows[1]["model"]]
+    assert "D=4, P=4" in again[1]["model"]
     assert {k: v for k, v in again[0].items() if k != "wall_time_s"} == \
            {k: v for k, v in rows[0].items() if k != "wall_time_s"}
 
