@@ -215,7 +215,14 @@ class MeanProbabilityLogits(keras.layers.Layer):
 def build_ensemble(members, config):
     """ids (N, 3) -> every trained net -> (N, V) logits of their mean probability (`MeanProbabilityLogits`)."""
     ids = keras.Input((3,), dtype="int32", name="trigram")
-    logits = MeanProbabilityLogits(name="mean_probability")([net(ids) for net in members])
+    # Uncompiled copies: the nets' own optimizers would otherwise be saved inside the export (and warned about
+    # when it is reloaded) although serving never trains.
+    copies = []
+    for net in members:
+        copy = keras.models.clone_model(net)
+        copy.set_weights(net.get_weights())
+        copies.append(copy)
+    logits = MeanProbabilityLogits(name="mean_probability")([net(ids) for net in copies])
     model = keras.Model(ids, logits, name=f"trigram_{config.name}")
     compile_for_trigrams(model)
     return model
