@@ -369,15 +369,20 @@ def results_row(config, merge, result):
             "wall_time_s": result.metrics["timing"]["wall_time_s"]}
 
 
+def score_columns(scores):
+    """`{"valid": {"loss", "accuracy", "top10_accuracy"}, "test": ...}` -> the table's score columns."""
+    columns = {}
+    for split in ("valid", "test"):
+        columns.update({f"{split}_CE": scores[split]["loss"], f"{split}_acc_%": 100 * scores[split]["accuracy"],
+                        f"{split}_top10_%": 100 * scores[split]["top10_accuracy"]})
+    return columns
+
+
 def ensemble_row(config, merge, scores, results):
     """The results row of an ensemble: its own scores; epochs and time of its nets (kept epochs joined by '/')."""
-    valid, test = scores["valid"], scores["test"]
     return {"model": config.describe(), "merge": merge,
             "epochs_run": sum(r.metrics["epochs"] for r in results),
-            "best_epoch": "/".join(str(r.best.get("epoch")) for r in results),
-            "valid_CE": valid["loss"], "valid_acc_%": 100 * valid["accuracy"],
-            "valid_top10_%": 100 * valid["top10_accuracy"], "test_CE": test["loss"],
-            "test_acc_%": 100 * test["accuracy"], "test_top10_%": 100 * test["top10_accuracy"],
+            "best_epoch": "/".join(str(r.best.get("epoch")) for r in results), **score_columns(scores),
             "wall_time_s": sum(r.metrics["timing"]["wall_time_s"] for r in results)}
 
 
@@ -387,18 +392,18 @@ def count_baseline_row(data, merge):
 
     started = time.perf_counter()
     model = InterpolatedNgram(data.num_classes).fit(data.x_train, data.y_train)
-    row = {"model": f"count baseline, not a net: interpolated 4-gram (absolute discounting {model.discount:g})",
-           "merge": merge, "epochs_run": "-", "best_epoch": "-"}
+    scores = {}
     for split in ("valid", "test"):
         x, y = getattr(data, f"x_{split}"), getattr(data, f"y_{split}")
         probabilities = model.predict_proba(x)
         truth = probabilities[np.arange(len(y)), y]
-        row[f"{split}_CE"] = float(-np.log(truth).mean())
-        row[f"{split}_acc_%"] = 100 * float((probabilities.argmax(axis=1) == y).mean())
         # In the top 10 <=> fewer than 10 words are strictly more likely (ties count for the true word).
-        row[f"{split}_top10_%"] = 100 * float(((probabilities > truth[:, None]).sum(axis=1) < TOP_K).mean())
-    row["wall_time_s"] = round(time.perf_counter() - started, 3)
-    return row
+        scores[split] = {"loss": float(-np.log(truth).mean()),
+                         "accuracy": float((probabilities.argmax(axis=1) == y).mean()),
+                         "top10_accuracy": float(((probabilities > truth[:, None]).sum(axis=1) < TOP_K).mean())}
+    return {"model": f"count baseline, not a net: interpolated 4-gram (absolute discounting {model.discount:g})",
+            "merge": merge, "epochs_run": "-", "best_epoch": "-", **score_columns(scores),
+            "wall_time_s": round(time.perf_counter() - started, 3)}
 
 
 # ---------------------------------------------------------------------------------------------------------

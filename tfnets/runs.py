@@ -137,6 +137,11 @@ class Run:
             with open(tmp, "wb") as handle:
                 np.savez(handle, **arrays)
 
+    def _checkpoint_state(self, saved):
+        """The checkpoint's state dict, or None when it belongs to other settings."""
+        state = json.loads(bytes(saved["state"]).decode())
+        return state if state.get("config_hash") == self.config_hash else None
+
     def saved_history(self):
         """The per-epoch history in this run's checkpoint; `[]` when there is none or it belongs to other settings
         (files such as history.csv may still be there from those settings: callers that resume their own state
@@ -144,8 +149,8 @@ class Run:
         if not self.checkpoint_path.exists():
             return []
         with np.load(self.checkpoint_path) as saved:
-            state = json.loads(bytes(saved["state"]).decode())
-        return state["history"] if state.get("config_hash") == self.config_hash else []
+            state = self._checkpoint_state(saved)
+        return state["history"] if state else []
 
     def restore(self, model):
         """Load the checkpoint (if any, and if it belongs to these settings) into a built model.
@@ -155,8 +160,8 @@ class Run:
         if not self.checkpoint_path.exists():
             return 0, []
         with np.load(self.checkpoint_path) as saved:
-            state = json.loads(bytes(saved["state"]).decode())
-            if state.get("config_hash") != self.config_hash:
+            state = self._checkpoint_state(saved)
+            if state is None:
                 print(f"{self.path}: checkpoint belongs to other settings; starting afresh")
                 return 0, []
             variables = self._state_variables(model)
