@@ -343,11 +343,19 @@ class Trained:
     embedding_model: keras.Model  # the net whose embedding the report analyses (an ensemble's first)
 
 
-def train_config(exp, data, config, args):
+def train_config(exp, data, config, args, nets_done):
+    """Train `config` (every net of an ensemble); `nets_done` maps (net config, member) -> (model, TrainResult) of
+    the nets this invocation already has, so an ensemble's net 0 is not loaded and evaluated again after `wide`."""
+    def net(member_config, member=0):
+        key = (member_config, member)
+        if key not in nets_done:
+            nets_done[key] = train(exp, data, member_config, args, member=member)
+        return nets_done[key]
+
     if config.members == 1:
-        model, result = train(exp, data, config, args)
+        model, result = net(config)
         return Trained(config, model, results_row(config, args.merge, result), result.history, model)
-    nets = [train(exp, data, config.member, args, member=k) for k in range(config.members)]
+    nets = [net(config.member, k) for k in range(config.members)]
     ensemble = build_ensemble([model for model, _ in nets], config)
     scores = {split: ensemble.evaluate(getattr(data, f"x_{split}"), getattr(data, f"y_{split}"), batch_size=1024,
                                        verbose=0, return_dict=True) for split in ("valid", "test")}
@@ -576,7 +584,8 @@ def main(argv=None):
                    f"for {args.patience} epochs; the weights of the best validation epoch are kept and reported\n"
                    f"- models: {'; '.join(c.describe() for c in configs)}")
 
-    trained = [train_config(exp, data, config, args) for config in configs]
+    nets_done = {}
+    trained = [train_config(exp, data, config, args, nets_done) for config in configs]
     rows = [t.row for t in trained] + [count_baseline_row(data, args.merge)]
     exp.report.add_table("Results (weights of the epoch with the lowest validation cross-entropy)", rows,
                          note="Extra rows (Adam) are an addition to the specified runs, not part of the assignment. "
