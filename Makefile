@@ -1,10 +1,13 @@
-# Two entry points for newcomers: `make demo` (set up + run the main job) and `make test`.
+# Entry points for newcomers: `make demo` (set up + run the main job), `make test`, `make data`.
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-DATA_DIR ?= $(if $(TFNETS_DATA_DIR),$(TFNETS_DATA_DIR),../shared/data)
+# The data folder: $TFNETS_DATA_DIR if set, else a sibling ../shared/data if one exists (this project's shared
+# datasets), else nothing, so the loaders use their own default (~/.cache/tfnets/data). Never created here.
+DATA_DIR ?= $(or $(TFNETS_DATA_DIR),$(wildcard ../shared/data))
+WITH_DATA := $(if $(DATA_DIR),TFNETS_DATA_DIR=$(DATA_DIR))
 
-.PHONY: venv demo test clean
+.PHONY: venv demo test data clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,10 +18,13 @@ $(VENV)/.installed: pyproject.toml
 venv: $(VENV)/.installed
 
 demo: venv
-	TFNETS_DATA_DIR=$(DATA_DIR) $(PY) -m apps.notmnist_cnn
+	$(WITH_DATA) $(PY) -m apps.notmnist_cnn
 
 test: venv
-	TFNETS_DATA_DIR=$(DATA_DIR) $(PY) -m pytest -q
+	$(WITH_DATA) $(PY) -m pytest -q
+
+data: venv
+	$(WITH_DATA) $(PY) -m tfnets.data
 
 clean:
 	rm -rf $(VENV) runs build *.egg-info

@@ -182,8 +182,8 @@ def test_resolve_data_dir_order(tmp_path, monkeypatch):
     assert resolve_data_dir(tmp_path / "arg") == tmp_path / "arg"
 
 
-def test_fetch_downloads_with_keras_get_file_and_checks_hash(tmp_path, monkeypatch):
-    """A file:// origin exercises the real `keras.utils.get_file` path without any network."""
+def test_fetch_downloads_and_checks_hash(tmp_path, monkeypatch):
+    """A file:// origin exercises the real download path without any network."""
     import hashlib
 
     monkeypatch.delenv("TFNETS_OFFLINE")

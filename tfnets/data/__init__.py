@@ -12,7 +12,7 @@ Loaders (each returns a `Splits`: x/y arrays for train, valid and test, class na
   * `make_toy_dataset(name, n, noise, seed)` + `train_test_split`: TensorFlow Playground circle/xor/gaussian/spiral.
 Helpers: `make_tf_dataset` (shuffle/batch/prefetch pipeline), `Splits.subset` (the apps' --quick mode),
 `resolve_data_dir` (argument, else $TFNETS_DATA_DIR, else ~/.cache/tfnets/data) and `fetch` (download with
-`keras.utils.get_file`, or one-line `DataError` saying which file to place where; `TFNETS_OFFLINE=1` never
+`tfnets.data.download`: resumable, checksummed), or one-line `DataError` saying which file to place where; `TFNETS_OFFLINE=1` never
 downloads). Any unreadable, truncated or mis-shaped file raises `tfnets.errors.DataError` naming the file.
 """
 from tfnets.data.catcar import load_catcar, to_signed_labels

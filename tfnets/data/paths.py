@@ -5,16 +5,16 @@ environment variable `TFNETS_DATA_DIR`, else a per-user cache directory
 (`$XDG_CACHE_HOME/tfnets/data`, by default `~/.cache/tfnets/data`).
 
 A loader first looks for every accepted on-disk layout of its dataset in that directory; only when
-none is present does it call `fetch`, which downloads the canonical file with `keras.utils.get_file`
-(progress bar, checksum when one is known). Archives are NOT extracted: the loaders read
-`notMNIST_small.tar.gz` and `cifar-10-python.tar.gz` in place, which avoids Keras' `<name>_extracted`
-folder naming and a second copy on disk. When the download is impossible (no network, no canonical URL,
+none is present does it call `fetch`, which downloads the canonical file (`tfnets.data.download`: progress
+bar, checksum when one is known, an interrupted download resumes). Archives are NOT extracted: the loaders
+read `notMNIST_small.tar.gz` and `cifar-10-python.tar.gz` in place, which avoids a second copy on disk. When the download is impossible (no network, no canonical URL,
 or `TFNETS_OFFLINE=1`, which the tests set so they never wait on the network) `fetch` raises `DataError`
 with one line naming the exact file to place, its full path and its canonical source.
 """
 import os
 from pathlib import Path
 
+from tfnets.data.download import DownloadError, download
 from tfnets.errors import DataError
 
 ENV_DATA_DIR = "TFNETS_DATA_DIR"
@@ -77,24 +77,13 @@ def fetch(relative_path, data_dir, url=None, sha256=None, what=None, alternative
         raise DataError(missing_message(what, places))
     if offline():
         raise DataError(missing_message(what, places, url, f"download skipped because {ENV_OFFLINE}=1"))
-    try:  # get_file silently falls back to /tmp/.keras for a missing or read-only directory: refuse that
-        target.parent.mkdir(parents=True, exist_ok=True)
-        writable = os.access(target.parent, os.W_OK)
-    except OSError:
-        writable = False
-    if not writable:
+    # Check the nearest existing folder without creating any: a failed download leaves nothing behind.
+    existing = next(folder for folder in (target.parent, *target.parent.parents) if folder.exists())
+    if not (existing.is_dir() and os.access(existing, os.W_OK)):
         raise DataError(missing_message(what, places, url, f"cannot download: {target.parent} is not writable"))
-    import keras  # imported here: loading local files must not pay for importing Keras
-
-    subdir = str(Path(relative_path).parent)
     try:
-        local = keras.utils.get_file(
-            fname=target.name,
-            origin=url,
-            file_hash=sha256,
-            cache_dir=str(data_dir),
-            cache_subdir="" if subdir == "." else subdir,
-        )
-    except (Exception, KeyboardInterrupt) as err:  # get_file raises bare Exception on URL errors
+        return download(url, target, sha256)
+    except KeyboardInterrupt as err:
+        raise DataError(missing_message(what, places, url, "download interrupted; run again to resume it")) from err
+    except DownloadError as err:
         raise DataError(missing_message(what, places, url, f"download failed: {err}")) from err
-    return Path(local)
