@@ -33,6 +33,7 @@ import keras
 import numpy as np
 
 from tfnets import atomic
+from tfnets.callbacks import KeepBest
 from tfnets.cli import ArgumentParser, base_parser, choice_list, exit_with, positive_float, positive_int, require
 from tfnets.data import load_trigrams
 from tfnets.errors import ConfigError, ModelError
@@ -234,74 +235,6 @@ def steps_per_execution_for(steps_per_epoch, limit=32):
     return max(d for d in range(1, limit + 1) if steps_per_epoch % d == 0)
 
 
-# ---------------------------------------------------------------------------------------------------------
-# Early stopping that survives a resume
-# ---------------------------------------------------------------------------------------------------------
-
-def read_history(run):
-    """The epochs this run has trained under its current settings (from its checkpoint, not history.csv, which
-    a run of the same name under older settings may have left)."""
-    return run.saved_history()
-
-
-def stopped_early(history, patience):
-    """True when the last `patience` epochs of `history` did not improve the best validation loss."""
-    losses = [row["val_loss"] for row in history if "val_loss" in row]
-    if len(losses) <= patience:
-        return False
-    return min(losses[-patience:]) >= min(losses[:-patience])
-
-
-class KeepBest(keras.callbacks.Callback):
-    """Saves the weights of the epoch with the lowest validation loss; stops after `patience` epochs without
-    improvement. State lives in the run folder (the checkpoint's history, `best.weights.npz`), so a resumed run
-    continues the same count instead of starting over."""
-
-    def __init__(self, run, patience):
-        super().__init__()
-        self.run, self.patience = run, patience
-        self.path = run.path / "best.weights.npz"
-
-    def on_train_begin(self, logs=None):
-        history = read_history(self.run)
-        losses = [row["val_loss"] for row in history]
-        self.best = min(losses) if losses else np.inf
-        self.wait = len(losses) - 1 - int(np.argmin(losses)) if losses else 0
-        # Killed between the epoch checkpoint and this callback: the restored weights ARE the best ones.
-        if losses and self.wait == 0 and self.saved_epoch() != len(losses):
-            self.save(len(losses))
-
-    def on_epoch_end(self, epoch, logs=None):
-        loss = (logs or {}).get("val_loss", np.inf)
-        if loss < self.best:
-            self.best, self.wait = loss, 0
-            self.save(epoch + 1)
-        else:
-            self.wait += 1
-            if self.wait >= self.patience:
-                print(f"early stop after epoch {epoch + 1}: validation cross-entropy has not improved for "
-                      f"{self.patience} epochs (best {self.best:.4f})")
-                self.model.stop_training = True
-
-    def save(self, epoch):
-        with atomic.atomic_path(self.path) as tmp:
-            with open(tmp, "wb") as handle:
-                np.savez(handle, *self.model.get_weights(), epoch=epoch)
-
-    def saved_epoch(self):
-        if not self.path.exists():
-            return None
-        with np.load(self.path) as saved:
-            return int(saved["epoch"])
-
-    def restore(self, model):
-        with np.load(self.path) as saved:
-            weights = [saved[f"arr_{i}"] for i in range(len(model.get_weights()))]
-            epoch = int(saved["epoch"])
-        model.set_weights(weights)
-        return epoch
-
-
 def train(exp, data, config, args, member=0):
     """Train one net with early stopping; returns (model with the best weights, TrainResult).
 
@@ -316,18 +249,17 @@ def train(exp, data, config, args, member=0):
     steps = int(np.ceil(len(data.y_train) / args.batch_size))
     model = build_model(config, data.num_classes, args.merge, args.init_std, steps_per_execution_for(steps),
                         name=f"trigram_{config.name}{suffix}")
-    history = read_history(run)
-    # Already stopped in an earlier (killed or finished) process: evaluate only, train no further epochs.
-    epochs = len(history) if stopped_early(history, args.patience) else args.epochs
-    keeper = KeepBest(run, args.patience)
+    # Its counters and best weights are checkpointed with the run: a resumed run continues the same count, and a
+    # run that already stopped early is only evaluated.
+    keeper = KeepBest(patience=args.patience)
     callbacks = [keeper]
     if config.halve_on_plateau:
         # The learning rate is an optimizer variable, so a resumed run continues with the reduced value.
         callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=1, verbose=1))
-    result = exp.train(model, data, run=run, epochs=epochs, setting=config.describe(), callbacks=callbacks,
+    result = exp.train(model, data, run=run, epochs=args.epochs, setting=config.describe(), callbacks=callbacks,
                        title=f"{config.describe()}, merge={args.merge}{f', seed {seed}' if member else ''}",
                        seed=seed)
-    best_epoch = keeper.restore(model)
+    best_epoch = keeper.restore_best(model)
     print(f"{config.name}{suffix}: kept the weights of epoch {best_epoch} (lowest validation cross-entropy)")
     return model, result
 

@@ -36,3 +36,13 @@ def require_file(data_dir, relative):
             pytest.fail(reason + " but TFNETS_REQUIRE_DATA=1")
         pytest.skip(reason)
     return path
+
+
+@pytest.fixture(autouse=True)
+def _release_folder_locks():
+    """Tests call apps' `main` in-process many times: free the run/export folder locks after each test, as the
+    end of a real command does, so a later subprocess on the same folder is not refused."""
+    yield
+    from tfnets import locks
+
+    locks.release_all()

@@ -113,19 +113,6 @@ def test_dp_list_rejects_bad_pairs(text):
         app.dp_list(text)
 
 
-# -- early stopping -------------------------------------------------------------------------------------
-
-@pytest.mark.parametrize("losses, patience, stop", [
-    ([3.0, 2.0, 1.5, 1.6, 1.7, 1.8], 3, True),     # best at epoch 3, three epochs without improvement
-    ([3.0, 2.0, 1.5, 1.6, 1.7], 3, False),
-    ([3.0, 2.0, 1.5, 1.6, 1.4, 1.5], 3, False),    # improved at epoch 5
-    ([3.0, 3.0], 1, True),                         # equal is not an improvement
-])
-def test_stopped_early(losses, patience, stop):
-    history = [{"epoch": i + 1, "val_loss": v} for i, v in enumerate(losses)]
-    assert app.stopped_early(history, patience) is stop
-
-
 # -- predict subcommand helpers -------------------------------------------------------------------------
 
 VOCAB = ["i", "do", "not", "nt", "no", "now", "the"]
@@ -173,7 +160,7 @@ def test_quick_run_table_report_and_export(quick_run):
     for heading in ("## Data caveat", "## Results", "## Part b:", "## Nearest neighbours", "## 2-D PCA"):
         assert heading in report
     assert "NOT the original" in report
-    assert (run_dir / "D8_P16" / "best.weights.npz").exists() and (run_dir / "embeddings_pca.png").exists()
+    assert (run_dir / "D8_P16" / "checkpoint.npz").exists() and (run_dir / "embeddings_pca.png").exists()
     metadata = json.loads((export / "metadata.json").read_text())
     assert len(metadata["class_names"]) == 250 and metadata["output"] == "logits"
 

@@ -6,8 +6,11 @@ and a non-zero exit, never a traceback (unless `--debug`).
 """
 import argparse
 import os
+import signal
 import sys
+import threading
 
+from tfnets import locks
 from tfnets.errors import ConfigError, TfnetsError
 
 
@@ -137,16 +140,20 @@ def base_parser(app, description, *, epochs, batch_size, seed=0):
 def run_main(main, argv=None):
     """Run `main(argv)`; map errors to one line on stderr and an exit code. Returns the exit code."""
     debug = "--debug" in (sys.argv[1:] if argv is None else argv) or os.environ.get("TFNETS_DEBUG") == "1"
+    previous = _interrupt_on_sigterm()
     try:
         main(argv)
         return 0
+    except Terminated:
+        print(INTERRUPTED, file=sys.stderr)
+        return 128 + signal.SIGTERM
     except TfnetsError as err:
         if debug:
             raise
         print(f"error: {err}", file=sys.stderr)
         return err.exit_code
     except KeyboardInterrupt:
-        print("interrupted: completed epochs are checkpointed; re-run the same command to resume", file=sys.stderr)
+        print(INTERRUPTED, file=sys.stderr)
         return 130
     except Exception as err:  # noqa: BLE001 - the last line of defence against tracebacks for users
         if debug:
@@ -155,6 +162,28 @@ def run_main(main, argv=None):
         print(f"error: unexpected {type(err).__name__}: {message} (re-run with --debug for the traceback)",
               file=sys.stderr)
         return 1
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+        locks.release_all()  # this command's run and export folders are free again
+
+
+INTERRUPTED = "interrupted: completed epochs are checkpointed; re-run the same command to resume"
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised like Ctrl-C's KeyboardInterrupt so that the same clean-up and message apply."""
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated()
+
+
+def _interrupt_on_sigterm():
+    """Turn SIGTERM into `Terminated` (main thread only); returns the previous handler, or None."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, _raise_terminated)
 
 
 def exit_with(main, argv=None):

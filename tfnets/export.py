@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tfnets import atomic
+from tfnets import atomic, locks
 from tfnets.errors import ModelError
 
 OUTPUT_KINDS = ("logits", "probabilities", "tanh")
@@ -33,13 +33,19 @@ def export_model(model, export_dir, *, class_names, input_shape, image_shape=Non
     metadata = {"class_names": [str(c) for c in class_names], "input_shape": [int(d) for d in input_shape],
                 "image_shape": [int(d) for d in image_shape] if image_shape is not None else None,
                 "output": output, "pixel_scale": float(pixel_scale), "mean_image": None, **(extra or {})}
-    with atomic.atomic_directory(export_dir) as tmp:
-        model.export(str(tmp / "serving"), format="tf_saved_model", verbose=False)
-        model.save(str(tmp / "model.keras"))
-        if mean_image is not None:
-            np.save(tmp / "mean_image.npy", np.asarray(mean_image, np.float32))
-            metadata["mean_image"] = "mean_image.npy"
-        atomic.write_json(tmp / "metadata.json", metadata)
+    # One writer at a time: two commands exporting to the same folder would each swap in their own model.
+    lock = export_dir.parent / f".{export_dir.name}.lock"
+    locks.acquire(lock, f"export folder {export_dir} is being written by", "wait for it or pass --export-dir")
+    try:
+        with atomic.atomic_directory(export_dir) as tmp:
+            model.export(str(tmp / "serving"), format="tf_saved_model", verbose=False)
+            model.save(str(tmp / "model.keras"))
+            if mean_image is not None:
+                np.save(tmp / "mean_image.npy", np.asarray(mean_image, np.float32))
+                metadata["mean_image"] = "mean_image.npy"
+            atomic.write_json(tmp / "metadata.json", metadata)
+    finally:
+        locks.release(lock)
     return export_dir
 
 

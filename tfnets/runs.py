@@ -4,8 +4,11 @@ A `Run` owns a folder with `config.json`, per-epoch `history.csv`, `metrics.json
 logs and a resumable checkpoint. `Run.fit()` wraps `model.fit` so that every app gets, for free:
 
 * per-epoch reshuffling that depends only on (seed, epoch), so a resumed run sees the same batches;
-* a checkpoint after every completed epoch (weights, optimizer slots, RNG state, history) written atomically;
-  re-running the same command resumes from it;
+* a checkpoint after every completed epoch, taken after ALL callbacks of that epoch ran (weights, optimizer slots
+  including a learning rate a callback lowered, RNG state, history, and the state of every stateful callback:
+  plateau and early-stopping counters, kept best weights), written atomically; re-running the same command resumes
+  from it exactly as if it had never stopped, and a run that stopped early stays stopped;
+* one writer per run folder (an OS lock: a second process gets a one-line error);
 * one graph call per epoch (`steps_per_execution="epoch"`): the same weights and losses as one call per
   batch, without Keras' per-batch Python overhead;
 * a NaN/Inf guard that stops at the first bad graph call (the bad batch, or the bad epoch when a call runs
@@ -15,6 +18,7 @@ logs and a resumable checkpoint. `Run.fit()` wraps `model.fit` so that every app
 """
 import contextlib
 import csv
+import dataclasses
 import hashlib
 import io
 import json
@@ -26,13 +30,16 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from tfnets import atomic
+from tfnets import atomic, locks
 from tfnets.errors import ConfigError, TrainingDiverged
 
 # Settings that do not change what is computed; they are left out of the run id.
 # `steps_per_execution` is one of them: one graph call per batch or per epoch trains the same weights, so a
 # run started with either setting resumes with the other.
 VOLATILE_KEYS = {"out", "run_id", "debug", "export_dir", "data_dir", "verbose", "steps_per_execution"}
+# Bumped when a checkpoint of an older layout could not resume exactly (format 2 added callback state): such a
+# checkpoint is ignored, and the run starts afresh with a message saying so.
+CHECKPOINT_FORMAT = 2
 
 
 def run_id_for(config):
@@ -54,6 +61,7 @@ class Run:
     def __init__(self, path, config):
         self.path = Path(path)
         self.path.mkdir(parents=True, exist_ok=True)
+        locks.acquire(self.path / ".lock", f"run folder {self.path} is in use by", "wait for it or pass --run-id")
         self.config = dict(config)
         self.config_hash = hashlib.sha256(
             json.dumps({k: v for k, v in sorted(self.config.items()) if k not in VOLATILE_KEYS},
@@ -95,20 +103,26 @@ class Run:
         steps_per_epoch = math.ceil(n_train / batch_size)
         per_call = _steps_per_call(steps_per_execution, steps_per_epoch)
         self._build_for_restore(model, x_train[:1])
-        initial_epoch, history = self.restore(model)
-        if initial_epoch >= epochs:
-            print(f"{self.path}: all {epochs} epochs already trained (checkpoint); evaluating only")
+        saved = self._load_checkpoint(model)
+        initial_epoch, history = saved.epochs_done, saved.history
+        callbacks = list(callbacks)
+        if initial_epoch >= epochs or saved.stopped:
+            set_callback_states(callbacks, saved.callback_states)  # e.g. the best weights a callback kept
+            how = "stopped early" if saved.stopped and initial_epoch < epochs else f"all {epochs} epochs"
+            print(f"{self.path}: {how} already trained (checkpoint, {initial_epoch} epochs); evaluating only")
             return history
         if initial_epoch:
             print(f"{self.path}: resuming after epoch {initial_epoch} of {epochs}")
 
         dataset = epoch_dataset(x_train, y_train, batch_size, seed=seed, first_epoch=initial_epoch,
                                 last_epoch=epochs, shuffle=shuffle)
-        recorder = _EpochRecorder(self, model, history, test, eval_batch_size, setting)
+        recorder = _EpochRecorder(model, history, test, eval_batch_size, setting, self)
         all_callbacks = [_NanGuard(self, setting), recorder, *callbacks]
         if tensorboard:
             all_callbacks.append(keras.callbacks.TensorBoard(log_dir=str(self.path / "tensorboard"),
                                                              write_graph=False, profile_batch=0))
+        # Last, so that a checkpoint holds what every other callback did to the epoch.
+        all_callbacks.append(_Checkpointer(self, model, recorder, callbacks, saved.callback_states))
         with _steps_per_execution(model, per_call):
             model.fit(dataset, epochs=epochs, initial_epoch=initial_epoch, steps_per_epoch=steps_per_epoch,
                       validation_data=valid, validation_batch_size=eval_batch_size, shuffle=False,
@@ -129,18 +143,32 @@ class Run:
             variables += list(model.optimizer.variables)
         return variables
 
-    def save_checkpoint(self, model, epochs_done, history):
+    def save_checkpoint(self, model, epochs_done, history, callbacks=(), stopped=False):
+        """Write `checkpoint.npz` atomically: model and optimizer variables, the history, whether training stopped
+        early, and the state of every stateful callback in `callbacks` (see `callback_state`)."""
         arrays = {f"v{i}": np.asarray(v.numpy()) for i, v in enumerate(self._state_variables(model))}
-        state = {"epochs_done": epochs_done, "history": history, "config_hash": self.config_hash}
+        states = []
+        for i, callback in enumerate(callbacks):
+            scalars, weights = _split_state(callback_state(callback))
+            states.append(scalars)
+            for key, values in weights.items():
+                arrays.update({f"cb{i}.{key}.{j}": np.asarray(a) for j, a in enumerate(values)})
+                scalars[key] = {"arrays": len(values)}
+        state = {"format": CHECKPOINT_FORMAT, "epochs_done": epochs_done, "history": history,
+                 "config_hash": self.config_hash, "stopped": bool(stopped), "callbacks": states}
         arrays["state"] = np.frombuffer(json.dumps(state).encode(), dtype=np.uint8)
         with atomic.atomic_path(self.checkpoint_path) as tmp:
             with open(tmp, "wb") as handle:
                 np.savez(handle, **arrays)
 
     def _checkpoint_state(self, saved):
-        """The checkpoint's state dict, or None when it belongs to other settings."""
+        """`(state dict, None)`, or `(None, why it cannot be used)` for other settings or an older format."""
         state = json.loads(bytes(saved["state"]).decode())
-        return state if state.get("config_hash") == self.config_hash else None
+        if state.get("config_hash") != self.config_hash:
+            return None, "checkpoint belongs to other settings"
+        if state.get("format") != CHECKPOINT_FORMAT:
+            return None, "checkpoint was written by an older tfnets and cannot resume exactly"
+        return state, None
 
     def saved_history(self):
         """The per-epoch history in this run's checkpoint; `[]` when there is none or it belongs to other settings
@@ -149,7 +177,7 @@ class Run:
         if not self.checkpoint_path.exists():
             return []
         with np.load(self.checkpoint_path) as saved:
-            state = self._checkpoint_state(saved)
+            state, _ = self._checkpoint_state(saved)
         return state["history"] if state else []
 
     def restore(self, model):
@@ -157,24 +185,32 @@ class Run:
 
         Returns `(epochs_done, history)`; `(0, [])` when there is nothing to restore.
         """
+        saved = self._load_checkpoint(model)
+        return saved.epochs_done, saved.history
+
+    def _load_checkpoint(self, model):
+        nothing = _Saved(0, [], False, [])
         if not self.checkpoint_path.exists():
-            return 0, []
+            return nothing
         with np.load(self.checkpoint_path) as saved:
-            state = self._checkpoint_state(saved)
+            state, unusable = self._checkpoint_state(saved)
             if state is None:
-                print(f"{self.path}: checkpoint belongs to other settings; starting afresh")
-                return 0, []
+                print(f"{self.path}: {unusable}; starting afresh")
+                return nothing
             variables = self._state_variables(model)
-            stored = [k for k in saved.files if k != "state"]
-            arrays = [saved[f"v{i}"] for i in range(len(stored))]
+            arrays = [saved[f"v{i}"] for i in range(sum(1 for k in saved.files if k.startswith("v")))]
             # Same settings but a different network (the code changed since): compare shapes, not just counts.
             if len(arrays) != len(variables) or any(tuple(a.shape) != tuple(v.shape)
                                                     for a, v in zip(arrays, variables)):
                 print(f"{self.path}: checkpoint does not match this model; starting afresh")
-                return 0, []
+                return nothing
             for variable, array in zip(variables, arrays):
                 variable.assign(array)
-        return state["epochs_done"], state["history"]
+            callback_states = []
+            for i, scalars in enumerate(state.get("callbacks", [])):
+                callback_states.append({key: [saved[f"cb{i}.{key}.{j}"] for j in range(value["arrays"])]
+                                        if isinstance(value, dict) else value for key, value in scalars.items()})
+        return _Saved(state["epochs_done"], state["history"], state.get("stopped", False), callback_states)
 
     # -- results -----------------------------------------------------------------------------------------
     def evaluate(self, model, splits, batch_size=1024):
@@ -281,11 +317,11 @@ def _steps_per_execution(model, per_call):
 
 
 class _EpochRecorder(keras.callbacks.Callback):
-    """Adds test metrics, records the history row, writes history.csv and the checkpoint each epoch."""
+    """Adds test metrics to the epoch's logs (so later callbacks see them) and records the history row."""
 
-    def __init__(self, run, model, history, test, eval_batch_size, setting):
+    def __init__(self, model, history, test, eval_batch_size, setting, run):
         super().__init__()
-        self.run, self.history, self.test, self.setting = run, list(history), test, setting
+        self.history, self.test, self.setting, self.run = list(history), test, setting, run
         self.eval_batch_size = eval_batch_size
         self._target = model
         self._epoch_start = None
@@ -310,8 +346,89 @@ class _EpochRecorder(keras.callbacks.Callback):
                 f"{_kept(self.run, epoch)}; try a lower learning rate")
         row["time_s"] = round(time.perf_counter() - self._epoch_start, 3)
         self.history.append(row)
-        self.run.save_checkpoint(self._target, epoch + 1, self.history)
-        self.run.write_history(self.history)
+
+
+class _Checkpointer(keras.callbacks.Callback):
+    """The last callback of every fit: checkpoints the epoch once every other callback has had its say."""
+
+    def __init__(self, run, model, recorder, callbacks, saved_states):
+        super().__init__()
+        self.run, self.recorder, self.callbacks, self.saved_states = run, recorder, callbacks, saved_states
+        self._target = model
+        self._epochs_done = None
+
+    def on_train_begin(self, logs=None):
+        # Keras' own callbacks reset their counters in on_train_begin, which has run for all of them by now.
+        set_callback_states(self.callbacks, self.saved_states)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._epochs_done = epoch + 1
+        self._save()
+
+    def on_train_end(self, logs=None):
+        # A callback may change the weights once training ends (EarlyStopping(restore_best_weights=True)).
+        if self._epochs_done is not None:
+            self._save()
+
+    def _save(self):
+        self.run.save_checkpoint(self._target, self._epochs_done, self.recorder.history, self.callbacks,
+                                 stopped=bool(self._target.stop_training))
+        self.run.write_history(self.recorder.history)
+
+
+# -- callback state ------------------------------------------------------------------------------------------
+
+# Keras' built-in stateful callbacks keep their counters in plain attributes (reset by on_train_begin).
+_KERAS_CALLBACK_STATE = (
+    (keras.callbacks.ReduceLROnPlateau, ("best", "wait", "cooldown_counter")),
+    (keras.callbacks.EarlyStopping, ("best", "wait", "best_epoch", "stopped_epoch", "best_weights")),
+)
+
+
+def callback_state(callback):
+    """What `callback` must remember across a resume: its `get_state()` (a dict of JSON values and lists of NumPy
+    arrays), the counters of Keras' ReduceLROnPlateau/EarlyStopping, or `{}` for a stateless callback."""
+    if hasattr(callback, "get_state"):
+        return callback.get_state()
+    for cls, names in _KERAS_CALLBACK_STATE:
+        if isinstance(callback, cls):
+            return {name: getattr(callback, name, None) for name in names}
+    return {}
+
+
+def set_callback_states(callbacks, states):
+    """Put saved states back into `callbacks` (the same list, in the same order, as when they were saved)."""
+    if len(states) != len(callbacks):
+        return  # no checkpoint, or one saved with other callbacks: start them afresh
+    for callback, state in zip(callbacks, states):
+        if not state:
+            continue
+        if hasattr(callback, "set_state"):
+            callback.set_state(state)
+        else:
+            for name, value in state.items():
+                setattr(callback, name, value)
+
+
+def _split_state(state):
+    """`(json_part, arrays_part)`: lists of arrays (weights) go into the npz, everything else into JSON."""
+    scalars, weights = {}, {}
+    for key, value in state.items():
+        if isinstance(value, (list, tuple)) and value and all(hasattr(a, "shape") for a in value):
+            weights[key] = list(value)
+        elif isinstance(value, np.generic):
+            scalars[key] = value.item()
+        else:
+            scalars[key] = value
+    return scalars, weights
+
+
+@dataclasses.dataclass
+class _Saved:
+    epochs_done: int
+    history: list
+    stopped: bool
+    callback_states: list
 
 
 class _NanGuard(keras.callbacks.Callback):

@@ -1,0 +1,51 @@
+"""One writer per folder: an OS lock (`fcntl.flock`) held while a command writes a run or export folder.
+
+The kernel drops a `flock` when its process dies, `kill -9` included, so a lock never goes stale the way a pid file
+can. The lock file also records the holder's pid, only to name it in the error. Locks are per process: taking the
+same lock twice in one process is a no-op, and `release_all()` (called when a command ends) lets go of them.
+"""
+import fcntl
+import os
+from pathlib import Path
+
+from tfnets.errors import ConfigError
+
+_held = {}  # resolved lock-file path -> open file object of this process
+
+
+def acquire(lock_file, busy, hint):
+    """Take the lock at `lock_file` for this process, or raise a one-line `ConfigError`:
+    `"{busy} process N; {hint}"`, e.g. busy="run folder runs/x/y is in use by", hint="wait for it or ...".
+    """
+    key = Path(lock_file).resolve()
+    if key in _held:
+        return
+    key.parent.mkdir(parents=True, exist_ok=True)
+    handle = open(key, "a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "another process"
+        handle.close()
+        raise ConfigError(f"{busy} {_describe(holder)}; {hint}") from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"{os.getpid()}\n")
+    handle.flush()
+    _held[key] = handle
+
+
+def release(lock_file):
+    handle = _held.pop(Path(lock_file).resolve(), None)
+    if handle is not None:
+        handle.close()  # closing the file drops the flock
+
+
+def release_all():
+    for key in list(_held):
+        release(key)
+
+
+def _describe(holder):
+    return f"process {holder}" if holder.isdigit() else holder
