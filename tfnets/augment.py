@@ -6,7 +6,6 @@ layers normalise with the batch's own statistics (a single image comes out as no
 So apps build a plain `classifier`, train `with_random_shift(classifier, ...)`, and export the classifier,
 which shares the trained weights.
 """
-import keras
 
 
 def with_random_shift(classifier, max_shift_px, name=None):
