@@ -4,7 +4,7 @@
     --sweep-mode random --max-trials 4                      (a seeded random subset of the grid)
 
 KerasTuner's own `GridSearch` does not resume (keras-tuner#1055): its oracle keeps ordering state that a
-reload loses. `OrderedGridOracle` instead derives the next trial from the trials already on disk: it proposes
+reload loses. `OrderedGridOracle` (in `tfnets.tuner`) instead derives the next trial from the trials already on disk: it proposes
 the first combination (in a fixed, seeded order) that has not been tried. On reload KerasTuner re-queues the
 trial that was running when the process died, and that trial's own `Run` checkpoint resumes it mid-training,
 so completed trials are never repeated and the interrupted one loses at most one epoch.
