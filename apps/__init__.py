@@ -1,5 +1,6 @@
-"""Runnable apps, one per assignment task: `python -m apps.<name> --help`."""
-import os
+"""Runnable apps, one per assignment task: `python -m apps.<name> --help`.
 
-# TF's C++ start-up chatter is noise for a command-line user; real warnings still come through Python.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+Every app parses its arguments before importing TensorFlow (heavy modules are bound with
+`tfnets.lazy.lazy_import` or imported inside the functions that use them), and runs through
+`tfnets.cli.exit_with`, which keeps TensorFlow's C++ log lines quiet unless `--debug` is given.
+"""

@@ -23,20 +23,17 @@ augmented with mirror images and 2-pixel shifts (`--augment`); validation and te
 import dataclasses
 import json
 
-import keras
 import numpy as np
 
 from tfnets.cli import base_parser, choice_list, exit_with, positive_float, positive_int, require
 from tfnets.data import load_catcar, to_signed_labels
 from tfnets.experiment import Experiment
-from tfnets.layers import ManualDense
-from tfnets.losses import MeanSquaredError
-from tfnets.metrics import ClassificationError, SignAccuracy
-from tfnets.optim import SGD, SGDMomentum
+from tfnets.lazy import lazy_import
 from tfnets.plots import plot_image_grid, plot_overlay
-from tfnets.preprocessing import fit_zca
 from tfnets.report import markdown_table
 from tfnets.sweep import Sweep, add_sweep_arguments, parse_sweep
+
+keras = lazy_import("keras")  # loaded on first use: `--help` answers without importing TensorFlow
 
 APP = "catcar_mlp"
 PARTS = ("a", "b", "c", "d", "e")
@@ -149,6 +146,8 @@ def prepare(data, args):
     which is what the export needs for `apps.predict`; `whitening` is a `tfnets.preprocessing.ZCA` (its layer goes
     in front of the exported model) for `--inputs zca`, else None.
     """
+    from tfnets.preprocessing import fit_zca
+
     x_train, y_train = augment(data.x_train, data.y_train, args.augment)
     flat = lambda x: x.reshape(len(x), -1).astype(np.float32)  # noqa: E731
     x_train, x_valid, x_test = flat(x_train), flat(data.x_valid), flat(data.x_test)
@@ -185,6 +184,11 @@ def build_model(setting, input_dim=1024, lr_decay=0.0, steps_per_epoch=1):
     values). The Keras MSE averages over the batch, so `learning_rate` is the assignment's eta applied to the
     mean gradient, and momentum D <- grad + beta*D maps onto `SGDMomentum.from_cat_vs_car_form`.
     """
+    from tfnets.layers import ManualDense
+    from tfnets.losses import MeanSquaredError
+    from tfnets.metrics import ClassificationError, SignAccuracy
+    from tfnets.optim import SGD, SGDMomentum
+
     def normal():
         return keras.initializers.RandomNormal(stddev=setting.init_std)
 

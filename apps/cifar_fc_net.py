@@ -25,7 +25,6 @@ standardisation `pixel_scale = 1/std` and a mean image `channel_mean/std` in its
 import dataclasses
 import time
 
-import keras
 import numpy as np
 
 from tfnets import atomic
@@ -33,14 +32,12 @@ from tfnets.cli import base_parser, choice_list, exit_with, require
 from tfnets.data import load_cifar10
 from tfnets.errors import TrainingDiverged
 from tfnets.experiment import Experiment
-from tfnets.losses import SoftmaxCrossEntropy
-from tfnets.models import FullyConnectedNet, gradient_check, kink_margin
-from tfnets.optim import Adam
-from tfnets.plots import plot_xy
-from tfnets.preprocessing import fit_zca
+from tfnets.lazy import lazy_import
+from tfnets.plots import plot_xy, pyplot, save_figure
 from tfnets.report import write_csv
-from tfnets.solver import Solver
 from tfnets.sweep import Sweep, add_sweep_arguments, parse_sweep
+
+keras = lazy_import("keras")  # loaded on first use: `--help` answers without importing TensorFlow
 
 APP = "cifar_fc_net"
 PARTS = ("gradcheck", "overfit", "update_rules", "best", "dropout", "normalization")
@@ -96,6 +93,10 @@ def build_model(hidden="1024-512-256", learning_rate=1e-3, keep=0.6, reg=1e-4, w
     """The "best" part's net as a compiled Keras model: batch norm + dropout after every hidden layer, Adam with a
     cosine-decayed learning rate, flips/translations of the training images. `weight_scale=0` means He scaling
     (std sqrt(2 / fan_in)) per layer. Inputs (N, 32, 32, 3) standardised; outputs class scores (N, 10)."""
+    from tfnets.losses import SoftmaxCrossEntropy
+    from tfnets.models import FullyConnectedNet
+    from tfnets.optim import Adam
+
     keras.utils.set_random_seed(seed)
     dims = hidden_dims(hidden)
     net = FullyConnectedNet(dims, dropout_keep_ratio=keep, normalization="batchnorm", reg=reg,
@@ -113,12 +114,16 @@ def build_model(hidden="1024-512-256", learning_rate=1e-3, keep=0.6, reg=1e-4, w
 
 def fresh_net(seed, *args, **kwargs):
     """A net whose initial weights depend only on `seed` (so each part reproduces on its own)."""
+    from tfnets.models import FullyConnectedNet
+
     keras.utils.set_random_seed(seed)
     return FullyConnectedNet(*args, **kwargs)
 
 
 def train_solver(run, name, net, data, *, verbose=False, **solver_kwargs):
     """Train with the Solver, checkpointing into `run/solver/<name>.npz` (a re-run resumes or skips it)."""
+    from tfnets.solver import Solver
+
     started = time.perf_counter()
     solver = Solver(net, data, checkpoint_path=run.path / "solver" / f"{name}.npz", verbose=verbose,
                     setting=name, **solver_kwargs)
@@ -136,6 +141,8 @@ def avoid_kinks(net, X, rng, margin=5e-3, attempts=100):
     Central differences straddling a ReLU's kink measure an average of two slopes, not the gradient; with zero
     biases and dropped units many inputs sit exactly at 0.
     """
+    from tfnets.models import kink_margin
+
     for _ in range(attempts):
         for name, variable in net.params.items():
             if name.startswith(("b", "beta")):
@@ -148,6 +155,8 @@ def avoid_kinks(net, X, rng, margin=5e-3, attempts=100):
 
 def part_gradcheck(exp, data, args):
     """Relative errors of the manual gradients vs central differences on a small random float64 problem."""
+    from tfnets.models import FullyConnectedNet, gradient_check
+
     rng = np.random.default_rng(args.seed)
     # N > 2: with two examples batch norm's output barely depends on the weights; small N keeps few ReLU kinks.
     N, D, C = 5, quick(args, 15, 5), 10
@@ -269,9 +278,7 @@ def part_update_rules(exp, data, args):
 
 def plot_solvers(solvers, path, title):
     """One figure: loss per iteration, train accuracy and val accuracy per epoch, one line per solver."""
-    from tfnets.plots import plt, save_figure
-
-    fig, axes = plt.subplots(1, 3, figsize=(15, 3.8))
+    fig, axes = pyplot().subplots(1, 3, figsize=(15, 3.8))
     for label, solver in solvers.items():
         axes[0].plot(solver.loss_history, ".", markersize=2, label=label)
         epochs = range(1, len(solver.train_acc_history) + 1)
@@ -366,6 +373,8 @@ def best_inputs(raw, args):
 
     Returns `(data, export_prefix_layers, export_kwargs)`; `raw` holds pixels in [0, 255].
     """
+    from tfnets.preprocessing import fit_zca
+
     if args.inputs == "standardize":
         data, mean, std = standardise(raw)
         return data, [], {"pixel_scale": 1.0 / std, "mean_image": np.broadcast_to(mean / std, (32, 32, 3))}

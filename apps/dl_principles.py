@@ -25,15 +25,17 @@ epochs; at 0.3 it needs 47).
 """
 import dataclasses
 
-import keras
 import numpy as np
 
 from tfnets.cli import base_parser, choice_list, exit_with, int_list, positive_float, positive_int, require
 from tfnets.data import make_toy_dataset, train_test_split
 from tfnets.data.splits import Splits
 from tfnets.experiment import Experiment
-from tfnets.plots import plot_overlay, save_figure
+from tfnets.lazy import lazy_import
+from tfnets.plots import plot_overlay, pyplot, save_figure
 from tfnets.report import markdown_table
+
+keras = lazy_import("keras")  # loaded on first use: `--help` answers without importing TensorFlow
 
 PARTS = "ABCDE"
 BOOLEAN_INPUTS = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], np.float32)
@@ -135,8 +137,7 @@ def seeded(args, offset=0):
 
 def plot_boundaries(panels, x, y, path, extent=None):
     """Decision boundaries: `panels` is [(title, model)], each drawn as P(class 1) over the plane with the points."""
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     lo, hi = (extent if extent is not None else (x.min() - 0.5, x.max() + 0.5))
     grid = np.linspace(lo, hi, 150, dtype=np.float32)
     gx, gy = np.meshgrid(grid, grid)

@@ -22,15 +22,17 @@ learning rate.
 import dataclasses
 import math
 
-import keras
 import numpy as np
 
 from tfnets.augment import exportable, with_random_shift
 from tfnets.cli import base_parser, exit_with, float_list, positive_float, positive_int, require
 from tfnets.data import load_mnist
 from tfnets.experiment import Experiment
+from tfnets.lazy import lazy_import
 from tfnets.plots import plot_xy
 from tfnets.sweep import Sweep
+
+keras = lazy_import("keras")  # loaded on first use: `--help` answers without importing TensorFlow
 
 DEFAULT_RATES = [round(0.1 * i, 1) for i in range(10)]
 ORIGINAL_STUDY = {0.0: 0.9714, 0.9: 0.8479}  # the original report's end points

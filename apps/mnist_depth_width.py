@@ -21,16 +21,17 @@ budget is exported to `saved_models/mnist_depth_width/budget_<N>/` (28x28 greysc
 import json
 import math
 
-import keras
-
 from tfnets.augment import exportable, with_random_shift
 from tfnets.cli import base_parser, exit_with, int_list, positive_float, positive_int, require
 from tfnets.data import load_fashion_mnist, load_mnist
 from tfnets.errors import ConfigError
 from tfnets.export import export_model
 from tfnets.experiment import Experiment
+from tfnets.lazy import lazy_import
 from tfnets.plots import plot_xy
 from tfnets.sweep import Sweep, add_sweep_arguments, parse_sweep
+
+keras = lazy_import("keras")  # loaded on first use: `--help` answers without importing TensorFlow
 
 LOADERS = {"mnist": load_mnist, "fashion_mnist": load_fashion_mnist}
 ORIGINAL_BARS = {100: 0.975, 200: 0.980, 1000: 0.983}  # the problem set's test-accuracy bars

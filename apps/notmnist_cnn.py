@@ -25,15 +25,16 @@ import dataclasses
 import json
 import math
 
-import keras
-
 from tfnets.cli import base_parser, exit_with, require
 from tfnets.data import load_notmnist
 from tfnets.errors import ModelError
 from tfnets.experiment import Experiment
+from tfnets.lazy import lazy_import
 from tfnets.plots import plot_overlay
 from tfnets.report import write_csv
 from tfnets.sweep import Sweep, add_sweep_arguments, parse_sweep
+
+keras = lazy_import("keras")  # loaded on first use: `--help` answers without importing TensorFlow
 
 APP = "notmnist_cnn"
 LEARNING_RATE = 1e-4

@@ -20,17 +20,15 @@ tests check both implementations (and autodiff) against each other step for step
 import csv
 import dataclasses
 
-import keras
-
 from tfnets.cli import base_parser, exit_with, int_list, positive_float, require
 from tfnets.data import load_notmnist
 from tfnets.experiment import Experiment
-from tfnets.layers import ManualDense
-from tfnets.losses import SoftmaxCrossEntropy
-from tfnets.optim import SGDMomentum
+from tfnets.lazy import lazy_import
 from tfnets.plots import plot_overlay, plot_xy
 from tfnets.report import write_csv
 from tfnets.sweep import Sweep, add_sweep_arguments, parse_sweep
+
+keras = lazy_import("keras")  # loaded on first use: `--help` answers without importing TensorFlow
 
 APP = "notmnist_mlp"
 # Measured in docs/notmnist_mlp.md (0.01, 0.05, 0.1, 0.3): 0.1 is the reports' step size, trains stably and has its
@@ -58,6 +56,10 @@ def build_model(hidden_units=1000, gradients="manual", seed=0, learning_rate=LEA
     "autodiff" plain `keras.layers.Dense` and Keras' cross-entropy (TensorFlow autodiff). With the same `seed`
     both start from identical weights (layer i is initialised with seed + i).
     """
+    from tfnets.layers import ManualDense
+    from tfnets.losses import SoftmaxCrossEntropy
+    from tfnets.optim import SGDMomentum
+
     require(gradients in GRADIENTS, f"unknown --gradients {gradients!r}; choose from {', '.join(GRADIENTS)}")
     require(hidden_units >= 1, f"hidden_units must be >= 1, got {hidden_units}")
     if gradients == "manual":

@@ -29,21 +29,19 @@ import json
 import sys
 from pathlib import Path
 
-import keras
 import numpy as np
 
 from tfnets import atomic
-from tfnets.callbacks import KeepBest
 from tfnets.cli import ArgumentParser, base_parser, choice_list, exit_with, positive_float, positive_int, require
 from tfnets.data import load_trigrams
 from tfnets.errors import ConfigError, ModelError
 from tfnets.experiment import Experiment
-from tfnets.layers import ManualDense, ManualDropout, ManualEmbedding
-from tfnets.losses import SoftmaxCrossEntropy
+from tfnets.lazy import lazy_import
 from tfnets.ngram import InterpolatedNgram
-from tfnets.optim import Adam, SGDMomentum
-from tfnets.plots import plot_overlay, save_figure
+from tfnets.plots import plot_overlay, pyplot, save_figure
 from tfnets.report import markdown_table
+
+keras = lazy_import("keras")  # loaded on first use: `--help` answers without importing TensorFlow
 
 APP = "trigram_embedding"
 DEFAULT_CONFIGS = "32x256,16x128,8x64"
@@ -148,17 +146,6 @@ def build_parser():
 # Model
 # ---------------------------------------------------------------------------------------------------------
 
-@keras.saving.register_keras_serializable(package="tfnets_apps")
-class SumOverWords(keras.layers.Layer):
-    """(N, 3, D) word vectors -> (N, D) their sum: the order-free merge."""
-
-    def call(self, inputs):
-        return keras.ops.sum(inputs, axis=1)
-
-    def compute_output_shape(self, input_shape):
-        return (input_shape[0], input_shape[2])
-
-
 def build_model(config, vocab_size, merge="concat", init_std=0.01, steps_per_execution=1, name=None):
     """ids (N, 3) -> shared embedding (N, 3, D) -> concat (N, 3D) or sum (N, D) -> sigmoid (N, P) -> logits (N, V).
 
@@ -166,6 +153,9 @@ def build_model(config, vocab_size, merge="concat", init_std=0.01, steps_per_exe
     `v <- 0.85 v - 0.15 * mean-batch-gradient; w <- w + v` (`tfnets.optim.SGDMomentum`), the usual
     `dw(t) = -eta dE/dw + alpha dw(t-1)` with E the mean cross-entropy of the mini-batch.
     """
+    from tfnets.layers import ManualDense, ManualDropout, ManualEmbedding, SumOverWords
+    from tfnets.optim import Adam, SGDMomentum
+
     def init(kind):  # a fresh initializer per weight, so no two weights start equal
         if config.init == "normal":
             return keras.initializers.RandomNormal(stddev=init_std)
@@ -192,29 +182,17 @@ def build_model(config, vocab_size, merge="concat", init_std=0.01, steps_per_exe
 
 
 def compile_for_trigrams(model, optimizer="sgd", steps_per_execution=1):
+    from tfnets.losses import SoftmaxCrossEntropy
+
     model.compile(optimizer=optimizer, loss=SoftmaxCrossEntropy(from_logits=True),
                   metrics=["accuracy", keras.metrics.SparseTopKCategoricalAccuracy(TOP_K, name="top10_accuracy")],
                   steps_per_execution=steps_per_execution)
 
 
-@keras.saving.register_keras_serializable(package="tfnets_apps")
-class MeanProbabilityLogits(keras.layers.Layer):
-    """[(N, V) logits of each net] -> (N, V) log of the nets' mean softmax probability.
-
-    Its softmax IS the mean probability, so an ensemble is scored, served and exported like one net whose
-    output is logits. Computed as a log-sum-exp of log-softmaxes: no probability underflows to log(0).
-    """
-
-    def call(self, inputs):
-        log_probabilities = keras.ops.stack([keras.ops.log_softmax(x, axis=-1) for x in inputs], axis=0)
-        return keras.ops.logsumexp(log_probabilities, axis=0) - float(np.log(len(inputs)))
-
-    def compute_output_shape(self, input_shapes):
-        return input_shapes[0]
-
-
 def build_ensemble(members, config):
     """ids (N, 3) -> every trained net -> (N, V) logits of their mean probability (`MeanProbabilityLogits`)."""
+    from tfnets.layers import MeanProbabilityLogits
+
     ids = keras.Input((3,), dtype="int32", name="trigram")
     # Uncompiled copies: the nets' own optimizers would otherwise be saved inside the export (and warned about
     # when it is reloaded) although serving never trains.
@@ -240,7 +218,10 @@ def train(exp, data, config, args, member=0):
 
     Net `member` of an ensemble starts from seed `--seed + member` (initial weights, dropout masks and batch
     order); member 0 is the single net of the same configuration, so the two share one run folder.
+    The weights kept are the best epoch's, and early stopping continues across a resume (`KeepBest`).
     """
+    from tfnets.callbacks import KeepBest
+
     seed = args.seed + member
     # Every net's initial weights depend on its own seed only, not on which nets this invocation trained before.
     keras.utils.set_random_seed(seed)
@@ -269,10 +250,10 @@ class Trained:
     """A trained configuration: the model to score and export, its results row and curves."""
 
     config: Config
-    model: keras.Model
+    model: "keras.Model"
     row: dict
     history: list
-    embedding_model: keras.Model  # the net whose embedding the report analyses (an ensemble's first)
+    embedding_model: "keras.Model"  # the net whose embedding the report analyses (an ensemble's first)
 
 
 def train_config(exp, data, config, args, nets_done):
@@ -394,9 +375,9 @@ def nearest_words(embeddings, words, query, k=5):
 
 def embedding_analysis(exp, model, words, title):
     """Nearest neighbours of a few words, and a 2-D PCA map of all 250 embeddings."""
-    import matplotlib.pyplot as plt
     from sklearn.decomposition import PCA
 
+    plt = pyplot()
     embeddings = np.asarray(model.get_layer("embedding").embeddings.numpy())
     rows = [{"word": w, "nearest (cosine similarity)": ", ".join(f"{n} {s:.2f}" for n, s in nearest_words(
         embeddings, list(words), w))} for w in NEIGHBOUR_WORDS if w in words]

@@ -6,9 +6,12 @@ Real-data tests read `TFNETS_DATA_DIR`. Without it they skip with a reason; `.ci
 import os
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
 import pytest
+
+from tfnets.quiet import quiet_tensorflow
+
+# As for the apps: TF's C++ log lines hidden (unless TF_CPP_MIN_LOG_LEVEL is set), set up before TF is imported.
+quiet_tensorflow()
 
 
 def _data_dir():

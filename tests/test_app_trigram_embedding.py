@@ -10,6 +10,7 @@ import pytest
 
 from apps import trigram_embedding as app
 from tfnets.errors import ConfigError, ModelError
+from tfnets.layers import MeanProbabilityLogits
 
 QUICK = ["--quick", "--configs", "8x16", "--extra", "none"]
 
@@ -67,7 +68,7 @@ def test_wide_extra_has_relu_units_and_keras_default_init():
 def test_mean_probability_logits_softmax_is_the_mean_of_the_nets_probabilities():
     rng = np.random.default_rng(0)
     logits = [rng.normal(scale=s, size=(5, 7)).astype("float32") for s in (1.0, 3.0, 80.0)]  # 80: far-apart logits
-    out = np.asarray(app.MeanProbabilityLogits()([keras.ops.convert_to_tensor(x) for x in logits]))
+    out = np.asarray(MeanProbabilityLogits()([keras.ops.convert_to_tensor(x) for x in logits]))
     assert np.isfinite(out).all()
     np.testing.assert_allclose(app.softmax(out), np.mean([app.softmax(x) for x in logits], axis=0),
                                rtol=1e-5, atol=1e-7)

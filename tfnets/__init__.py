@@ -5,12 +5,34 @@ Modules (import what you need; importing `tfnets` itself loads nothing heavy):
     optim, reference                                 update rules (pure functions + Keras optimizers); NumPy baseline MLP
     models, solver                                   CS231n-style FullyConnectedNet/TwoLayerNet and Solver
     data, preprocessing                              dataset loaders (one module per dataset); ZCA whitening
-    cli, experiment, runs, sweep, export, report, plots, atomic, determinism, errors
+    cli, experiment, runs, sweep, tuner, callbacks, export, report, plots, atomic, determinism, errors, quiet, lazy
                                                      the experiment framework every app uses
     bench                                            the throughput benchmark (`python -m tfnets.bench`)
 
-`keras.models.load_model("model.keras")` on a model built from the manual layers needs `import tfnets.layers`
-(and `tfnets.losses` / `tfnets.optim` if compiled with them, `tfnets.preprocessing` for a ZCA layer) first, so that Keras knows the registered classes.
+`tfnets.load_model("saved_models/notmnist_mlp")` loads an exported `model.keras` built from our layers.
 """
+import importlib
+from pathlib import Path
 
 __version__ = "0.1.0"
+
+# The modules that register Keras classes (`register_keras_serializable`) a saved model may name.
+REGISTERING_MODULES = ("tfnets.layers", "tfnets.losses", "tfnets.metrics", "tfnets.optim", "tfnets.models",
+                       "tfnets.preprocessing")
+
+
+def load_model(path, *, compile=True, **kwargs):
+    """`keras.models.load_model` after importing every module that registers our classes.
+
+    `path`: a `.keras` file, or an export folder holding `model.keras` (e.g. `saved_models/notmnist_cnn`).
+    `compile=False` skips restoring the optimizer, loss and metrics; other keyword arguments (`custom_objects`,
+    `safe_mode`) go to Keras unchanged.
+    """
+    for module in REGISTERING_MODULES:
+        importlib.import_module(module)
+    import keras
+
+    path = Path(path)
+    if path.is_dir():
+        path = path / "model.keras"
+    return keras.models.load_model(path, compile=compile, **kwargs)

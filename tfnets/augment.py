@@ -6,7 +6,6 @@ layers normalise with the batch's own statistics (a single image comes out as no
 So apps build a plain `classifier`, train `with_random_shift(classifier, ...)`, and export the classifier,
 which shares the trained weights.
 """
-import keras
 
 
 def with_random_shift(classifier, max_shift_px, name=None):
@@ -16,6 +15,8 @@ def with_random_shift(classifier, max_shift_px, name=None):
     borders are filled with 0 (the background of MNIST-like images); `max_shift_px=0` adds no shift. Either
     way `exportable(model)` gives the classifier back.
     """
+    import keras  # here, not at the top: apps import this module before parsing their arguments
+
     inputs = keras.Input(classifier.input_shape[1:], name="image")
     x = inputs
     if max_shift_px:

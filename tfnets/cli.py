@@ -2,7 +2,9 @@
 
 `base_parser()` gives the core flags (`--data-dir --epochs --batch-size --seed --out --quick --jit/--no-jit
 --steps-per-execution --debug`); `run_main()` turns a user-fixable `TfnetsError` into one `error: ...` line
-and a non-zero exit, never a traceback (unless `--debug`).
+and a non-zero exit, never a traceback (unless `--debug`), and keeps TensorFlow's C++ log lines out of the
+user's way (`tfnets.quiet`; `--debug` shows them). This module imports no TensorFlow: apps build and check their
+arguments before anything heavy is loaded.
 """
 import argparse
 import os
@@ -12,6 +14,7 @@ import threading
 
 from tfnets import locks
 from tfnets.errors import ConfigError, TfnetsError
+from tfnets.quiet import quiet_tensorflow
 
 
 def positive_int(text):
@@ -133,13 +136,14 @@ def base_parser(app, description, *, epochs, batch_size, seed=0):
     core.add_argument("--steps-per-execution", type=steps_per_execution, default="epoch", metavar="{epoch,1}",
                       help="batches per graph call: 'epoch' (default, faster) or 1; both give the same results, "
                            "1 shows per-batch progress and names the exact batch where the loss became NaN")
-    core.add_argument("--debug", action="store_true", help="show full tracebacks")
+    core.add_argument("--debug", action="store_true", help="show full tracebacks and TensorFlow's log lines")
     return parser
 
 
 def run_main(main, argv=None):
     """Run `main(argv)`; map errors to one line on stderr and an exit code. Returns the exit code."""
     debug = "--debug" in (sys.argv[1:] if argv is None else argv) or os.environ.get("TFNETS_DEBUG") == "1"
+    quiet_tensorflow(debug)
     previous = _interrupt_on_sigterm()
     try:
         main(argv)

@@ -8,6 +8,9 @@ A typical app reads top to bottom as::
     model = build_model(...)
     result = exp.train(model, data)
     exp.export(model, class_names=data.class_names, input_shape=[28, 28, 1])
+
+Importing this module loads no TensorFlow (apps import it before parsing their arguments); creating an
+`Experiment` does.
 """
 import dataclasses
 import time
@@ -16,14 +19,13 @@ from pathlib import Path
 from tfnets import determinism
 from tfnets.plots import plot_curves
 from tfnets.report import Report
-from tfnets.runs import Run, run_id_for
 
 
 @dataclasses.dataclass
 class TrainResult:
     history: list
     metrics: dict
-    run: Run
+    run: "tfnets.runs.Run"  # noqa: F821 - imported lazily, with Keras
 
     @property
     def final(self):
@@ -51,6 +53,8 @@ class Experiment:
         self.app = args.app
         settings = {k: v for k, v in vars(args).items() if not k.startswith("_")}
         self.config = {**settings, **(extra_config or {})}
+        from tfnets.runs import Run, run_id_for
+
         self.jit = determinism.configure(args.seed, args.jit)
         run_id = args.run_id or run_id_for(self.config)
         self.run = Run(Path(args.out) / self.app / run_id, self.config)

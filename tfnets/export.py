@@ -2,7 +2,7 @@
 
 `saved_models/<app>/` holds:
 * `serving/`      a TF SavedModel (`tf.saved_model.load(...).signatures["serving_default"]`, output `output_0`);
-* `model.keras`   the Keras model (reload with `keras.models.load_model` after `import tfnets.layers`);
+* `model.keras`   the Keras model (reload with `tfnets.load_model(export_dir)`);
 * `metadata.json` what a client needs to prepare inputs and read outputs (see `export_model`).
 The folder is built under a temporary name and renamed into place, so a crash never leaves half a model.
 """

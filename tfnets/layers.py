@@ -3,12 +3,14 @@
 They behave like their Keras namesakes inside `model.fit` (graph mode and `jit_compile=True`),
 accept Keras initializers and regularizers, work under mixed precision, and serialise
 (`get_config`, registered under the "tfnets" package): import `tfnets.layers` before
-`keras.models.load_model`.
+`keras.models.load_model` (or use `tfnets.load_model`, which does that).
 
 Weights are passed into the ops as tensors (`variable.value`), never as `keras.Variable`s: a
 `keras.Variable` is not a `tf.Variable`, and reading `.value` inside `call` also applies the mixed
 precision autocast.
 """
+import math
+
 import keras
 import tensorflow as tf
 
@@ -354,3 +356,33 @@ class ManualLayerNormalization(keras.layers.Layer):
             beta_regularizer=keras.regularizers.serialize(self.beta_regularizer),
         )
         return config
+
+
+# The merge and ensemble layers of `apps.trigram_embedding`. They keep the registered names they were exported
+# under when they lived in that app ("tfnets_apps>..."), so its earlier exports still load.
+
+@keras.saving.register_keras_serializable(package="tfnets_apps")
+class SumOverWords(keras.layers.Layer):
+    """(N, 3, D) word vectors -> (N, D) their sum: the order-free merge."""
+
+    def call(self, inputs):
+        return keras.ops.sum(inputs, axis=1)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], input_shape[2])
+
+
+@keras.saving.register_keras_serializable(package="tfnets_apps")
+class MeanProbabilityLogits(keras.layers.Layer):
+    """[(N, V) logits of each net] -> (N, V) log of the nets' mean softmax probability.
+
+    Its softmax IS the mean probability, so an ensemble is scored, served and exported like one net whose
+    output is logits. Computed as a log-sum-exp of log-softmaxes: no probability underflows to log(0).
+    """
+
+    def call(self, inputs):
+        log_probabilities = keras.ops.stack([keras.ops.log_softmax(x, axis=-1) for x in inputs], axis=0)
+        return keras.ops.logsumexp(log_probabilities, axis=0) - math.log(len(inputs))
+
+    def compute_output_shape(self, input_shapes):
+        return input_shapes[0]

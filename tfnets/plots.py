@@ -1,19 +1,29 @@
-"""Figures every app draws: learning curves, overlays of several runs, image grids. Written atomically."""
-import matplotlib
+"""Figures every app draws: learning curves, overlays of several runs, image grids. Written atomically.
 
-matplotlib.use("Agg")  # no display on servers and CI
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+Matplotlib is imported on the first figure (`pyplot()`), not with this module: apps import it at the top and
+must still answer `--help` without loading it.
+"""
+import numpy as np
 
-from tfnets.atomic import atomic_path  # noqa: E402
+from tfnets.atomic import atomic_path
 
 SPLIT_STYLE = {"": ("train", "-"), "val_": ("valid", "--"), "test_": ("test", ":")}
+
+
+def pyplot():
+    """`matplotlib.pyplot` on the Agg backend (no display on servers and CI)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
 
 
 def save_figure(fig, path):
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
+    pyplot().close(fig)
     return path
 
 
@@ -27,7 +37,7 @@ def metric_names(history):
 def plot_curves(history, path, title=""):
     """One panel per metric; train/valid/test as three lines on each panel."""
     names = metric_names(history)
-    fig, axes = plt.subplots(1, len(names), figsize=(5 * len(names), 3.8), squeeze=False)
+    fig, axes = pyplot().subplots(1, len(names), figsize=(5 * len(names), 3.8), squeeze=False)
     epochs = [row["epoch"] for row in history]
     for ax, name in zip(axes[0], names):
         for prefix, (label, style) in SPLIT_STYLE.items():
@@ -44,7 +54,7 @@ def plot_curves(history, path, title=""):
 
 def plot_overlay(histories, path, metrics=("val_loss", "val_accuracy"), title=""):
     """Several runs' curves on shared axes: `histories` maps a label to a history (list of rows)."""
-    fig, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 3.8), squeeze=False)
+    fig, axes = pyplot().subplots(1, len(metrics), figsize=(5 * len(metrics), 3.8), squeeze=False)
     for ax, metric in zip(axes[0], metrics):
         for label, history in histories.items():
             if any(metric in row for row in history):
@@ -59,7 +69,7 @@ def plot_overlay(histories, path, metrics=("val_loss", "val_accuracy"), title=""
 
 def plot_xy(series, path, xlabel, ylabel, title="", logx=False):
     """Line plot of `{label: (xs, ys)}`."""
-    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    fig, ax = pyplot().subplots(figsize=(5.5, 3.8))
     for label, (xs, ys) in series.items():
         ax.plot(xs, ys, "o-", label=str(label))
     if logx:
@@ -75,7 +85,7 @@ def plot_xy(series, path, xlabel, ylabel, title="", logx=False):
 def plot_image_grid(images, titles, path, cols=8, cmap="gray"):
     """A grid of images (N, H, W) or (N, H, W, 3) with a title under each."""
     rows = max(1, int(np.ceil(len(images) / cols)))
-    fig, axes = plt.subplots(rows, cols, figsize=(1.6 * cols, 1.9 * rows), squeeze=False)
+    fig, axes = pyplot().subplots(rows, cols, figsize=(1.6 * cols, 1.9 * rows), squeeze=False)
     for ax in axes.ravel():
         ax.axis("off")
     for ax, image, title in zip(axes.ravel(), images, titles):

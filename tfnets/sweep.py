@@ -4,25 +4,26 @@
     --sweep-mode random --max-trials 4                      (a seeded random subset of the grid)
 
 KerasTuner's own `GridSearch` does not resume (keras-tuner#1055): its oracle keeps ordering state that a
-reload loses. `OrderedGridOracle` instead derives the next trial from the trials already on disk: it proposes
+reload loses. `OrderedGridOracle` (in `tfnets.tuner`) instead derives the next trial from the trials already on disk: it proposes
 the first combination (in a fixed, seeded order) that has not been tried. On reload KerasTuner re-queues the
 trial that was running when the process died, and that trial's own `Run` checkpoint resumes it mid-training,
 so completed trials are never repeated and the interrupted one loses at most one epoch.
 
 Every trial is a `Run` in `<run>/trials/<name>/` (config, history, metrics, curves, checkpoint); the sweep's
 results table (markdown + CSV) and one overlay figure are built from those folders.
+
+Apps build their parsers with this module, so it imports no KerasTuner, Keras or TensorFlow itself: the
+KerasTuner classes live in `tfnets.tuner`, imported when a search starts.
 """
 import json
 import re
 from pathlib import Path
 
-import keras_tuner as kt
 import numpy as np
 
-from tfnets.errors import ConfigError, TfnetsError, TrainingDiverged
+from tfnets.errors import ConfigError
 from tfnets.plots import plot_overlay
 from tfnets.report import markdown_table, write_csv
-from tfnets.runs import best_epoch
 
 
 def add_sweep_arguments(parser, allowed):
@@ -72,50 +73,6 @@ def grid(space):
     return combos
 
 
-class OrderedGridOracle(kt.Oracle):
-    """Proposes the first not-yet-tried combination of a fixed list; resumable because it keeps no cursor."""
-
-    def __init__(self, combinations, **kwargs):
-        super().__init__(objective=kt.Objective("val_loss", "min"), max_trials=len(combinations), **kwargs)
-        self.combinations = [{k: json.dumps(v) for k, v in c.items()} for c in combinations]
-        for name in self.combinations[0] if self.combinations else []:
-            self.hyperparameters.Choice(name, list(dict.fromkeys(c[name] for c in self.combinations)))
-
-    def populate_space(self, trial_id):
-        for values in self.combinations:
-            if self._compute_values_hash(values) not in self._tried_so_far:
-                return {"status": kt.engine.trial.TrialStatus.RUNNING, "values": values}
-        return {"status": kt.engine.trial.TrialStatus.STOPPED, "values": None}
-
-
-class _FunctionTuner(kt.engine.base_tuner.BaseTuner):
-    """Runs `train_fn(values, run)` per trial; reports the best validation loss to the oracle."""
-
-    def __init__(self, oracle, sweep, train_fn, **kwargs):
-        super().__init__(oracle, **kwargs)
-        self.sweep, self.train_fn = sweep, train_fn
-        self.error = None
-
-    def run_trial(self, trial, *args, **kwargs):
-        values = {k: json.loads(v) for k, v in trial.hyperparameters.values.items()}
-        run = self.sweep.trial_run(values)
-        try:
-            result = self.train_fn(values, run)
-        except TrainingDiverged as err:
-            # A diverging setting is a result of the sweep, not a reason to abort it.
-            run.write_metrics({}, [], 0.0, extra={"status": "diverged", "message": str(err)})
-            print(f"trial {run.path.name} diverged: {err}")
-            return {"val_loss": float("inf")}
-        except TfnetsError as err:
-            self.error = err
-            raise kt.errors.FatalError(str(err)) from err
-        except Exception as err:  # KerasTuner would swallow it and mark the trial invalid; we stop instead.
-            self.error = err
-            raise kt.errors.FatalError(str(err)) from err
-        best = best_epoch(result.history)
-        return {"val_loss": float(best.get("valid_loss", result.final.get("valid_loss", float("inf"))))}
-
-
 class Sweep:
     """A grid or random search over `space`, stored under `<run>/trials/` and `<run>/tuner/`."""
 
@@ -141,15 +98,9 @@ class Sweep:
 
     def search(self, train_fn):
         """Run every remaining trial; `train_fn(values, run) -> TrainResult`. Returns `self.results()`."""
-        oracle = OrderedGridOracle(self.combinations, seed=self.seed)
-        tuner = _FunctionTuner(oracle, self, train_fn, directory=str(self.run.path / "tuner"),
-                               project_name=self.name, overwrite=False)
-        try:
-            tuner.search()
-        except kt.errors.FatalError:
-            if tuner.error is not None:
-                raise tuner.error from None
-            raise
+        from tfnets.tuner import run_search
+
+        run_search(self, train_fn)
         return self.results()
 
     def results(self):
