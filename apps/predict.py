@@ -60,7 +60,7 @@ def expand_inputs(arguments, stdin=None):
     for argument in arguments:
         if argument == "-":
             lines = (stdin or sys.stdin).read().splitlines()
-            found += [(Path(line.strip()), line.strip()) for line in lines if line.strip()]
+            found += [(Path(line.strip()), Path(line.strip()).name) for line in lines if line.strip()]
             continue
         path = Path(argument)
         if path.is_dir():
