@@ -435,7 +435,7 @@ def main(argv=None):
     if whitening is not None:  # the export whitens raw pixels itself
         served = keras.Sequential([keras.Input((data.x_train.shape[1],)), whitening.layer(), model], name=APP)
     exp.export(served, class_names=raw.class_names, input_shape=[data.x_train.shape[1]], image_shape=[32, 32, 1],
-               output="tanh", pixel_scale=pixel_scale, mean_image=mean_image)
+               output="tanh", pixel_scale=pixel_scale, mean_image=mean_image, image_style="photo")
     exp.report.add("Exported model", f"`{exp.export_dir}`: {name} ({setting.describe()}), the lowest final validation "
                    f"MSE; test accuracy {100 * result.final['test_accuracy']:.1f} %. Classify a 32x32 grey PNG with "
                    f"`python -m apps.predict {exp.export_dir} image.png`.")

@@ -433,7 +433,7 @@ def part_best(exp, raw, args):
     export_wrapper = keras.Sequential([keras.Input((32, 32, 3), name="pixels"), *export_layers, model],
                                       name="cifar_fc_net")
     exp.export(export_wrapper, class_names=data.class_names, input_shape=[32, 32, 3], image_shape=[32, 32, 3],
-               output="logits", **export_scaling)
+               output="logits", image_style="photo", **export_scaling)
     return {"sweep": rows, "chosen": chosen, "final": final, "epochs": args.epochs,
             "train_time_s": result.metrics["timing"]["wall_time_s"], "sweep_and_final_s": round(total, 1)}
 

@@ -177,7 +177,7 @@ def export_best(exp, sweep, rows, data, args, budget):
     model.optimizer.build(model.trainable_variables)
     sweep.trial_run({"layers": layers}).restore(model)
     path = export_model(exportable(model), exp.export_dir / f"budget_{budget}",
-                        class_names=data.class_names, input_shape=[28, 28, 1],
+                        class_names=data.class_names, input_shape=[28, 28, 1], image_style="mnist",
                         extra={"app": exp.app, "run": str(exp.run.path), "layers": layers, "budget": budget})
     print(f"budget {budget}: best layers {layers} (valid {best['valid_accuracy']:.4f}, "
           f"test {best['test_accuracy']:.4f}) exported to {path}")

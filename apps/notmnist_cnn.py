@@ -262,7 +262,7 @@ def export(exp, model, data, path):
     from tfnets.export import export_model
 
     export_model(model, path, class_names=data.class_names, input_shape=[28, 28, 1], output="logits",
-                 extra={"app": APP, "run": str(exp.run.path)})
+                 image_style="notmnist", extra={"app": APP, "run": str(exp.run.path)})
     print(f"exported model: {path}")
 
 

@@ -147,7 +147,7 @@ def single_run(exp, args, trainer):
     exp.report.add_table("Early stopping", early_stopping_rows(result.history),
                          note="the epoch an early-stopping rule on validation loss would keep, vs training on")
     exp.export(model, class_names=trainer.data.class_names, input_shape=[784], image_shape=[28, 28, 1],
-               output="logits")
+               output="logits", image_style="notmnist")
     print(f"hidden_units={hidden_units}: test accuracy {final['test_accuracy']:.4f}, "
           f"test loss {final['test_loss']:.4f}, {result.metrics['timing']['wall_time_s']:.1f}s")
     return result

@@ -138,7 +138,7 @@ def test_quick_run_exports_a_model_that_predict_serves_end_to_end(data_dir, tmp_
     pixels = np.asarray(Image.open(letter), np.float32)[None, :, :, None] / 255.0
     keras_model = keras.models.load_model(export_dir / "model.keras")
     served = tf.saved_model.load(str(export_dir / "serving")).signatures["serving_default"]
-    served_logits = next(iter(served(tf.constant(pixels)).values())).numpy()
+    served_logits = served(pixels=tf.constant(pixels * 255.0))["output_0"].numpy()  # it takes raw pixels
     keras_logits = keras_model(pixels, training=False).numpy()
     np.testing.assert_allclose(served_logits, keras_logits, rtol=1e-5, atol=1e-5)
     expected = np.exp(keras_logits - keras_logits.max()) / np.exp(keras_logits - keras_logits.max()).sum()

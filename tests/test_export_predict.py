@@ -33,7 +33,8 @@ def test_export_writes_complete_folder_and_served_outputs_match(exported):
     assert {p.name for p in path.iterdir()} == {"serving", "model.keras", "metadata.json"}
     x = np.random.default_rng(1).uniform(size=(4, 8, 8, 1)).astype("float32")
     logits = model.predict(x, verbose=0)
-    served = ServedModel(path).predict_proba(x)
+    served_model = ServedModel(path)
+    served = served_model.predict_proba(served_model.prepare_images(x * 255))  # the export takes raw pixels
     expected = np.exp(logits - logits.max(1, keepdims=True))
     np.testing.assert_allclose(served, expected / expected.sum(1, keepdims=True), rtol=1e-5, atol=1e-6)
 
@@ -60,7 +61,7 @@ def test_colour_image_is_converted_with_a_note(exported, tmp_path, capsys):
 
 @pytest.mark.parametrize("case, message", [
     ("missing_model", "does not exist"),
-    ("wrong_size", "expects 8x8"),
+    ("wrong_size", "expects 8x8 (--no-resize)"),
     ("not_an_image", "not a readable image"),
     ("wrong_array", "expected (N, 8, 8, 1)"),
 ])
@@ -70,7 +71,7 @@ def test_bad_inputs_give_one_clear_error(exported, tmp_path, case, message):
     if case == "missing_model":
         model_dir, inputs = str(tmp_path / "nope"), [str(_png(tmp_path / "a.png", np.zeros((8, 8))))]
     elif case == "wrong_size":
-        inputs = [str(_png(tmp_path / "big.png", np.zeros((9, 9))))]
+        inputs = [str(_png(tmp_path / "big.png", np.zeros((9, 9)))), "--no-resize"]
     elif case == "not_an_image":
         (tmp_path / "fake.png").write_text("not a png")
         inputs = [str(tmp_path / "fake.png")]

@@ -5,6 +5,12 @@
 * `model.keras`   the Keras model (reload with `tfnets.load_model(export_dir)`);
 * `metadata.json` what a client needs to prepare inputs and read outputs (see `export_model`).
 The folder is built under a temporary name and renamed into place, so a crash never leaves half a model.
+
+An image model's SavedModel takes raw pixels: its `serving_default` signature has one input, `pixels`,
+float32 `(N, H, W, C)` in 0..255, and does the scaling, mean subtraction, whitening and flattening the model was
+trained with itself, so TF Serving, TFLite and `apps.predict` all feed it what an image file holds. What a
+graph cannot decide for itself (the training images' polarity and framing, see `tfnets.images`) is recorded in
+the metadata for the client. `docs/serving.md` shows the request.
 """
 import json
 from pathlib import Path
@@ -13,32 +19,47 @@ import numpy as np
 
 from tfnets import atomic, locks
 from tfnets.errors import ModelError
+from tfnets.images import IMAGE_STYLES
 
 OUTPUT_KINDS = ("logits", "probabilities", "tanh")
 
 
 def export_model(model, export_dir, *, class_names, input_shape, image_shape=None, output="logits",
-                 pixel_scale=1 / 255.0, mean_image=None, extra=None):
+                 pixel_scale=1 / 255.0, mean_image=None, image_style=None, extra=None):
     """Write `model` to `export_dir` atomically; returns the path.
 
     `input_shape` is the per-example shape the model takes (e.g. `[28, 28, 1]` or `[784]`); `image_shape`
-    the (H, W, C) of the images it was trained on when that differs (a flattened MLP); images given to
-    `apps.predict` are converted to that many channels, scaled by `pixel_scale`, reduced by `mean_image`
-    (if given) and reshaped. `output` says how to turn outputs into class probabilities: softmax of
-    `logits`, `probabilities` as-is, or a single `tanh` unit whose sign picks class 1 (>0) or 0.
+    the (H, W, C) of the images it was trained on when that differs (a flattened MLP). The model was trained
+    on `pixel * pixel_scale - mean_image` (`mean_image` optional, shaped like one example); for an image model
+    (`image_shape`, or a 2-D/3-D `input_shape`) the SavedModel applies that itself and takes raw pixels.
+    `image_style` names the training images' conventions in `tfnets.images.IMAGE_STYLES` (`"mnist"`,
+    `"notmnist"`, `"photo"`): recorded as `background` and `framing` (null when not given). `output` says how
+    to turn outputs into class probabilities: softmax of `logits`, `probabilities` as-is, or a single `tanh`
+    unit whose sign picks class 1 (>0) or 0.
     """
     if output not in OUTPUT_KINDS:
         raise ValueError(f"output must be one of {OUTPUT_KINDS}, got {output!r}")
+    if image_style is not None and image_style not in IMAGE_STYLES:
+        raise ValueError(f"image_style must be one of {sorted(IMAGE_STYLES)}, got {image_style!r}")
     export_dir = Path(export_dir)
+    pixel_shape = [int(d) for d in (image_shape if image_shape is not None else input_shape)]
+    takes_pixels = len(pixel_shape) in (2, 3)
+    style = IMAGE_STYLES[image_style] if image_style else {"background": None, "framing": None}
     metadata = {"class_names": [str(c) for c in class_names], "input_shape": [int(d) for d in input_shape],
                 "image_shape": [int(d) for d in image_shape] if image_shape is not None else None,
-                "output": output, "pixel_scale": float(pixel_scale), "mean_image": None, **(extra or {})}
+                "output": output, "pixel_scale": float(pixel_scale), "mean_image": None, **style,
+                "serving_input": ({"name": "pixels", "shape": [None, *pixel_shape], "dtype": "float32",
+                                   "values": "raw pixels 0..255"} if takes_pixels else None),
+                **(extra or {})}
     # One writer at a time: two commands exporting to the same folder would each swap in their own model.
     lock = export_dir.parent / f".{export_dir.name}.lock"
     locks.acquire(lock, f"export folder {export_dir} is being written by", "wait for it or pass --export-dir")
     try:
         with atomic.atomic_directory(export_dir) as tmp:
-            model.export(str(tmp / "serving"), format="tf_saved_model", verbose=False)
+            if takes_pixels:
+                _export_pixel_serving(model, tmp / "serving", input_shape, pixel_shape, pixel_scale, mean_image)
+            else:
+                model.export(str(tmp / "serving"), format="tf_saved_model", verbose=False)
             model.save(str(tmp / "model.keras"))
             if mean_image is not None:
                 np.save(tmp / "mean_image.npy", np.asarray(mean_image, np.float32))
@@ -49,8 +70,35 @@ def export_model(model, export_dir, *, class_names, input_shape, image_shape=Non
     return export_dir
 
 
+def _export_pixel_serving(model, path, input_shape, pixel_shape, pixel_scale, mean_image):
+    """A SavedModel whose `serving_default(pixels)` is `model(reshape(pixels * pixel_scale - mean_image))`."""
+    import keras
+    import tensorflow as tf
+
+    scale = tf.constant(float(pixel_scale), tf.float32)
+    mean = None if mean_image is None else tf.constant(np.asarray(mean_image, np.float32).reshape(pixel_shape))
+    model_shape = [-1, *(int(d) for d in input_shape)]
+
+    def serve(pixels):
+        x = pixels * scale
+        if mean is not None:
+            x = x - mean
+        return model(tf.reshape(x, model_shape), training=False)
+
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    # The first endpoint is also written as `serving_default`, the signature TF Serving and TFLite use.
+    archive.add_endpoint("serve", serve, input_signature=[tf.TensorSpec([None, *pixel_shape], tf.float32,
+                                                                        name="pixels")])
+    archive.write_out(str(path), verbose=False)
+
+
 class ServedModel:
-    """An exported model loaded with plain TensorFlow: `predict_proba(batch) -> (N, num_classes)`."""
+    """An exported model loaded with plain TensorFlow: `predict_proba(prepare_images(pixels)) -> (N, classes)`.
+
+    Reads exports of both kinds: image models that take raw pixels (`metadata["serving_input"]`) and older
+    exports (or non-image models) whose SavedModel takes the preprocessed inputs.
+    """
 
     def __init__(self, export_dir):
         import tensorflow as tf
@@ -68,13 +116,21 @@ class ServedModel:
             raise ModelError(f"cannot load the model in {self.path}: {type(err).__name__}") from err
         self._loaded = loaded  # keep the trackable alive
         self._serve = loaded.signatures["serving_default"]
+        self._input_key = next(iter(self._serve.structured_input_signature[1]))
         self.input_shape = tuple(self.metadata["input_shape"])
         self.class_names = self.metadata["class_names"]
+        self.pixel_shape = tuple(self.metadata.get("image_shape") or self.input_shape)
+        serving_input = self.metadata.get("serving_input")
+        self.takes_pixels = bool(serving_input)
+        self.serving_shape = tuple(serving_input["shape"][1:]) if serving_input else self.input_shape
         mean_file = self.metadata.get("mean_image")
         self.mean_image = np.load(self.path / mean_file) if mean_file else None
 
     def prepare_images(self, images):
-        """Raw pixel arrays (N, H, W[, C]) in 0..255 -> model inputs (scaled, mean-subtracted, reshaped)."""
+        """Raw pixel arrays (N, H, W[, C]) in 0..255 -> what the SavedModel takes: the pixels themselves,
+        reshaped, for an export that preprocesses inside; else scaled, mean-subtracted and reshaped here."""
+        if self.takes_pixels:
+            return self.reshape(np.asarray(images, np.float32))
         x = np.asarray(images, np.float32) * self.metadata["pixel_scale"]
         if self.mean_image is not None:
             if self.mean_image.size != int(np.prod(x.shape[1:])):
@@ -84,16 +140,18 @@ class ServedModel:
         return self.reshape(x)
 
     def reshape(self, x):
-        expected = int(np.prod(self.input_shape))
+        """(N, ...) -> (N, *serving_shape) float32, refusing a different number of values per example."""
+        expected = int(np.prod(self.serving_shape))
         if int(np.prod(x.shape[1:])) != expected:
             raise ModelError(f"input has shape {tuple(x.shape[1:])} per example, but the model expects "
-                             f"{self.input_shape} ({expected} values)")
-        return x.reshape((len(x),) + self.input_shape).astype(np.float32)
+                             f"{self.serving_shape} ({expected} values)")
+        return x.reshape((len(x),) + self.serving_shape).astype(np.float32)
 
     def predict_proba(self, x):
+        """One call of the SavedModel on the whole batch `x` (from `prepare_images`) -> (N, num_classes)."""
         import tensorflow as tf
 
-        outputs = self._serve(tf.constant(x, tf.float32))
+        outputs = self._serve(**{self._input_key: tf.constant(x, tf.float32)})
         y = next(iter(outputs.values())).numpy()
         kind = self.metadata["output"]
         if kind == "logits":
