@@ -116,7 +116,10 @@ class Run:
 
         dataset = epoch_dataset(x_train, y_train, batch_size, seed=seed, first_epoch=initial_epoch,
                                 last_epoch=epochs, shuffle=shuffle)
-        recorder = _EpochRecorder(model, history, test, eval_batch_size, setting, self)
+        # Arrays handed to fit/evaluate go through Keras' own pipeline, whose parallel map TF logs a spurious
+        # "NodeDef mentions attribute use_unbounded_threadpool" error for under op determinism: pass datasets.
+        valid, test = (None if pair is None else eval_dataset(*pair, eval_batch_size) for pair in (valid, test))
+        recorder = _EpochRecorder(model, history, test, setting, self)
         all_callbacks = [_NanGuard(self, setting), recorder, *callbacks]
         if tensorboard:
             all_callbacks.append(keras.callbacks.TensorBoard(log_dir=str(self.path / "tensorboard"),
@@ -125,7 +128,7 @@ class Run:
         all_callbacks.append(_Checkpointer(self, model, recorder, callbacks, saved.callback_states))
         with _steps_per_execution(model, per_call):
             model.fit(dataset, epochs=epochs, initial_epoch=initial_epoch, steps_per_epoch=steps_per_epoch,
-                      validation_data=valid, validation_batch_size=eval_batch_size, shuffle=False,
+                      validation_data=valid, shuffle=False,
                       callbacks=all_callbacks, verbose=_progress_verbosity() if verbose is None else verbose)
         return recorder.history
 
@@ -219,7 +222,7 @@ class Run:
         for name, (x, y) in splits.items():
             if x is None or len(x) == 0:
                 continue
-            values = model.evaluate(x, y, batch_size=batch_size, verbose=0, return_dict=True)
+            values = model.evaluate(eval_dataset(x, y, batch_size), verbose=0, return_dict=True)
             results.update({f"{name}_{key}": float(value) for key, value in values.items()})
         return results
 
@@ -287,6 +290,14 @@ def epoch_dataset(x, y, batch_size, *, seed, first_epoch, last_epoch, shuffle=Tr
     return batches.map(lambda idx: (tf.gather(x, idx), tf.gather(y, idx))).prefetch(tf.data.AUTOTUNE)
 
 
+def eval_dataset(x, y, batch_size):
+    """The split `(x, y)` once, in order, in batches of `batch_size` (a known number of batches, so that Keras can
+    run several per graph call without running out of data)."""
+    import tensorflow as tf
+
+    return tf.data.Dataset.from_tensor_slices((x, y)).batch(batch_size)
+
+
 def _steps_per_call(steps_per_execution, steps_per_epoch):
     """`"epoch"` or a divisor of `steps_per_epoch` -> batches per graph call (an int)."""
     if steps_per_execution == "epoch":
@@ -319,10 +330,9 @@ def _steps_per_execution(model, per_call):
 class _EpochRecorder(keras.callbacks.Callback):
     """Adds test metrics to the epoch's logs (so later callbacks see them) and records the history row."""
 
-    def __init__(self, model, history, test, eval_batch_size, setting, run):
+    def __init__(self, model, history, test, setting, run):
         super().__init__()
         self.history, self.test, self.setting, self.run = list(history), test, setting, run
-        self.eval_batch_size = eval_batch_size
         self._target = model
         self._epoch_start = None
 
@@ -332,9 +342,7 @@ class _EpochRecorder(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         logs = logs if logs is not None else {}
         if self.test is not None:
-            x_test, y_test = self.test
-            values = self._target.evaluate(x_test, y_test, batch_size=self.eval_batch_size, verbose=0,
-                                           return_dict=True)
+            values = self._target.evaluate(self.test, verbose=0, return_dict=True)
             logs.update({f"test_{key}": float(value) for key, value in values.items()})
         row = {"epoch": epoch + 1}
         row.update({k: float(v) for k, v in logs.items() if np.ndim(v) == 0 and k != "learning_rate"})
