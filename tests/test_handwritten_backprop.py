@@ -441,7 +441,7 @@ def test_catcar_mlp_is_manual_tanh_dense_layers_and_the_manual_mse(hidden):
 
 @pytest.mark.parametrize("config, merge, merge_layer", [
     (_TRIGRAM_DEFAULT, "concat", keras.layers.Flatten),
-    (_TRIGRAM_DEFAULT, "sum", trigram_embedding.SumOverWords),
+    (_TRIGRAM_DEFAULT, "sum", L.SumOverWords),
     (_TRIGRAM_WIDE, "concat", keras.layers.Flatten),
 ])
 def test_trigram_embedding_is_manual_embedding_dense_dropout_and_the_manual_loss(config, merge, merge_layer):
