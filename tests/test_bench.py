@@ -4,6 +4,7 @@ No timing is asserted (the machine is shared and noisy); the benchmark's own cor
 after one epoch vs the independent NumPy reference) is.
 """
 import json
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -163,13 +164,35 @@ def test_bf16_mlp_computes_in_bf16_and_leaves_the_global_policy_alone():
     assert np.asarray(bench.build_mlp("dense", init)(x)) == pytest.approx(exact, abs=1e-5 * scale)
 
 
-def test_ratios_are_relative_to_numpy(quick_run):
-    _, result = quick_run
-    for row in result["mlp"]:
-        numpy_row = next(r for r in result["mlp"] if r["batch"] == row["batch"] and r["variant"] == "numpy")
-        expected = row["samples_per_s"]["median"] / numpy_row["samples_per_s"]["median"]
-        assert row["x_numpy"] == pytest.approx(expected)
-        assert 0 < row["fraction_of_gemm_limit"]
+def test_throughput_columns_follow_from_the_recorded_epoch_times(quick_run):
+    # The bench records every timed call (`seconds`, each `epochs_per_repeat` epochs over `n_train` samples).
+    # Rebuild the reported numbers from those raw times and the independent FLOP count of one training step
+    # (forward + backward GEMMs: 4*784*H + 6*H*10 per sample), and check the saved table shows the same.
+    folder, result = quick_run
+    saved = json.loads((folder / "bench.json").read_text())
+    n, hidden = saved["n_train"], saved["hidden"]
+    by = {(r["batch"], r["variant"]): r for r in saved["mlp"]}
+
+    def median_rate(row):
+        assert len(row["seconds"]) == saved["repeats"] and min(row["seconds"]) > 0
+        return statistics.median(row["epochs_per_repeat"] * n / s for s in row["seconds"])
+
+    markdown = (folder / "bench.md").read_text()
+    section = markdown.split("## MLP training throughput", 1)[1]
+    header = next(line for line in section.splitlines() if line.startswith("| batch"))
+    columns = [cell.strip() for cell in header.strip("|").split("|")]
+    cells = {(int(r[0]), r[1]): dict(zip(columns, r)) for r in _table_rows(markdown, "## MLP training throughput")}
+    for row in saved["mlp"]:
+        rate = median_rate(row)
+        numpy_rate = median_rate(by[(row["batch"], "numpy")])
+        assert row["samples_per_s"]["median"] == pytest.approx(rate)
+        assert row["x_numpy"] == pytest.approx(rate / numpy_rate)
+        assert row["gflops"] == pytest.approx(rate * (4 * 784 * hidden + 6 * hidden * 10) / 1e9)
+        assert 0 < row["fraction_of_gemm_limit"] == pytest.approx(row["gflops"] / row["gemm_limit_gflops"])
+        shown = cells[(row["batch"], row["variant"])]
+        assert shown["x NumPy"] == f"{rate / numpy_rate:.2f}"
+        assert shown["samples/s (median)"] == f"{rate:,.0f}"
+    assert {cells[(b, "numpy")]["x NumPy"] for b, _ in cells} == {"1.00"}
 
 
 def test_step_flops_are_the_gemms_of_backprop():
