@@ -1,8 +1,6 @@
 """apps.catcar_mlp: data preparation, the tanh-output metrics, and the whole pipeline on a small real subset."""
 import argparse
 import json
-import subprocess
-import sys
 
 import keras
 import numpy as np
@@ -10,6 +8,7 @@ import pytest
 from PIL import Image
 
 from apps import catcar_mlp, predict
+from tfnets.cli import run_main
 from tfnets.data import Splits
 from tfnets.errors import ConfigError
 from tfnets.metrics import ClassificationError, SignAccuracy, classification_error_percent, sign_accuracy
@@ -184,9 +183,9 @@ def test_bad_settings_stop_with_one_line(data_dir, tmp_path, argv, fragment):
     assert fragment in str(err.value) and "\n" not in str(err.value)
 
 
-def test_cli_exit_code_and_message_without_traceback(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "apps.catcar_mlp", "--data-dir", str(tmp_path / "none"),
-                             "--out", str(tmp_path)], capture_output=True, text=True)
-    assert result.returncode == 2
-    assert result.stderr.strip().splitlines()[-1].startswith("error: ")
-    assert "Traceback" not in result.stderr
+def test_cli_exit_code_and_message_without_traceback(tmp_path, capsys):
+    code = run_main(catcar_mlp.main, ["--data-dir", str(tmp_path / "none"), "--out", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.strip().splitlines()[-1].startswith("error: ")
+    assert "Traceback" not in err

@@ -1,7 +1,5 @@
 """apps.cifar_fc_net on a small real CIFAR-10 subset (--quick): every part's outputs, export + predict, errors."""
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -117,12 +115,14 @@ def test_bad_flags_give_one_line_errors(tmp_path, capsys, flags, message):
     assert code != 0 and message in err and len(err.splitlines()) == 1 and "Traceback" not in err
 
 
-def test_batch_larger_than_data_and_missing_data_are_one_line_errors(data_dir, tmp_path):
+def test_batch_larger_than_data_and_missing_data_are_one_line_errors(data_dir, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("TFNETS_OFFLINE", "1")
+    monkeypatch.delenv("TFNETS_DATA_DIR", raising=False)
     for extra, message in ((["--data-dir", str(data_dir), "--batch-size", "5000", "--part", "best"], "larger than"),
                            (["--data-dir", str(tmp_path / "nowhere")], "")):
-        proc = subprocess.run([sys.executable, "-m", "apps.cifar_fc_net", "--quick", "--out", str(tmp_path), *extra],
-                              capture_output=True, text=True, env={"TFNETS_OFFLINE": "1", "PATH": "/usr/bin:/bin",
-                                                                   "TF_CPP_MIN_LOG_LEVEL": "3"})
-        lines = [l for l in proc.stderr.splitlines() if l.startswith("error:")]
-        assert proc.returncode != 0 and len(lines) == 1 and message in lines[0], proc.stderr[-500:]
-        assert "Traceback" not in proc.stderr
+        capsys.readouterr()
+        code = run_main(cifar_fc_net.main, ["--quick", "--out", str(tmp_path), *extra])
+        err = capsys.readouterr().err
+        lines = [l for l in err.splitlines() if l.startswith("error:")]
+        assert code != 0 and len(lines) == 1 and message in lines[0], err[-500:]
+        assert "Traceback" not in err

@@ -60,11 +60,20 @@ def test_hand_set_or_and_xor_networks_compute_their_truth_tables():
     assert app.xor_network().get_layer("hidden_1").units == 2
 
 
-def test_no_linear_classifier_gets_xor_below_25_percent(tmp_path):
-    assert app.best_linear_error_on_xor() == 0.25  # 3 of 4 points is the best a line can do
+def test_a_hidden_layer_solves_xor_on_held_out_points_while_no_hidden_layer_stays_at_chance():
+    # Part E's claim, measured: on the Playground XOR set a net without a hidden layer can only draw a line
+    # (about half the held-out points wrong), one hidden layer of 8 ReLUs separates the quadrants.
+    assert app.best_linear_error_on_xor() == 0.25  # the grid search finds the 3-of-4 line on the truth table
     args = app.build_parser().parse_args(["--seed", "0"])
-    errors = app.train_linear_on_truth_table(args, seeds=3, epochs=100)
-    assert min(errors) >= 0.25
+    data = app.toy_splits("xor", args)
+    errors = {}
+    for name, hidden in (("linear", []), ("hidden", [8])):
+        keras.utils.set_random_seed(0)
+        model = app.build_model(hidden, "relu", "glorot_uniform", 0.3, steps_per_execution=25)
+        model.fit(data.x_train, data.y_train, batch_size=10, epochs=20, verbose=0)
+        errors[name] = app.test_error(model, data)
+    assert errors["hidden"] <= 0.05, errors
+    assert errors["linear"] >= 0.35, errors  # chance: 0.44 or 0.56 for a constant answer on this test split
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,7 @@
 """The shared CLI skeleton: one-line errors and exit codes, never a traceback."""
+import ast
+from pathlib import Path
+
 import pytest
 
 from tfnets.cli import base_parser, choice_list, int_list, run_main
@@ -112,3 +115,14 @@ def test_choice_list_rejects_ambiguous_choices():
         choice_list(("a", "A"), name="--x")
     with pytest.raises(ValueError):
         choice_list(("all", "b"), name="--x", allow_all=True)
+
+
+def test_every_app_runs_its_main_through_exit_with():
+    # The error tests call `run_main(app.main, argv)` in-process; this is what ties them to `python -m apps.X`
+    # (two of them also run the real command in a subprocess).
+    apps = sorted(p for p in (Path(__file__).resolve().parents[1] / "apps").glob("*.py") if p.name != "__init__.py")
+    assert len(apps) >= 10
+    for path in apps:
+        tree = ast.parse(path.read_text())
+        guard = [node for node in tree.body if isinstance(node, ast.If) and "__main__" in ast.unparse(node.test)]
+        assert len(guard) == 1 and ast.unparse(guard[0].body[-1]) == "exit_with(main)", path.name

@@ -1,7 +1,5 @@
 """Export to saved_models/ and the inference CLI, which loads the SavedModel without project code."""
 import json
-import subprocess
-import sys
 
 import keras
 import numpy as np
@@ -9,6 +7,7 @@ import pytest
 from PIL import Image
 
 from apps import predict
+from tfnets.cli import run_main
 from tfnets.errors import ModelError
 from tfnets.export import ServedModel, export_model
 
@@ -83,12 +82,12 @@ def test_bad_inputs_give_one_clear_error(exported, tmp_path, case, message):
     assert message in str(err.value) and "\n" not in str(err.value)
 
 
-def test_predict_cli_exits_nonzero_without_traceback(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "apps.predict", str(tmp_path / "missing"), "x.png"],
-                            capture_output=True, text=True)
-    assert result.returncode == 2
-    assert result.stderr.strip().splitlines()[-1].startswith("error: model folder")
-    assert "Traceback" not in result.stderr
+def test_predict_cli_exits_nonzero_without_traceback(tmp_path, capsys):
+    code = run_main(predict.main, [str(tmp_path / "missing"), "x.png"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.strip().splitlines()[-1].startswith("error: model folder")
+    assert "Traceback" not in err
 
 
 def test_metadata_records_how_to_prepare_inputs(exported):

@@ -1,9 +1,12 @@
-"""Issue 9 across apps: resume after SIGKILL, NaN guard, and the bad-input matrix at the command line.
+"""Resilience across apps: resume after SIGKILL, NaN guard, and the bad-input matrix at the command line.
 
-Each case runs the real command (`python -m apps...`) as a user would and asserts the exit code and the one
-error line; no traceback may reach the user.
+Each case runs an app's `main` through `tfnets.cli.run_main` (exactly what `python -m apps.X` does, without
+paying a fresh TensorFlow import per case) and asserts the exit code and the one error line; no traceback may
+reach the user. The SIGKILL test, and one data error and one flag error of the matrix, run the real
+`python -m apps...` command in a subprocess, as a user would.
 """
 import gzip
+import importlib
 import json
 import os
 import re
@@ -12,6 +15,7 @@ import subprocess
 import sys
 import tarfile
 import time
+import types
 import warnings
 from pathlib import Path
 
@@ -20,6 +24,7 @@ import pytest
 from PIL import Image
 
 from tests.conftest import require_file
+from tfnets.cli import run_main
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -33,6 +38,20 @@ def _env(**extra):
 def _run(args, timeout=300, **env):
     return subprocess.run([sys.executable, "-m", *args], cwd=ROOT, env=_env(**env), capture_output=True,
                           text=True, timeout=timeout)
+
+
+def _run_in_process(args, capsys, monkeypatch):
+    """`python -m *args` in this process: run_main of the app's main, with `_env`'s environment."""
+    monkeypatch.delenv("TFNETS_DATA_DIR", raising=False)
+    monkeypatch.setenv("TFNETS_OFFLINE", "1")
+    module, argv = args[0], list(args[1:])
+    capsys.readouterr()  # drop anything printed before
+    try:
+        code = run_main(importlib.import_module(module).main, argv)
+    except SystemExit as stop:  # argparse rejects bad flags itself: one line and exit 2
+        code = stop.code
+    captured = capsys.readouterr()
+    return types.SimpleNamespace(returncode=code, stdout=captured.out, stderr=captured.err)
 
 
 def _error_line(result):
@@ -52,32 +71,53 @@ def _metrics(out):
 
 # -- resume after kill -9 -------------------------------------------------------------------------------------------
 
-def test_sigkill_mid_training_then_rerun_equals_uninterrupted_run(data_dir, tmp_path):
-    base = ["apps.notmnist_cnn", "--quick", "--epochs", "12", "--seed", "3", "--data-dir", str(data_dir)]
-    whole = _run([*base, "--out", str(tmp_path / "a"), "--export-dir", str(tmp_path / "ma")])
+# The killed run is the real command, started through runpy so that it can be made to stop at a known point
+# (no race with a polling loop, however fast or slow the machine): epoch 3 has trained, its checkpoint is not
+# written yet. The process is then killed with SIGKILL there, like a crash between two checkpoints.
+_HANG_BEFORE_CHECKPOINT = """
+import runpy, sys, time
+from pathlib import Path
+from tfnets.runs import Run
+marker = Path(sys.argv.pop(1))
+save = Run.save_checkpoint
+def save_or_hang(self, model, epochs_done, history):
+    if epochs_done == 3:
+        marker.write_text("epoch 3 trained")
+        time.sleep(3600)
+    save(self, model, epochs_done, history)
+Run.save_checkpoint = save_or_hang
+runpy.run_module("apps.notmnist_cnn", run_name="__main__", alter_sys=True)
+"""
+
+
+def test_sigkill_mid_training_then_rerun_equals_uninterrupted_run(data_dir, tmp_path, capsys, monkeypatch):
+    base = ["--quick", "--epochs", "5", "--seed", "3", "--data-dir", str(data_dir)]
+    whole = _run_in_process(["apps.notmnist_cnn", *base, "--out", str(tmp_path / "a"),
+                             "--export-dir", str(tmp_path / "ma")], capsys, monkeypatch)
     assert whole.returncode == 0, whole.stderr[-2000:]
 
     command = [*base, "--out", str(tmp_path / "b"), "--export-dir", str(tmp_path / "mb")]
-    process = subprocess.Popen([sys.executable, "-m", *command], cwd=ROOT, env=_env(),
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    checkpoint, deadline = None, time.time() + 240
-    while time.time() < deadline and process.poll() is None:
-        found = list((tmp_path / "b").glob("*/*/checkpoint.npz"))
-        if found:
-            with np.load(found[0]) as saved:
-                epochs_done = json.loads(bytes(saved["state"]).decode())["epochs_done"]
-            if epochs_done >= 2:
-                checkpoint = found[0]
-                break
-        time.sleep(0.02)
-    assert process.poll() is None, "the run finished before it could be killed"
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    assert checkpoint is not None and not (checkpoint.parent / "metrics.json").exists()
+    marker = tmp_path / "hanging"
+    process = subprocess.Popen([sys.executable, "-c", _HANG_BEFORE_CHECKPOINT, str(marker), *command], cwd=ROOT,
+                               env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 600  # only a hang guard
+        while not marker.exists() and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert marker.exists(), process.stderr.read()[-2000:] if process.poll() is not None else "no progress"
+        process.send_signal(signal.SIGKILL)
+    finally:
+        process.kill()
+        process.wait()
+        process.stderr.close()
+    (checkpoint,) = (tmp_path / "b").glob("*/*/checkpoint.npz")
+    with np.load(checkpoint) as saved:
+        assert json.loads(bytes(saved["state"]).decode())["epochs_done"] == 2
+    assert not (checkpoint.parent / "metrics.json").exists()
 
-    resumed = _run(command)
+    resumed = _run_in_process(["apps.notmnist_cnn", *command], capsys, monkeypatch)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
-    assert "resuming after epoch" in resumed.stdout
+    assert "resuming after epoch 2" in resumed.stdout
     assert _metrics(tmp_path / "b") == _metrics(tmp_path / "a")
 
 
@@ -85,10 +125,10 @@ def test_sigkill_mid_training_then_rerun_equals_uninterrupted_run(data_dir, tmp_
 # epoch's batch range; one call per batch names the batch.
 @pytest.mark.parametrize("flags, where", [([], r"epoch 1, within batches 1-3 \("),
                                           (["--steps-per-execution", "1"], r"epoch 1, batch [1-3] \(")])
-def test_nan_loss_stops_with_one_line_and_exit_3(data_dir, tmp_path, flags, where):
-    result = _run(["apps.notmnist_mlp", "--quick", "--epochs", "5", "--learning-rate", "1e20", "--hidden-units", "50",
+def test_nan_loss_stops_with_one_line_and_exit_3(data_dir, tmp_path, flags, where, capsys, monkeypatch):
+    result = _run_in_process(["apps.notmnist_mlp", "--quick", "--epochs", "5", "--learning-rate", "1e20", "--hidden-units", "50",
                    "--batch-size", "100", *flags, "--data-dir", str(data_dir), "--out", str(tmp_path),
-                   "--export-dir", str(tmp_path / "m")])
+                   "--export-dir", str(tmp_path / "m")], capsys, monkeypatch)
     assert result.returncode == 3
     line = _error_line(result)
     assert re.search(r"^error: loss became (nan|inf) in " + where, line), line
@@ -174,15 +214,28 @@ CASES = ["missing_data_dir", "missing_file", "truncated_npz", "wrong_keys", "wro
          "unknown_sweep_parameter", "negative_epochs", "unknown_flag_value", "batch_larger_than_data"]
 
 
-@pytest.mark.parametrize("case", CASES)
-def test_bad_input_gives_one_error_line_and_nonzero_exit(case, data_dir, tmp_path):
-    args, fragment = _bad_data(case, tmp_path / "data", data_dir)
-    result = _run([*args, "--out", str(tmp_path / "runs"), "--export-dir", str(tmp_path / "model")])
+def _check_bad_input(case, result, fragment, tmp_path):
     assert result.returncode == 2, (result.returncode, result.stderr[-2000:])
     line = _error_line(result)
     assert fragment in line, line
     assert not (tmp_path / "model").exists()  # no half-written model for a failed run
     print(f"{case}: {line}")
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_bad_input_gives_one_error_line_and_nonzero_exit(case, data_dir, tmp_path, capsys, monkeypatch):
+    args, fragment = _bad_data(case, tmp_path / "data", data_dir)
+    result = _run_in_process([*args, "--out", str(tmp_path / "runs"), "--export-dir", str(tmp_path / "model")],
+                             capsys, monkeypatch)
+    _check_bad_input(case, result, fragment, tmp_path)
+
+
+# The same through `python -m`, for a data error deep in a loader and for a flag argparse rejects.
+@pytest.mark.parametrize("case", ["truncated_h5", "unknown_flag_value"])
+def test_bad_input_from_the_command_line_prints_no_traceback(case, data_dir, tmp_path):
+    args, fragment = _bad_data(case, tmp_path / "data", data_dir)
+    result = _run([*args, "--out", str(tmp_path / "runs"), "--export-dir", str(tmp_path / "model")])
+    _check_bad_input(case, result, fragment, tmp_path)
 
 
 def test_png_that_is_not_an_image_is_skipped_with_a_count(tmp_path, data_dir):
@@ -201,9 +254,9 @@ def test_png_that_is_not_an_image_is_skipped_with_a_count(tmp_path, data_dir):
     assert splits.skipped == 1 and sum(splits.sizes().values()) == 30
 
 
-def test_predict_refuses_bad_model_and_inputs(tmp_path):
-    result = _run(["apps.predict", str(tmp_path / "no_model"), "x.png"])
+def test_predict_refuses_bad_model_and_inputs(tmp_path, capsys, monkeypatch):
+    result = _run_in_process(["apps.predict", str(tmp_path / "no_model"), "x.png"], capsys, monkeypatch)
     assert result.returncode == 2 and "does not exist" in _error_line(result)
     Image.fromarray(np.zeros((5, 5), "uint8")).save(tmp_path / "x.png")
-    result = _run(["apps.predict", str(tmp_path), str(tmp_path / "x.png")])
+    result = _run_in_process(["apps.predict", str(tmp_path), str(tmp_path / "x.png")], capsys, monkeypatch)
     assert result.returncode == 2 and "not an exported tfnets model" in _error_line(result)

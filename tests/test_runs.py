@@ -250,9 +250,29 @@ def test_jit_turns_op_determinism_off_and_back():
     assert determinism.op_determinism_enabled()
 
 
-def test_an_app_trains_under_jit(data_dir, tmp_path):
+def test_an_app_trains_under_jit(data_dir, tmp_path, monkeypatch):
+    # `--jit` must really compile the train step with XLA. Keras reads `model.jit_compile` when it builds the
+    # train function and silently sets it to False while op determinism is on, so record both at that moment.
     from apps import notmnist_mlp
 
+    built, at_build = [], []
+
+    def spying_build_model(*args, **kwargs):
+        model = real_build_model(*args, **kwargs)
+        make_train_function = model.make_train_function
+
+        def recording(force=False):
+            at_build.append((model.jit_compile, determinism.op_determinism_enabled()))
+            return make_train_function(force)
+
+        model.make_train_function = recording
+        built.append(model)
+        return model
+
+    real_build_model = notmnist_mlp.build_model
+    monkeypatch.setattr(notmnist_mlp, "build_model", spying_build_model)
+    determinism.configure(0)  # as after any earlier run in this process: op determinism on
+    assert determinism.op_determinism_enabled()
     try:
         notmnist_mlp.main(["--quick", "--jit", "--hidden-units", "20", "--data-dir", str(data_dir),
                            "--out", str(tmp_path), "--export-dir", str(tmp_path / "model")])
@@ -260,6 +280,8 @@ def test_an_app_trains_under_jit(data_dir, tmp_path):
         determinism.configure(0)  # later tests in this process expect op determinism
     (metrics,) = tmp_path.glob("notmnist_mlp/*/metrics.json")
     assert json.loads(metrics.read_text())["epochs"] == 2
+    assert len(built) == 1 and built[0].jit_compile is True
+    assert at_build and all(state == (True, False) for state in at_build), at_build  # XLA on, determinism off
 
 
 def test_checkpoint_of_a_differently_shaped_model_is_not_restored(tmp_path, capsys):
