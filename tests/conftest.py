@@ -46,6 +46,7 @@ def _release_folder_locks():
     """Tests call apps' `main` in-process many times: free the run/export folder locks after each test, as the
     end of a real command does, so a later subprocess on the same folder is not refused."""
     yield
-    from tfnets import locks
+    from tfnets import distribute, locks
 
     locks.release_all()
+    distribute.leave_scopes()

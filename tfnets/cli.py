@@ -137,6 +137,15 @@ def base_parser(app, description, *, epochs, batch_size, seed=0):
                       help="batches per graph call: 'epoch' (default, faster) or 1; both give the same results, "
                            "1 shows per-batch progress and names the exact batch where the loss became NaN")
     core.add_argument("--debug", action="store_true", help="show full tracebacks and TensorFlow's log lines")
+    scale = parser.add_argument_group("devices and precision")
+    scale.add_argument("--distribute", choices=("none", "mirrored", "multi-worker"), default="none",
+                       help="none (default): one device; mirrored: all visible GPUs, or --devices N logical CPU "
+                            "devices; multi-worker: one process per worker, from TF_CONFIG (see docs/distributed.md)")
+    scale.add_argument("--devices", type=positive_int, default=None,
+                       help="with --distribute mirrored: how many GPUs (default all), or without a GPU how many "
+                            "logical CPU devices to split the CPU into")
+    scale.add_argument("--precision", choices=("float32", "mixed_float16", "mixed_bfloat16"), default="float32",
+                       help="Keras mixed-precision policy (default float32)")
     return parser
 
 
@@ -170,6 +179,8 @@ def run_main(main, argv=None):
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
         locks.release_all()  # this command's run and export folders are free again
+        if "tfnets.distribute" in sys.modules:
+            sys.modules["tfnets.distribute"].leave_scopes()
 
 
 INTERRUPTED = "interrupted: completed epochs are checkpointed; re-run the same command to resume"

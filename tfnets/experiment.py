@@ -13,6 +13,7 @@ Importing this module loads no TensorFlow (apps import it before parsing their a
 `Experiment` does.
 """
 import dataclasses
+import tempfile
 import time
 from pathlib import Path
 
@@ -53,14 +54,34 @@ class Experiment:
         self.app = args.app
         settings = {k: v for k, v in vars(args).items() if not k.startswith("_")}
         self.config = {**settings, **(extra_config or {})}
+        from tfnets import distribute
         from tfnets.runs import Run, run_id_for
 
+        # First: logical devices can only be made before TensorFlow's runtime starts.
+        self.distribution = distribute.setup(getattr(args, "distribute", "none"), getattr(args, "devices", None),
+                                             getattr(args, "precision", "float32"))
+        if args.batch_size:  # an early error; `train` checks the batch size each training really uses
+            self.distribution.check_batch_size(args.batch_size)
+        self.config["distribution"] = self.distribution.describe()
         self.jit = determinism.configure(args.seed, args.jit)
         run_id = args.run_id or run_id_for(self.config)
-        self.run = Run(Path(args.out) / self.app / run_id, self.config)
-        self.report = Report(self.run.path / "report.md", title)
+        run_path = Path(args.out) / self.app / run_id
         self.export_dir = Path(args.export_dir) if args.export_dir else Path("saved_models") / self.app
+        if self.distribution.is_chief:
+            self.run = Run(run_path, self.config)
+        else:
+            # A non-chief worker computes everything the chief does, but its files go to a scratch folder of its
+            # own: the run folder and the export have one writer. It resumes from the chief's checkpoint.
+            scratch = Path(tempfile.mkdtemp(prefix=f"tfnets-worker{self.distribution.task_index}-"))
+            self.run = Run(scratch / "run", self.config, read_from=run_path)
+            self.export_dir = scratch / "export"
+        self.report = Report(self.run.path / "report.md", title)
         print(f"run folder: {self.run.path}")
+        if self.distribution.kind != "none" or "GPU" in self.distribution.devices[0].upper():
+            print(f"training on {self.distribution.replicas} replica(s): {', '.join(self.distribution.devices)} "
+                  f"({self.distribution.kind}, {getattr(args, 'precision', 'float32')})")
+        # Models, optimizers and checkpoint restores of this command are made inside the strategy's scope.
+        distribute.enter_scope(self.distribution)
 
     def use_data(self, data, quick_train=300, quick_eval=200):
         """Record the dataset (source, sizes, provenance) in the report; under --quick return a seeded subset."""
@@ -91,6 +112,7 @@ class Experiment:
         if steps_per_execution is None:
             steps_per_execution = getattr(self.args, "steps_per_execution", "epoch")
         seed = self.args.seed if seed is None else seed
+        self.distribution.check_batch_size(batch_size)
         started = time.perf_counter()
         history = run.fit(model, _pair(data, "train"), _pair(data, "valid"), _pair(data, "test"),
                           epochs=epochs, batch_size=batch_size, seed=seed, shuffle=shuffle,

@@ -237,10 +237,13 @@ class FullyConnectedModel(keras.Model):
         return scores
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        """Evaluation loss consistent with training: mean softmax cross-entropy + the L2 term."""
+        """Evaluation loss consistent with training: mean softmax cross-entropy + the L2 term.
+
+        Under a strategy with R replicas Keras expects each replica's share (the loss / R; it multiplies by R again
+        for the reported value), as its own `compute_loss` returns."""
         del x, sample_weight, training
-        return ops.softmax_cross_entropy(y_pred, tf.cast(tf.reshape(y, [-1]), tf.int32)) + \
-            self.regularization_loss()
+        loss = ops.softmax_cross_entropy(y_pred, tf.cast(tf.reshape(y, [-1]), tf.int32)) + self.regularization_loss()
+        return loss / tf.cast(tf.distribute.get_strategy().num_replicas_in_sync, loss.dtype)
 
     def train_step(self, data):
         """One `fit` step with the manual gradients; the compiled optimizer applies them."""

@@ -36,16 +36,27 @@ from tfnets.errors import ConfigError, TrainingDiverged
 # Settings that do not change what is computed; they are left out of the run id.
 # `steps_per_execution` is one of them: one graph call per batch or per epoch trains the same weights, so a
 # run started with either setting resumes with the other.
-VOLATILE_KEYS = {"out", "run_id", "debug", "export_dir", "data_dir", "verbose", "steps_per_execution"}
+VOLATILE_KEYS = {"out", "run_id", "debug", "export_dir", "data_dir", "verbose", "steps_per_execution",
+                 "distribution"}
 # Bumped when a checkpoint of an older layout could not resume exactly (format 2 added callback state): such a
 # checkpoint is ignored, and the run starts afresh with a message saying so.
 CHECKPOINT_FORMAT = 2
 
 
+# Settings added after run ids were first handed out: at these values they are left out of the hash, so that a
+# command that does not use them keeps the run id (and the resumable runs) it had before they existed.
+NEUTRAL_DEFAULTS = {"distribute": "none", "devices": None, "precision": "float32"}
+
+
+def stable_config(config):
+    """The part of `config` that defines what a run computes (what its id and checkpoint hash cover)."""
+    return {k: v for k, v in sorted(config.items())
+            if k not in VOLATILE_KEYS and not (k in NEUTRAL_DEFAULTS and v == NEUTRAL_DEFAULTS[k])}
+
+
 def run_id_for(config):
     """A stable folder name for a config: the same command always maps to the same run (and resumes it)."""
-    stable = {k: v for k, v in sorted(config.items()) if k not in VOLATILE_KEYS}
-    digest = hashlib.sha256(json.dumps(stable, sort_keys=True, default=str).encode()).hexdigest()[:8]
+    digest = hashlib.sha256(json.dumps(stable_config(config), sort_keys=True, default=str).encode()).hexdigest()[:8]
     prefix = "quick" if config.get("quick") else f"seed{config.get('seed', 0)}"
     return f"{prefix}-{digest}"
 
@@ -58,14 +69,16 @@ def _progress_verbosity():
 class Run:
     """A folder holding everything one training produces. Sub-runs (sweep trials) nest inside."""
 
-    def __init__(self, path, config):
+    def __init__(self, path, config, read_from=None):
+        """`read_from`: the folder whose checkpoint a resume reads, when this process must not write there (a
+        non-chief worker of a multi-worker cluster resumes from the chief's run folder, writes to its own)."""
         self.path = Path(path)
+        self.read_from = Path(read_from) if read_from is not None else self.path
         self.path.mkdir(parents=True, exist_ok=True)
         locks.acquire(self.path / ".lock", f"run folder {self.path} is in use by", "wait for it or pass --run-id")
         self.config = dict(config)
         self.config_hash = hashlib.sha256(
-            json.dumps({k: v for k, v in sorted(self.config.items()) if k not in VOLATILE_KEYS},
-                       sort_keys=True, default=str).encode()).hexdigest()
+            json.dumps(stable_config(self.config), sort_keys=True, default=str).encode()).hexdigest()
         atomic.write_json(self.path / "config.json", self.config)
 
     # -- paths -------------------------------------------------------------------------------------------
@@ -73,8 +86,12 @@ class Run:
     def checkpoint_path(self):
         return self.path / "checkpoint.npz"
 
+    @property
+    def _resume_path(self):
+        return self.read_from / "checkpoint.npz"
+
     def child(self, name, config):
-        return Run(self.path / name, config)
+        return Run(self.path / name, config, read_from=self.read_from / name)
 
     # -- training ----------------------------------------------------------------------------------------
     def fit(self, model, train, valid=None, test=None, *, epochs, batch_size, seed=0, shuffle=True,
@@ -102,6 +119,10 @@ class Run:
 
         steps_per_epoch = math.ceil(n_train / batch_size)
         per_call = _steps_per_call(steps_per_execution, steps_per_epoch)
+        if per_call > 1 and _replicas() > 1:
+            # Keras' multi-step loop fails under MirroredStrategy in TF 2.21 (a placeholder inside its while/cond
+            # is left unfed); one graph call per batch trains the same weights.
+            per_call = 1
         self._build_for_restore(model, x_train[:1])
         saved = self._load_checkpoint(model)
         initial_epoch, history = saved.epochs_done, saved.history
@@ -126,10 +147,14 @@ class Run:
                                                              write_graph=False, profile_batch=0))
         # Last, so that a checkpoint holds what every other callback did to the epoch.
         all_callbacks.append(_Checkpointer(self, model, recorder, callbacks, saved.callback_states))
+        verbose = _progress_verbosity() if verbose is None else verbose
+        if _multi_worker():
+            fit_multi_worker(model, dataset, valid, all_callbacks, epochs=epochs, initial_epoch=initial_epoch,
+                             steps_per_epoch=steps_per_epoch, verbose=verbose)
+            return recorder.history
         with _steps_per_execution(model, per_call):
             model.fit(dataset, epochs=epochs, initial_epoch=initial_epoch, steps_per_epoch=steps_per_epoch,
-                      validation_data=valid, shuffle=False,
-                      callbacks=all_callbacks, verbose=_progress_verbosity() if verbose is None else verbose)
+                      validation_data=valid, shuffle=False, callbacks=all_callbacks, verbose=verbose)
         return recorder.history
 
     @staticmethod
@@ -177,9 +202,9 @@ class Run:
         """The per-epoch history in this run's checkpoint; `[]` when there is none or it belongs to other settings
         (files such as history.csv may still be there from those settings: callers that resume their own state
         must not trust them)."""
-        if not self.checkpoint_path.exists():
+        if not self._resume_path.exists():
             return []
-        with np.load(self.checkpoint_path) as saved:
+        with np.load(self._resume_path) as saved:
             state, _ = self._checkpoint_state(saved)
         return state["history"] if state else []
 
@@ -193,9 +218,9 @@ class Run:
 
     def _load_checkpoint(self, model):
         nothing = _Saved(0, [], False, [])
-        if not self.checkpoint_path.exists():
+        if not self._resume_path.exists():
             return nothing
-        with np.load(self.checkpoint_path) as saved:
+        with np.load(self._resume_path) as saved:
             state, unusable = self._checkpoint_state(saved)
             if state is None:
                 print(f"{self.path}: {unusable}; starting afresh")
@@ -222,7 +247,7 @@ class Run:
         for name, (x, y) in splits.items():
             if x is None or len(x) == 0:
                 continue
-            values = model.evaluate(eval_dataset(x, y, batch_size), verbose=0, return_dict=True)
+            values = evaluate(model, eval_dataset(x, y, batch_size))
             results.update({f"{name}_{key}": float(value) for key, value in values.items()})
         return results
 
@@ -298,6 +323,92 @@ def eval_dataset(x, y, batch_size):
     return tf.data.Dataset.from_tensor_slices((x, y)).batch(batch_size)
 
 
+def evaluate(model, dataset):
+    """`model.evaluate(dataset)` as a dict of floats; under MultiWorkerMirroredStrategy through our own loop."""
+    if _multi_worker():
+        return evaluate_multi_worker(model, dataset)
+    return {key: float(value) for key, value in model.evaluate(dataset, verbose=0, return_dict=True).items()}
+
+
+# -- multi-worker training --------------------------------------------------------------------------------------
+# Keras 3.15's `fit` and `evaluate` fail under MultiWorkerMirroredStrategy (a PerReplica value reaches an eager
+# conversion; keras-team/keras#20585). The loop below does what `fit` does, with the model's own `train_step` and
+# `test_step` run on every replica by `strategy.run`, so overridden steps, losses, metrics and callbacks behave as
+# under `fit`. Each global batch is split over the workers, every worker taking a strided share of it.
+
+def _multi_worker():
+    import tensorflow as tf
+
+    return isinstance(tf.distribute.get_strategy(), tf.distribute.MultiWorkerMirroredStrategy)
+
+
+def _distributed(dataset):
+    """`dataset` (global batches) as a distributed dataset where replica r of R gets rows r, r+R, ... of each."""
+    import tensorflow as tf
+
+    strategy = tf.distribute.get_strategy()
+
+    def shard(context):
+        share = lambda x: x[context.input_pipeline_id::context.num_input_pipelines]  # noqa: E731
+        local = dataset.map(lambda x, y: (share(x), share(y)))
+        options = tf.data.Options()
+        options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
+        return local.with_options(options)
+
+    return strategy.distribute_datasets_from_function(shard)
+
+
+def _metric_logs(model):
+    return {key: float(value) for key, value in model.get_metrics_result().items()}
+
+
+def evaluate_multi_worker(model, dataset):
+    import tensorflow as tf
+
+    strategy = tf.distribute.get_strategy()
+    test_function = getattr(model, "_tfnets_test_function", None)
+    if test_function is None:
+        test_function = tf.function(lambda batch: strategy.run(model.test_step, args=(batch,)))
+        model._tfnets_test_function = test_function
+    model.reset_metrics()
+    for batch in _distributed(dataset):
+        test_function(batch)
+    return _metric_logs(model)
+
+
+def fit_multi_worker(model, dataset, valid, callbacks, *, epochs, initial_epoch, steps_per_epoch, verbose):
+    """`model.fit(dataset, validation_data=valid, ...)` for MultiWorkerMirroredStrategy."""
+    import tensorflow as tf
+
+    strategy = tf.distribute.get_strategy()
+    train_function = tf.function(lambda batch: strategy.run(model.train_step, args=(batch,)))
+    callback_list = keras.callbacks.CallbackList(callbacks, add_history=False, add_progbar=verbose != 0,
+                                                 model=model, verbose=verbose, epochs=epochs, steps=steps_per_epoch)
+    batches = iter(_distributed(dataset))
+    model.stop_training = False
+    callback_list.on_train_begin()
+    for epoch in range(initial_epoch, epochs):
+        model.reset_metrics()
+        callback_list.on_epoch_begin(epoch)
+        for step in range(steps_per_epoch):
+            callback_list.on_train_batch_begin(step)
+            train_function(next(batches))
+            callback_list.on_train_batch_end(step, _metric_logs(model))
+        logs = _metric_logs(model)
+        if valid is not None:
+            logs.update({f"val_{key}": value for key, value in evaluate_multi_worker(model, valid).items()})
+        callback_list.on_epoch_end(epoch, logs)
+        if model.stop_training:
+            break
+    callback_list.on_train_end()
+
+
+def _replicas():
+    import tensorflow as tf
+
+    return tf.distribute.get_strategy().num_replicas_in_sync
+
+
 def _steps_per_call(steps_per_execution, steps_per_epoch):
     """`"epoch"` or a divisor of `steps_per_epoch` -> batches per graph call (an int)."""
     if steps_per_execution == "epoch":
@@ -342,7 +453,7 @@ class _EpochRecorder(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         logs = logs if logs is not None else {}
         if self.test is not None:
-            values = self._target.evaluate(self.test, verbose=0, return_dict=True)
+            values = evaluate(self._target, self.test)
             logs.update({f"test_{key}": float(value) for key, value in values.items()})
         row = {"epoch": epoch + 1}
         row.update({k: float(v) for k, v in logs.items() if np.ndim(v) == 0 and k != "learning_rate"})

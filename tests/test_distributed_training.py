@@ -1,0 +1,223 @@
+"""Training under `tf.distribute`: 2 logical CPU devices (mirrored) and 2 local worker processes (multi-worker) give
+the per-epoch losses of one device to float32 round-off; only the chief writes; bad settings are one line.
+
+Logical devices must be made before TensorFlow starts, so every multi-device run is a fresh child process.
+"""
+import json
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from apps import notmnist_mlp
+from tfnets import distribute
+from tfnets.cli import run_main
+from tfnets.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[1]
+TOLERANCE = 1e-5  # relative; float32 round-off of a sum split over two replicas
+
+# The notMNIST MLP (hand-written layers, full batch) and the CS231n FullyConnectedNet (its own train_step), each
+# trained through `Run.fit`; prints the per-epoch train and validation losses.
+TRAIN_BOTH = textwrap.dedent("""
+    import json, sys
+    from tfnets import distribute, determinism
+    kind, out = sys.argv[1], sys.argv[2]
+    dist = distribute.setup(kind, 2 if kind == "mirrored" else None)
+    determinism.configure(0)
+    import keras, numpy as np
+    from apps import notmnist_mlp
+    from tfnets.losses import SoftmaxCrossEntropy
+    from tfnets.models import FullyConnectedNet
+    from tfnets.optim import Adam
+    from tfnets.runs import Run
+
+    rng = np.random.default_rng(0)
+    x, y = rng.random((64, 784), dtype=np.float32), rng.integers(0, 10, 64)
+    xc, yc = rng.normal(size=(64, 48)).astype(np.float32), rng.integers(0, 10, 64)
+    losses = {}
+    with dist.strategy.scope():
+        model = notmnist_mlp.build_model(hidden_units=50, seed=0)
+        history = Run(f"{out}/mlp", {}).fit(model, (x, y), (x[:32], y[:32]), epochs=3, batch_size=64, verbose=0,
+                                            tensorboard=False)
+        losses["mlp"] = [[row["loss"], row["val_loss"]] for row in history]
+        keras.utils.set_random_seed(0)
+        model = FullyConnectedNet([40, 30], input_dim=48, reg=1e-3, weight_scale=0.1).as_keras_model()
+        model.compile(optimizer=Adam(learning_rate=1e-2), loss=SoftmaxCrossEntropy(), metrics=["accuracy"])
+        history = Run(f"{out}/fc", {}).fit(model, (xc, yc), (xc[:32], yc[:32]), epochs=3, batch_size=16,
+                                           verbose=0, tensorboard=False)
+        losses["fc"] = [[row["loss"], row["val_loss"]] for row in history]
+    print(json.dumps({"replicas": dist.replicas, "losses": losses}))
+""")
+
+
+def _free_ports(count):
+    sockets = [socket.socket() for _ in range(count)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def _cluster_env(index, ports):
+    config = {"cluster": {"worker": [f"127.0.0.1:{p}" for p in ports]}, "task": {"type": "worker", "index": index}}
+    return {**os.environ, "TF_CONFIG": json.dumps(config)}
+
+
+def _run_group(commands_and_envs, timeout=300):
+    """Start the processes together (a cluster waits for all its workers); returns their CompletedProcess-likes."""
+    children = [subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                for cmd, env in commands_and_envs]
+    results = []
+    for child in children:
+        try:
+            out, err = child.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            for other in children:
+                other.kill()
+            raise
+        results.append((child.returncode, out, err))
+    return results
+
+
+def _last_json(stdout):
+    return json.loads(stdout.strip().splitlines()[-1])
+
+
+def _max_relative_difference(a, b):
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    return float(np.max(np.abs(a - b) / np.abs(b)))
+
+
+@pytest.fixture(scope="module")
+def one_device(tmp_path_factory):
+    out = tmp_path_factory.mktemp("none")
+    [(code, stdout, stderr)] = _run_group([([sys.executable, "-c", TRAIN_BOTH, "none", str(out)], os.environ)])
+    assert code == 0, stderr
+    return _last_json(stdout)
+
+
+def test_mirrored_over_two_logical_devices_matches_one_device(one_device, tmp_path):
+    [(code, stdout, stderr)] = _run_group([([sys.executable, "-c", TRAIN_BOTH, "mirrored", str(tmp_path)],
+                                            os.environ)])
+    assert code == 0, stderr
+    got = _last_json(stdout)
+    assert got["replicas"] == 2 and one_device["replicas"] == 1
+    for net in ("mlp", "fc"):
+        assert _max_relative_difference(got["losses"][net], one_device["losses"][net]) < TOLERANCE, net
+
+
+def test_two_worker_processes_match_one_device(one_device, tmp_path):
+    ports = _free_ports(2)
+    results = _run_group([([sys.executable, "-c", TRAIN_BOTH, "multi-worker", str(tmp_path / f"w{i}")],
+                           _cluster_env(i, ports)) for i in range(2)])
+    for code, _, stderr in results:
+        assert code == 0, stderr
+    chief, worker = (_last_json(out) for _, out, _ in results)
+    assert chief == worker  # both workers computed the same numbers
+    assert chief["replicas"] == 2
+    for net in ("mlp", "fc"):
+        assert _max_relative_difference(chief["losses"][net], one_device["losses"][net]) < TOLERANCE, net
+
+
+def _app_argv(out, data_dir):
+    return ["--quick", "--epochs", "2", "--data-dir", str(data_dir), "--out", str(out / "runs"),
+            "--export-dir", str(out / "export"), "--run-id", "r"]
+
+
+def _metrics(out):
+    return json.loads((out / "runs" / "notmnist_mlp" / "r" / "metrics.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def app_one_device(tmp_path_factory, data_dir):
+    out = tmp_path_factory.mktemp("app_none")
+    assert run_main(notmnist_mlp.main, _app_argv(out, data_dir)) == 0
+    return _metrics(out)
+
+
+def test_an_app_under_mirrored_records_its_devices_and_matches(app_one_device, tmp_path, data_dir):
+    [(code, stdout, stderr)] = _run_group([(
+        [sys.executable, "-m", "apps.notmnist_mlp", *_app_argv(tmp_path, data_dir), "--distribute", "mirrored",
+         "--devices", "2"], os.environ)])
+    assert code == 0, stderr
+    assert "training on 2 replica(s): /cpu:0, /cpu:1 (mirrored, float32)" in stdout
+    config = json.loads((tmp_path / "runs" / "notmnist_mlp" / "r" / "config.json").read_text())
+    assert config["distribution"] == {"distribute": "mirrored", "replicas": 2, "devices": ["/cpu:0", "/cpu:1"],
+                                      "workers": 1}
+    final = _metrics(tmp_path)["final"]
+    for key, value in app_one_device["final"].items():
+        assert final[key] == pytest.approx(value, rel=TOLERANCE), key
+
+
+def test_an_app_on_two_workers_writes_once_and_resumes_as_a_group(app_one_device, tmp_path, data_dir):
+    ports = _free_ports(2)
+    command = [sys.executable, "-m", "apps.notmnist_mlp", *_app_argv(tmp_path, data_dir),
+               "--distribute", "multi-worker"]
+    results = _run_group([(command, _cluster_env(i, ports)) for i in range(2)])
+    for code, _, stderr in results:
+        assert code == 0, stderr
+    final = _metrics(tmp_path)["final"]
+    for key, value in app_one_device["final"].items():
+        assert final[key] == pytest.approx(value, rel=TOLERANCE), key
+    # The chief wrote the run folder and the export; the other worker wrote only its own scratch folder.
+    assert (tmp_path / "export" / "metadata.json").exists()
+    worker_out = results[1][1]
+    assert f"run folder: {tmp_path}" not in worker_out and "tfnets-worker1-" in worker_out
+
+    # The whole group run again: every worker restores the chief's checkpoint, nothing is retrained.
+    again = _run_group([(command, _cluster_env(i, ports)) for i in range(2)])
+    for code, out, stderr in again:
+        assert code == 0, stderr
+        assert "all 2 epochs already trained" in out
+    assert _metrics(tmp_path)["final"] == final
+
+
+# ---------------------------------------------------------------- one-line errors
+
+@pytest.mark.parametrize("value, message", [
+    ("{not json", "TF_CONFIG is not a valid cluster description"),
+    ('{"cluster": {"worker": ["a:1"]}, "task": {"type": "worker", "index": 3}}', "does not name one of the 1"),
+    ('{"cluster": {"ps": ["a:1"]}, "task": {"type": "ps", "index": 0}}', "TF_CONFIG is not a valid cluster"),
+])
+def test_a_malformed_tf_config_is_one_line(value, message, monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("TF_CONFIG", value)
+    assert run_main(notmnist_mlp.main, ["--distribute", "multi-worker", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and message in err[0]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--distribute", "multi-worker"], "needs TF_CONFIG (one process per worker); start a cluster on this machine "
+                                       "with: python -m tfnets.launch --multi-worker 2"),
+    (["--devices", "2"], "--devices needs --distribute mirrored"),
+    (["--distribute", "mirrored", "--devices", "0"], "expected a positive integer, got 0"),
+    (["--distribute", "everywhere"], "invalid choice: 'everywhere'"),
+])
+def test_bad_distribution_flags_are_one_line(argv, message, monkeypatch, tmp_path, capsys):
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    try:
+        code = run_main(notmnist_mlp.main, [*argv, "--out", str(tmp_path)])
+    except SystemExit as stop:  # argparse's own errors
+        code = stop.code
+    assert code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and message in err[0]
+    assert not (tmp_path / "notmnist_mlp").exists()
+
+
+def test_the_global_batch_must_split_evenly_over_the_replicas():
+    class TwoReplicas:
+        num_replicas_in_sync = 2
+
+    two = distribute.Distribution("mirrored", TwoReplicas(), ["/cpu:0", "/cpu:1"])
+    two.check_batch_size(64)
+    with pytest.raises(ConfigError, match="--batch-size 33 does not split evenly over 2 replicas"):
+        two.check_batch_size(33)
