@@ -49,4 +49,4 @@ def _release_folder_locks():
     from tfnets import distribute, locks
 
     locks.release_all()
-    distribute.leave_scopes()
+    distribute.reset()

@@ -221,3 +221,26 @@ def test_the_global_batch_must_split_evenly_over_the_replicas():
     two.check_batch_size(64)
     with pytest.raises(ConfigError, match="--batch-size 33 does not split evenly over 2 replicas"):
         two.check_batch_size(33)
+
+
+def test_precision_is_the_models_compute_dtype_and_is_put_back(tmp_path, data_dir):
+    import keras
+
+    seen = []
+    original = notmnist_mlp.build_model
+
+    def recording(*args, **kwargs):
+        model = original(*args, **kwargs)
+        seen.append((model.layers[0].compute_dtype, model.layers[0].variable_dtype))
+        return model
+
+    argv = [*_app_argv(tmp_path, data_dir), "--epochs", "1", "--precision", "mixed_bfloat16"]
+    notmnist_mlp.build_model = recording
+    try:
+        assert run_main(notmnist_mlp.main, argv) == 0
+    finally:
+        notmnist_mlp.build_model = original
+    assert seen == [("bfloat16", "float32")]
+    config = json.loads((tmp_path / "runs" / "notmnist_mlp" / "r" / "config.json").read_text())
+    assert config["precision"] == "mixed_bfloat16"
+    assert keras.mixed_precision.global_policy().name == "float32"  # the command put it back

@@ -180,7 +180,7 @@ def run_main(main, argv=None):
             signal.signal(signal.SIGTERM, previous)
         locks.release_all()  # this command's run and export folders are free again
         if "tfnets.distribute" in sys.modules:
-            sys.modules["tfnets.distribute"].leave_scopes()
+            sys.modules["tfnets.distribute"].reset()
 
 
 INTERRUPTED = "interrupted: completed epochs are checkpointed; re-run the same command to resume"

@@ -13,6 +13,7 @@ TensorFlow starts its runtime, so `setup` must run before the first TensorFlow o
 import dataclasses
 import json
 import os
+import sys
 
 from tfnets.errors import ConfigError
 
@@ -117,7 +118,7 @@ def _mirrored_devices(tf, count):
     return [f"/cpu:{i}" for i in range(count)]
 
 
-_entered = []  # the strategy scopes this process entered for its command (left by `leave_scopes`)
+_entered = []  # the strategy scopes this process entered for its command (left by `reset`)
 
 
 def enter_scope(distribution):
@@ -129,7 +130,10 @@ def enter_scope(distribution):
     _entered.append(scope)
 
 
-def leave_scopes():
-    """Leave every scope `enter_scope` entered (the end of a command; tests call it after each test)."""
+def reset():
+    """The end of a command (tests call it after each test): leave the scopes `enter_scope` entered and put the
+    float32 policy back."""
     while _entered:
         _entered.pop().__exit__(None, None, None)
+    if "keras" in sys.modules:
+        sys.modules["keras"].mixed_precision.set_global_policy("float32")
