@@ -27,6 +27,7 @@ import numpy as np
 from tfnets.augment import exportable, with_random_shift
 from tfnets.cli import base_parser, exit_with, float_list, positive_float, positive_int, require
 from tfnets.data import load_mnist
+from tfnets.distribute import synchronized_batch_norm
 from tfnets.experiment import Experiment
 from tfnets.lazy import lazy_import
 from tfnets.plots import plot_xy
@@ -101,7 +102,8 @@ def build_classifier(dropout, filters=(16, 32, 32, 64), num_classes=10):
         for i, n in enumerate(pair):
             # No bias: the batch norm's beta plays that role.
             x = keras.layers.Conv2D(n, 3, padding="valid", use_bias=False, name=f"conv{block + 1}_{i + 1}")(x)
-            x = keras.layers.BatchNormalization(name=f"bn{block + 1}_{i + 1}")(x)
+            x = keras.layers.BatchNormalization(synchronized=synchronized_batch_norm(),
+                                                name=f"bn{block + 1}_{i + 1}")(x)
             x = keras.layers.ReLU()(x)
         x = keras.layers.MaxPooling2D(2, name=f"pool{block + 1}")(x)
         x = keras.layers.Dropout(dropout, name=f"dropout{block + 1}")(x)

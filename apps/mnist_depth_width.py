@@ -24,6 +24,7 @@ import math
 from tfnets.augment import exportable, with_random_shift
 from tfnets.cli import base_parser, exit_with, int_list, positive_float, positive_int, require
 from tfnets.data import load_fashion_mnist, load_mnist
+from tfnets.distribute import synchronized_batch_norm
 from tfnets.errors import ConfigError
 from tfnets.export import export_model
 from tfnets.experiment import Experiment
@@ -96,7 +97,7 @@ def build_classifier(hidden_layers, dropout, num_classes=10):
     for i, units in enumerate(hidden_layers):
         # No bias: the batch norm's beta plays that role.
         x = keras.layers.Dense(units, use_bias=False, name=f"dense_{i + 1}")(x)
-        x = keras.layers.BatchNormalization(name=f"bn_{i + 1}")(x)
+        x = keras.layers.BatchNormalization(synchronized=synchronized_batch_norm(), name=f"bn_{i + 1}")(x)
         x = keras.layers.ReLU()(x)
         if dropout:
             x = keras.layers.Dropout(dropout)(x)

@@ -27,6 +27,7 @@ import math
 
 from tfnets.cli import base_parser, exit_with, require
 from tfnets.data import load_notmnist
+from tfnets.distribute import synchronized_batch_norm
 from tfnets.errors import ModelError
 from tfnets.experiment import Experiment
 from tfnets.lazy import lazy_import
@@ -105,7 +106,7 @@ def build_model(l2=0.0, keep_prob=1.0, seed=0, *, recipe="assignment", filters=N
         keras.layers.Conv2D(filters, 3, strides=1, padding="same", kernel_initializer=xavier_normal(seed),
                             name="conv"),
         keras.layers.ReLU(name="conv_relu"),
-        keras.layers.BatchNormalization(name="batch_norm"),
+        keras.layers.BatchNormalization(synchronized=synchronized_batch_norm(), name="batch_norm"),
         keras.layers.MaxPooling2D(2, name="pool"),
         keras.layers.Flatten(name="flatten"),
         keras.layers.Dense(784, kernel_initializer=xavier_normal(seed + 1), kernel_regularizer=assignment_l2(l2),

@@ -244,3 +244,58 @@ def test_precision_is_the_models_compute_dtype_and_is_put_back(tmp_path, data_di
     config = json.loads((tmp_path / "runs" / "notmnist_mlp" / "r" / "config.json").read_text())
     assert config["precision"] == "mixed_bfloat16"
     assert keras.mixed_precision.global_policy().name == "float32"  # the command put it back
+
+
+# Batch normalisation under a strategy: each replica's statistics come from its half of the batch unless the layer
+# is synchronized. The CNN apps build synchronized layers whenever there are several replicas.
+BATCH_NORM = textwrap.dedent("""
+    import json, sys
+    from tfnets import distribute, determinism
+    mirrored = distribute.setup("mirrored", 2)
+    determinism.configure(0)
+    import keras, numpy as np
+    from apps import mnist_cnn
+    from tfnets.runs import Run
+
+    rng = np.random.default_rng(0)
+    x, y = rng.random((64, 28, 28, 1), dtype=np.float32), rng.integers(0, 10, 64)
+
+    def train(name, strategy, build):
+        with strategy.scope():
+            keras.utils.set_random_seed(0)
+            model = build()
+            # Plain SGD: Adam would blow round-off up (it turns the near-zero gradients of a batch norm's
+            # beta, which follows the batch mean, into full-size steps).
+            model.compile(keras.optimizers.SGD(0.05),
+                          keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+            history = Run(f"{sys.argv[1]}/{name}", {}).fit(model, (x, y), (x[:32], y[:32]), epochs=2, batch_size=32,
+                                                verbose=0, tensorboard=False)
+        synchronized = [layer.synchronized for layer in model.layers
+                        if isinstance(layer, keras.layers.BatchNormalization)]
+        return {"losses": [[row["loss"], row["val_loss"]] for row in history], "synchronized": synchronized}
+
+    def per_replica():  # the app's network with plain (per-replica) batch norm layers
+        model = mnist_cnn.build_classifier(0.0)
+        config = model.get_config()
+        for layer in config["layers"]:
+            if layer["class_name"] == "BatchNormalization":
+                layer["config"]["synchronized"] = False
+        return keras.Model.from_config(config)
+
+    one = __import__("tensorflow").distribute.get_strategy()
+    print(json.dumps({"one": train("one", one, lambda: mnist_cnn.build_classifier(0.0)),
+                      "app": train("app", mirrored.strategy, lambda: mnist_cnn.build_classifier(0.0)),
+                      "plain": train("plain", mirrored.strategy, per_replica)}))
+""")
+
+
+def test_batch_norm_under_mirrored_uses_global_batch_statistics(tmp_path):
+    [(code, stdout, stderr)] = _run_group([([sys.executable, "-c", BATCH_NORM, str(tmp_path)], os.environ)])
+    assert code == 0, stderr
+    runs = _last_json(stdout)
+    assert runs["one"]["synchronized"] == [False] * 4  # one device: the layers are left as they were
+    assert runs["app"]["synchronized"] == [True] * 4
+    assert runs["plain"]["synchronized"] == [False] * 4
+    # Synchronized statistics give the one-device losses; per-replica statistics visibly do not.
+    assert _max_relative_difference(runs["app"]["losses"], runs["one"]["losses"]) < TOLERANCE
+    assert _max_relative_difference(runs["plain"]["losses"], runs["one"]["losses"]) > 1e-4

@@ -137,3 +137,12 @@ def reset():
         _entered.pop().__exit__(None, None, None)
     if "keras" in sys.modules:
         sys.modules["keras"].mixed_precision.set_global_policy("float32")
+
+
+def synchronized_batch_norm():
+    """For `keras.layers.BatchNormalization(synchronized=...)`: True under a strategy with several replicas, so that
+    the batch statistics are those of the global batch, as on one device (each replica's half-batch statistics would
+    otherwise differ). False on one device, where it changes nothing but the last bits."""
+    import tensorflow as tf
+
+    return tf.distribute.get_strategy().num_replicas_in_sync > 1
