@@ -20,7 +20,6 @@ overlaid validation curves, and exports the best setting (lowest final validatio
 `saved_models/notmnist_cnn_<study>`. `--recipe improved` is our own "go beyond" variant (see `build_model`),
 reported next to the assignment's configuration, never instead of it.
 """
-import csv
 import dataclasses
 import json
 import math
@@ -30,6 +29,7 @@ from tfnets.data import load_notmnist
 from tfnets.distribute import synchronized_batch_norm
 from tfnets.errors import ModelError
 from tfnets.experiment import Experiment
+from tfnets.initializers import xavier_normal
 from tfnets.lazy import lazy_import
 from tfnets.plots import plot_overlay
 from tfnets.report import write_csv
@@ -54,16 +54,6 @@ DEFAULT_KEEP_PROB = {"assignment": 1.0, "improved": 0.5}
 # ---------------------------------------------------------------------------------------------------------------
 # Model
 # ---------------------------------------------------------------------------------------------------------------
-
-def xavier_normal(seed):
-    """Xavier/Glorot init as the assignment defines it: zero-mean Gaussian, variance 2 / (fan_in + fan_out).
-
-    `VarianceScaling(1, "fan_avg", "untruncated_normal")` is exactly that (variance 1 / ((fan_in + fan_out) / 2));
-    Keras' `GlorotNormal` would truncate at two standard deviations. For a conv kernel the fans count the
-    receptive field: fan_in = 3*3*in_channels, fan_out = 3*3*filters.
-    """
-    return keras.initializers.VarianceScaling(1.0, mode="fan_avg", distribution="untruncated_normal", seed=seed)
-
 
 def assignment_l2(lam):
     """The assignment's penalty `lam * tf.nn.l2_loss(W)` as a Keras regularizer, or None for lam = 0.
@@ -220,7 +210,7 @@ def run_sweep(exp, args, trainer, name, space, baseline):
             label = ", ".join(f"{k}={v:g}" for k, v in values.items())
             metrics = json.loads((run.path / "metrics.json").read_text())
             rows.append(result_row(label, metrics) | {"status": metrics.get("status", "completed")})
-            histories[label] = _read_history(run.path / "history.csv")
+            histories[label] = run.read_history()
     write_csv(exp.run.path / f"{name}_results.csv", rows)
     exp.report.add_table(f"{name} study: final metrics per value",
                          rows, note=f"{args.epochs} epochs, seed {args.seed}; loss = cross-entropy + L2 penalty; "
@@ -250,13 +240,6 @@ def restore_trained(model, run, data):
     epochs_done, _ = run.restore(model)
     if epochs_done == 0:
         raise ModelError(f"no usable checkpoint in {run.path}; delete that folder and re-run the command")
-
-
-def _read_history(path):
-    if not path.exists():
-        return []
-    with open(path) as handle:
-        return [{k: float(v) for k, v in row.items() if v != ""} for row in csv.DictReader(handle)]
 
 
 def export(exp, model, data, path):

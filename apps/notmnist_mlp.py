@@ -17,12 +17,12 @@ Every run reports the early-stopping point: the epoch with the lowest validation
 next to those of the last epoch. `tfnets.reference.NumpyMLP` is the same network and update in plain NumPy; the
 tests check both implementations (and autodiff) against each other step for step.
 """
-import csv
 import dataclasses
 
 from tfnets.cli import base_parser, exit_with, int_list, positive_float, require
 from tfnets.data import load_notmnist
 from tfnets.experiment import Experiment
+from tfnets.initializers import xavier_normal
 from tfnets.lazy import lazy_import
 from tfnets.plots import plot_overlay, plot_xy
 from tfnets.report import write_csv
@@ -38,14 +38,6 @@ LEARNING_RATE = 0.1
 MOMENTUM = 0.9
 GRADIENTS = ("manual", "autodiff")
 SWEEPABLE = {"learning_rate": float, "hidden_units": int}
-
-
-def xavier_normal(seed):
-    """Zero-mean Gaussian with variance 2 / (fan_in + fan_out), NOT truncated (Keras' GlorotNormal is).
-
-    `VarianceScaling(1, "fan_avg", "untruncated_normal")` has variance 1 / ((fan_in + fan_out) / 2): the same.
-    """
-    return keras.initializers.VarianceScaling(1.0, mode="fan_avg", distribution="untruncated_normal", seed=seed)
 
 
 def build_model(hidden_units=1000, gradients="manual", seed=0, learning_rate=LEARNING_RATE, momentum=MOMENTUM,
@@ -166,7 +158,7 @@ def study(exp, args, trainer, space):
     rows, histories = [], {}
     for values in sweep.combinations:
         run = sweep.trial_run(values)
-        history = _read_history(run.path / "history.csv")
+        history = run.read_history()
         metrics_row = next((r for r in sweep.results() if r["trial"] == run.path.name), None)
         if metrics_row is None:
             continue
@@ -201,13 +193,6 @@ def study(exp, args, trainer, space):
         print(", ".join(f"{k}={row[k]}" for k in space) + f": test accuracy {row['test_accuracy']:.4f}, "
               f"test loss {row['test_loss']:.4f}, {row['wall_time_s']}s, best epoch {row['best_epoch']}")
     return rows
-
-
-def _read_history(path):
-    if not path.exists():
-        return []
-    with open(path) as handle:
-        return [{k: float(v) for k, v in row.items() if v != ""} for row in csv.DictReader(handle)]
 
 
 def main(argv=None):

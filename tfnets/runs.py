@@ -251,6 +251,14 @@ class Run:
             results.update({f"{name}_{key}": float(value) for key, value in values.items()})
         return results
 
+    def read_history(self):
+        """The rows of `history.csv` as dicts of floats (`[]` when there is none)."""
+        path = self.path / "history.csv"
+        if not path.exists():
+            return []
+        with open(path, newline="") as handle:
+            return [{k: float(v) for k, v in row.items() if v != ""} for row in csv.DictReader(handle)]
+
     def write_history(self, history):
         if not history:
             return
