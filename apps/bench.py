@@ -1,8 +1,8 @@
-"""`python -m apps.bench`: an alias of `python -m tfnets.bench` (the training-throughput benchmark).
+"""`python -m apps.bench`: an alias of `python -m benchmarks` (the training-throughput benchmark).
 
-See `tfnets.bench` for what it measures and `docs/bench.md` for results.
+See `benchmarks/` for what it measures and `docs/bench.md` for results.
 """
-from tfnets.bench import build_parser, main  # noqa: F401 - re-exported for `python -m apps.bench`
+from benchmarks.bench import build_parser, main  # noqa: F401 - re-exported for `python -m apps.bench`
 from tfnets.cli import exit_with
 
 if __name__ == "__main__":

@@ -146,7 +146,7 @@ def build_parser():
 # Model
 # ---------------------------------------------------------------------------------------------------------
 
-def build_model(config, vocab_size, merge="concat", init_std=0.01, steps_per_execution=1, name=None):
+def build_model(config, vocab_size, merge="concat", init_std=0.01, name=None):
     """ids (N, 3) -> shared embedding (N, 3, D) -> concat (N, 3D) or sum (N, D) -> sigmoid (N, P) -> logits (N, V).
 
     Keras averages the loss over the batch, so "learning rate 0.15, momentum 0.85" is
@@ -177,16 +177,15 @@ def build_model(config, vocab_size, merge="concat", init_std=0.01, steps_per_exe
         optimizer = Adam(config.learning_rate)
     else:
         optimizer = SGDMomentum(learning_rate=config.learning_rate, momentum=config.momentum)
-    compile_for_trigrams(model, optimizer, steps_per_execution)
+    compile_for_trigrams(model, optimizer)
     return model
 
 
-def compile_for_trigrams(model, optimizer="sgd", steps_per_execution=1):
+def compile_for_trigrams(model, optimizer="sgd"):
     from tfnets.losses import SoftmaxCrossEntropy
 
     model.compile(optimizer=optimizer, loss=SoftmaxCrossEntropy(from_logits=True),
-                  metrics=["accuracy", keras.metrics.SparseTopKCategoricalAccuracy(TOP_K, name="top10_accuracy")],
-                  steps_per_execution=steps_per_execution)
+                  metrics=["accuracy", keras.metrics.SparseTopKCategoricalAccuracy(TOP_K, name="top10_accuracy")])
 
 
 def build_ensemble(members, config):
@@ -207,12 +206,6 @@ def build_ensemble(members, config):
     return model
 
 
-def steps_per_execution_for(steps_per_epoch, limit=32):
-    """The largest divisor of the epoch's step count up to `limit`: several steps per graph call cut Keras'
-    per-step overhead, and a divisor keeps every call inside one epoch (a resumed run sees the same batches)."""
-    return max(d for d in range(1, limit + 1) if steps_per_epoch % d == 0)
-
-
 def train(exp, data, config, args, member=0):
     """Train one net with early stopping; returns (model with the best weights, TrainResult).
 
@@ -227,9 +220,7 @@ def train(exp, data, config, args, member=0):
     keras.utils.set_random_seed(seed)
     suffix, settings = (f"_seed{seed}", {"member": member}) if member else ("", {})
     run = exp.run.child(config.name + suffix, {**exp.config, "model": dataclasses.asdict(config), **settings})
-    steps = int(np.ceil(len(data.y_train) / args.batch_size))
-    model = build_model(config, data.num_classes, args.merge, args.init_std, steps_per_execution_for(steps),
-                        name=f"trigram_{config.name}{suffix}")
+    model = build_model(config, data.num_classes, args.merge, args.init_std, name=f"trigram_{config.name}{suffix}")
     # Its counters and best weights are checkpointed with the run: a resumed run continues the same count, and a
     # run that already stopped early is only evaluated.
     keeper = KeepBest(patience=args.patience)

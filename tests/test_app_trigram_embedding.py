@@ -98,11 +98,6 @@ def test_optimizer_is_momentum_sgd_with_the_given_rates():
     assert model.optimizer.momentum == pytest.approx(0.85)
 
 
-def test_steps_per_execution_divides_the_epoch():
-    assert app.steps_per_execution_for(1863) == 27  # 372,500 / 200 rounded up = 3^4 * 23
-    assert app.steps_per_execution_for(10) == 10 and app.steps_per_execution_for(37) == 1
-
-
 @pytest.mark.parametrize("text, pairs", [("32x256,16x128", [(32, 256), (16, 128)]), ("8X64", [(8, 64)])])
 def test_dp_list(text, pairs):
     assert app.dp_list(text) == pairs

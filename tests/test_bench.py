@@ -1,4 +1,4 @@
-"""`python -m tfnets.bench` / `apps.bench`: the table has every row, the variants train the same network.
+"""`python -m benchmarks` / `apps.bench`: the table has every row, the variants train the same network.
 
 No timing is asserted (the machine is shared and noisy); the benchmark's own correctness check (weights
 after one epoch vs the independent NumPy reference) is.
@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tfnets import bench
+from benchmarks import bench, mlp
 from tfnets.cli import run_main
 from tfnets.errors import DataError
 
@@ -51,11 +51,11 @@ def test_quick_writes_every_row(quick_run):
 
     mlp_rows = _table_rows(markdown, "## MLP training throughput")
     got = {(int(r[0]), r[1]) for r in mlp_rows}
-    assert got == {(b, v.name) for b in batches for v in bench.VARIANTS}
+    assert got == {(b, v.name) for b in batches for v in mlp.VARIANTS}
     assert len(mlp_rows) == len(got)
 
     gemm_rows = _table_rows(markdown, "## GEMM limit")
-    assert {(int(r[0]), r[1]) for r in gemm_rows} == {(b, g) for b in batches for g in bench.step_flops(1)}
+    assert {(int(r[0]), r[1]) for r in gemm_rows} == {(b, g) for b in batches for g in mlp.step_flops(1)}
     for row in saved["gemm"]:
         assert min(row["numpy"], row["tf"], row["tf_xla"], row["tf_bf16"], row["tf_xla_bf16"]) > 0
 
@@ -80,7 +80,7 @@ def test_every_tf_variant_trains_like_the_numpy_reference(quick_run):
     # function, XLA) must end where the independent NumPy implementation ends, up to float32 rounding. The
     # bf16 variants must visibly differ (else bf16 was not used: float32 leaked in) yet stay close.
     _, result = quick_run
-    twin = dict(bench.BF16_VS_FLOAT32)
+    twin = dict(mlp.BF16_VS_FLOAT32)
     by = {(r["batch"], r["variant"]): r for r in result["mlp"]}
     for row in result["mlp"]:
         batch, name, deviation = row["batch"], row["variant"], row["max_abs_dw_vs_numpy"]
@@ -99,7 +99,7 @@ def test_bf16_trains_as_well_as_float32(quick_run):
     # Loss and accuracy after the first epoch, evaluated on the training set: float32 variants agree with the
     # NumPy reference's; bf16 ones land close to it (bf16 changes the bits, not how well the network trains).
     _, result = quick_run
-    bf16 = {low for low, _ in bench.BF16_VS_FLOAT32}
+    bf16 = {low for low, _ in mlp.BF16_VS_FLOAT32}
     for row in result["mlp"]:
         ref = next(r for r in result["mlp"] if r["batch"] == row["batch"] and r["variant"] == "numpy")
         loss, acc = row["loss_after_epoch1"], row["train_accuracy_after_epoch1"]
@@ -121,14 +121,14 @@ def test_bf16_mlp_computes_in_bf16_and_leaves_the_global_policy_alone():
     import keras
     import ml_dtypes
 
-    init = bench.initial_params(seed=1, hidden=64)
+    init = mlp.initial_params(seed=1, hidden=64)
     rng = np.random.default_rng(1)
     init["b1"] = rng.normal(0, 0.1, init["b1"].shape).astype(np.float32)
     init["b2"] = rng.normal(0, 0.1, init["b2"].shape).astype(np.float32)
-    x = rng.random((16, bench.INPUT_DIM), dtype=np.float32)
+    x = rng.random((16, mlp.INPUT_DIM), dtype=np.float32)
 
     before = keras.mixed_precision.global_policy().name
-    model = bench.build_mlp("dense", init, "mixed_bfloat16")
+    model = mlp.build_mlp("dense", init, "mixed_bfloat16")
     assert keras.mixed_precision.global_policy().name == before == "float32"
     assert [w.dtype for w in model.get_weights()] == [np.float32] * 4  # float32 master weights
     hidden_out = model.layers[0](x)
@@ -161,7 +161,7 @@ def test_bf16_mlp_computes_in_bf16_and_leaves_the_global_policy_alone():
     assert np.array_equal(bf16(hidden_out), hidden_out) and np.array_equal(bf16(logits), logits)
     assert not np.array_equal(bf16(exact), exact)  # the grid test can tell float32 apart
     assert np.abs(logits - exact).max() > 1e-4 * scale
-    assert np.asarray(bench.build_mlp("dense", init)(x)) == pytest.approx(exact, abs=1e-5 * scale)
+    assert np.asarray(mlp.build_mlp("dense", init)(x)) == pytest.approx(exact, abs=1e-5 * scale)
 
 
 def test_throughput_columns_follow_from_the_recorded_epoch_times(quick_run):
@@ -198,9 +198,9 @@ def test_throughput_columns_follow_from_the_recorded_epoch_times(quick_run):
 def test_step_flops_are_the_gemms_of_backprop():
     # Independent count: forward 2*N*(784*H + H*10); backward dW2, dh (2*N*H*10 each) and dW1 (2*N*784*H).
     n, hidden = 32, 1000
-    flops = bench.step_flops(n, hidden)
+    flops = mlp.step_flops(n, hidden)
     assert sum(f for f, _, _ in flops.values()) == n * (4 * 784 * hidden + 6 * hidden * 10)
-    assert bench.epoch_flops(5120, 256, hidden) == 20 * 256 * (4 * 784 * hidden + 6 * hidden * 10)
+    assert mlp.epoch_flops(5120, 256, hidden) == 20 * 256 * (4 * 784 * hidden + 6 * hidden * 10)
 
 
 def test_random_data_fallback_is_labelled(monkeypatch):
@@ -210,7 +210,7 @@ def test_random_data_fallback_is_labelled(monkeypatch):
         raise DataError("notMNIST not found in /nowhere; put notMNIST_small/ there")
 
     monkeypatch.setattr(tfnets.data, "load_notmnist", missing)
-    x, y, note = bench.load_training_data("/nowhere", 600, seed=0)
+    x, y, note = mlp.load_training_data("/nowhere", 600, seed=0)
     assert x.shape == (512, 784) and x.dtype == np.float32 and y.shape == (512,)
     assert note.startswith("RANDOM data") and "/nowhere" in note
 
@@ -252,12 +252,12 @@ def test_apps_alias_help():
 
 
 def test_interleaving_keeps_twins_adjacent_and_rotates():
-    names = [v.name for v in bench.VARIANTS]
+    names = [v.name for v in mlp.VARIANTS]
     firsts = set()
     for repeat in range(len(names)):
-        order = bench.interleaved_order(names, repeat)
+        order = mlp.interleaved_order(names, repeat)
         assert sorted(order) == sorted(names)
-        for twin, dense in bench.MANUAL_VS_DENSE + bench.BF16_VS_FLOAT32:
+        for twin, dense in mlp.MANUAL_VS_DENSE + mlp.BF16_VS_FLOAT32:
             assert abs(order.index(twin) - order.index(dense)) == 1
         firsts.add(order[0])
     assert len(firsts) > len(names) // 2  # the first slot is shared around

@@ -28,7 +28,7 @@ def _env(**changes):
     return env
 
 
-@pytest.mark.parametrize("module", [f"apps.{app}" for app in APPS] + ["tfnets.bench"])
+@pytest.mark.parametrize("module", [f"apps.{app}" for app in APPS] + ["benchmarks"])
 def test_help_and_bad_arguments_import_no_tensorflow(module):
     code = f"""
 import runpy, sys

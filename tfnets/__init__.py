@@ -7,7 +7,6 @@ Modules (import what you need; importing `tfnets` itself loads nothing heavy):
     data, preprocessing                              dataset loaders (one module per dataset); ZCA whitening
     cli, experiment, runs, sweep, tuner, callbacks, export, report, plots, atomic, determinism, errors, quiet, lazy
                                                      the experiment framework every app uses
-    bench                                            the throughput benchmark (`python -m tfnets.bench`)
 
 `tfnets.load_model("saved_models/notmnist_mlp")` loads an exported `model.keras` built from our layers.
 """
