@@ -25,7 +25,8 @@ import json
 
 import numpy as np
 
-from tfnets.cli import base_parser, choice_list, exit_with, positive_float, positive_int, require
+from tfnets.cli import (base_parser, choice_list, core_config, exit_with, positive_float, positive_int,
+                        require)
 from tfnets.data import load_catcar, to_signed_labels
 from tfnets.experiment import Experiment
 from tfnets.lazy import lazy_import
@@ -393,13 +394,37 @@ def show_examples(exp, model, raw, prepared, count=8, seed=0):
                          note="Shown upright; the number is the tanh output (> 0 means car).")
 
 
+def get_config(args):
+    """What defines a run of this app (its run id hashes exactly these fields).
+
+    `--part` only chooses which parts run: each part has its own folder, so running another part later
+    resumes the finished ones.
+    """
+    return {**core_config(args),
+            "hidden": args.hidden,
+            "learning_rate": args.learning_rate,
+            "init_std": args.init_std,
+            "sweep_epochs": args.sweep_epochs,
+            "num_validation": args.num_validation,
+            "augment": args.augment,
+            "inputs": args.inputs,
+            "zca_epsilon": args.zca_epsilon,
+            "lr_decay": args.lr_decay,
+            "small_hidden": args.small_hidden,
+            "large_hidden": args.large_hidden,
+            "two_layer": args.two_layer,
+            "two_layer_lr": args.two_layer_lr,
+            "two_layer_batch": args.two_layer_batch,
+            "momentum": args.momentum,
+            "sweep": args.sweep,
+            "sweep_mode": args.sweep_mode,
+            "max_trials": args.max_trials}
+
+
 def main(argv=None):
     args = build_parser().parse_args(argv)
     parts = part_list(args.part)
-    # The part selection does not change what a run computes, so it is kept out of the run id: `--part c`
-    # after `--part a` reuses the finished sweep and the chosen network instead of training them again.
-    del args.part
-    exp = Experiment(args, "Cat vs car: tanh MLPs with SGD on MSE (EEE443 HW2 Q1)")
+    exp = Experiment(args, "Cat vs car: tanh MLPs with SGD on MSE (EEE443 HW2 Q1)", get_config)
     raw = exp.use_data(carve_validation(load_catcar(args.data_dir), args.num_validation, args.seed))
     data, (pixel_scale, mean_image, whitening) = prepare(raw, args)
     scaling = {"raw": "", "center": ", minus the mean training image",

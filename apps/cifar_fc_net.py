@@ -28,7 +28,7 @@ import time
 import numpy as np
 
 from tfnets import atomic
-from tfnets.cli import base_parser, choice_list, exit_with, require
+from tfnets.cli import base_parser, choice_list, core_config, exit_with, require
 from tfnets.data import load_cifar10
 from tfnets.errors import TrainingDiverged
 from tfnets.experiment import Experiment
@@ -467,6 +467,20 @@ def build_parser():
     return parser
 
 
+def get_config(args):
+    """What defines a run of this app (its run id hashes exactly these fields)."""
+    return {**core_config(args),
+            "part": args.part,
+            "hidden": args.hidden,
+            "trial_epochs": args.trial_epochs,
+            "augment": args.augment,
+            "inputs": args.inputs,
+            "zca_epsilon": args.zca_epsilon,
+            "sweep": args.sweep,
+            "sweep_mode": args.sweep_mode,
+            "max_trials": args.max_trials}
+
+
 def main(argv=None):
     args = build_parser().parse_args(argv)
     require(args.trial_epochs >= 1, f"--trial-epochs must be >= 1, got {args.trial_epochs}")
@@ -475,7 +489,7 @@ def main(argv=None):
     if args.sweep:
         parse_sweep(args.sweep, SWEEPABLE)  # reject bad --sweep values before any work
     args.augment = None if args.augment == "none" else args.augment
-    exp = Experiment(args, title="CIFAR-10 fully-connected nets (CS231n assignment 2)")
+    exp = Experiment(args, "CIFAR-10 fully-connected nets (CS231n assignment 2)", get_config)
     data = exp.use_data(load_cifar10(args.data_dir))
     require(args.batch_size <= len(data.x_train),
             f"--batch-size {args.batch_size} is larger than the training set ({len(data.x_train)} examples)")

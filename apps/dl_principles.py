@@ -27,7 +27,8 @@ import dataclasses
 
 import numpy as np
 
-from tfnets.cli import base_parser, choice_list, exit_with, int_list, positive_float, positive_int, require
+from tfnets.cli import (base_parser, choice_list, core_config, exit_with, int_list, positive_float, positive_int,
+                        require)
 from tfnets.data import make_toy_dataset, train_test_split
 from tfnets.data.splits import Splits
 from tfnets.experiment import Experiment
@@ -343,6 +344,18 @@ def xor_part(exp, args):
 parse_parts = choice_list(PARTS, name="--part", allow_all=True)
 
 
+def get_config(args):
+    """What defines a run of this app (its run id hashes exactly these fields)."""
+    return {**core_config(args),
+            "part": args.part,
+            "hidden": args.hidden,
+            "learning_rate": args.learning_rate,
+            "points": args.points,
+            "noise": args.noise,
+            "order_epochs": args.order_epochs,
+            "order_learning_rate": args.order_learning_rate}
+
+
 def main(argv=None):
     args = build_parser().parse_args(argv)
     parts = parse_parts(args.part)
@@ -350,7 +363,7 @@ def main(argv=None):
     require(args.points >= 8, f"--points must be at least 8, got {args.points}")
     if args.quick:
         args.order_epochs = min(args.order_epochs, 2)
-    exp = Experiment(args, "Deep-learning principles on toy data")
+    exp = Experiment(args, "Deep-learning principles on toy data", get_config)
     results = {}
     if "A" in parts:
         results["A"] = initialisation_part(exp, args, "A", "relu")

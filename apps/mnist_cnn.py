@@ -25,7 +25,7 @@ import math
 import numpy as np
 
 from tfnets.augment import exportable, with_random_shift
-from tfnets.cli import base_parser, exit_with, float_list, positive_float, positive_int, require
+from tfnets.cli import base_parser, core_config, exit_with, float_list, positive_float, positive_int, require
 from tfnets.data import load_mnist
 from tfnets.distribute import synchronized_batch_norm
 from tfnets.experiment import Experiment
@@ -154,13 +154,24 @@ def dropout_study(exp, data, args):
     return rows
 
 
+def get_config(args):
+    """What defines a run of this app (its run id hashes exactly these fields)."""
+    return {**core_config(args),
+            "dropout_rates": args.dropout_rates,
+            "study_epochs": args.study_epochs,
+            "dropout": args.dropout,
+            "learning_rate": args.learning_rate,
+            "shift": args.shift,
+            "arithmetic_only": args.arithmetic_only}
+
+
 def main(argv=None):
     args = build_parser().parse_args(argv)
     require(all(0.0 <= r < 1.0 for r in args.dropout_rates) and args.dropout_rates,
             "--dropout-rates must be numbers in [0, 1), e.g. 0.0,0.2,0.5")
     require(args.dropout is None or 0.0 <= args.dropout < 1.0, f"--dropout must be in [0, 1), got {args.dropout}")
     require(0 <= args.shift <= 8, f"--shift must be between 0 and 8 pixels, got {args.shift}")
-    exp = Experiment(args, "MNIST CNN: arithmetic, dropout study, final network")
+    exp = Experiment(args, "MNIST CNN: arithmetic, dropout study, final network", get_config)
     answers = cnn_arithmetic()
     report_arithmetic(exp, answers)
     if args.arithmetic_only:

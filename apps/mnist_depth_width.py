@@ -22,7 +22,7 @@ import json
 import math
 
 from tfnets.augment import exportable, with_random_shift
-from tfnets.cli import base_parser, exit_with, int_list, positive_float, positive_int, require
+from tfnets.cli import base_parser, core_config, exit_with, int_list, positive_float, positive_int, require
 from tfnets.data import load_fashion_mnist, load_mnist
 from tfnets.distribute import synchronized_batch_norm
 from tfnets.errors import ConfigError
@@ -196,12 +196,26 @@ def plot_depth(rows, path):
                    title="Depth vs width at a fixed hidden-unit budget")
 
 
+def get_config(args):
+    """What defines a run of this app (its run id hashes exactly these fields)."""
+    return {**core_config(args),
+            "dataset": args.dataset,
+            "budgets": args.budgets,
+            "max_depth": args.max_depth,
+            "learning_rate": args.learning_rate,
+            "dropout": args.dropout,
+            "shift": args.shift,
+            "sweep": args.sweep,
+            "sweep_mode": args.sweep_mode,
+            "max_trials": args.max_trials}
+
+
 def main(argv=None):
     args = build_parser().parse_args(argv)
     require(0.0 <= args.dropout < 1.0, f"--dropout must be in [0, 1), got {args.dropout}")
     require(0 <= args.shift <= 8, f"--shift must be between 0 and 8 pixels, got {args.shift}")
     plan = plan_budgets(args)
-    exp = Experiment(args, f"Depth vs width on {args.dataset}")
+    exp = Experiment(args, f"Depth vs width on {args.dataset}", get_config)
     data = prepare(exp.use_data(LOADERS[args.dataset](args.data_dir)))
     exp.report.add("Recipe", f"Input 28x28x1, random shifts up to {args.shift} px (training only), Flatten, "
                              f"Dense->BatchNorm->ReLU->Dropout({args.dropout}) per hidden layer, softmax output; "

@@ -24,7 +24,7 @@ import dataclasses
 import json
 import math
 
-from tfnets.cli import base_parser, exit_with, require
+from tfnets.cli import base_parser, core_config, exit_with, require
 from tfnets.data import load_notmnist
 from tfnets.distribute import synchronized_batch_norm
 from tfnets.errors import ModelError
@@ -250,6 +250,21 @@ def export(exp, model, data, path):
     print(f"exported model: {path}")
 
 
+def get_config(args):
+    """What defines a run of this app (its run id hashes exactly these fields)."""
+    config = {**core_config(args),
+              "l2": args.l2,
+              "keep_prob": args.keep_prob,
+              "recipe": args.recipe,
+              "study": args.study,
+              "sweep": args.sweep,
+              "sweep_mode": args.sweep_mode,
+              "max_trials": args.max_trials}
+    if args.recipe == "improved":
+        config["filters"] = IMPROVED_FILTERS
+    return config
+
+
 def main(argv=None):
     args = build_parser().parse_args(argv)
     if args.keep_prob is None:
@@ -264,8 +279,7 @@ def main(argv=None):
         require(value >= 0, f"--sweep l2 values must be >= 0, got {value}")
 
     # The improved recipe's width is part of its settings, so its runs never resume an older, narrower one.
-    exp = Experiment(args, "notMNIST CNN (ECE421 assignment, part 2)",
-                     extra_config={"filters": IMPROVED_FILTERS} if args.recipe == "improved" else None)
+    exp = Experiment(args, "notMNIST CNN (ECE421 assignment, part 2)", get_config)
     data = load_data(exp, args)
     trainer = Trainer(exp, args, data)
 

@@ -19,7 +19,7 @@ tests check both implementations (and autodiff) against each other step for step
 """
 import dataclasses
 
-from tfnets.cli import base_parser, exit_with, int_list, positive_float, require
+from tfnets.cli import base_parser, core_config, exit_with, int_list, positive_float, require
 from tfnets.data import load_notmnist
 from tfnets.experiment import Experiment
 from tfnets.initializers import xavier_normal
@@ -195,6 +195,18 @@ def study(exp, args, trainer, space):
     return rows
 
 
+def get_config(args):
+    """What defines a run of this app (its run id hashes exactly these fields)."""
+    return {**core_config(args),
+            "hidden_units": args.hidden_units,
+            "learning_rate": args.learning_rate,
+            "momentum": args.momentum,
+            "gradients": args.gradients,
+            "sweep": args.sweep,
+            "sweep_mode": args.sweep_mode,
+            "max_trials": args.max_trials}
+
+
 def main(argv=None):
     args = build_parser().parse_args(argv)
     space = parse_sweep(args.sweep, SWEEPABLE)
@@ -204,7 +216,7 @@ def main(argv=None):
         require("hidden_units" not in space, "give the sizes either in --hidden-units or in --sweep, not both")
         space = {"hidden_units": args.hidden_units, **space}
 
-    exp = Experiment(args, "notMNIST MLP (ECE421 assignment, part 1)")
+    exp = Experiment(args, "notMNIST MLP (ECE421 assignment, part 1)", get_config)
     data = load_data(exp, args)
     if args.batch_size is not None:
         require(args.batch_size <= len(data.y_train),

@@ -32,7 +32,8 @@ from pathlib import Path
 import numpy as np
 
 from tfnets import atomic
-from tfnets.cli import ArgumentParser, base_parser, choice_list, exit_with, positive_float, positive_int, require
+from tfnets.cli import (ArgumentParser, base_parser, choice_list, core_config, exit_with, positive_float,
+                        positive_int, require)
 from tfnets.data import load_trigrams
 from tfnets.errors import ConfigError, ModelError
 from tfnets.experiment import Experiment
@@ -466,17 +467,29 @@ def configs_from(args):
     return configs
 
 
+def get_config(args):
+    """What defines a run of this app (its run id hashes exactly these fields).
+
+    Which models to train (`--configs`, `--extra`, `--extra-lr`, `--ensemble-size`) is not a setting
+    of any one of them: each model has its own folder, so asking for another later resumes the
+    finished ones.
+    """
+    return {**core_config(args),
+            "merge": args.merge,
+            "learning_rate": args.learning_rate,
+            "momentum": args.momentum,
+            "init_std": args.init_std,
+            "patience": args.patience}
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["predict"]:
         return predict_main(argv[1:])
     args = build_parser().parse_args(argv)
     configs = configs_from(args)
-    # Which models to train is not a setting of any one of them: kept out of the run id (and every model's own
-    # run folder), so asking for another --configs/--extra later resumes the finished models instead of
-    # training them again.
-    del args.configs, args.extra, args.extra_lr, args.ensemble_size
-    exp = Experiment(args, f"Trigram -> fourth word with a shared embedding (EEE443 HW2 Q2), merge={args.merge}")
+    exp = Experiment(args, f"Trigram -> fourth word with a shared embedding (EEE443 HW2 Q2), merge={args.merge}",
+                     get_config)
     data = exp.use_data(load_trigrams(args.data_dir), quick_train=2000, quick_eval=500)
     if "surrogate" in (data.note + data.source).lower():
         exp.report.add("Data caveat", "This is NOT the original EEE443 `assign2_data2.h5`: it is a surrogate rebuilt "

@@ -231,7 +231,7 @@ def test_atomic_write_leaves_old_file_on_failure(tmp_path):
 def test_experiment_trains_writes_metrics_and_exports(tmp_path):
     args = types.SimpleNamespace(app="demo", seed=1, jit=False, out=str(tmp_path / "runs"), run_id=None,
                                  export_dir=str(tmp_path / "model"), epochs=2, batch_size=16)
-    exp = Experiment(args, title="demo")
+    exp = Experiment(args, "demo", lambda a: {"seed": a.seed, "epochs": a.epochs, "batch_size": a.batch_size})
     x, y = _data()
     data = types.SimpleNamespace(x_train=x[:64], y_train=y[:64], x_valid=x[64:80], y_valid=y[64:80],
                                  x_test=x[80:], y_test=y[80:])

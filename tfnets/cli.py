@@ -149,6 +149,16 @@ def base_parser(app, description, *, epochs, batch_size, seed=0):
     return parser
 
 
+# The core flags that change what a run computes. The others (--data-dir, --out, --run-id, --export-dir, --debug,
+# --steps-per-execution) only change where the data and outputs live or how the work is split into graph calls.
+RUN_FLAGS = ("epochs", "batch_size", "seed", "quick", "jit", "distribute", "devices", "precision")
+
+
+def core_config(args):
+    """The core part of an app's run configuration (see each app's `get_config`)."""
+    return {name: getattr(args, name) for name in RUN_FLAGS if hasattr(args, name)}
+
+
 def run_main(main, argv=None):
     """Run `main(argv)`; map errors to one line on stderr and an exit code. Returns the exit code."""
     debug = "--debug" in (sys.argv[1:] if argv is None else argv) or os.environ.get("TFNETS_DEBUG") == "1"

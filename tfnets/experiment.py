@@ -3,7 +3,7 @@
 A typical app reads top to bottom as::
 
     args = parser.parse_args(argv)
-    exp = Experiment(args, title="notMNIST CNN")
+    exp = Experiment(args, "notMNIST CNN", get_config)  # get_config(args): the fields that define a run
     data = load_notmnist(args.data_dir)
     model = build_model(...)
     result = exp.train(model, data)
@@ -46,14 +46,15 @@ def _pair(data, split):
 class Experiment:
     """One invocation of an app: `runs/<app>/<run-id>/` plus `saved_models/<app>/`."""
 
-    def __init__(self, args, title, extra_config=None):
+    def __init__(self, args, title, get_config):
+        """`get_config(args)`: the app's run configuration, the fields that define what a run computes (its run id
+        hashes exactly these); called after `--quick` has capped the epochs."""
         if getattr(args, "quick", False) and "epochs" not in getattr(args, "_explicit", ()):
             # --quick is a smoke test of the whole pipeline: tiny real subset, at most two epochs.
             args.epochs = min(args.epochs, 2)
         self.args = args
         self.app = args.app
-        settings = {k: v for k, v in vars(args).items() if not k.startswith("_")}
-        self.config = {**settings, **(extra_config or {})}
+        self.config = {"app": args.app, **get_config(args)}
         from tfnets import distribute
         from tfnets.runs import Run, run_id_for
 
@@ -63,17 +64,19 @@ class Experiment:
         if args.batch_size:  # an early error; `train` checks the batch size each training really uses
             self.distribution.check_batch_size(args.batch_size)
         self.config["distribution"] = self.distribution.describe()
+        # Recorded in config.json for the record (every flag as given), not part of the run's identity.
+        settings = {k: v for k, v in vars(args).items() if not k.startswith("_")}
         self.jit = determinism.configure(args.seed, args.jit)
         run_id = args.run_id or run_id_for(self.config)
         run_path = Path(args.out) / self.app / run_id
         self.export_dir = Path(args.export_dir) if args.export_dir else Path("saved_models") / self.app
         if self.distribution.is_chief:
-            self.run = Run(run_path, self.config)
+            self.run = Run(run_path, {**self.config, "settings": settings})
         else:
             # A non-chief worker computes everything the chief does, but its files go to a scratch folder of its
             # own: the run folder and the export have one writer. It resumes from the chief's checkpoint.
             scratch = Path(tempfile.mkdtemp(prefix=f"tfnets-worker{self.distribution.task_index}-"))
-            self.run = Run(scratch / "run", self.config, read_from=run_path)
+            self.run = Run(scratch / "run", {**self.config, "settings": settings}, read_from=run_path)
             self.export_dir = scratch / "export"
         self.report = Report(self.run.path / "report.md", title)
         print(f"run folder: {self.run.path}")

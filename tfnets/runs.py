@@ -33,11 +33,9 @@ import numpy as np
 from tfnets import atomic, locks
 from tfnets.errors import ConfigError, TrainingDiverged
 
-# Settings that do not change what is computed; they are left out of the run id.
-# `steps_per_execution` is one of them: one graph call per batch or per epoch trains the same weights, so a
-# run started with either setting resumes with the other.
-VOLATILE_KEYS = {"out", "run_id", "debug", "export_dir", "data_dir", "verbose", "steps_per_execution",
-                 "distribution"}
+# Keys of a run's config.json that describe it without defining it: the devices it ran on and every flag as given.
+# What defines a run is the app's explicit configuration (each app's `get_config`).
+VOLATILE_KEYS = {"distribution", "settings"}
 # Bumped when a checkpoint of an older layout could not resume exactly (format 2 added callback state): such a
 # checkpoint is ignored, and the run starts afresh with a message saying so.
 CHECKPOINT_FORMAT = 2

@@ -33,7 +33,6 @@ def add_sweep_arguments(parser, allowed):
                        help=f"sweep a hyperparameter over values; names: {', '.join(sorted(allowed))}")
     group.add_argument("--sweep-mode", choices=("grid", "random"), default="grid")
     group.add_argument("--max-trials", type=int, default=None, help="cap the number of trials (random mode)")
-    parser.set_defaults(sweep_allowed=sorted(allowed))
     return group
 
 

@@ -1,0 +1,59 @@
+"""Each app's run configuration is explicit (`get_config`): the run id hashes exactly those fields."""
+import importlib
+
+import pytest
+
+from tfnets.cli import RUN_FLAGS
+from tfnets.runs import run_id_for
+
+APPS = ["notmnist_mlp", "notmnist_cnn", "dl_principles", "mnist_depth_width", "mnist_cnn", "catcar_mlp",
+        "trigram_embedding", "cifar_fc_net"]
+# Flags that say where things live or how the work is split, for every app; and per app, the flags that only choose
+# which parts or models run (each part/model has its own folder).
+WHERE_AND_HOW = {"app", "data_dir", "out", "run_id", "export_dir", "debug", "steps_per_execution"}
+SELECTION = {"catcar_mlp": {"part"}, "trigram_embedding": {"configs", "extra", "extra_lr", "ensemble_size"}}
+
+
+def _parsed(app, argv=(), extra_flag=False):
+    module = importlib.import_module(f"apps.{app}")
+    parser = module.build_parser()
+    if extra_flag:
+        parser.add_argument("--some-new-display-option", default="fancy")
+    return module, parser.parse_args(list(argv))
+
+
+@pytest.mark.parametrize("app", APPS)
+def test_every_flag_is_either_configuration_or_declared_not_to_be(app):
+    module, args = _parsed(app)
+    config = module.get_config(args)
+    flags = {name for name in vars(args) if not name.startswith("_")}
+    assert set(config) <= flags  # no invented names
+    unclassified = flags - set(config) - WHERE_AND_HOW - SELECTION.get(app, set())
+    assert not unclassified, f"add {sorted(unclassified)} to apps.{app}.get_config (or say why not here)"
+    assert set(RUN_FLAGS) <= set(config)
+
+
+@pytest.mark.parametrize("app", APPS)
+def test_an_unrelated_new_flag_does_not_change_the_run_id(app):
+    module, plain = _parsed(app)
+    _, with_flag = _parsed(app, extra_flag=True)
+    assert run_id_for(module.get_config(plain)) == run_id_for(module.get_config(with_flag))
+
+
+@pytest.mark.parametrize("app, argv", [
+    ("notmnist_mlp", ["--learning-rate", "0.02"]), ("mnist_cnn", ["--shift", "1"]), ("cifar_fc_net", ["--seed", "3"]),
+    ("trigram_embedding", ["--merge", "sum"]), ("catcar_mlp", ["--sweep", "hidden=10,20"]),
+])
+def test_a_setting_that_changes_the_computation_changes_the_run_id(app, argv):
+    module, plain = _parsed(app)
+    _, changed = _parsed(app, argv)
+    assert run_id_for(module.get_config(plain)) != run_id_for(module.get_config(changed))
+
+
+@pytest.mark.parametrize("app, argv", [
+    ("catcar_mlp", ["--part", "c"]), ("trigram_embedding", ["--extra", "none"]), ("notmnist_mlp", ["--out", "x"]),
+])
+def test_choosing_parts_or_folders_keeps_the_run_id(app, argv):
+    module, plain = _parsed(app)
+    _, changed = _parsed(app, argv)
+    assert run_id_for(module.get_config(plain)) == run_id_for(module.get_config(changed))
