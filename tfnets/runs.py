@@ -30,7 +30,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from tfnets import atomic, locks
+from tfnets import atomic, sweep_cluster
 from tfnets.errors import ConfigError, TrainingDiverged
 
 # Settings that do not change what is computed; they are left out of the run id.
@@ -58,10 +58,13 @@ def _progress_verbosity():
 class Run:
     """A folder holding everything one training produces. Sub-runs (sweep trials) nest inside."""
 
-    def __init__(self, path, config):
+    def __init__(self, path, config, *, trial=False):
         self.path = Path(path)
         self.path.mkdir(parents=True, exist_ok=True)
-        locks.acquire(self.path / ".lock", f"run folder {self.path} is in use by", "wait for it or pass --run-id")
+        # A sweep trial (`trial=True`) is always one process's alone. The chief and workers of a distributed sweep
+        # share every other folder (the app's run folder): see `tfnets.sweep_cluster.lock_run`.
+        self.trial = trial
+        sweep_cluster.lock_run(self.path, trial)
         self.config = dict(config)
         self.config_hash = hashlib.sha256(
             json.dumps({k: v for k, v in sorted(self.config.items()) if k not in VOLATILE_KEYS},
@@ -91,6 +94,7 @@ class Run:
         epoch and credit its losses to the wrong one, so it is refused. The model's compiled setting is
         restored afterwards, so evaluate/predict/export see the model as the app compiled it.
         """
+        sweep_cluster.refuse_training_outside_trials(self)
         x_train, y_train = train
         n_train = len(x_train)
         if epochs < 0:

@@ -11,6 +11,9 @@ so completed trials are never repeated and the interrupted one loses at most one
 
 Every trial is a `Run` in `<run>/trials/<name>/` (config, history, metrics, curves, checkpoint); the sweep's
 results table (markdown + CSV) and one overlay figure are built from those folders.
+
+The same sweep runs over several processes in KerasTuner's distributed mode (`tfnets.sweep_cluster`, launched by
+`python -m tfnets.launch --workers N -- <command>`): the chief serves the oracle, workers train trials.
 """
 import json
 import re
@@ -19,10 +22,11 @@ from pathlib import Path
 import keras_tuner as kt
 import numpy as np
 
+from tfnets import locks, sweep_cluster
 from tfnets.errors import ConfigError, TfnetsError, TrainingDiverged
 from tfnets.plots import plot_overlay
 from tfnets.report import markdown_table, write_csv
-from tfnets.runs import best_epoch
+from tfnets.runs import Run, best_epoch
 
 
 def add_sweep_arguments(parser, allowed):
@@ -81,6 +85,14 @@ class OrderedGridOracle(kt.Oracle):
         for name in self.combinations[0] if self.combinations else []:
             self.hyperparameters.Choice(name, list(dict.fromkeys(c[name] for c in self.combinations)))
 
+    @kt.synchronized
+    def end_trial(self, trial):
+        super().end_trial(trial)
+        # KerasTuner saves the oracle BEFORE it drops the trial from the running ones; a worker never saves it
+        # again (only the chief owns the oracle), so oracle.json would list the last trial of every worker as
+        # running, and a reload would retry it.
+        self.save()
+
     def populate_space(self, trial_id):
         for values in self.combinations:
             if self._compute_values_hash(values) not in self._tried_so_far:
@@ -92,12 +104,37 @@ class _FunctionTuner(kt.engine.base_tuner.BaseTuner):
     """Runs `train_fn(values, run)` per trial; reports the best validation loss to the oracle."""
 
     def __init__(self, oracle, sweep, train_fn, **kwargs):
+        self._reloaded = False
         super().__init__(oracle, **kwargs)
         self.sweep, self.train_fn = sweep, train_fn
         self.error = None
+        # KerasTuner reloads the oracle only when THIS tuner id saved a file before; a sweep started by one process
+        # and continued by another (plain -> distributed chief, or back) must still see every trial on disk.
+        oracle_file = Path(self.project_dir) / "oracle.json"
+        if not self._reloaded and not self._is_worker() and oracle_file.exists():
+            self.oracle.reload()
+
+    def reload(self):
+        self._reloaded = True
+        super().reload()
 
     def run_trial(self, trial, *args, **kwargs):
         values = {k: json.loads(v) for k, v in trial.hyperparameters.values.items()}
+        lock = self.sweep.trial_path(values) / ".lock"
+        try:
+            locks.acquire(lock, f"trial {lock.parent.name} is being trained by", "waiting for it")
+        except ConfigError as busy:
+            # Another process trains this very trial (a worker the chief gave up on, or a plain run next to a
+            # cluster). Wait instead of failing: afterwards its checkpoint is complete and this only evaluates it.
+            print(f"{busy}", flush=True)
+            locks.acquire(lock, "", "", wait=True)
+        print(f"trial {lock.parent.name}", flush=True)  # in a distributed sweep: which worker trains what
+        try:
+            return self._run_locked(values)
+        finally:
+            locks.release(lock)  # a trial is one process's only while it trains
+
+    def _run_locked(self, values):
         run = self.sweep.trial_run(values)
         try:
             result = self.train_fn(values, run)
@@ -136,27 +173,56 @@ class Sweep:
         self.combinations = combos
         self.seed = seed
 
+    def trial_path(self, values):
+        return self.run.path / "trials" / trial_name(values)
+
     def trial_run(self, values):
-        return self.run.child(Path("trials") / trial_name(values), {**self.run.config, "trial": values})
+        return Run(self.trial_path(values), {**self.run.config, "trial": values}, trial=True)
 
     def search(self, train_fn):
-        """Run every remaining trial; `train_fn(values, run) -> TrainResult`. Returns `self.results()`."""
+        """Run every remaining trial; `train_fn(values, run) -> TrainResult`. Returns `self.results()`.
+
+        In a distributed sweep (`tfnets.sweep_cluster`) this process is the chief or one worker: it serves the
+        oracle or trains the trials it is given, then prints one line and EXITS (status 0) when none is left.
+        """
+        name = sweep_cluster.tuner_id()
         oracle = OrderedGridOracle(self.combinations, seed=self.seed)
         tuner = _FunctionTuner(oracle, self, train_fn, directory=str(self.run.path / "tuner"),
                                project_name=self.name, overwrite=False)
+        if name is not None and sweep_cluster.is_chief():
+            tuner.save()
+            sweep_cluster.serve(tuner.oracle)
+        else:
+            if name is not None:
+                sweep_cluster.bound_client_timeout()
+            self._search(tuner)
+        if name is not None:
+            print(f"{name}: no trials left", flush=True)
+            raise SystemExit(0)
+        return self.results()
+
+    @staticmethod
+    def _search(tuner):
         try:
             tuner.search()
         except kt.errors.FatalError:
             if tuner.error is not None:
                 raise tuner.error from None
             raise
-        return self.results()
+        except Exception as err:
+            if sweep_cluster.tuner_id() is None:
+                raise
+            import grpc  # a worker's requests to its chief fail as gRPC errors
+
+            if not isinstance(err, grpc.RpcError):
+                raise
+            raise sweep_cluster.unreachable(err) from None
 
     def results(self):
         """One row per combination whose trial finished: its values, final and best metrics, status."""
         rows = []
         for values in self.combinations:
-            path = self.run.path / "trials" / trial_name(values) / "metrics.json"
+            path = self.trial_path(values) / "metrics.json"
             if not path.exists():
                 continue
             metrics = json.loads(path.read_text())
@@ -171,7 +237,7 @@ class Sweep:
     def histories(self):
         out = {}
         for values in self.combinations:
-            path = self.run.path / "trials" / trial_name(values) / "history.csv"
+            path = self.trial_path(values) / "history.csv"
             if path.exists():
                 import csv
 
