@@ -126,6 +126,7 @@ class Cluster:
         self.procs = {}  # name -> Popen
         self.readers = []
         self.first_failed = None
+        self.errors = {}  # name -> the text of its last "error: ..." line
 
     def say(self, text):
         self._write(f"[launch] {text}\n".encode())
@@ -155,7 +156,10 @@ class Cluster:
     def _stream(self, name, proc):
         prefix = f"[{name}] ".encode()
         for line in iter(proc.stdout.readline, b""):
-            self._write(prefix + line.rstrip(b"\r\n") + b"\n")
+            line = line.rstrip(b"\r\n")
+            if line.startswith(b"error: "):  # the one-line reason a tfnets command failed
+                self.errors[name] = line[len(b"error: "):].decode(errors="replace")
+            self._write(prefix + line + b"\n")
         proc.stdout.close()
 
     def running(self):
@@ -228,12 +232,13 @@ def launch(args, command, cluster):
     for name, extra in processes:
         cluster.start(name, command, extra)
     cluster.say(", ".join(f"{name} pid {proc.pid}" for name, proc in cluster.procs.items())
-                + (f"; oracle on {HOST}:{port}" if args.workers else "") + f"; {threads} TF thread(s) each")
+                + (f"; oracle on {HOST}:{port}" if args.workers else "") + f"; {threads} TF thread(s) per worker")
     codes = cluster.wait(chief="chief" if args.workers else None)
     if any(code != 0 for code in codes.values()):
         name = cluster.first_failed
-        code = codes[name]
-        raise LaunchError(f"{name} {describe(code)}; stopped the others. Completed trials and epochs are "
+        if name in cluster.errors:
+            raise LaunchError(f"{name} failed: {cluster.errors[name]} (stopped the others)")
+        raise LaunchError(f"{name} {describe(codes[name])}; stopped the others. Completed trials and epochs are "
                           "checkpointed: re-run the same launch to resume")
     if not args.workers:
         return 0
@@ -243,7 +248,8 @@ def launch(args, command, cluster):
     proc.wait()
     cluster.join_output()
     if proc.returncode != 0:
-        raise LaunchError(f"the final plain run {describe(proc.returncode)}")
+        reason = f": {cluster.errors['final']}" if "final" in cluster.errors else f" {describe(proc.returncode)}"
+        raise LaunchError(f"the final plain run failed{reason}")
     return 0
 
 

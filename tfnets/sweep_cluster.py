@@ -100,7 +100,9 @@ def serve(oracle):
     from keras_tuner.src import protos
     from keras_tuner.src.distribute import oracle_chief
 
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=1))
+    # gRPC turns on SO_REUSEPORT by default: a second chief on the same port would bind too and receive half of
+    # the workers' requests. Without it the second one fails to bind and says so.
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=1), options=[("grpc.so_reuseport", 0)])
     servicer = oracle_chief.OracleServicer(oracle)
     protos.get_service_grpc().add_OracleServicer_to_server(servicer, server)
     try:
