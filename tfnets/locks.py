@@ -3,6 +3,9 @@
 The kernel drops a `flock` when its process dies, `kill -9` included, so a lock never goes stale the way a pid file
 can. The lock file also records the holder's pid, only to name it in the error. Locks are per process: taking the
 same lock twice in one process is a no-op, and `release_all()` (called when a command ends) lets go of them.
+
+A shared lock (`shared=True`) lets several cooperating processes hold a folder together (the chief and workers of one
+distributed sweep share its run folder) while still keeping out an exclusive holder, and vice versa.
 """
 import fcntl
 import os
@@ -10,29 +13,38 @@ from pathlib import Path
 
 from tfnets.errors import ConfigError
 
+SHARED_HOLDER = "the processes of a distributed sweep"
 _held = {}  # resolved lock-file path -> open file object of this process
 
 
-def acquire(lock_file, busy, hint):
+def acquire(lock_file, busy, hint, *, shared=False, wait=False):
     """Take the lock at `lock_file` for this process, or raise a one-line `ConfigError`:
     `"{busy} process N; {hint}"`, e.g. busy="run folder runs/x/y is in use by", hint="wait for it or ...".
+
+    `shared`: a shared lock (any number of shared holders, no exclusive one). `wait`: block until the lock is free
+    instead of raising.
     """
     key = Path(lock_file).resolve()
     if key in _held:
         return
     key.parent.mkdir(parents=True, exist_ok=True)
     handle = open(key, "a+")
+    mode = fcntl.LOCK_SH if shared else fcntl.LOCK_EX
     try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(handle, mode if wait else mode | fcntl.LOCK_NB)
     except BlockingIOError:
         handle.seek(0)
         holder = handle.read().strip() or "another process"
         handle.close()
         raise ConfigError(f"{busy} {_describe(holder)}; {hint}") from None
+    # The holder's name for another process's error: a pid, or (shared) what the holders are together.
+    holder = SHARED_HOLDER if shared else str(os.getpid())
     handle.seek(0)
-    handle.truncate()
-    handle.write(f"{os.getpid()}\n")
-    handle.flush()
+    if handle.read().strip() != holder:
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{holder}\n")
+        handle.flush()
     _held[key] = handle
 
 

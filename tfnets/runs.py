@@ -30,7 +30,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from tfnets import atomic, locks
+from tfnets import atomic, sweep_cluster
 from tfnets.errors import ConfigError, TrainingDiverged
 
 # Keys of a run's config.json that describe it without defining it: the devices it ran on and every flag as given.
@@ -67,13 +67,17 @@ def _progress_verbosity():
 class Run:
     """A folder holding everything one training produces. Sub-runs (sweep trials) nest inside."""
 
-    def __init__(self, path, config, read_from=None):
+    def __init__(self, path, config, read_from=None, *, trial=False):
         """`read_from`: the folder whose checkpoint a resume reads, when this process must not write there (a
-        non-chief worker of a multi-worker cluster resumes from the chief's run folder, writes to its own)."""
+        non-chief worker of a multi-worker cluster resumes from the chief's run folder, writes to its own).
+        `trial`: a sweep trial's folder (see below)."""
         self.path = Path(path)
         self.read_from = Path(read_from) if read_from is not None else self.path
         self.path.mkdir(parents=True, exist_ok=True)
-        locks.acquire(self.path / ".lock", f"run folder {self.path} is in use by", "wait for it or pass --run-id")
+        # A sweep trial (`trial=True`) is always one process's alone. The chief and workers of a distributed sweep
+        # share every other folder (the app's run folder): see `tfnets.sweep_cluster.lock_run`.
+        self.trial = trial
+        sweep_cluster.lock_run(self.path, trial)
         self.config = dict(config)
         self.config_hash = hashlib.sha256(
             json.dumps(stable_config(self.config), sort_keys=True, default=str).encode()).hexdigest()
@@ -106,6 +110,7 @@ class Run:
         epoch and credit its losses to the wrong one, so it is refused. The model's compiled setting is
         restored afterwards, so evaluate/predict/export see the model as the app compiled it.
         """
+        sweep_cluster.refuse_training_outside_trials(self)
         x_train, y_train = train
         n_train = len(x_train)
         if epochs < 0:

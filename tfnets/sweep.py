@@ -12,12 +12,14 @@ so completed trials are never repeated and the interrupted one loses at most one
 Every trial is a `Run` in `<run>/trials/<name>/` (config, history, metrics, curves, checkpoint); the sweep's
 results table (markdown + CSV) and one overlay figure are built from those folders.
 
+The same sweep runs over several processes in KerasTuner's distributed mode (`tfnets.sweep_cluster`, launched by
+`python -m tfnets.launch --workers N -- <command>`): the chief serves the oracle, workers train trials.
+
 Apps build their parsers with this module, so it imports no KerasTuner, Keras or TensorFlow itself: the
 KerasTuner classes live in `tfnets.tuner`, imported when a search starts.
 """
 import json
 import re
-from pathlib import Path
 
 import numpy as np
 
@@ -92,11 +94,20 @@ class Sweep:
         self.combinations = combos
         self.seed = seed
 
+    def trial_path(self, values):
+        return self.run.path / "trials" / trial_name(values)
+
     def trial_run(self, values):
-        return self.run.child(Path("trials") / trial_name(values), {**self.run.config, "trial": values})
+        from tfnets.runs import Run
+
+        return Run(self.trial_path(values), {**self.run.config, "trial": values}, trial=True)
 
     def search(self, train_fn):
-        """Run every remaining trial; `train_fn(values, run) -> TrainResult`. Returns `self.results()`."""
+        """Run every remaining trial; `train_fn(values, run) -> TrainResult`. Returns `self.results()`.
+
+        In a distributed sweep (`tfnets.sweep_cluster`) this process is the chief or one worker: it serves the
+        oracle or trains the trials it is given, then prints one line and EXITS (status 0) when none is left.
+        """
         from tfnets.tuner import run_search
 
         run_search(self, train_fn)
@@ -106,7 +117,7 @@ class Sweep:
         """One row per combination whose trial finished: its values, final and best metrics, status."""
         rows = []
         for values in self.combinations:
-            path = self.run.path / "trials" / trial_name(values) / "metrics.json"
+            path = self.trial_path(values) / "metrics.json"
             if not path.exists():
                 continue
             metrics = json.loads(path.read_text())
@@ -121,7 +132,7 @@ class Sweep:
     def histories(self):
         out = {}
         for values in self.combinations:
-            path = self.run.path / "trials" / trial_name(values) / "history.csv"
+            path = self.trial_path(values) / "history.csv"
             if path.exists():
                 import csv
 

@@ -1,0 +1,290 @@
+"""Distributed sweeps (KerasTuner's chief + workers) and `python -m tfnets.launch`.
+
+The end-to-end tests run a real 4-trial `apps.notmnist_mlp` sweep (--quick, 20 epochs per trial) as one plain
+process, through the launcher with 2 workers, and through the launcher with one worker killed mid-trial and the launch
+repeated. Every process gets one TensorFlow thread, so all of them compute the same way and the tables can be
+compared exactly.
+"""
+import csv
+import json
+import os
+import queue
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from tfnets import launch, locks, sweep_cluster
+from tfnets.errors import ConfigError, TfnetsError
+from tfnets.experiment import TrainResult
+from tfnets.runs import Run
+from tfnets.sweep import Sweep
+
+ROOT = Path(__file__).resolve().parents[1]
+RATES = "0.01,0.05,0.1,0.3"
+TRIALS = [f"learning_rate={rate}" for rate in RATES.split(",")]
+
+
+def _env(data_dir):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KERASTUNER_")}
+    env.update(TFNETS_DATA_DIR=str(data_dir), TF_NUM_INTRAOP_THREADS="1", OMP_NUM_THREADS="1",
+               TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1")
+    return env
+
+
+def _app(out):
+    return [sys.executable, "-m", "apps.notmnist_mlp", "--quick", "--epochs", "20", "--hidden-units", "100",
+            "--sweep", f"learning_rate={RATES}", "--out", str(out / "runs"), "--export-dir", str(out / "export")]
+
+
+def _launch(out, data_dir, workers=2):
+    return [sys.executable, "-m", "tfnets.launch", "--workers", str(workers), "--", *_app(out)]
+
+
+def _table(out):
+    """The sweep's results table without the wall-time column (the only one that may differ)."""
+    [path] = (out / "runs" / "notmnist_mlp").glob("*/learning_rate_results.csv")
+    with open(path) as handle:
+        rows = list(csv.DictReader(handle))
+    return [{k: v for k, v in row.items() if k != "wall_time_s"} for row in rows]
+
+
+def _run_dir(out):
+    [path] = (out / "runs" / "notmnist_mlp").glob("*/")
+    return path
+
+
+def _trained_by(output):
+    """{worker: [trial names it trained]} from the launcher's prefixed output."""
+    found = {}
+    for worker, trial in re.findall(r"^\[(tuner\d+)\] trial (\S+)$", output, flags=re.M):
+        found.setdefault(worker, []).append(trial)
+    return found
+
+
+@pytest.fixture(scope="module")
+def single_table(data_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("single")
+    done = subprocess.run(_app(out), cwd=ROOT, env=_env(data_dir), capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    table = _table(out)
+    assert [row["learning_rate"] for row in table] == RATES.split(",")
+    assert all(row["status"] == "completed" for row in table)
+    return table
+
+
+def test_two_workers_give_the_single_process_table(single_table, data_dir, tmp_path):
+    done = subprocess.run(_launch(tmp_path, data_dir), cwd=ROOT, env=_env(data_dir), capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    assert _table(tmp_path) == single_table
+    trained = _trained_by(done.stdout)
+    assert set(trained) == {"tuner0", "tuner1"}, trained  # each worker ran at least one trial
+    assert sorted(t for trials in trained.values() for t in trials) == sorted(TRIALS)  # each trial ran once
+    for name in ("chief", "tuner0", "tuner1"):
+        assert f"[{name}] {name}: no trials left" in done.stdout
+    # The tables, figures and export are written once, by the plain run at the end.
+    assert (_run_dir(tmp_path) / "learning_rate_curves.png").exists()
+    assert not re.search(r"^\[final\] trial ", done.stdout, flags=re.M)  # it found every trial finished
+
+
+def _completed_trials(run_dir):
+    """Trial folder names the chief's oracle recorded as COMPLETED."""
+    names = []
+    for path in (run_dir / "tuner" / "learning_rate").glob("trial_*/trial.json"):
+        trial = json.loads(path.read_text())
+        if trial["status"] == "COMPLETED":
+            names.append("learning_rate=" + trial["hyperparameters"]["values"]["learning_rate"])
+    return names
+
+
+def test_killed_worker_then_relaunch_finishes_without_repeating_completed_trials(single_table, data_dir, tmp_path):
+    proc = subprocess.Popen(_launch(tmp_path, data_dir), cwd=ROOT, env=_env(data_dir), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    lines = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout], daemon=True).start()
+    pids, completed, killed = {}, 0, None
+    deadline = time.monotonic() + 300
+    try:
+        while killed is None and time.monotonic() < deadline:
+            try:
+                line = lines.get(timeout=1)
+            except queue.Empty:
+                assert proc.poll() is None, "the launch ended before a worker could be killed"
+                continue
+            if line.startswith("[launch] chief pid"):
+                pids = dict((name, int(pid)) for name, pid in re.findall(r"(\w+) pid (\d+)", line))
+            completed += line.startswith("[chief] Trial ") and " Complete " in line
+            started = re.match(r"^\[(tuner\d)\] Epoch 5/20", line)
+            if completed and started:  # a trial is finished and this worker is in the middle of another one
+                killed = started.group(1)
+                os.kill(pids[killed], signal.SIGKILL)
+        assert killed, "no worker was seen mid-trial after a completed trial"
+        stderr = proc.communicate(timeout=120)[1]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode != 0
+    errors = [line for line in stderr.splitlines() if line.startswith("error:")]
+    assert errors == [f"error: {killed} was killed by SIGKILL; stopped the others. Completed trials and epochs are "
+                      "checkpointed: re-run the same launch to resume"]
+    assert "Traceback" not in stderr
+
+    run_dir = _run_dir(tmp_path)
+    finished = _completed_trials(run_dir)
+    assert finished and len(finished) < len(TRIALS)
+    before = {name: (run_dir / "trials" / name / "metrics.json").stat().st_mtime_ns for name in finished}
+
+    again = subprocess.run(_launch(tmp_path, data_dir), cwd=ROOT, env=_env(data_dir), capture_output=True,
+                           text=True, timeout=600)
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-2000:]
+    retrained = [t for trials in _trained_by(again.stdout).values() for t in trials]
+    assert not set(retrained) & set(finished)  # completed trials were not handed out again...
+    after = {name: (run_dir / "trials" / name / "metrics.json").stat().st_mtime_ns for name in finished}
+    assert after == before  # ...nor touched
+    assert sorted(retrained + finished) == sorted(TRIALS)
+    assert "resuming after epoch" in again.stdout  # the killed worker's trial went on from its checkpoint
+    assert _table(tmp_path) == single_table  # the interrupted trial resumed exactly
+
+
+# -- a worker on its own, and the folder locks --------------------------------------------------------------------
+
+def _fake_train(values, run):
+    history = [{"epoch": 1, "loss": 1.0, "val_loss": float(values["units"])}]
+    return TrainResult(history, run.write_metrics({"valid_loss": float(values["units"])}, history, 0.0), run)
+
+
+def test_worker_without_a_chief_gives_one_line_after_a_bounded_wait(tmp_path, monkeypatch):
+    port = launch.free_ports(1)[0]  # nobody listens there
+    monkeypatch.setenv("KERASTUNER_TUNER_ID", "tuner0")
+    monkeypatch.setenv("KERASTUNER_ORACLE_IP", "127.0.0.1")
+    monkeypatch.setenv("KERASTUNER_ORACLE_PORT", str(port))
+    monkeypatch.setenv(sweep_cluster.TIMEOUT_VARIABLE, "2")
+    sweep = Sweep(Run(tmp_path, {"seed": 0}), {"units": [1, 2]})
+    with pytest.raises(TfnetsError) as caught:
+        sweep.search(_fake_train)
+    assert str(caught.value) == (f"tuner0: no answer from the sweep's chief at 127.0.0.1:{port} within 2 s; start it "
+                                 "(KERASTUNER_TUNER_ID=chief, same command) or check KERASTUNER_ORACLE_IP/PORT "
+                                 "(TFNETS_ORACLE_TIMEOUT sets the wait)")
+
+
+def test_half_set_variables_and_a_bad_timeout_are_one_line_errors(monkeypatch):
+    monkeypatch.setenv("KERASTUNER_ORACLE_IP", "127.0.0.1")
+    monkeypatch.delenv("KERASTUNER_ORACLE_PORT", raising=False)
+    monkeypatch.delenv("KERASTUNER_TUNER_ID", raising=False)
+    with pytest.raises(ConfigError, match="KERASTUNER_ORACLE_PORT and KERASTUNER_TUNER_ID is not"):
+        sweep_cluster.tuner_id()
+    monkeypatch.setenv(sweep_cluster.TIMEOUT_VARIABLE, "soon")
+    with pytest.raises(ConfigError, match="TFNETS_ORACLE_TIMEOUT must be a positive number of seconds, got 'soon'"):
+        sweep_cluster.oracle_timeout()
+
+
+_HOLD = """
+import sys
+from tfnets import locks, sweep_cluster
+from pathlib import Path
+if sys.argv[2] == "trial":
+    locks.acquire(Path(sys.argv[1]) / ".lock", "busy", "hint")
+else:
+    sweep_cluster.lock_run(sys.argv[1], trial=False)
+print("locked", flush=True)
+sys.stdin.readline()
+"""
+
+
+def _holder(path, kind, env):
+    proc = subprocess.Popen([sys.executable, "-c", _HOLD, str(path), kind], cwd=ROOT, env=env,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "locked"
+    return proc
+
+
+def test_chief_and_workers_share_the_run_folder_but_not_a_tuner_id(tmp_path, monkeypatch):
+    env = {**os.environ, "KERASTUNER_TUNER_ID": "tuner0", "KERASTUNER_ORACLE_IP": "127.0.0.1",
+           "KERASTUNER_ORACLE_PORT": "1"}
+    holder = _holder(tmp_path, "run", env)
+    try:
+        monkeypatch.setenv("KERASTUNER_ORACLE_IP", "127.0.0.1")
+        monkeypatch.setenv("KERASTUNER_ORACLE_PORT", "1")
+        monkeypatch.setenv("KERASTUNER_TUNER_ID", "tuner0")
+        with pytest.raises(ConfigError, match=r"KERASTUNER_TUNER_ID=tuner0 on .* is already used by process \d+; "
+                                              "give every worker its own id"):
+            Run(tmp_path, {"seed": 0})
+        locks.release_all()
+        monkeypatch.setenv("KERASTUNER_TUNER_ID", "chief")
+        Run(tmp_path, {"seed": 0})  # another member of the same sweep
+        locks.release_all()
+        for name in ("KERASTUNER_TUNER_ID", "KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_PORT"):
+            monkeypatch.delenv(name)
+        with pytest.raises(ConfigError, match="is in use by the processes of a distributed sweep; wait for it"):
+            Run(tmp_path, {"seed": 0})  # a plain process is kept out
+    finally:
+        holder.stdin.close()
+        holder.wait()
+
+
+def test_a_distributed_process_refuses_to_train_outside_its_sweep(tmp_path, monkeypatch):
+    monkeypatch.setenv("KERASTUNER_ORACLE_IP", "127.0.0.1")
+    monkeypatch.setenv("KERASTUNER_ORACLE_PORT", "1")
+    monkeypatch.setenv("KERASTUNER_TUNER_ID", "tuner1")
+    run = Run(tmp_path, {"seed": 0})
+    with pytest.raises(ConfigError, match="tuner1: this command trains .* outside its sweep"):
+        run.fit(None, (None, None), epochs=1, batch_size=1)
+
+
+def test_a_trial_locked_by_another_process_is_waited_for_not_a_crash(tmp_path, capsys):
+    sweep = Sweep(Run(tmp_path, {"seed": 0}), {"units": [1, 2]})
+    holder = _holder(sweep.trial_path({"units": 1}), "trial", dict(os.environ))
+    results = []
+    searching = threading.Thread(target=lambda: results.append(sweep.search(_fake_train)))
+    searching.start()
+    printed, deadline = "", time.monotonic() + 60
+    while "waiting for it" not in printed and time.monotonic() < deadline:
+        time.sleep(0.05)
+        printed += capsys.readouterr().out
+    assert searching.is_alive()  # blocked on the lock, not failed
+    holder.stdin.close()
+    holder.wait()
+    searching.join(60)
+    assert f"trial units=1 is being trained by process {holder.pid}; waiting for it" in printed
+    assert [row["units"] for row in results[0]] == [1, 2]
+
+
+# -- the launcher's own input ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("argv, message", [
+    (["--workers", "0", "--", "python"], "error: argument --workers: expected a positive integer, got 0"),
+    (["--workers", "two", "--", "python"], "error: argument --workers: expected a positive integer, got 'two'"),
+    (["--workers", "2"], "error: give the command to run after --"),
+    (["--workers", "2", "--"], "error: the command after -- is empty"),
+    (["--", "python"], "error: one of the arguments --workers --multi-worker is required"),
+    (["--workers", "1", "--multi-worker", "2", "--", "x"], "error: argument --multi-worker: not allowed with"),
+])
+def test_malformed_launcher_arguments_are_one_line(argv, message, capsys):
+    try:
+        code = launch.main(argv)
+    except SystemExit as exit_:  # argparse's own errors
+        code = exit_.code
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith(message) and err.count("\n") == 1, err
+
+
+def test_a_command_that_cannot_start_is_one_line(tmp_path, capsys):
+    code = launch.main(["--workers", "1", "--", str(tmp_path / "no-such-program")])
+    err = capsys.readouterr().err
+    assert code == 1 and err.count("\n") == 1
+    assert err.startswith("error: cannot start ") and "No such file or directory" in err
+
+
+def test_multi_worker_processes_get_one_cluster_and_their_own_index():
+    specs = launch.multi_worker_processes(2, [4001, 4002], threads=1)
+    configs = [json.loads(env["TF_CONFIG"]) for _, env in specs]
+    assert [name for name, _ in specs] == ["worker0", "worker1"]
+    assert all(c["cluster"] == {"worker": ["127.0.0.1:4001", "127.0.0.1:4002"]} for c in configs)
+    assert [c["task"] for c in configs] == [{"type": "worker", "index": 0}, {"type": "worker", "index": 1}]

@@ -1,0 +1,149 @@
+"""One sweep, several processes: KerasTuner's distributed mode (one chief oracle, N workers pulling trials).
+
+KerasTuner decides a process's part from three environment variables, the same on every host:
+
+    KERASTUNER_TUNER_ID     "chief" for the oracle, any other unique name (tuner0, tuner1, ...) for a worker
+    KERASTUNER_ORACLE_IP    where the chief listens (127.0.0.1 for one machine)
+    KERASTUNER_ORACLE_PORT  its port
+
+Every process runs the same command in the same folder. The chief serves `OrderedGridOracle` over gRPC and trains
+nothing; each worker asks it for the next untried combination, trains that trial into its own `Run` folder and
+reports the score back. When no combination is left, each of them prints one line and exits with status 0 instead
+of going on with the rest of the app; `python -m tfnets.launch` then runs the command once more as a plain process,
+which finds every trial finished on disk and writes the tables, figures and export once.
+
+Only the first sweep of a command is distributed (the processes stop after it), and a process of a distributed sweep
+trains nothing but sweep trials: a command that trains something before its sweep is refused with one line.
+
+Importing this module is cheap: gRPC and KerasTuner are imported only when a sweep runs.
+"""
+import os
+import time
+from pathlib import Path
+
+from tfnets.errors import ConfigError, TfnetsError
+
+CHIEF = "chief"
+# How long a worker waits for the chief to answer one request (KerasTuner's own default is an hour). The chief may
+# still be importing TensorFlow and loading the data when the workers first ask, so this is minutes, not seconds.
+DEFAULT_ORACLE_TIMEOUT_S = 300
+TIMEOUT_VARIABLE = "TFNETS_ORACLE_TIMEOUT"
+# The chief checks this often whether every trial has ended (KerasTuner's own loop sleeps 20 s between checks).
+POLL_S = 0.5
+
+
+def tuner_id():
+    """This process's `KERASTUNER_TUNER_ID` when it is part of a distributed sweep, else None.
+
+    Raises a one-line `ConfigError` when the variables are set only in part (KerasTuner would raise a
+    RuntimeError deep inside the tuner)."""
+    if "KERASTUNER_ORACLE_IP" not in os.environ:
+        return None
+    missing = [name for name in ("KERASTUNER_ORACLE_PORT", "KERASTUNER_TUNER_ID") if not os.environ.get(name)]
+    if missing:
+        raise ConfigError(f"KERASTUNER_ORACLE_IP is set but {' and '.join(missing)} is not; a distributed sweep "
+                          "needs all three (see docs/distributed.md)")
+    return os.environ["KERASTUNER_TUNER_ID"]
+
+
+def is_chief():
+    # KerasTuner's own rule: any id containing "chief".
+    return CHIEF in (tuner_id() or "")
+
+
+def address():
+    return f"{os.environ['KERASTUNER_ORACLE_IP']}:{os.environ['KERASTUNER_ORACLE_PORT']}"
+
+
+def oracle_timeout():
+    text = os.environ.get(TIMEOUT_VARIABLE, str(DEFAULT_ORACLE_TIMEOUT_S))
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1
+    if not value > 0:
+        raise ConfigError(f"{TIMEOUT_VARIABLE} must be a positive number of seconds, got {text!r}")
+    return value
+
+
+def bound_client_timeout():
+    """Make every request of this worker's `OracleClient` give up after `oracle_timeout()` seconds.
+
+    The client sends each request with `wait_for_ready=True` and the module-level `TIMEOUT` (an hour) as deadline,
+    read at call time: a worker whose chief is not there would otherwise sit silent for an hour.
+    """
+    from keras_tuner.src.distribute import oracle_client
+
+    oracle_client.TIMEOUT = oracle_timeout()
+
+
+def unreachable(err):
+    """A one-line `TfnetsError` for a gRPC failure talking to the chief."""
+    code = err.code().name if hasattr(err, "code") else type(err).__name__
+    if code == "DEADLINE_EXCEEDED":
+        return TfnetsError(f"{tuner_id()}: no answer from the sweep's chief at {address()} within "
+                           f"{oracle_timeout():g} s; start it (KERASTUNER_TUNER_ID=chief, same command) or check "
+                           f"KERASTUNER_ORACLE_IP/PORT ({TIMEOUT_VARIABLE} sets the wait)")
+    details = err.details() if hasattr(err, "details") else str(err)
+    return TfnetsError(f"{tuner_id()}: the sweep's chief at {address()} failed: {code} {details}")
+
+
+def serve(oracle):
+    """Serve `oracle` to the workers until every worker was told to stop and no trial is running.
+
+    KerasTuner's `oracle_chief.start_server` does the same with a 20-second sleep between checks; this loop uses
+    KerasTuner's servicer and protocol unchanged and only checks more often, and shuts the server down at the end.
+    """
+    import grpc
+    from concurrent import futures
+
+    from keras_tuner.src import protos
+    from keras_tuner.src.distribute import oracle_chief
+
+    # gRPC turns on SO_REUSEPORT by default: a second chief on the same port would bind too and receive half of
+    # the workers' requests. Without it the second one fails to bind and says so.
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=1), options=[("grpc.so_reuseport", 0)])
+    servicer = oracle_chief.OracleServicer(oracle)
+    protos.get_service_grpc().add_OracleServicer_to_server(servicer, server)
+    try:
+        port = server.add_insecure_port(address())
+    except RuntimeError:
+        port = 0
+    if port == 0:
+        raise ConfigError(f"the sweep's chief cannot listen on {address()} (port in use, or not an address of "
+                          "this host); pick another KERASTUNER_ORACLE_PORT")
+    server.start()
+    print(f"chief: serving the sweep's oracle on {address()}", flush=True)
+    try:
+        while not (servicer.stop_triggered and oracle_chief.exit_chief(oracle)):
+            time.sleep(POLL_S)
+    finally:
+        server.stop(grace=1)
+
+
+def lock_run(path, trial):
+    """Take the OS lock of the run folder `path` for this process (see `tfnets.locks`).
+
+    Outside a distributed sweep, and for a trial folder always, one process holds `<run>/.lock` alone. In a
+    distributed sweep the chief and workers share every other folder: they hold `.lock` shared (so a plain process
+    still cannot start on it, nor they while a plain one runs) and each holds `.lock.<tuner id>` alone, so that two
+    processes started with the same `KERASTUNER_TUNER_ID` are refused.
+    """
+    from tfnets import locks
+
+    path = Path(path)
+    name = tuner_id()
+    if trial or name is None:
+        locks.acquire(path / ".lock", f"run folder {path} is in use by", "wait for it or pass --run-id")
+        return
+    locks.acquire(path / ".lock", f"run folder {path} is in use by", "wait for it or pass --run-id", shared=True)
+    locks.acquire(path / f".lock.{name}", f"KERASTUNER_TUNER_ID={name} on {path} is already used by",
+                  "give every worker its own id")
+
+
+def refuse_training_outside_trials(run):
+    """In a distributed sweep every process trains sweep trials only: anything else would be trained N times."""
+    if not getattr(run, "trial", True) and tuner_id() is not None:
+        raise ConfigError(f"{tuner_id()}: this command trains {run.path} outside its sweep, which a distributed "
+                          "sweep cannot share; launch only commands whose training is their sweep (see "
+                          "docs/distributed.md)")
