@@ -1,4 +1,4 @@
-# Entry points for newcomers: `make demo` (set up + run the main job), `make test`, `make data`.
+# Entry points for newcomers: `make demo` (set up + run the main job), `make test`, `make data`, `make results`.
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 DATA_DIR ?= $(or $(TFNETS_DATA_DIR),$(wildcard ../shared/data))
 WITH_DATA := $(if $(DATA_DIR),TFNETS_DATA_DIR=$(DATA_DIR))
 
-.PHONY: venv demo test data clean
+.PHONY: venv demo test data results clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,10 @@ test: venv
 
 data: venv
 	$(WITH_DATA) $(PY) -m tfnets.data
+
+# docs/results.md and README's results table from the latest finished runs in runs/.
+results: venv
+	$(PY) -m apps.results
 
 clean:
 	rm -rf $(VENV) runs build *.egg-info

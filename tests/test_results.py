@@ -1,0 +1,176 @@
+"""apps.results: which run folders count as a part's result, what the page and README block say, and the docs' links.
+
+The run folders are written here, in the layout the apps write (`config.json` from the app's own parser,
+`metrics.json` with `final` metrics), so these tests need no data and no training.
+"""
+import json
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from apps import results
+from apps.notmnist_mlp import build_parser as notmnist_mlp_parser
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def write_run(runs, app, run_id, parser, argv=(), test_accuracy=None, quick=False, mtime=None):
+    """A run folder like the apps write: every setting in config.json; metrics.json only once training finished."""
+    folder = Path(runs) / app / run_id
+    folder.mkdir(parents=True)
+    config = {k: v for k, v in vars(parser.parse_args(list(argv))).items() if not k.startswith("_")}
+    config.update(quick=quick, out=str(runs), data_dir="../shared/data",
+                  distribution={"devices": ["/device:CPU:0"], "replicas": 1})
+    (folder / "config.json").write_text(json.dumps(config))
+    if test_accuracy is not None:
+        metrics = folder / "metrics.json"
+        metrics.write_text(json.dumps({"final": {"test_accuracy": test_accuracy, "valid_accuracy": 0.5},
+                                       "best": {}, "epochs": config["epochs"]}))
+        if mtime is not None:
+            os.utime(metrics, (mtime, mtime))
+    return folder
+
+
+def part(key):
+    return next(p for p in results.PARTS if p.key == key)
+
+
+def run_results(tmp_path, runs, *extra):
+    out = tmp_path / "docs" / "results.md"
+    readme = tmp_path / "README.md"
+    if not readme.exists():
+        readme.write_text(f"intro\n{results.START}\nold\n{results.END}\nrest\n")
+    results.main(["--runs", str(runs), "--out", str(out), "--readme", str(readme), *extra])
+    return out.read_text(), readme.read_text()
+
+
+def test_only_the_latest_finished_run_of_the_default_settings_counts(tmp_path):
+    runs = tmp_path / "runs"
+    parser = notmnist_mlp_parser()
+    write_run(runs, "notmnist_mlp", "seed0-old", parser, test_accuracy=0.9000, mtime=1_000_000)
+    write_run(runs, "notmnist_mlp", "seed0-default", parser, test_accuracy=0.9116, mtime=2_000_000)
+    # Newer, but not results of the default command: other settings, a smoke test, an unfinished run.
+    write_run(runs, "notmnist_mlp", "seed0-epochs50", parser, ["--epochs", "50"], test_accuracy=0.9911, mtime=3_000_000)
+    write_run(runs, "notmnist_mlp", "seed0-lr03", parser, ["--learning-rate", "0.3"], test_accuracy=0.9922,
+              mtime=3_000_000)
+    write_run(runs, "notmnist_mlp", "quick-x", parser, test_accuracy=0.4950, quick=True, mtime=3_000_000)
+    write_run(runs, "notmnist_mlp", "seed0-unfinished", parser)
+
+    measure = part("notmnist_mlp").assignment[0]
+    found = results.find(runs, "notmnist_mlp", measure)
+    assert found is not None and found.run.name == "seed0-default"
+    assert found.value == pytest.approx(91.16)
+
+    page, _ = run_results(tmp_path, runs)
+    row = next(line for line in page.splitlines() if line.startswith("| ECE421 part 1"))
+    assert "91.16 %" in row and "99." not in row and "49.50" not in row
+    assert "`notmnist_mlp/seed0-default`" in page and "seed0-unfinished" not in page
+    # ≈ 90–92 %: 91.16 lies inside the original range.
+    assert row.split(" | ")[3] == "within"
+
+
+def test_an_unfinished_run_alone_is_not_run_and_names_its_command(tmp_path):
+    runs = tmp_path / "runs"
+    write_run(runs, "notmnist_mlp", "seed0-unfinished", notmnist_mlp_parser())
+    page, _ = run_results(tmp_path, runs)
+    provenance = page.split("## Where each number comes from", 1)[1]
+    line = next(l for l in provenance.splitlines() if l.startswith("| ECE421 part 1"))
+    assert "**not run**" in line and "`python -m apps.notmnist_mlp --data-dir ../shared/data`" in line
+
+
+def test_a_study_run_is_read_from_its_own_sub_folder(tmp_path):
+    """The improved notMNIST CNN counts from `--recipe improved`, or from the `improved/` folder of `--study all`."""
+    from apps.notmnist_cnn import build_parser
+
+    runs = tmp_path / "runs"
+    study = write_run(runs, "notmnist_cnn", "seed0-study", build_parser(), ["--study", "all"], test_accuracy=0.9348)
+    config = json.loads((study / "config.json").read_text())
+    (study / "config.json").write_text(json.dumps({**config, "keep_prob": 1.0}))  # the app fills it in
+    improved = part("notmnist_cnn").improved
+    assert results.latest(runs, "notmnist_cnn", improved)[1] is None  # the study has not reached its last row
+    (study / "improved").mkdir()
+    (study / "improved" / "metrics.json").write_text(json.dumps({"final": {"test_accuracy": 0.9439}}))
+    measure, found = results.latest(runs, "notmnist_cnn", improved)
+    assert measure.args == ("--study", "all") and found.value == pytest.approx(94.39)
+
+
+def test_readme_block_keeps_recorded_values_and_is_rewritten_only_when_asked_or_complete(tmp_path):
+    runs = tmp_path / "runs"
+    write_run(runs, "notmnist_mlp", "seed0-default", notmnist_mlp_parser(), test_accuracy=0.9116)
+    readme = tmp_path / "README.md"
+    label = part("notmnist_cnn").label
+    readme.write_text(f"intro\n{results.START}\n| assignment part | original | a | b | c | d |\n| --- |\n"
+                      f"| {label} | x | 93.48 % | 94.39 % | cmd | page |\n{results.END}\nrest\n")
+    before = readme.read_text()
+
+    page, after = run_results(tmp_path, runs)
+    assert after == before  # auto: most parts have no run here, so the README is left alone
+    cnn = next(line for line in page.splitlines() if line.startswith(f"| {label}"))
+    assert "93.48 %" in cnn and "94.39 %" in cnn  # recorded values carried over, and said to be recorded
+    assert "value recorded in README.md" in page
+
+    _, after = run_results(tmp_path, runs, "--update-readme", "always")
+    block = after.split(results.START, 1)[1].split(results.END, 1)[0]
+    assert after.startswith("intro\n") and after.endswith("rest\n")
+    assert "| ECE421 part 1: notMNIST MLP, test accuracy | ≈ 90–92 % | 91.16 % |" in block
+    assert f"| {label} | ≈ 92.5–93 % | 93.48 % | 94.39 % |" in block
+    assert "| CS231n A2: CIFAR-10 best fully-connected net, test accuracy | 51.0 % | — | not run |" in block
+    assert (tmp_path / "docs" / "results.png").stat().st_size > 0
+
+
+def test_original_deltas():
+    assert results.Original("r", 90.0, 92.0).delta(91.0) == 0.0
+    assert results.Original("r", 90.0, 92.0).delta(93.0) == pytest.approx(1.0)
+    assert results.Original("r", 90.0, 92.0).delta(89.5) == pytest.approx(-0.5)
+    assert results.Original("v", 51.0).delta(68.7) == pytest.approx(17.7)
+    assert results.Original("—").delta(50.0) is None
+
+
+def test_every_part_names_a_page_and_a_command_the_app_accepts():
+    for p in results.PARTS:
+        assert (ROOT / "docs" / f"{p.app}.md").exists(), p.app
+        for measure in (*p.assignment, *p.improved):
+            results.expected_config(p.app, measure)  # the app's parser accepts the flags (exits otherwise)
+
+
+def test_the_ignored_settings_are_ones_the_run_id_ignores_too():
+    from tfnets.runs import VOLATILE_KEYS
+
+    assert results.IGNORED <= VOLATILE_KEYS
+
+
+# -- links in the documentation --------------------------------------------------------------------------------------
+
+LINK = re.compile(r"(?<!!)\[[^\]]*\]\(([^)\s]+)\)|!\[[^\]]*\]\(([^)\s]+)\)")
+
+
+def _anchors(markdown):
+    """GitHub's heading anchors: lower case, punctuation dropped, spaces to hyphens."""
+    text = re.sub(r"```.*?```", "", markdown, flags=re.S)
+    anchors = set()
+    for heading in re.findall(r"^#{1,6}\s+(.+?)\s*$", text, flags=re.M):
+        anchors.add(re.sub(r"[^\w\- ]", "", heading.lower()).replace(" ", "-"))
+    return anchors
+
+
+def _doc_files():
+    return [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+
+
+@pytest.mark.parametrize("doc", _doc_files(), ids=lambda p: p.name)
+def test_every_relative_link_resolves(doc):
+    text = re.sub(r"```.*?```", "", doc.read_text(), flags=re.S)
+    broken = []
+    for match in LINK.finditer(text):
+        target = match.group(1) or match.group(2)
+        if re.match(r"^[a-z]+:", target):
+            continue  # http(s), mailto: not checked here
+        path, _, anchor = target.partition("#")
+        file = (doc.parent / path).resolve() if path else doc
+        if not file.exists():
+            broken.append(target)
+        elif anchor and file.suffix == ".md" and anchor not in _anchors(file.read_text()):
+            broken.append(target)
+    assert not broken, f"{doc.name}: broken links {broken}"
