@@ -46,7 +46,7 @@ STUDIES = {
 SWEEPABLE = {"l2": float, "keep_prob": float}
 RECIPES = ("assignment", "improved")
 # What the "improved" recipe changes besides augmentation and the cosine schedule: conv width and the default
-# dropout. Chosen on the validation split from 50-epoch runs (README, "Go beyond").
+# dropout. Chosen on the validation split from 50-epoch runs (docs/notmnist_cnn.md, "Improved recipe").
 IMPROVED_FILTERS = 64
 DEFAULT_KEEP_PROB = {"assignment": 1.0, "improved": 0.5}
 

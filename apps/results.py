@@ -3,8 +3,8 @@
     python -m apps.results                   # scans runs/; writes docs/results.md, docs/results.png, README's table
     python -m apps.results --runs other/runs --readme never
 
-A run counts for a part when its `config.json` holds the settings of that part's command (the app's defaults plus
-the command's flags; where outputs go is ignored) and its result files exist: `metrics.json` of the trained model,
+A run counts for a part when its `config.json` holds the run configuration of that part's command (the app's
+`get_config` of its defaults plus the command's flags) and its result files exist: `metrics.json` of the trained model,
 or the study's table (see `PARTS`). Quick (`--quick`) runs and runs of other settings never count. The latest such
 run (by the time its result was written) wins. A part without one is listed as "not run" with the command that
 makes it.
@@ -28,9 +28,6 @@ from tfnets import atomic
 from tfnets.cli import ArgumentParser, exit_with, require
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"
-# Settings that say where outputs go or how verbose a run is, not what it computes (a subset of
-# `tfnets.runs.VOLATILE_KEYS`, which also lists keys an app adds after parsing).
-IGNORED = {"out", "run_id", "debug", "export_dir", "data_dir", "verbose", "steps_per_execution", "distribution"}
 DATA_DIR = "../shared/data"
 
 
@@ -222,11 +219,13 @@ def _plain(value):
 
 
 def expected_config(app, measure):
-    """The settings a run of `measure` has: the app's parser on the command's flags, plus what the app fills in."""
-    parser = importlib.import_module(f"apps.{app}").build_parser()
-    settings = {k: v for k, v in vars(parser.parse_args(list(measure.args))).items() if not k.startswith("_")}
-    settings.update(dict(measure.fills))
-    return {k: _plain(v) for k, v in settings.items() if k not in IGNORED}
+    """The run configuration a run of `measure` has: the app's `get_config` of its parser on the command's flags,
+    after what the app fills in (e.g. a default that depends on another flag)."""
+    module = importlib.import_module(f"apps.{app}")
+    args = module.build_parser().parse_args(list(measure.args))
+    for name, value in measure.fills:
+        setattr(args, name, value)
+    return {k: _plain(v) for k, v in {"app": app, **module.get_config(args)}.items()}
 
 
 def matches(config, expected):

@@ -96,7 +96,7 @@ def paired_speed_ratio(row, other):
 
 
 def goals(results):
-    """The issue's goals, evaluated on the medians (reported, never asserted); separately for the float32
+    """The benchmark's goals, evaluated on the medians (reported, never asserted); separately for the float32
     variants and for the mixed_bfloat16 ones (which change results: see the bf16 lines)."""
     lines = []
     by = {(r["batch"], r["variant"]): r for r in results}

@@ -9,7 +9,7 @@ from tfnets import reference_ops as ref
 from tfnets.errors import ConfigError
 from tfnets.gradcheck import check_gradients
 
-NUMERIC_TOL = 1e-7  # float64 central differences (issue #2)
+NUMERIC_TOL = 1e-7  # float64 central differences
 AUTODIFF_TOL = 1e-10  # same math, different code: agreement up to round-off
 # The 4-point central difference with h = 1e-3 has ~1e-12 absolute error, so even gradient
 # elements of size ~1e-4 are measured far below the 1e-7 bar. The CS231n 2-point formula with

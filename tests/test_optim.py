@@ -15,7 +15,7 @@ from tfnets.errors import ConfigError
 
 
 def _scalar_rule(rule, w, dw, state, hp):
-    """One step of `rule` on Python floats, written straight from the formulas in issue 2."""
+    """One step of `rule` on Python floats, written straight from the update formulas."""
     if rule == "sgd":
         return w - hp["learning_rate"] * dw, state
     if rule == "sgd_momentum":
