@@ -80,11 +80,11 @@ from pathlib import Path
 from tfnets.runs import Run
 marker = Path(sys.argv.pop(1))
 save = Run.save_checkpoint
-def save_or_hang(self, model, epochs_done, history):
+def save_or_hang(self, model, epochs_done, history, *args, **kwargs):
     if epochs_done == 3:
         marker.write_text("epoch 3 trained")
         time.sleep(3600)
-    save(self, model, epochs_done, history)
+    save(self, model, epochs_done, history, *args, **kwargs)
 Run.save_checkpoint = save_or_hang
 runpy.run_module("apps.notmnist_cnn", run_name="__main__", alter_sys=True)
 """

@@ -52,6 +52,8 @@ def test_a_setting_that_changes_the_computation_changes_the_run_id(app, argv):
 
 @pytest.mark.parametrize("app, argv", [
     ("catcar_mlp", ["--part", "c"]), ("trigram_embedding", ["--extra", "none"]), ("notmnist_mlp", ["--out", "x"]),
+    # One graph call per batch or per epoch trains the same weights: a run started with either resumes with the other.
+    ("notmnist_cnn", ["--steps-per-execution", "1"]),
 ])
 def test_choosing_parts_or_folders_keeps_the_run_id(app, argv):
     module, plain = _parsed(app)

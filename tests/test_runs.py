@@ -9,7 +9,7 @@ import pytest
 from tfnets import atomic, determinism
 from tfnets.errors import ConfigError, TrainingDiverged
 from tfnets.experiment import Experiment
-from tfnets.runs import Run, best_epoch, epoch_dataset, run_id_for
+from tfnets.runs import Run, best_epoch, epoch_dataset
 
 
 def _data(n=96, seed=0):
@@ -188,11 +188,6 @@ def test_steps_per_execution_must_be_epoch_or_a_divisor(tmp_path, value):
     with pytest.raises(ConfigError, match="divisor of the 5 batches"):
         Run(tmp_path, {}).fit(_model(), (x, y), epochs=1, batch_size=16, verbose=0, tensorboard=False,
                               steps_per_execution=value)
-
-
-def test_steps_per_execution_is_left_out_of_the_run_id():
-    per_epoch, per_batch = ({"seed": 1, "steps_per_execution": value} for value in ("epoch", 1))
-    assert run_id_for(per_epoch) == run_id_for(per_batch)
 
 
 def test_batch_size_larger_than_data_is_a_config_error(tmp_path):
