@@ -1,7 +1,7 @@
 """Cat vs car with tanh MLPs trained by mini-batch SGD on a mean-squared-error loss.
 
 Reproduces Bilkent EEE443 homework 2, question 1 (`assign2_data1.h5`, 1,900 training and 1,000 test images of
-32x32 grey cats and cars), with the hand-written-backprop layers of `tfnets.layers`:
+32x32 grey cats and cars), with the hand-written-backprop layers of `tfnets.nn.layers`:
 
 * every neuron, the output included, is a tanh unit; targets are -1 (cat) / +1 (car); the loss is the mean
   squared error; the predicted class is the sign of the output; metrics each epoch on train, validation and test:
@@ -25,14 +25,14 @@ import json
 
 import numpy as np
 
-from tfnets.cli import (base_parser, choice_list, core_config, exit_with, positive_float, positive_int,
+from tfnets.experiment.cli import (base_parser, choice_list, core_config, exit_with, positive_float, positive_int,
                         require)
 from tfnets.data import load_catcar, to_signed_labels
 from tfnets.experiment import Experiment
-from tfnets.lazy import lazy_import
-from tfnets.plots import plot_image_grid, plot_overlay
-from tfnets.report import markdown_table
-from tfnets.sweep import Sweep, add_sweep_arguments, parse_sweep
+from tfnets.experiment.lazy import lazy_import
+from tfnets.experiment.plots import plot_image_grid, plot_overlay
+from tfnets.experiment.report import markdown_table
+from tfnets.experiment.sweep import Sweep, add_sweep_arguments, parse_sweep
 
 keras = lazy_import("keras")  # loaded on first use: `--help` answers without importing TensorFlow
 
@@ -144,10 +144,10 @@ def prepare(data, args):
     """Upright images in [0, 1] -> flattened MLP inputs (N, 1024) and -1/+1 targets; returns (splits, scaling).
 
     `scaling` = (pixel_scale, mean_image, whitening): model input = whiten(raw_pixel * pixel_scale - mean_image),
-    which is what the export needs for `apps.predict`; `whitening` is a `tfnets.preprocessing.ZCA` (its layer goes
+    which is what the export needs for `apps.predict`; `whitening` is a `tfnets.nn.preprocessing.ZCA` (its layer goes
     in front of the exported model) for `--inputs zca`, else None.
     """
-    from tfnets.preprocessing import fit_zca
+    from tfnets.nn.preprocessing import fit_zca
 
     x_train, y_train = augment(data.x_train, data.y_train, args.augment)
     flat = lambda x: x.reshape(len(x), -1).astype(np.float32)  # noqa: E731
@@ -185,10 +185,10 @@ def build_model(setting, input_dim=1024, lr_decay=0.0, steps_per_epoch=1):
     values). The Keras MSE averages over the batch, so `learning_rate` is the assignment's eta applied to the
     mean gradient, and momentum D <- grad + beta*D maps onto `SGDMomentum.from_cat_vs_car_form`.
     """
-    from tfnets.layers import ManualDense
-    from tfnets.losses import MeanSquaredError
-    from tfnets.metrics import ClassificationError, SignAccuracy
-    from tfnets.optim import SGD, SGDMomentum
+    from tfnets.nn.layers import ManualDense
+    from tfnets.nn.losses import MeanSquaredError
+    from tfnets.nn.metrics import ClassificationError, SignAccuracy
+    from tfnets.nn.optim import SGD, SGDMomentum
 
     def normal():
         return keras.initializers.RandomNormal(stddev=setting.init_std)

@@ -1,12 +1,12 @@
 """CIFAR-10 with fully-connected nets: CS231n assignment 2 (fully-connected nets, dropout, normalisation),
 as assigned in Bilkent EEE443 homework 2, question 3.
 
-Every net is `tfnets.models.FullyConnectedNet`, `{affine - [batch/layer norm] - relu - [dropout]} x (L-1) - affine -
-softmax`, whose gradients come from the hand-written backward passes of `tfnets.ops`. The parts:
+Every net is `tfnets.nn.models.FullyConnectedNet`, `{affine - [batch/layer norm] - relu - [dropout]} x (L-1) - affine -
+softmax`, whose gradients come from the hand-written backward passes of `tfnets.nn.ops`. The parts:
 
     gradcheck       gradients vs central differences in float64 (reg, dropout, batch/layer norm); initial loss
     overfit         50 images, 3- and 5-layer nets (100 units each), a small grid of learning rate x weight scale
-    update_rules    6-layer net, 4,000 images, 5 epochs: sgd, sgd_momentum, rmsprop, adam (`tfnets.solver.Solver`)
+    update_rules    6-layer net, 4,000 images, 5 epochs: sgd, sgd_momentum, rmsprop, adam (`tfnets.nn.solver.Solver`)
     best            the best net we can: a small sweep (few epochs per trial), then a long training of the best
                     setting on all 49,000 training images (Keras `fit` with the manual gradients); exported
     dropout         500 images, one hidden layer of 500, keep ratio 1 vs 0.25, 25 epochs, Adam 5e-4
@@ -17,7 +17,7 @@ softmax`, whose gradients come from the hand-written backward passes of `tfnets.
     python -m apps.cifar_fc_net --part best --epochs 40 --sweep learning_rate=1e-3,3e-4 --sweep keep=0.5,0.7
 
 Inputs are standardised: `x = (pixels - channel_mean) / pixel_std` (statistics of the training split). The best
-net instead sees ZCA-whitened pixels by default (`--inputs zca`, `tfnets.preprocessing`; `--inputs standardize` for
+net instead sees ZCA-whitened pixels by default (`--inputs zca`, `tfnets.nn.preprocessing`; `--inputs standardize` for
 the plain scaling). Either way the export takes raw 32x32 RGB pixels (the whitening is a fixed layer inside it, the
 standardisation `pixel_scale = 1/std` and a mean image `channel_mean/std` in its metadata), so
 `python -m apps.predict saved_models/cifar_fc_net some_cifar_image.png` just works.
@@ -28,14 +28,14 @@ import time
 import numpy as np
 
 from tfnets import atomic
-from tfnets.cli import base_parser, choice_list, core_config, exit_with, require
+from tfnets.experiment.cli import base_parser, choice_list, core_config, exit_with, require
 from tfnets.data import load_cifar10
 from tfnets.errors import TrainingDiverged
 from tfnets.experiment import Experiment
-from tfnets.lazy import lazy_import
-from tfnets.plots import plot_xy, pyplot, save_figure
-from tfnets.report import write_csv
-from tfnets.sweep import Sweep, add_sweep_arguments, parse_sweep
+from tfnets.experiment.lazy import lazy_import
+from tfnets.experiment.plots import plot_xy, pyplot, save_figure
+from tfnets.experiment.report import write_csv
+from tfnets.experiment.sweep import Sweep, add_sweep_arguments, parse_sweep
 
 keras = lazy_import("keras")  # loaded on first use: `--help` answers without importing TensorFlow
 
@@ -93,9 +93,9 @@ def build_model(hidden="1024-512-256", learning_rate=1e-3, keep=0.6, reg=1e-4, w
     """The "best" part's net as a compiled Keras model: batch norm + dropout after every hidden layer, Adam with a
     cosine-decayed learning rate, flips/translations of the training images. `weight_scale=0` means He scaling
     (std sqrt(2 / fan_in)) per layer. Inputs (N, 32, 32, 3) standardised; outputs class scores (N, 10)."""
-    from tfnets.losses import SoftmaxCrossEntropy
-    from tfnets.models import FullyConnectedNet
-    from tfnets.optim import Adam
+    from tfnets.nn.losses import SoftmaxCrossEntropy
+    from tfnets.nn.models import FullyConnectedNet
+    from tfnets.nn.optim import Adam
 
     keras.utils.set_random_seed(seed)
     dims = hidden_dims(hidden)
@@ -114,7 +114,7 @@ def build_model(hidden="1024-512-256", learning_rate=1e-3, keep=0.6, reg=1e-4, w
 
 def fresh_net(seed, *args, **kwargs):
     """A net whose initial weights depend only on `seed` (so each part reproduces on its own)."""
-    from tfnets.models import FullyConnectedNet
+    from tfnets.nn.models import FullyConnectedNet
 
     keras.utils.set_random_seed(seed)
     return FullyConnectedNet(*args, **kwargs)
@@ -122,7 +122,7 @@ def fresh_net(seed, *args, **kwargs):
 
 def train_solver(run, name, net, data, *, verbose=False, **solver_kwargs):
     """Train with the Solver, checkpointing into `run/solver/<name>.npz` (a re-run resumes or skips it)."""
-    from tfnets.solver import Solver
+    from tfnets.nn.solver import Solver
 
     started = time.perf_counter()
     solver = Solver(net, data, checkpoint_path=run.path / "solver" / f"{name}.npz", verbose=verbose,
@@ -141,7 +141,7 @@ def avoid_kinks(net, X, rng, margin=5e-3, attempts=100):
     Central differences straddling a ReLU's kink measure an average of two slopes, not the gradient; with zero
     biases and dropped units many inputs sit exactly at 0.
     """
-    from tfnets.models import kink_margin
+    from tfnets.nn.models import kink_margin
 
     for _ in range(attempts):
         for name, variable in net.params.items():
@@ -155,7 +155,7 @@ def avoid_kinks(net, X, rng, margin=5e-3, attempts=100):
 
 def part_gradcheck(exp, data, args):
     """Relative errors of the manual gradients vs central differences on a small random float64 problem."""
-    from tfnets.models import FullyConnectedNet, gradient_check
+    from tfnets.nn.models import FullyConnectedNet, gradient_check
 
     rng = np.random.default_rng(args.seed)
     # N > 2: with two examples batch norm's output barely depends on the weights; small N keeps few ReLU kinks.
@@ -373,7 +373,7 @@ def best_inputs(raw, args):
 
     Returns `(data, export_prefix_layers, export_kwargs)`; `raw` holds pixels in [0, 255].
     """
-    from tfnets.preprocessing import fit_zca
+    from tfnets.nn.preprocessing import fit_zca
 
     if args.inputs == "standardize":
         data, mean, std = standardise(raw)

@@ -27,14 +27,14 @@ import dataclasses
 
 import numpy as np
 
-from tfnets.cli import (base_parser, choice_list, core_config, exit_with, int_list, positive_float, positive_int,
+from tfnets.experiment.cli import (base_parser, choice_list, core_config, exit_with, int_list, positive_float, positive_int,
                         require)
 from tfnets.data import make_toy_dataset, train_test_split
 from tfnets.data.splits import Splits
 from tfnets.experiment import Experiment
-from tfnets.lazy import lazy_import
-from tfnets.plots import plot_overlay, pyplot, save_figure
-from tfnets.report import markdown_table
+from tfnets.experiment.lazy import lazy_import
+from tfnets.experiment.plots import plot_overlay, pyplot, save_figure
+from tfnets.experiment.report import markdown_table
 
 keras = lazy_import("keras")  # loaded on first use: `--help` answers without importing TensorFlow
 

@@ -21,16 +21,16 @@ budget is exported to `saved_models/mnist_depth_width/budget_<N>/` (28x28 greysc
 import json
 import math
 
-from tfnets.augment import exportable, with_random_shift
-from tfnets.cli import base_parser, core_config, exit_with, int_list, positive_float, positive_int, require
+from tfnets.nn.augment import exportable, with_random_shift
+from tfnets.experiment.cli import base_parser, core_config, exit_with, int_list, positive_float, positive_int, require
 from tfnets.data import load_fashion_mnist, load_mnist
-from tfnets.distribute import synchronized_batch_norm
+from tfnets.experiment.distribute import synchronized_batch_norm
 from tfnets.errors import ConfigError
-from tfnets.export import export_model
+from tfnets.experiment.export import export_model
 from tfnets.experiment import Experiment
-from tfnets.lazy import lazy_import
-from tfnets.plots import plot_xy
-from tfnets.sweep import Sweep, add_sweep_arguments, parse_sweep
+from tfnets.experiment.lazy import lazy_import
+from tfnets.experiment.plots import plot_xy
+from tfnets.experiment.sweep import Sweep, add_sweep_arguments, parse_sweep
 
 keras = lazy_import("keras")  # loaded on first use: `--help` answers without importing TensorFlow
 
@@ -79,7 +79,7 @@ def architectures(budget, max_depth):
 def build_model(hidden_layers, *, learning_rate, decay_steps, dropout=0.1, shift=2, num_classes=10):
     """The compiled training model: 28x28x1 images -> [random shift] -> classifier -> logits (N, 10).
 
-    The classifier (`exportable(model)`, the part that is exported; see `tfnets.augment`) is Flatten, then
+    The classifier (`exportable(model)`, the part that is exported; see `tfnets.nn.augment`) is Flatten, then
     Dense -> BatchNorm -> ReLU -> Dropout per hidden layer, then a Dense logits layer.
     """
     classifier = build_classifier(hidden_layers, dropout, num_classes)

@@ -24,16 +24,16 @@ import dataclasses
 import json
 import math
 
-from tfnets.cli import base_parser, core_config, exit_with, require
+from tfnets.experiment.cli import base_parser, core_config, exit_with, require
 from tfnets.data import load_notmnist
-from tfnets.distribute import synchronized_batch_norm
+from tfnets.experiment.distribute import synchronized_batch_norm
 from tfnets.errors import ModelError
 from tfnets.experiment import Experiment
-from tfnets.initializers import xavier_normal
-from tfnets.lazy import lazy_import
-from tfnets.plots import plot_overlay
-from tfnets.report import write_csv
-from tfnets.sweep import Sweep, add_sweep_arguments, parse_sweep
+from tfnets.nn.initializers import xavier_normal
+from tfnets.experiment.lazy import lazy_import
+from tfnets.experiment.plots import plot_overlay
+from tfnets.experiment.report import write_csv
+from tfnets.experiment.sweep import Sweep, add_sweep_arguments, parse_sweep
 
 keras = lazy_import("keras")  # loaded on first use: `--help` answers without importing TensorFlow
 
@@ -243,7 +243,7 @@ def restore_trained(model, run, data):
 
 
 def export(exp, model, data, path):
-    from tfnets.export import export_model
+    from tfnets.experiment.export import export_model
 
     export_model(model, path, class_names=data.class_names, input_shape=[28, 28, 1], output="logits",
                  image_style="notmnist", extra={"app": APP, "run": str(exp.run.path)})

@@ -1,7 +1,7 @@
 """notMNIST letters A-J with a one-hidden-layer MLP: the Toronto ECE421 "Neural Networks" assignment, part 1.
 
 The assignment wrote this network and its backward pass by hand in NumPy. Here it is built from the project's
-hand-written-backprop layers (`tfnets.layers.ManualDense`, `tfnets.losses.SoftmaxCrossEntropy`) and trained
+hand-written-backprop layers (`tfnets.nn.layers.ManualDense`, `tfnets.nn.losses.SoftmaxCrossEntropy`) and trained
 with Keras, exactly as the assignment did:
 
     x (N, 784) -> ManualDense(H, relu) -> ManualDense(10) -> softmax cross-entropy (mean over the batch)
@@ -14,19 +14,19 @@ with Keras, exactly as the assignment did:
     python -m apps.notmnist_mlp --sweep learning_rate=0.01,0.05,0.1,0.3 --epochs 50
 
 Every run reports the early-stopping point: the epoch with the lowest validation loss and the accuracies there,
-next to those of the last epoch. `tfnets.reference.NumpyMLP` is the same network and update in plain NumPy; the
+next to those of the last epoch. `tfnets.nn.reference.NumpyMLP` is the same network and update in plain NumPy; the
 tests check both implementations (and autodiff) against each other step for step.
 """
 import dataclasses
 
-from tfnets.cli import base_parser, core_config, exit_with, int_list, positive_float, require
+from tfnets.experiment.cli import base_parser, core_config, exit_with, int_list, positive_float, require
 from tfnets.data import load_notmnist
 from tfnets.experiment import Experiment
-from tfnets.initializers import xavier_normal
-from tfnets.lazy import lazy_import
-from tfnets.plots import plot_overlay, plot_xy
-from tfnets.report import write_csv
-from tfnets.sweep import Sweep, add_sweep_arguments, parse_sweep
+from tfnets.nn.initializers import xavier_normal
+from tfnets.experiment.lazy import lazy_import
+from tfnets.experiment.plots import plot_overlay, plot_xy
+from tfnets.experiment.report import write_csv
+from tfnets.experiment.sweep import Sweep, add_sweep_arguments, parse_sweep
 
 keras = lazy_import("keras")  # loaded on first use: `--help` answers without importing TensorFlow
 
@@ -48,9 +48,9 @@ def build_model(hidden_units=1000, gradients="manual", seed=0, learning_rate=LEA
     "autodiff" plain `keras.layers.Dense` and Keras' cross-entropy (TensorFlow autodiff). With the same `seed`
     both start from identical weights (layer i is initialised with seed + i).
     """
-    from tfnets.layers import ManualDense
-    from tfnets.losses import SoftmaxCrossEntropy
-    from tfnets.optim import SGDMomentum
+    from tfnets.nn.layers import ManualDense
+    from tfnets.nn.losses import SoftmaxCrossEntropy
+    from tfnets.nn.optim import SGDMomentum
 
     require(gradients in GRADIENTS, f"unknown --gradients {gradients!r}; choose from {', '.join(GRADIENTS)}")
     require(hidden_units >= 1, f"hidden_units must be >= 1, got {hidden_units}")

@@ -9,7 +9,7 @@ Loads the SavedModel with `tf.saved_model.load` only (no project model code) and
 their probabilities. Inputs are image files, folders (searched recursively for image files), glob patterns,
 `-` (a list of paths on stdin, one a line) and `.npy`/`.npz` arrays of raw pixels (N, H, W[, C]) in 0..255.
 
-Each image is made to look like the model's training images (`tfnets.images`), with a note on stderr:
+Each image is made to look like the model's training images (`tfnets.experiment.images`), with a note on stderr:
 a colour image becomes greyscale for a greyscale model; for letter/digit models an image whose background is
 the opposite of the training images' (dark for MNIST and notMNIST) is inverted (`--invert`), and an image of
 another size has its glyph cropped and framed as in the training set; other images of another size are
@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tfnets.cli import ArgumentParser, exit_with, positive_int
+from tfnets.experiment.cli import ArgumentParser, exit_with, positive_int
 from tfnets.errors import ModelError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm"}
@@ -185,7 +185,7 @@ def classify(model, inputs, spec, *, batch_size, notes, errors, progress):
 
     One model call per batch: each batch holds up to `batch_size` files' candidate images (two for an image
     whose polarity the border leaves open; the more confident one wins, see `INVERT_MARGIN`)."""
-    from tfnets.images import prepare
+    from tfnets.experiment.images import prepare
 
     for start in range(0, len(inputs), batch_size):
         chunk = inputs[start:start + batch_size]
@@ -257,7 +257,7 @@ def format_results(results, errors, class_names, k, fmt, model_dir):
 
 
 def build_parser():
-    from tfnets.images import INVERT_CHOICES
+    from tfnets.experiment.images import INVERT_CHOICES
 
     parser = ArgumentParser(prog="python -m apps.predict", description=__doc__.split("\n\n")[0])
     parser.add_argument("model_dir", help="an exported model folder, e.g. saved_models/notmnist_cnn")
@@ -283,8 +283,8 @@ def main(argv=None, stdin=None):
     args = build_parser().parse_args(argv)
 
     from tfnets import atomic
-    from tfnets.export import ServedModel
-    from tfnets.images import InputSpec
+    from tfnets.experiment.export import ServedModel
+    from tfnets.experiment.images import InputSpec
 
     model = ServedModel(args.model_dir)
     inputs = expand_inputs(args.inputs, stdin)

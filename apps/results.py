@@ -25,7 +25,7 @@ import shlex
 from pathlib import Path
 
 from tfnets import atomic
-from tfnets.cli import ArgumentParser, exit_with, require
+from tfnets.experiment.cli import ArgumentParser, exit_with, require
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 DATA_DIR = "../shared/data"

@@ -1,7 +1,7 @@
 """Predict the fourth word of a 4-gram from the first three, through a learned word embedding.
 
 Reproduces Bilkent EEE443 homework 2, question 2 (the 250-word corpus of Hinton's neural-networks course), with
-the hand-written-backprop layers of `tfnets.layers`:
+the hand-written-backprop layers of `tfnets.nn.layers`:
 
 * network: three word indices -> ONE shared embedding matrix R (250 x D) applied to each word -> the three
   D-vectors concatenated in word order (`--merge sum`: summed, order-free) -> P sigmoid hidden units -> 250-way
@@ -32,15 +32,15 @@ from pathlib import Path
 import numpy as np
 
 from tfnets import atomic
-from tfnets.cli import (ArgumentParser, base_parser, choice_list, core_config, exit_with, positive_float,
+from tfnets.experiment.cli import (ArgumentParser, base_parser, choice_list, core_config, exit_with, positive_float,
                         positive_int, require)
 from tfnets.data import load_trigrams
 from tfnets.errors import ConfigError, ModelError
 from tfnets.experiment import Experiment
-from tfnets.lazy import lazy_import
-from tfnets.ngram import InterpolatedNgram
-from tfnets.plots import plot_overlay, pyplot, save_figure
-from tfnets.report import markdown_table
+from tfnets.experiment.lazy import lazy_import
+from tfnets.nn.ngram import InterpolatedNgram
+from tfnets.experiment.plots import plot_overlay, pyplot, save_figure
+from tfnets.experiment.report import markdown_table
 
 keras = lazy_import("keras")  # loaded on first use: `--help` answers without importing TensorFlow
 
@@ -151,11 +151,11 @@ def build_model(config, vocab_size, merge="concat", init_std=0.01, name=None):
     """ids (N, 3) -> shared embedding (N, 3, D) -> concat (N, 3D) or sum (N, D) -> sigmoid (N, P) -> logits (N, V).
 
     Keras averages the loss over the batch, so "learning rate 0.15, momentum 0.85" is
-    `v <- 0.85 v - 0.15 * mean-batch-gradient; w <- w + v` (`tfnets.optim.SGDMomentum`), the usual
+    `v <- 0.85 v - 0.15 * mean-batch-gradient; w <- w + v` (`tfnets.nn.optim.SGDMomentum`), the usual
     `dw(t) = -eta dE/dw + alpha dw(t-1)` with E the mean cross-entropy of the mini-batch.
     """
-    from tfnets.layers import ManualDense, ManualDropout, ManualEmbedding, SumOverWords
-    from tfnets.optim import Adam, SGDMomentum
+    from tfnets.nn.layers import ManualDense, ManualDropout, ManualEmbedding, SumOverWords
+    from tfnets.nn.optim import Adam, SGDMomentum
 
     def init(kind):  # a fresh initializer per weight, so no two weights start equal
         if config.init == "normal":
@@ -183,7 +183,7 @@ def build_model(config, vocab_size, merge="concat", init_std=0.01, name=None):
 
 
 def compile_for_trigrams(model, optimizer="sgd"):
-    from tfnets.losses import SoftmaxCrossEntropy
+    from tfnets.nn.losses import SoftmaxCrossEntropy
 
     model.compile(optimizer=optimizer, loss=SoftmaxCrossEntropy(from_logits=True),
                   metrics=["accuracy", keras.metrics.SparseTopKCategoricalAccuracy(TOP_K, name="top10_accuracy")])
@@ -191,7 +191,7 @@ def compile_for_trigrams(model, optimizer="sgd"):
 
 def build_ensemble(members, config):
     """ids (N, 3) -> every trained net -> (N, V) logits of their mean probability (`MeanProbabilityLogits`)."""
-    from tfnets.layers import MeanProbabilityLogits
+    from tfnets.nn.layers import MeanProbabilityLogits
 
     ids = keras.Input((3,), dtype="int32", name="trigram")
     # Uncompiled copies: the nets' own optimizers would otherwise be saved inside the export (and warned about
@@ -214,7 +214,7 @@ def train(exp, data, config, args, member=0):
     order); member 0 is the single net of the same configuration, so the two share one run folder.
     The weights kept are the best epoch's, and early stopping continues across a resume (`KeepBest`).
     """
-    from tfnets.callbacks import KeepBest
+    from tfnets.experiment.callbacks import KeepBest
 
     seed = args.seed + member
     # Every net's initial weights depend on its own seed only, not on which nets this invocation trained before.
@@ -508,7 +508,7 @@ def main(argv=None):
                          note="Extra rows (Adam) are an addition to the specified runs, not part of the assignment. "
                               "An ensemble's row scores the mean probability of its nets (each net at its own "
                               "best epoch; best_epoch lists them). The count baseline is a smoothed 4-gram model "
-                              "fitted on the same training split (`tfnets.ngram`), for scale.")
+                              "fitted on the same training split (`tfnets.nn.ngram`), for scale.")
     histories = {t.config.describe(): t.history for t in trained if t.history}
     figure = plot_overlay(histories, exp.run.path / "validation_curves.png",
                           metrics=("val_loss", "val_accuracy", "val_top10_accuracy"), title=f"merge={args.merge}")

@@ -1,4 +1,4 @@
 from benchmarks.bench import main
-from tfnets.cli import exit_with
+from tfnets.experiment.cli import exit_with
 
 exit_with(main)

@@ -8,7 +8,7 @@ What it measures, in ONE process so that the ratios are comparable on a noisy sh
 
 1. Training throughput (samples/s) of the notMNIST MLP 784-1000(ReLU)-10, softmax cross-entropy, momentum SGD,
    for batch 32, 256 and the full training set as one batch. Variants (see `VARIANTS`): the NumPy reference
-   (`tfnets.reference.NumpyMLP`); Keras `Dense` and the hand-written-backprop layers (`ManualDense` +
+   (`tfnets.nn.reference.NumpyMLP`); Keras `Dense` and the hand-written-backprop layers (`ManualDense` +
    `SoftmaxCrossEntropy`), each trained by `model.fit` with and without XLA; `fit` with `steps_per_execution`
    (one call runs the whole epoch); `fit` on a `tf.data` pipeline with prefetch; and a custom loop that runs the
    whole epoch inside ONE compiled `tf.function` (with and without XLA); and `*_bf16` twins of the fastest
@@ -55,7 +55,7 @@ from benchmarks.gemm import add_ratios, best_gemms, measure_gemms
 from benchmarks.mlp import FULL, HIDDEN, LEARNING_RATE, MOMENTUM, VARIANTS, load_training_data, run_mlp
 from benchmarks.tables import cnn_table, gemm_table, goals, mlp_table
 from tfnets import atomic
-from tfnets.cli import ArgumentParser, exit_with, positive_int, require
+from tfnets.experiment.cli import ArgumentParser, exit_with, positive_int, require
 
 
 def environment(intra, inter):

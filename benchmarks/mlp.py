@@ -6,7 +6,7 @@ import time
 
 import numpy as np
 
-from tfnets.cli import require
+from tfnets.experiment.cli import require
 from tfnets.errors import TfnetsError
 
 HIDDEN = 1000
@@ -31,7 +31,7 @@ class Variant:
     epoch in one `tf.function`). layers: "dense" (keras Dense + SparseCategoricalCrossentropy) or "manual"
     (ManualDense + SoftmaxCrossEntropy). steps_per_execution: 0 = all steps of an epoch in one call.
     pipeline (fit only): "arrays" (NumPy arrays into fit), "tf.data" (from_tensor_slices.batch.prefetch) or
-    "runs" (`tfnets.runs.epoch_dataset`, the apps' own pipeline, unshuffled here). blas_threads (numpy only):
+    "runs" (`tfnets.experiment.runs.epoch_dataset`, the apps' own pipeline, unshuffled here). blas_threads (numpy only):
     limit OpenBLAS to this many threads (0 = its default, one per core). precision: "float32" (the global
     Keras policy, float32 outside the GPU section) or "mixed_bfloat16" (set on the layers only, never globally).
     """
@@ -54,7 +54,7 @@ class Variant:
             what += {
                 "arrays": " on arrays",
                 "tf.data": " on tf.data (prefetch)",
-                "runs": " on tfnets.runs.epoch_dataset + NaN guard (the apps' path)",
+                "runs": " on tfnets.experiment.runs.epoch_dataset + NaN guard (the apps' path)",
             }[self.pipeline]
         if self.steps_per_execution != 1:
             what += ", steps_per_execution=epoch"
@@ -164,7 +164,7 @@ def load_training_data(data_dir, max_samples, seed):
 
 class NumpyTrainer:
     def __init__(self, x, y, batch, init_params, learning_rate, blas_threads=0):
-        from tfnets.reference import NumpyMLP
+        from tfnets.nn.reference import NumpyMLP
 
         self.x, self.y, self.batch, self.lr = x, y, batch, learning_rate
         self.blas_threads = blas_threads
@@ -194,7 +194,7 @@ def build_mlp(layers, init_params, precision="float32"):
     """
     import keras
 
-    from tfnets.layers import ManualDense
+    from tfnets.nn.layers import ManualDense
 
     layer = ManualDense if layers == "manual" else keras.layers.Dense
     dtype = {} if precision == "float32" else {"dtype": keras.DTypePolicy(precision)}
@@ -210,7 +210,7 @@ def build_mlp(layers, init_params, precision="float32"):
 def mlp_loss(layers):
     import keras
 
-    from tfnets.losses import SoftmaxCrossEntropy
+    from tfnets.nn.losses import SoftmaxCrossEntropy
 
     if layers == "manual":
         return SoftmaxCrossEntropy()
@@ -241,7 +241,7 @@ class FitTrainer:
     def __init__(self, variant, x, y, batch, init_params, learning_rate):
         import tensorflow as tf
 
-        from tfnets.optim import SGDMomentum
+        from tfnets.nn.optim import SGDMomentum
 
         self.variant, self.batch, self.x, self.y = variant, batch, x, y
         self.model = build_mlp(variant.layers, init_params, variant.precision)
@@ -260,7 +260,7 @@ class FitTrainer:
         if self.variant.pipeline == "tf.data":
             return dict(x=self.dataset, shuffle=False)
         if self.variant.pipeline == "runs":
-            from tfnets.runs import epoch_dataset
+            from tfnets.experiment.runs import epoch_dataset
 
             # Built per call (it spans exactly the epochs of this fit), outside the timed epochs.
             return dict(
@@ -273,7 +273,7 @@ class FitTrainer:
     def epochs(self, k):
         callbacks = [self.clock]
         if self.variant.pipeline == "runs":
-            from tfnets.runs import _NanGuard
+            from tfnets.experiment.runs import _NanGuard
 
             # The apps' per-batch NaN check (it reads the loss after every execution, so it syncs).
             callbacks.append(_NanGuard(None, "bench"))
@@ -290,7 +290,7 @@ class EpochFnTrainer:
     def __init__(self, variant, x, y, batch, init_params, learning_rate):
         import tensorflow as tf
 
-        from tfnets.optim import SGDMomentum
+        from tfnets.nn.optim import SGDMomentum
 
         self.model = build_mlp(variant.layers, init_params, variant.precision)
         self.optimizer = SGDMomentum.from_notmnist_form(learning_rate, MOMENTUM)
@@ -357,7 +357,7 @@ def make_trainer(variant, x, y, batch, init_params, learning_rate):
 
 
 def initial_params(seed, hidden=HIDDEN):
-    from tfnets.reference import NumpyMLP
+    from tfnets.nn.reference import NumpyMLP
 
     return NumpyMLP(hidden_units=hidden, seed=seed).get_params()
 
@@ -443,7 +443,7 @@ def run_mlp(x, y, batch_sizes, variants, repeats, epochs_per_repeat, seed, learn
 def evaluate_weights(weights, x, y):
     """(mean cross-entropy, accuracy) on (x, y) of the MLP with weights [W1, b1, W2, b2], computed by the
     NumPy reference in float32 (whatever precision trained them: bf16 variants keep float32 master weights)."""
-    from tfnets.reference import NumpyMLP
+    from tfnets.nn.reference import NumpyMLP
 
     w1, b1, w2, b2 = (np.asarray(w, np.float32) for w in weights)
     mlp = NumpyMLP(hidden_units=w1.shape[1])

@@ -4,7 +4,7 @@ import statistics
 
 from benchmarks.gemm import gemm_limit
 from benchmarks.mlp import BF16, BF16_VS_FLOAT32, MANUAL_VS_DENSE
-from tfnets.report import markdown_table
+from tfnets.experiment.report import markdown_table
 
 
 def _spread(stats, fmt="{:,.0f}"):

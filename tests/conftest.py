@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tfnets.quiet import quiet_tensorflow
+from tfnets.experiment.quiet import quiet_tensorflow
 
 # As for the apps: TF's C++ log lines hidden (unless TF_CPP_MIN_LOG_LEVEL is set), set up before TF is imported.
 quiet_tensorflow()
@@ -46,7 +46,7 @@ def _release_folder_locks():
     """Tests call apps' `main` in-process many times: free the run/export folder locks after each test, as the
     end of a real command does, so a later subprocess on the same folder is not refused."""
     yield
-    from tfnets import distribute, locks
+    from tfnets.experiment import distribute, locks
 
     locks.release_all()
     distribute.reset()

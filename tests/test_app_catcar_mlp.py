@@ -8,10 +8,10 @@ import pytest
 from PIL import Image
 
 from apps import catcar_mlp, predict
-from tfnets.cli import run_main
+from tfnets.experiment.cli import run_main
 from tfnets.data import Splits
 from tfnets.errors import ConfigError
-from tfnets.metrics import ClassificationError, SignAccuracy, classification_error_percent, sign_accuracy
+from tfnets.nn.metrics import ClassificationError, SignAccuracy, classification_error_percent, sign_accuracy
 
 # A small but complete run: one sweep trial, tiny networks, no augmentation, 2 epochs (--quick).
 QUICK = ["--quick", "--sweep", "hidden=4", "--sweep-epochs", "1", "--two-layer", "8,4", "--small-hidden", "2",
@@ -36,7 +36,7 @@ def test_sign_metrics_match_a_plain_count():
 
 
 def test_an_output_of_exactly_zero_counts_as_class_zero_like_the_export():
-    # tfnets.export reads a tanh output > 0 as class 1; 0 must therefore be "cat" (-1).
+    # tfnets.experiment.export reads a tanh output > 0 as class 1; 0 must therefore be "cat" (-1).
     assert float(np.mean(sign_accuracy(np.array([-1.0, 1.0]), np.array([0.0, 0.0])))) == 0.5
 
 

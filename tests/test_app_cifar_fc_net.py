@@ -6,9 +6,9 @@ import pytest
 from PIL import Image
 
 from apps import cifar_fc_net, predict
-from tfnets.cli import run_main
+from tfnets.experiment.cli import run_main
 from tfnets.data import load_cifar10
-from tfnets.export import ServedModel
+from tfnets.experiment.export import ServedModel
 
 SMALL = ["--quick", "--hidden", "64-32", "--batch-size", "50", "--max-trials", "2"]
 
@@ -59,8 +59,8 @@ def test_export_predicts_a_cifar_png_like_the_trained_model(quick_run, data_dir,
     # independently from an SVD of the training pixels: cov = V diag(S^2 / n) V^T, W = V diag((s + eps)^-1/2) V^T.
     import keras
 
-    import tfnets.models  # noqa: F401 - registers the custom classes for loading
-    import tfnets.preprocessing  # noqa: F401
+    import tfnets.nn.models  # noqa: F401 - registers the custom classes for loading
+    import tfnets.nn.preprocessing  # noqa: F401
 
     wrapper = keras.models.load_model(export / "model.keras")
     assert [type(layer).__name__ for layer in wrapper.layers] == ["ZCAWhitening", "FullyConnectedModel"]

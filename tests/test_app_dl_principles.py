@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from apps import dl_principles as app
-from tfnets.cli import run_main
+from tfnets.experiment.cli import run_main
 
 
 def _points(n=64, seed=0):

@@ -8,7 +8,7 @@ from PIL import Image
 
 from apps import mnist_cnn as app
 from apps import predict
-from tfnets.cli import run_main
+from tfnets.experiment.cli import run_main
 
 
 def test_cnn_arithmetic_matches_the_formulas():

@@ -8,8 +8,8 @@ from PIL import Image
 
 from apps import mnist_depth_width as app
 from apps import predict
-from tfnets.cli import run_main
-from tfnets.export import ServedModel
+from tfnets.experiment.cli import run_main
+from tfnets.experiment.export import ServedModel
 
 
 def test_architectures_spend_exactly_the_budget_on_equal_layers():

@@ -9,7 +9,7 @@ import tensorflow as tf
 from PIL import Image, ImageDraw, ImageFont
 
 from apps import notmnist_cnn, predict
-from tfnets.cli import run_main
+from tfnets.experiment.cli import run_main
 
 
 def _images(n, seed=0):

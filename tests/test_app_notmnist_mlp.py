@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from apps import notmnist_mlp, predict
-from tfnets import determinism
-from tfnets.cli import run_main
+from tfnets.experiment import determinism
+from tfnets.experiment.cli import run_main
 from tfnets.data import load_notmnist
-from tfnets.reference import NumpyMLP
+from tfnets.nn.reference import NumpyMLP
 
 
 @pytest.fixture(scope="module")

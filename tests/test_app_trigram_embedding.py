@@ -10,7 +10,7 @@ import pytest
 
 from apps import trigram_embedding as app
 from tfnets.errors import ConfigError, ModelError
-from tfnets.layers import MeanProbabilityLogits
+from tfnets.nn.layers import MeanProbabilityLogits
 
 QUICK = ["--quick", "--configs", "8x16", "--extra", "none"]
 
@@ -75,7 +75,7 @@ def test_mean_probability_logits_softmax_is_the_mean_of_the_nets_probabilities()
 
 
 def test_ensemble_exports_one_model_that_serves_the_mean_probability(tmp_path):
-    from tfnets.export import export_model
+    from tfnets.experiment.export import export_model
 
     keras.utils.set_random_seed(3)
     nets = [app.build_model(app.Config(4, 8, "adam", 1e-3), vocab_size=20, init_std=0.5, name=f"net{k}")

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from benchmarks import bench, mlp
-from tfnets.cli import run_main
+from tfnets.experiment.cli import run_main
 from tfnets.errors import DataError
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from tfnets.cli import base_parser, choice_list, int_list, run_main
+from tfnets.experiment.cli import base_parser, choice_list, int_list, run_main
 from tfnets.errors import ConfigError, DataError, TrainingDiverged
 
 

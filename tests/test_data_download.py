@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tfnets.cli import run_main
+from tfnets.experiment.cli import run_main
 from tfnets.data import __main__ as data_cli
 from tfnets.data import catalog
 from tfnets.data.download import DownloadError, ProgressBar, download, part_path

@@ -1,4 +1,4 @@
-"""Distributed sweeps (KerasTuner's chief + workers) and `python -m tfnets.launch`.
+"""Distributed sweeps (KerasTuner's chief + workers) and `python -m tfnets.experiment.launch`.
 
 The end-to-end tests run a real 4-trial `apps.notmnist_mlp` sweep (--quick, 20 epochs per trial) as one plain
 process, through the launcher with 2 workers, and through the launcher with one worker killed mid-trial and the launch
@@ -19,11 +19,11 @@ from pathlib import Path
 
 import pytest
 
-from tfnets import launch, locks, sweep_cluster
+from tfnets.experiment import launch, locks, sweep_cluster
 from tfnets.errors import ConfigError, TfnetsError
 from tfnets.experiment import TrainResult
-from tfnets.runs import Run
-from tfnets.sweep import Sweep
+from tfnets.experiment.runs import Run
+from tfnets.experiment.sweep import Sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 RATES = "0.01,0.05,0.1,0.3"
@@ -43,7 +43,7 @@ def _app(out):
 
 
 def _launch(out, data_dir, workers=2):
-    return [sys.executable, "-m", "tfnets.launch", "--workers", str(workers), "--", *_app(out)]
+    return [sys.executable, "-m", "tfnets.experiment.launch", "--workers", str(workers), "--", *_app(out)]
 
 
 def _table(out):
@@ -186,7 +186,7 @@ def test_half_set_variables_and_a_bad_timeout_are_one_line_errors(monkeypatch):
 
 _HOLD = """
 import sys
-from tfnets import locks, sweep_cluster
+from tfnets.experiment import locks, sweep_cluster
 from pathlib import Path
 if sys.argv[2] == "trial":
     locks.acquire(Path(sys.argv[1]) / ".lock", "busy", "hint")

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 from apps import notmnist_mlp
-from tfnets import distribute
-from tfnets.cli import run_main
+from tfnets.experiment import distribute
+from tfnets.experiment.cli import run_main
 from tfnets.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -26,16 +26,16 @@ TOLERANCE = 1e-5  # relative; float32 round-off of a sum split over two replicas
 # trained through `Run.fit`; prints the per-epoch train and validation losses.
 TRAIN_BOTH = textwrap.dedent("""
     import json, sys
-    from tfnets import distribute, determinism
+    from tfnets.experiment import distribute, determinism
     kind, out = sys.argv[1], sys.argv[2]
     dist = distribute.setup(kind, 2 if kind == "mirrored" else None)
     determinism.configure(0)
     import keras, numpy as np
     from apps import notmnist_mlp
-    from tfnets.losses import SoftmaxCrossEntropy
-    from tfnets.models import FullyConnectedNet
-    from tfnets.optim import Adam
-    from tfnets.runs import Run
+    from tfnets.nn.losses import SoftmaxCrossEntropy
+    from tfnets.nn.models import FullyConnectedNet
+    from tfnets.nn.optim import Adam
+    from tfnets.experiment.runs import Run
 
     rng = np.random.default_rng(0)
     x, y = rng.random((64, 784), dtype=np.float32), rng.integers(0, 10, 64)
@@ -196,7 +196,7 @@ def test_a_malformed_tf_config_is_one_line(value, message, monkeypatch, tmp_path
 
 @pytest.mark.parametrize("argv, message", [
     (["--distribute", "multi-worker"], "needs TF_CONFIG (one process per worker); start a cluster on this machine "
-                                       "with: python -m tfnets.launch --multi-worker 2"),
+                                       "with: python -m tfnets.experiment.launch --multi-worker 2"),
     (["--devices", "2"], "--devices needs --distribute mirrored"),
     (["--distribute", "mirrored", "--devices", "0"], "expected a positive integer, got 0"),
     (["--distribute", "everywhere"], "invalid choice: 'everywhere'"),
@@ -250,12 +250,12 @@ def test_precision_is_the_models_compute_dtype_and_is_put_back(tmp_path, data_di
 # is synchronized. The CNN apps build synchronized layers whenever there are several replicas.
 BATCH_NORM = textwrap.dedent("""
     import json, sys
-    from tfnets import distribute, determinism
+    from tfnets.experiment import distribute, determinism
     mirrored = distribute.setup("mirrored", 2)
     determinism.configure(0)
     import keras, numpy as np
     from apps import mnist_cnn
-    from tfnets.runs import Run
+    from tfnets.experiment.runs import Run
 
     rng = np.random.default_rng(0)
     x, y = rng.random((64, 28, 28, 1), dtype=np.float32), rng.integers(0, 10, 64)

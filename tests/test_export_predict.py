@@ -7,9 +7,9 @@ import pytest
 from PIL import Image
 
 from apps import predict
-from tfnets.cli import run_main
+from tfnets.experiment.cli import run_main
 from tfnets.errors import ModelError
-from tfnets.export import ServedModel, export_model
+from tfnets.experiment.export import ServedModel, export_model
 
 
 @pytest.fixture(scope="module")

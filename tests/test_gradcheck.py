@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfnets.gradcheck import (
+from tfnets.nn.gradcheck import (
     autodiff_gradient,
     check_gradients,
     format_report,

@@ -1,17 +1,17 @@
-"""Proof that the hand-written backward passes of `tfnets.ops` are what trains each app's model.
+"""Proof that the hand-written backward passes of `tfnets.nn.ops` are what trains each app's model.
 
 Every other gradient test compares our gradients with the correct ones, which TensorFlow autodiff of the same
 forward pass would give too: a layer that silently fell back to autodiff would pass them. The tests here can only
 pass through the hand-written code:
 
 * the ReLU gradient at exactly 0 is 0 in `ops.relu`; autodiff of its forward (`tf.maximum`) gives 1 there;
-* `BackwardSwitch` stands in for `tf` inside `tfnets.ops` (every op there applies `tf.custom_gradient` when it is
+* `BackwardSwitch` stands in for `tf` inside `tfnets.nn.ops` (every op there applies `tf.custom_gradient` when it is
   called, looking `tf` up in its module), so it sees each hand-written backward function and multiplies its result
   by a per-op flag, 1 or 0. With one op's flag at 0, a couple of real optimizer steps (`train_on_batch` of the model
   an app's own builder returns) must leave EXACTLY the weights whose gradient flows through that op at their
   initial values and move all the others. A weight whose gradient came any other way would still move.
 
-The switch patches the module global `tfnets.ops.tf`, not the op functions: `tfnets.layers` binds the activation
+The switch patches the module global `tfnets.nn.ops.tf`, not the op functions: `tfnets.nn.layers` binds the activation
 functions (`ops.relu`, ...) into a table at import time, so replacing `ops.relu` itself would not reach
 `ManualDense`. If the switch does not reach the running code, no weight freezes and no backward is recorded, so
 the tests fail rather than pass vacuously; the autodiff twin of the notMNIST net shows exactly that.
@@ -33,10 +33,10 @@ import pytest
 import tensorflow as tf
 
 from apps import catcar_mlp, cifar_fc_net, notmnist_mlp, trigram_embedding
-from tfnets import layers as L
-from tfnets import losses, ops
-from tfnets.models import FullyConnectedModel, FullyConnectedNet
-from tfnets.solver import Solver
+from tfnets.nn import layers as L
+from tfnets.nn import losses, ops
+from tfnets.nn.models import FullyConnectedModel, FullyConnectedNet
+from tfnets.nn.solver import Solver
 
 STEPS = 2  # optimizer steps per training run
 # Keras's own layers that compute their gradients by autodiff: none may appear in an app's model.
@@ -46,7 +46,7 @@ AUTODIFF_LAYERS = (keras.layers.Dense, keras.layers.EinsumDense, keras.layers.Em
 
 
 def _hand_written_ops():
-    """Names of the public functions of `tfnets.ops` that define a `@tf.custom_gradient` function (from the source)."""
+    """Names of the public functions of `tfnets.nn.ops` that define a `@tf.custom_gradient` function (from the source)."""
     names = set()
     for outer in ast.parse(inspect.getsource(ops)).body:
         if isinstance(outer, ast.FunctionDef) and any(
@@ -60,9 +60,9 @@ HAND_WRITTEN_OPS = _hand_written_ops()
 
 
 class BackwardSwitch:
-    """Stands in for the `tf` module inside `tfnets.ops`; wraps every `tf.custom_gradient` there.
+    """Stands in for the `tf` module inside `tfnets.nn.ops`; wraps every `tf.custom_gradient` there.
 
-    An op is named by the public function of `tfnets.ops` that defines its `tf.custom_gradient` function
+    An op is named by the public function of `tfnets.nn.ops` that defines its `tf.custom_gradient` function
     (`"affine"`, `"relu"`, `"batch_norm"`, ...). `ran` collects the ops whose hand-written backward was called
     (when traced: once per trace). Each backward's result is multiplied by its op's flag, a variable read when the
     step runs: 1 (exactly the hand-written gradient) until `zero_only` sets it to 0.
@@ -324,7 +324,7 @@ def test_cifar_solver_and_net_loss_take_their_gradients_from_the_hand_written_ba
 
 # -- the ops themselves: a zeroed backward gives zero gradients, autodiff would not --------------------------------
 def _op_calls():
-    """A scalar function of float64 inputs for every hand-written op (each `tf.custom_gradient` in `tfnets.ops`)."""
+    """A scalar function of float64 inputs for every hand-written op (each `tf.custom_gradient` in `tfnets.nn.ops`)."""
     rng = np.random.default_rng(1)
     x, w, b = rng.standard_normal((4, 3)), rng.standard_normal((3, 5)), rng.standard_normal(5)
     stats = (np.zeros(3), np.ones(3))
@@ -360,7 +360,7 @@ def _gradients(fn, values):
 
 
 def test_every_custom_gradient_in_ops_is_exercised_here():
-    """The op list above covers each `@tf.custom_gradient` function of `tfnets.ops` (found in its source)."""
+    """The op list above covers each `@tf.custom_gradient` function of `tfnets.nn.ops` (found in its source)."""
     assert HAND_WRITTEN_OPS == {name.split(" ")[0] for name in _op_calls()}
 
 

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfnets import layers as L
-from tfnets import losses
+from tfnets.nn import layers as L
+from tfnets.nn import losses
 from tfnets.errors import ConfigError
-from tfnets.gradcheck import check_gradients, rel_error
+from tfnets.nn.gradcheck import check_gradients, rel_error
 
 NUMERIC_TOL = 1e-7
 AUTODIFF_TOL = 1e-10
@@ -132,7 +132,7 @@ def test_manual_dropout_layer():
     with pytest.raises(ConfigError):
         L.ManualDropout(1.0)
     # Gradient check with a fixed mask: a fixed stateless seed through the op.
-    from tfnets import ops
+    from tfnets.nn import ops
 
     x64 = rng.standard_normal((4, 5))
     f = lambda v: ops.dropout(v, 0.5, training=True, seed=11)  # noqa: E731

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfnets import optim
+from tfnets.nn import optim
 from tfnets.errors import ConfigError
-from tfnets.losses import SoftmaxCrossEntropy
-from tfnets.models import FullyConnectedModel, FullyConnectedNet, TwoLayerNet, svm_loss
+from tfnets.nn.losses import SoftmaxCrossEntropy
+from tfnets.nn.models import FullyConnectedModel, FullyConnectedNet, TwoLayerNet, svm_loss
 
 
 def rel_error(a, b):
@@ -302,7 +302,7 @@ def test_svm_loss_and_gradient_match_the_naive_loops_and_numeric():
 
 @pytest.mark.parametrize("kwargs", [{"normalization": "batchnorm", "reg": 0.5}, {"dropout_keep_ratio": 0.5}])
 def test_gradient_check_helper_reports_small_errors_and_flags_a_wrong_gradient(small_problem, kwargs, monkeypatch):
-    from tfnets import models
+    from tfnets.nn import models
 
     X, y, D, C = small_problem
     net = FullyConnectedNet([6, 5], input_dim=D, num_classes=C, weight_scale=0.5, dtype=tf.float64, seed=3, **kwargs)

@@ -1,11 +1,11 @@
-"""tfnets.ngram: the interpolated absolute-discounting n-gram model against a plain dictionary implementation."""
+"""tfnets.nn.ngram: the interpolated absolute-discounting n-gram model against a plain dictionary implementation."""
 from collections import Counter, defaultdict
 
 import numpy as np
 import pytest
 
 from tfnets.errors import ConfigError
-from tfnets.ngram import InterpolatedNgram
+from tfnets.nn.ngram import InterpolatedNgram
 
 
 def _reference(contexts, targets, queries, vocab_size, discount):

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfnets import ops
-from tfnets import reference_ops as ref
+from tfnets.nn import ops
+from tfnets.nn import reference_ops as ref
 from tfnets.errors import ConfigError
-from tfnets.gradcheck import check_gradients
+from tfnets.nn.gradcheck import check_gradients
 
 NUMERIC_TOL = 1e-7  # float64 central differences
 AUTODIFF_TOL = 1e-10  # same math, different code: agreement up to round-off

@@ -1,4 +1,4 @@
-"""tfnets.optim: pure update rules, the generic step API, and the Keras optimizers built on them."""
+"""tfnets.nn.optim: pure update rules, the generic step API, and the Keras optimizers built on them."""
 import math
 
 import keras
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfnets import optim
+from tfnets.nn import optim
 from tfnets.errors import ConfigError
 
 # ------------------------------------------------------------------------------------------
@@ -298,9 +298,9 @@ def test_adam_epsilon_placement_differs_from_keras():
 
 
 def test_sgd_momentum_in_keras_reproduces_numpy_reference_mlp():
-    """Cross-check with tfnets.reference: a Keras Dense MLP trained with the notMNIST momentum
+    """Cross-check with tfnets.nn.reference: a Keras Dense MLP trained with the notMNIST momentum
     conversion follows NumpyMLP.train_step (v <- gamma v + alpha grad; w <- w - v) from identical weights."""
-    from tfnets.reference import NumpyMLP
+    from tfnets.nn.reference import NumpyMLP
 
     rng = np.random.default_rng(0)
     x = rng.random((40, 12)).astype(np.float32)

@@ -2,7 +2,7 @@
 
 Users draw letters dark on light, at any size and anywhere in the picture; the models were trained on
 light-on-dark glyphs framed one way (MNIST: 20x20 box centred by mass; notMNIST: stretched to fill 28x28).
-The preprocessing checks compare what `tfnets.images.prepare` makes of such images with the canonical 28x28
+The preprocessing checks compare what `tfnets.experiment.images.prepare` makes of such images with the canonical 28x28
 image, written out independently here; the prediction checks run the CLI with small models trained at module
 scope on real data (a softmax regression, seconds) and require the canonical image's class.
 """
@@ -16,9 +16,9 @@ import pytest
 from PIL import Image, ImageDraw, ImageFont
 
 from apps import predict
-from tfnets.cli import run_main
-from tfnets.export import ServedModel, export_model
-from tfnets.images import InputSpec, border_polarity, prepare, resize_padded
+from tfnets.experiment.cli import run_main
+from tfnets.experiment.export import ServedModel, export_model
+from tfnets.experiment.images import InputSpec, border_polarity, prepare, resize_padded
 
 LETTERS = "ABCDEFGHIJ"
 MNIST_SPEC = InputSpec(28, 28, 1, background="dark", framing="mnist")
@@ -334,7 +334,7 @@ def test_progress_bar_only_on_a_terminal():
 
 def _export_kind(kind, path):
     """An untrained model of each app's export kind, exported as that app does (raw pixels in)."""
-    from tfnets.preprocessing import ZCA
+    from tfnets.nn.preprocessing import ZCA
 
     rng = np.random.default_rng(0)
     keras.utils.set_random_seed(0)

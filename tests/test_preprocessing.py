@@ -1,9 +1,9 @@
-"""tfnets.preprocessing: ZCA whitening against its defining properties, and the Keras layer against the NumPy map."""
+"""tfnets.nn.preprocessing: ZCA whitening against its defining properties, and the Keras layer against the NumPy map."""
 import keras
 import numpy as np
 import pytest
 
-from tfnets.preprocessing import ZCAWhitening, fit_zca
+from tfnets.nn.preprocessing import ZCAWhitening, fit_zca
 
 
 def correlated_images(n=4000, shape=(4, 4, 2), seed=0):

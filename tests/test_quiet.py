@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tfnets.quiet import is_hidden
+from tfnets.experiment.quiet import is_hidden
 
 ROOT = Path(__file__).resolve().parents[1]
 APPS = sorted(p.stem for p in (ROOT / "apps").glob("*.py") if p.stem != "__init__")
@@ -75,7 +75,7 @@ def test_default_run_shows_no_tensorflow_log_lines_and_debug_shows_them(data_dir
 
 
 def test_user_log_level_is_kept():
-    code = "import os; from tfnets.quiet import quiet_tensorflow; quiet_tensorflow(); print(os.environ['TF_CPP_MIN_LOG_LEVEL'])"
+    code = "import os; from tfnets.experiment.quiet import quiet_tensorflow; quiet_tensorflow(); print(os.environ['TF_CPP_MIN_LOG_LEVEL'])"
     assert _python(code, env=_env(TF_CPP_MIN_LOG_LEVEL="1")).stdout.strip() == "1"
     assert _python(code, env=_env()).stdout.strip() == "3"
 
@@ -83,9 +83,9 @@ def test_user_log_level_is_kept():
 def test_load_model_reloads_our_layers_in_a_fresh_process(tmp_path):
     import keras
 
-    from tfnets.layers import ManualDense, MeanProbabilityLogits, SumOverWords
-    from tfnets.losses import SoftmaxCrossEntropy
-    from tfnets.optim import SGDMomentum
+    from tfnets.nn.layers import ManualDense, MeanProbabilityLogits, SumOverWords
+    from tfnets.nn.losses import SoftmaxCrossEntropy
+    from tfnets.nn.optim import SGDMomentum
 
     keras.utils.set_random_seed(0)
     words = keras.Input((3, 4))

@@ -1,11 +1,11 @@
-"""tfnets.reference.NumpyMLP: gradients vs central differences, training, init statistics."""
+"""tfnets.nn.reference.NumpyMLP: gradients vs central differences, training, init statistics."""
 import sys
 
 import numpy as np
 import pytest
 
 from tfnets.errors import DataError
-from tfnets.reference import NumpyMLP
+from tfnets.nn.reference import NumpyMLP
 
 
 def _tiny_problem(seed=0, n=7, d=5, classes=4):
@@ -131,6 +131,6 @@ def test_set_params_copies_and_validates():
 
 def test_module_does_not_import_tensorflow():
     import subprocess
-    code = "import sys, tfnets.reference; print('tensorflow' in sys.modules)"
+    code = "import sys, tfnets.nn.reference; print('tensorflow' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

@@ -1,6 +1,6 @@
 """Resilience across apps: resume after SIGKILL, NaN guard, and the bad-input matrix at the command line.
 
-Each case runs an app's `main` through `tfnets.cli.run_main` (exactly what `python -m apps.X` does, without
+Each case runs an app's `main` through `tfnets.experiment.cli.run_main` (exactly what `python -m apps.X` does, without
 paying a fresh TensorFlow import per case) and asserts the exit code and the one error line; no traceback may
 reach the user. The SIGKILL test, and one data error and one flag error of the matrix, run the real
 `python -m apps...` command in a subprocess, as a user would.
@@ -24,7 +24,7 @@ import pytest
 from PIL import Image
 
 from tests.conftest import require_file
-from tfnets.cli import run_main
+from tfnets.experiment.cli import run_main
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -77,7 +77,7 @@ def _metrics(out):
 _HANG_BEFORE_CHECKPOINT = """
 import runpy, sys, time
 from pathlib import Path
-from tfnets.runs import Run
+from tfnets.experiment.runs import Run
 marker = Path(sys.argv.pop(1))
 save = Run.save_checkpoint
 def save_or_hang(self, model, epochs_done, history, *args, **kwargs):

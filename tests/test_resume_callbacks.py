@@ -17,10 +17,10 @@ import keras
 import numpy as np
 import pytest
 
-from tfnets.callbacks import KeepBest
-from tfnets.cli import run_main
+from tfnets.experiment.callbacks import KeepBest
+from tfnets.experiment.cli import run_main
 from tfnets.errors import ConfigError
-from tfnets.runs import Run
+from tfnets.experiment.runs import Run
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -29,8 +29,8 @@ ROOT = Path(__file__).resolve().parents[1]
 TRAIN_SCRIPT = textwrap.dedent("""
     import json, os, signal, sys
     import keras, numpy as np
-    from tfnets import determinism
-    from tfnets.runs import Run
+    from tfnets.experiment import determinism
+    from tfnets.experiment.runs import Run
 
     folder, kill_after = sys.argv[1], int(sys.argv[2])
     if kill_after:
@@ -162,7 +162,7 @@ def test_an_older_checkpoint_format_starts_afresh(tmp_path, capsys):
 
 HOLD_SCRIPT = textwrap.dedent("""
     import sys, time
-    from tfnets import locks
+    from tfnets.experiment import locks
     locks.acquire(sys.argv[1], "folder x is in use by", "wait")
     print("locked", flush=True)
     time.sleep(60)
@@ -208,7 +208,7 @@ def test_an_app_started_twice_gets_one_line(tmp_path, capsys):
 
 
 def test_an_export_folder_being_written_is_one_line(tmp_path):
-    from tfnets.export import export_model
+    from tfnets.experiment.export import export_model
 
     model = _tiny_model(0)
     export_dir = tmp_path / "saved" / "tiny"
@@ -225,7 +225,7 @@ def test_an_export_folder_being_written_is_one_line(tmp_path):
 def test_sigterm_prints_the_interrupt_line(tmp_path):
     script = textwrap.dedent("""
         import os, signal, time
-        from tfnets.cli import exit_with
+        from tfnets.experiment.cli import exit_with
         def main(argv):
             os.kill(os.getpid(), signal.SIGTERM)
             time.sleep(30)

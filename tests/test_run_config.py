@@ -3,8 +3,8 @@ import importlib
 
 import pytest
 
-from tfnets.cli import RUN_FLAGS
-from tfnets.runs import run_id_for
+from tfnets.experiment.cli import RUN_FLAGS
+from tfnets.experiment.runs import run_id_for
 
 APPS = ["notmnist_mlp", "notmnist_cnn", "dl_principles", "mnist_depth_width", "mnist_cnn", "catcar_mlp",
         "trigram_embedding", "cifar_fc_net"]

@@ -6,10 +6,12 @@ import keras
 import numpy as np
 import pytest
 
-from tfnets import atomic, determinism
+from tfnets import atomic
+
+from tfnets.experiment import determinism
 from tfnets.errors import ConfigError, TrainingDiverged
 from tfnets.experiment import Experiment
-from tfnets.runs import Run, best_epoch, epoch_dataset
+from tfnets.experiment.runs import Run, best_epoch, epoch_dataset
 
 
 def _data(n=96, seed=0):

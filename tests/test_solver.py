@@ -1,12 +1,12 @@
-"""Solver: update rules applied as in tfnets.optim, histories, best-val params, resume, NaN guard, bad settings."""
+"""Solver: update rules applied as in tfnets.nn.optim, histories, best-val params, resume, NaN guard, bad settings."""
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfnets import optim
+from tfnets.nn import optim
 from tfnets.errors import ConfigError, TrainingDiverged
-from tfnets.models import FullyConnectedNet
-from tfnets.solver import Solver
+from tfnets.nn.models import FullyConnectedNet
+from tfnets.nn.solver import Solver
 
 
 def blobs(n, seed=0, dim=8, classes=3):
@@ -35,7 +35,7 @@ def make_net(**kwargs):
     ("adam", {"learning_rate": 1e-2, "beta1": 0.8}),
 ])
 def test_each_iteration_applies_the_pure_update_rule(data, rule, config):
-    """Two full-batch iterations: the solver's weights equal tfnets.optim.step applied to net.loss's grads."""
+    """Two full-batch iterations: the solver's weights equal tfnets.nn.optim.step applied to net.loss's grads."""
     net, reference = make_net(normalization="batchnorm"), make_net(normalization="batchnorm")
     state = {name: optim.init_state(rule, p.numpy()) for name, p in reference.params.items()}
     X, y = data["X_train"], data["y_train"]

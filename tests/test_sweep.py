@@ -5,11 +5,11 @@ import keras
 import numpy as np
 import pytest
 
-from tfnets import determinism
+from tfnets.experiment import determinism
 from tfnets.errors import ConfigError
 from tfnets.experiment import TrainResult
-from tfnets.runs import Run
-from tfnets.sweep import Sweep, grid, parse_sweep
+from tfnets.experiment.runs import Run
+from tfnets.experiment.sweep import Sweep, grid, parse_sweep
 
 
 def test_parse_sweep_converts_values_and_rejects_unknown_names():

@@ -1,12 +1,16 @@
 """tfnets: classic neural-network assignments in TensorFlow/Keras, with hand-written backprop.
 
-Modules (import what you need; importing `tfnets` itself loads nothing heavy):
-    ops, reference_ops, layers, losses, gradcheck   hand-written-backprop ops and Keras layers/losses, and their checks
-    optim, reference                                 update rules (pure functions + Keras optimizers); NumPy baseline MLP
-    models, solver                                   CS231n-style FullyConnectedNet/TwoLayerNet and Solver
-    data, preprocessing                              dataset loaders (one module per dataset); ZCA whitening
-    cli, experiment, runs, sweep, tuner, callbacks, export, report, plots, atomic, determinism, errors, quiet, lazy
-                                                     the experiment framework every app uses
+The package is layered; each layer imports only the ones above it in this list (importing `tfnets` itself loads
+nothing heavy):
+    errors, atomic     one-line user errors; files written atomically (used everywhere)
+    nn/                the neural-network core: hand-written-backprop ops, the Keras layers, losses, metrics and
+                       optimizers built on them, CS231n-style models and Solver, gradient checks, the NumPy
+                       reference, ZCA whitening, the n-gram baseline
+    data/              dataset loaders (one module per dataset), the catalogue and downloads (`python -m tfnets.data`)
+    experiment/        the framework every app uses: `Experiment`, command line, run folders with resumable training,
+                       callbacks, sweeps on KerasTuner (also distributed: `python -m tfnets.experiment.launch`),
+                       tf.distribute strategies, export, reports, plots, folder locks, quiet TensorFlow
+The apps (`apps/`) sit on top; the benchmark (`benchmarks/`) beside them.
 
 `tfnets.load_model("saved_models/notmnist_mlp")` loads an exported `model.keras` built from our layers.
 """
@@ -16,8 +20,8 @@ from pathlib import Path
 __version__ = "0.1.0"
 
 # The modules that register Keras classes (`register_keras_serializable`) a saved model may name.
-REGISTERING_MODULES = ("tfnets.layers", "tfnets.losses", "tfnets.metrics", "tfnets.optim", "tfnets.models",
-                       "tfnets.preprocessing")
+REGISTERING_MODULES = ("tfnets.nn.layers", "tfnets.nn.losses", "tfnets.nn.metrics", "tfnets.nn.optim",
+                       "tfnets.nn.models", "tfnets.nn.preprocessing")
 
 
 def load_model(path, *, compile=True, **kwargs):

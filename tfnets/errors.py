@@ -2,7 +2,7 @@
 
 Anything a user can cause (a missing file, a bad flag value, a diverging loss) is raised as a
 `TfnetsError` subclass whose message is ONE line that says what is wrong and what to do. The CLI
-wrapper (`tfnets.cli.run_main`) prints `error: <message>` and exits non-zero instead of a traceback.
+wrapper (`tfnets.experiment.cli.run_main`) prints `error: <message>` and exits non-zero instead of a traceback.
 """
 
 

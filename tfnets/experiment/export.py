@@ -9,7 +9,7 @@ The folder is built under a temporary name and renamed into place, so a crash ne
 An image model's SavedModel takes raw pixels: its `serving_default` signature has one input, `pixels`,
 float32 `(N, H, W, C)` in 0..255, and does the scaling, mean subtraction, whitening and flattening the model was
 trained with itself, so TF Serving, TFLite and `apps.predict` all feed it what an image file holds. What a
-graph cannot decide for itself (the training images' polarity and framing, see `tfnets.images`) is recorded in
+graph cannot decide for itself (the training images' polarity and framing, see `tfnets.experiment.images`) is recorded in
 the metadata for the client. `docs/serving.md` shows the request.
 """
 import json
@@ -17,9 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
-from tfnets import atomic, locks
+from tfnets import atomic
+
+from tfnets.experiment import locks
 from tfnets.errors import ModelError
-from tfnets.images import IMAGE_STYLES
+from tfnets.experiment.images import IMAGE_STYLES
 
 OUTPUT_KINDS = ("logits", "probabilities", "tanh")
 
@@ -32,7 +34,7 @@ def export_model(model, export_dir, *, class_names, input_shape, image_shape=Non
     the (H, W, C) of the images it was trained on when that differs (a flattened MLP). The model was trained
     on `pixel * pixel_scale - mean_image` (`mean_image` optional, shaped like one example); for an image model
     (`image_shape`, or a 2-D/3-D `input_shape`) the SavedModel applies that itself and takes raw pixels.
-    `image_style` names the training images' conventions in `tfnets.images.IMAGE_STYLES` (`"mnist"`,
+    `image_style` names the training images' conventions in `tfnets.experiment.images.IMAGE_STYLES` (`"mnist"`,
     `"notmnist"`, `"photo"`): recorded as `background` and `framing` (null when not given). `output` says how
     to turn outputs into class probabilities: softmax of `logits`, `probabilities` as-is, or a single `tanh`
     unit whose sign picks class 1 (>0) or 0.

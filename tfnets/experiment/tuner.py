@@ -1,16 +1,16 @@
-"""The KerasTuner side of `tfnets.sweep`: an oracle that resumes exhaustive grids, and a tuner that trains a function.
+"""The KerasTuner side of `tfnets.experiment.sweep`: an oracle that resumes exhaustive grids, and a tuner that trains a function.
 
-KerasTuner's own `GridSearch` does not resume (keras-tuner#1055); see `tfnets.sweep` for the design. This module
-imports KerasTuner (and with it TensorFlow), so `tfnets.sweep` imports it only when a search starts.
+KerasTuner's own `GridSearch` does not resume (keras-tuner#1055); see `tfnets.experiment.sweep` for the design. This module
+imports KerasTuner (and with it TensorFlow), so `tfnets.experiment.sweep` imports it only when a search starts.
 """
 import json
 from pathlib import Path
 
 import keras_tuner as kt
 
-from tfnets import locks, sweep_cluster
+from tfnets.experiment import locks, sweep_cluster
 from tfnets.errors import ConfigError, TfnetsError, TrainingDiverged
-from tfnets.runs import best_epoch
+from tfnets.experiment.runs import best_epoch
 
 
 class OrderedGridOracle(kt.Oracle):
@@ -91,9 +91,9 @@ class _FunctionTuner(kt.engine.base_tuner.BaseTuner):
 
 
 def run_search(sweep, train_fn):
-    """Run every trial of `sweep` (a `tfnets.sweep.Sweep`) not completed on disk; re-raises a trial's error.
+    """Run every trial of `sweep` (a `tfnets.experiment.sweep.Sweep`) not completed on disk; re-raises a trial's error.
 
-    In a distributed sweep (`tfnets.sweep_cluster`) this process is the chief or one worker: it serves the oracle
+    In a distributed sweep (`tfnets.experiment.sweep_cluster`) this process is the chief or one worker: it serves the oracle
     or trains the trials it is given, then prints one line and EXITS (status 0) when none is left.
     """
     name = sweep_cluster.tuner_id()

@@ -2,7 +2,7 @@
 
 Importing TensorFlow takes seconds; with the heavy modules bound lazily at the top of an app, `--help` and
 argument errors answer at once and TensorFlow loads only after the arguments were accepted (and after
-`tfnets.quiet` has been set up). Use it for modules accessed as `module.attribute` only; a module-level
+`tfnets.experiment.quiet` has been set up). Use it for modules accessed as `module.attribute` only; a module-level
 `class X(keras.layers.Layer)` would import Keras at once (such classes belong in the library).
 """
 import importlib

@@ -1,4 +1,4 @@
-"""A CS231n-style `Solver`: minibatch training of a `tfnets.models` net with any `tfnets.optim` update rule.
+"""A CS231n-style `Solver`: minibatch training of a `tfnets.nn.models` net with any `tfnets.nn.optim` update rule.
 
     solver = Solver(net, {"X_train": ..., "y_train": ..., "X_val": ..., "y_val": ...},
                     update_rule="adam", optim_config={"learning_rate": 1e-3}, lr_decay=0.95,
@@ -22,7 +22,9 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from tfnets import atomic, optim
+from tfnets import atomic
+
+from tfnets.nn import optim
 from tfnets.errors import ConfigError, TrainingDiverged
 
 
@@ -36,7 +38,7 @@ class Solver:
     Args:
       model: a net with `params` and `as_keras_model()` (its `training_pass` gives loss and manual gradients).
       data: dict with `X_train` (N, ...), `y_train` (N,), `X_val`, `y_val`.
-      update_rule: "sgd", "sgd_momentum", "rmsprop" or "adam" (`tfnets.optim`).
+      update_rule: "sgd", "sgd_momentum", "rmsprop" or "adam" (`tfnets.nn.optim`).
       optim_config: the rule's hyperparameters (`learning_rate` plus e.g. `momentum`, `beta1`).
       lr_decay: the learning rate is multiplied by this after every epoch.
       batch_size, num_epochs: minibatch size and number of passes over the training data.

@@ -8,12 +8,12 @@
 
 Architecture: `{affine - [batch/layer norm] - relu - [dropout]} x (L - 1) - affine - softmax`.
 
-Gradients. `loss(X, y)` runs the forward pass through the `tfnets.ops` custom-gradient ops (affine, relu,
+Gradients. `loss(X, y)` runs the forward pass through the `tfnets.nn.ops` custom-gradient ops (affine, relu,
 batch_norm, layer_norm, dropout, softmax_cross_entropy) and asks a `tf.GradientTape` for the gradient of the
 DATA loss: the tape only chains the ops' hand-written backward functions (no op is differentiated
 automatically). The regularisation gradient `reg * W` is added by hand.
 
-Each net is backed by a Keras model: `model = net.as_keras_model()`, `model.compile(optimizer=tfnets.optim.Adam(1e-3),
+Each net is backed by a Keras model: `model = net.as_keras_model()`, `model.compile(optimizer=tfnets.nn.optim.Adam(1e-3),
 loss=SoftmaxCrossEntropy(), metrics=["accuracy"])` then `model.fit(...)` trains with the same manual gradients (see `train_step`), including the
 running batch-norm statistics and the optional training-time augmentation (`augmentation="flip"`/`"flip_crop"`).
 """
@@ -21,7 +21,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfnets import ops
+from tfnets.nn import ops
 from tfnets.errors import ConfigError
 
 NORMALIZATIONS = (None, "batchnorm", "layernorm")
@@ -51,7 +51,7 @@ class FullyConnectedModel(keras.Model):
       seed: if given, the initial weights come from this seed and dropout uses the SAME masks on every call
         (CS231n's convention, for gradient checks); leave None for training (masks then come from a seeded
         generator that advances each step and is part of the model's state).
-      augmentation: training-time augmentation applied by the trainers (Keras `fit` and `tfnets.solver.Solver`),
+      augmentation: training-time augmentation applied by the trainers (Keras `fit` and `tfnets.nn.solver.Solver`),
         never by `loss()`: None, "flip" (random horizontal flips) or "flip_crop" (flips and random translations
         by up to `crop_padding` pixels, with zero padding); needs `image_shape`.
       image_shape: (H, W, C) of the images behind the flat inputs; needed for augmentation.
@@ -182,7 +182,7 @@ class FullyConnectedModel(keras.Model):
         """One training-time pass: `(loss, grads, scores)`; also stores the new running statistics.
 
         x: (N, ...) flattened to (N, input_dim); y: int (N,). `grads` is keyed like `params`. The data-loss
-        gradient chains the hand-written backward passes of `tfnets.ops`; `reg * W` is added by hand.
+        gradient chains the hand-written backward passes of `tfnets.nn.ops`; `reg * W` is added by hand.
         """
         x = self._flatten(x)
         y = tf.cast(tf.convert_to_tensor(y), tf.int32)
@@ -366,7 +366,7 @@ class TwoLayerNet(FullyConnectedNet):
 
 
 def svm_loss(scores, labels):
-    """Multiclass SVM (hinge) loss with its hand-written gradient: `tfnets.ops.svm_loss` (re-exported here)."""
+    """Multiclass SVM (hinge) loss with its hand-written gradient: `tfnets.nn.ops.svm_loss` (re-exported here)."""
     return ops.svm_loss(scores, labels)
 
 

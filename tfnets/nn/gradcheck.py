@@ -1,9 +1,9 @@
 """Gradient checking: hand-written backward passes vs numbers and vs autodiff.
 
 `check_gradients(f, inputs, reference_f)` compares the gradient TensorFlow obtains through `f`
-(which uses the hand-written `tf.custom_gradient` backward passes of `tfnets.ops`) with
+(which uses the hand-written `tf.custom_gradient` backward passes of `tfnets.nn.ops`) with
   (a) central differences of `f` in float64, and
-  (b) TensorFlow autodiff of an independent plain forward `reference_f` (see `tfnets.reference_ops`),
+  (b) TensorFlow autodiff of an independent plain forward `reference_f` (see `tfnets.nn.reference_ops`),
 and reports the max elementwise relative error (CS231n `rel_error`) for every input. Pass model
 weights as inputs to get a per-weight report.
 
@@ -114,7 +114,7 @@ def check_gradients(
 ):
     """Compare the hand-written gradients of `f` with numeric and reference-autodiff gradients.
 
-    f: callable(*tensors) -> tensor, built from `tfnets.ops` (custom gradients).
+    f: callable(*tensors) -> tensor, built from `tfnets.nn.ops` (custom gradients).
     inputs: list of arrays (floating ones are checked; integer labels/ids are skipped).
     reference_f: optional independent plain implementation with the same signature.
     upstream: array shaped like f's output; default a fixed standard-normal draw (seeded).

@@ -16,7 +16,7 @@ A solver can drive any rule generically through `UPDATE_RULES`, `init_state` and
     w, state = step("adam", w, dw, state, learning_rate=1e-3)
 
 The Keras optimizers `SGD`, `SGDMomentum`, `RMSProp` and `Adam` call these same functions in
-`update_step`, so `model.compile(optimizer=tfnets.optim.Adam(1e-4))` trains with exactly the
+`update_step`, so `model.compile(optimizer=tfnets.nn.optim.Adam(1e-4))` trains with exactly the
 formulas above (graph mode, `jit_compile=True` and learning-rate schedules included).
 
 Momentum forms used by the assignments (both map exactly onto `sgd_momentum`):
@@ -225,7 +225,7 @@ class _PureRuleOptimizer(keras.optimizers.Optimizer):
 
 @keras.saving.register_keras_serializable(package="tfnets")
 class SGD(_PureRuleOptimizer):
-    """Plain gradient descent via `tfnets.optim.sgd` (`w <- w - learning_rate * grad`)."""
+    """Plain gradient descent via `tfnets.nn.optim.sgd` (`w <- w - learning_rate * grad`)."""
 
     def __init__(self, learning_rate=1e-2, name="tfnets_sgd", **kwargs):
         super().__init__(learning_rate=learning_rate, name=name, **kwargs)
@@ -237,7 +237,7 @@ class SGD(_PureRuleOptimizer):
 
 @keras.saving.register_keras_serializable(package="tfnets")
 class SGDMomentum(_PureRuleOptimizer):
-    """Momentum SGD via `tfnets.optim.sgd_momentum` (`v = momentum*v - lr*grad; w += v`).
+    """Momentum SGD via `tfnets.nn.optim.sgd_momentum` (`v = momentum*v - lr*grad; w += v`).
 
     The assignments' forms convert through the class methods:
 
@@ -290,7 +290,7 @@ class SGDMomentum(_PureRuleOptimizer):
 
 @keras.saving.register_keras_serializable(package="tfnets")
 class RMSProp(_PureRuleOptimizer):
-    """RMSProp via `tfnets.optim.rmsprop` (CS231n form: epsilon outside the sqrt, no momentum).
+    """RMSProp via `tfnets.nn.optim.rmsprop` (CS231n form: epsilon outside the sqrt, no momentum).
 
     Note `keras.optimizers.RMSprop` defaults to rho=0.9 and epsilon=1e-7; here decay_rate=0.99,
     epsilon=1e-8 as in the assignments.
@@ -322,11 +322,11 @@ class RMSProp(_PureRuleOptimizer):
 
 @keras.saving.register_keras_serializable(package="tfnets")
 class Adam(_PureRuleOptimizer):
-    """Adam via `tfnets.optim.adam`: epsilon added to sqrt of the BIAS-CORRECTED second moment.
+    """Adam via `tfnets.nn.optim.adam`: epsilon added to sqrt of the BIAS-CORRECTED second moment.
 
     `keras.optimizers.Adam` instead adds epsilon to the uncorrected sqrt(v) (the paper's
     "epsilon hat" form, lr_t = lr*sqrt(1-beta2^t)/(1-beta1^t)); the two match when epsilon is
-    negligible next to sqrt(v_hat) and differ for large epsilon. See `tfnets.optim.adam`.
+    negligible next to sqrt(v_hat) and differ for large epsilon. See `tfnets.nn.optim.adam`.
     """
 
     _slot_names = ("m", "v")

@@ -1,8 +1,8 @@
-"""Keras 3 layers whose backward passes are the hand-written ones in `tfnets.ops`.
+"""Keras 3 layers whose backward passes are the hand-written ones in `tfnets.nn.ops`.
 
 They behave like their Keras namesakes inside `model.fit` (graph mode and `jit_compile=True`),
 accept Keras initializers and regularizers, work under mixed precision, and serialise
-(`get_config`, registered under the "tfnets" package): import `tfnets.layers` before
+(`get_config`, registered under the "tfnets" package): import `tfnets.nn.layers` before
 `keras.models.load_model` (or use `tfnets.load_model`, which does that).
 
 Weights are passed into the ops as tensors (`variable.value`), never as `keras.Variable`s: a
@@ -14,7 +14,7 @@ import math
 import keras
 import tensorflow as tf
 
-from tfnets import ops
+from tfnets.nn import ops
 from tfnets.errors import ConfigError
 
 _ACTIVATIONS = {

@@ -7,7 +7,7 @@ sample weights. A `call` returning the batch mean would not be rescaled across r
 import keras
 import tensorflow as tf
 
-from tfnets import ops
+from tfnets.nn import ops
 
 
 def _class_indices_or_one_hot(y_true, logits):

@@ -4,7 +4,7 @@
     --sweep-mode random --max-trials 4                      (a seeded random subset of the grid)
 
 KerasTuner's own `GridSearch` does not resume (keras-tuner#1055): its oracle keeps ordering state that a
-reload loses. `OrderedGridOracle` (in `tfnets.tuner`) instead derives the next trial from the trials already on disk: it proposes
+reload loses. `OrderedGridOracle` (in `tfnets.experiment.tuner`) instead derives the next trial from the trials already on disk: it proposes
 the first combination (in a fixed, seeded order) that has not been tried. On reload KerasTuner re-queues the
 trial that was running when the process died, and that trial's own `Run` checkpoint resumes it mid-training,
 so completed trials are never repeated and the interrupted one loses at most one epoch.
@@ -12,11 +12,11 @@ so completed trials are never repeated and the interrupted one loses at most one
 Every trial is a `Run` in `<run>/trials/<name>/` (config, history, metrics, curves, checkpoint); the sweep's
 results table (markdown + CSV) and one overlay figure are built from those folders.
 
-The same sweep runs over several processes in KerasTuner's distributed mode (`tfnets.sweep_cluster`, launched by
-`python -m tfnets.launch --workers N -- <command>`): the chief serves the oracle, workers train trials.
+The same sweep runs over several processes in KerasTuner's distributed mode (`tfnets.experiment.sweep_cluster`, launched by
+`python -m tfnets.experiment.launch --workers N -- <command>`): the chief serves the oracle, workers train trials.
 
 Apps build their parsers with this module, so it imports no KerasTuner, Keras or TensorFlow itself: the
-KerasTuner classes live in `tfnets.tuner`, imported when a search starts.
+KerasTuner classes live in `tfnets.experiment.tuner`, imported when a search starts.
 """
 import json
 import re
@@ -24,8 +24,8 @@ import re
 import numpy as np
 
 from tfnets.errors import ConfigError
-from tfnets.plots import plot_overlay
-from tfnets.report import markdown_table, write_csv
+from tfnets.experiment.plots import plot_overlay
+from tfnets.experiment.report import markdown_table, write_csv
 
 
 def add_sweep_arguments(parser, allowed):
@@ -98,17 +98,17 @@ class Sweep:
         return self.run.path / "trials" / trial_name(values)
 
     def trial_run(self, values):
-        from tfnets.runs import Run
+        from tfnets.experiment.runs import Run
 
         return Run(self.trial_path(values), {**self.run.config, "trial": values}, trial=True)
 
     def search(self, train_fn):
         """Run every remaining trial; `train_fn(values, run) -> TrainResult`. Returns `self.results()`.
 
-        In a distributed sweep (`tfnets.sweep_cluster`) this process is the chief or one worker: it serves the
+        In a distributed sweep (`tfnets.experiment.sweep_cluster`) this process is the chief or one worker: it serves the
         oracle or trains the trials it is given, then prints one line and EXITS (status 0) when none is left.
         """
-        from tfnets.tuner import run_search
+        from tfnets.experiment.tuner import run_search
 
         run_search(self, train_fn)
         return self.results()

@@ -1,8 +1,8 @@
 """Plain forward implementations for gradient checking, differentiated by TensorFlow autodiff.
 
-These deliberately share NO code with `tfnets.ops`: they use TensorFlow's built-ins (`tf.nn.*`,
+These deliberately share NO code with `tfnets.nn.ops`: they use TensorFlow's built-ins (`tf.nn.*`,
 `tf.gather`, ...) or the most literal formula, so agreement with the hand-written backward passes is
-evidence, not a tautology. They are for tests and `tfnets.gradcheck`; use `tfnets.ops` in models.
+evidence, not a tautology. They are for tests and `tfnets.nn.gradcheck`; use `tfnets.nn.ops` in models.
 """
 import tensorflow as tf
 

@@ -1,4 +1,8 @@
-"""What every app does around its model: seed, run folder, training with history/curves/metrics, report, export.
+"""The experiment framework: what every app does around its model (seed, run folder, training with
+history/curves/metrics, report, export). `Experiment` is its front door; the modules of this package do the work:
+`cli` (flags, one-line errors), `runs` (run folders, resumable `Run.fit`), `callbacks`, `sweep`/`tuner`/
+`sweep_cluster`/`launch` (KerasTuner sweeps, also distributed), `distribute` and `determinism` (strategies, seeds,
+XLA), `export`/`images` (SavedModels and user images), `report`/`plots`, `locks`, `quiet`, `lazy`.
 
 A typical app reads top to bottom as::
 
@@ -17,16 +21,16 @@ import tempfile
 import time
 from pathlib import Path
 
-from tfnets import determinism
-from tfnets.plots import plot_curves
-from tfnets.report import Report
+from tfnets.experiment import determinism
+from tfnets.experiment.plots import plot_curves
+from tfnets.experiment.report import Report
 
 
 @dataclasses.dataclass
 class TrainResult:
     history: list
     metrics: dict
-    run: "tfnets.runs.Run"  # noqa: F821 - imported lazily, with Keras
+    run: "tfnets.experiment.runs.Run"  # noqa: F821 - imported lazily, with Keras
 
     @property
     def final(self):
@@ -55,8 +59,8 @@ class Experiment:
         self.args = args
         self.app = args.app
         self.config = {"app": args.app, **get_config(args)}
-        from tfnets import distribute
-        from tfnets.runs import Run, run_id_for
+        from tfnets.experiment import distribute
+        from tfnets.experiment.runs import Run, run_id_for
 
         # First: logical devices can only be made before TensorFlow's runtime starts.
         self.distribution = distribute.setup(getattr(args, "distribute", "none"), getattr(args, "devices", None),
@@ -132,8 +136,8 @@ class Experiment:
         return TrainResult(history, metrics, run)
 
     def export(self, model, **kwargs):
-        """Export to `saved_models/<app>/` (or `--export-dir`); see `tfnets.export.export_model`."""
-        from tfnets.export import export_model
+        """Export to `saved_models/<app>/` (or `--export-dir`); see `tfnets.experiment.export.export_model`."""
+        from tfnets.experiment.export import export_model
 
         path = export_model(model, self.export_dir, extra={"app": self.app, "run": str(self.run.path)}, **kwargs)
         print(f"exported model: {path}")

@@ -1,9 +1,9 @@
 """Start a distributed sweep or a multi-worker training cluster on this machine, and wait for it.
 
-    python -m tfnets.launch --workers 2 -- python -m apps.notmnist_mlp --sweep learning_rate=0.01,0.1 --epochs 50
-    python -m tfnets.launch --multi-worker 2 -- python -m apps.X --distribute multi-worker ...
+    python -m tfnets.experiment.launch --workers 2 -- python -m apps.notmnist_mlp --sweep learning_rate=0.01,0.1 --epochs 50
+    python -m tfnets.experiment.launch --multi-worker 2 -- python -m apps.X --distribute multi-worker ...
 
-`--workers N` runs the command as a KerasTuner distributed sweep (`tfnets.sweep_cluster`): one chief serving the
+`--workers N` runs the command as a KerasTuner distributed sweep (`tfnets.experiment.sweep_cluster`): one chief serving the
 oracle (`KERASTUNER_TUNER_ID=chief`) and N workers (`tuner0` ... `tuner<N-1>`) on 127.0.0.1 and a free port. Each
 stops after the sweep with "no trials left"; when all of them succeeded the launcher runs the command once more as
 a plain process, which finds every trial finished and writes the results table, figures and export once.
@@ -25,7 +25,7 @@ import sys
 import threading
 import time
 
-from tfnets.cli import ArgumentParser, positive_int
+from tfnets.experiment.cli import ArgumentParser, positive_int
 
 HOST = "127.0.0.1"
 TF_THREAD_VARIABLES = ("TF_NUM_INTRAOP_THREADS", "OMP_NUM_THREADS")
@@ -42,7 +42,7 @@ class LaunchError(Exception):
 
 def build_parser():
     parser = ArgumentParser(
-        prog="python -m tfnets.launch",
+        prog="python -m tfnets.experiment.launch",
         description="Run a command as a distributed sweep (--workers) or a multi-worker training cluster "
                     "(--multi-worker) on this machine; give the command after --.")
     mode = parser.add_mutually_exclusive_group(required=True)
@@ -61,7 +61,7 @@ def build_parser():
 def parse_args(argv):
     """`[launcher flags] -- command...` -> (args, command)."""
     if "--" not in argv:
-        raise LaunchError("give the command to run after --, e.g. python -m tfnets.launch --workers 2 -- "
+        raise LaunchError("give the command to run after --, e.g. python -m tfnets.experiment.launch --workers 2 -- "
                           "python -m apps.notmnist_mlp --sweep learning_rate=0.01,0.1")
     split = argv.index("--")
     args = build_parser().parse_args(argv[:split])
@@ -267,7 +267,7 @@ def main(argv=None):
         try:
             args, command = parse_args(argv)
         except LaunchError as err:
-            print(f"error: {err} (see python -m tfnets.launch --help)", file=sys.stderr)
+            print(f"error: {err} (see python -m tfnets.experiment.launch --help)", file=sys.stderr)
             return 2  # a usage error, like argparse's
         return launch(args, command, cluster)
     except LaunchError as err:

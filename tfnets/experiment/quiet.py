@@ -15,7 +15,7 @@ turns into a sequential map that keeps an attribute the sequential op does not k
 `TF_CPP_MIN_LOG_LEVEL=3` hides the lines TF logs after its logging is initialised, but the ones logged while
 its libraries load ignore it. So `quiet_tensorflow()` sets the level (unless the user set it) and also filters
 stderr while `tensorflow` itself is imported, dropping exactly the log lines below that level. It must run
-before TensorFlow is imported; `tfnets.cli.run_main` calls it for every app.
+before TensorFlow is imported; `tfnets.experiment.cli.run_main` calls it for every app.
 """
 import contextlib
 import importlib.abc

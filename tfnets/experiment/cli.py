@@ -3,7 +3,7 @@
 `base_parser()` gives the core flags (`--data-dir --epochs --batch-size --seed --out --quick --jit/--no-jit
 --steps-per-execution --debug`); `run_main()` turns a user-fixable `TfnetsError` into one `error: ...` line
 and a non-zero exit, never a traceback (unless `--debug`), and keeps TensorFlow's C++ log lines out of the
-user's way (`tfnets.quiet`; `--debug` shows them). This module imports no TensorFlow: apps build and check their
+user's way (`tfnets.experiment.quiet`; `--debug` shows them). This module imports no TensorFlow: apps build and check their
 arguments before anything heavy is loaded.
 """
 import argparse
@@ -12,9 +12,9 @@ import signal
 import sys
 import threading
 
-from tfnets import locks
+from tfnets.experiment import locks
 from tfnets.errors import ConfigError, TfnetsError
-from tfnets.quiet import quiet_tensorflow
+from tfnets.experiment.quiet import quiet_tensorflow
 
 
 def positive_int(text):
@@ -189,8 +189,8 @@ def run_main(main, argv=None):
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
         locks.release_all()  # this command's run and export folders are free again
-        if "tfnets.distribute" in sys.modules:
-            sys.modules["tfnets.distribute"].reset()
+        if "tfnets.experiment.distribute" in sys.modules:
+            sys.modules["tfnets.experiment.distribute"].reset()
 
 
 INTERRUPTED = "interrupted: completed epochs are checkpointed; re-run the same command to resume"

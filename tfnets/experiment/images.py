@@ -1,6 +1,6 @@
 """Turning a user's image into the kind of image an exported model was trained on.
 
-An export's `metadata.json` describes its training images (`tfnets.export.export_model(image_style=...)`):
+An export's `metadata.json` describes its training images (`tfnets.experiment.export.export_model(image_style=...)`):
 
 * `background`: `"dark"` (light strokes on a dark background, as in MNIST and notMNIST), `"light"`, or null
   where polarity means nothing (photos: CIFAR-10, cat-vs-car);

@@ -4,7 +4,7 @@
 * `mirrored`: `tf.distribute.MirroredStrategy` over the visible GPUs (the first `--devices N` of them); on a machine
   without a GPU, `--devices N` splits the CPU into N logical devices, so the same code path runs anywhere.
 * `multi-worker`: `tf.distribute.MultiWorkerMirroredStrategy`, one process per worker, configured by the standard
-  `TF_CONFIG` variable (`python -m tfnets.launch --multi-worker N -- ...` sets it for a cluster on this machine).
+  `TF_CONFIG` variable (`python -m tfnets.experiment.launch --multi-worker N -- ...` sets it for a cluster on this machine).
 
 `--batch-size` stays the global batch: each step splits it evenly over the replicas, so the losses (per-example,
 reduced by Keras over the global batch) match single-device training. Logical devices can only be made before
@@ -86,7 +86,7 @@ def setup(kind="none", devices=None, precision="float32"):
         return Distribution(kind, tf.distribute.MirroredStrategy(devices=names), names)
     if "TF_CONFIG" not in os.environ:
         raise ConfigError("--distribute multi-worker needs TF_CONFIG (one process per worker); start a cluster on "
-                          "this machine with: python -m tfnets.launch --multi-worker 2 -- python -m apps.<app> "
+                          "this machine with: python -m tfnets.experiment.launch --multi-worker 2 -- python -m apps.<app> "
                           "--distribute multi-worker ...")
     workers, index = parse_tf_config(os.environ["TF_CONFIG"])
     strategy = tf.distribute.MultiWorkerMirroredStrategy()

@@ -9,7 +9,7 @@ KerasTuner decides a process's part from three environment variables, the same o
 Every process runs the same command in the same folder. The chief serves `OrderedGridOracle` over gRPC and trains
 nothing; each worker asks it for the next untried combination, trains that trial into its own `Run` folder and
 reports the score back. When no combination is left, each of them prints one line and exits with status 0 instead
-of going on with the rest of the app; `python -m tfnets.launch` then runs the command once more as a plain process,
+of going on with the rest of the app; `python -m tfnets.experiment.launch` then runs the command once more as a plain process,
 which finds every trial finished on disk and writes the tables, figures and export once.
 
 Only the first sweep of a command is distributed (the processes stop after it), and a process of a distributed sweep
@@ -122,14 +122,14 @@ def serve(oracle):
 
 
 def lock_run(path, trial):
-    """Take the OS lock of the run folder `path` for this process (see `tfnets.locks`).
+    """Take the OS lock of the run folder `path` for this process (see `tfnets.experiment.locks`).
 
     Outside a distributed sweep, and for a trial folder always, one process holds `<run>/.lock` alone. In a
     distributed sweep the chief and workers share every other folder: they hold `.lock` shared (so a plain process
     still cannot start on it, nor they while a plain one runs) and each holds `.lock.<tuner id>` alone, so that two
     processes started with the same `KERASTUNER_TUNER_ID` are refused.
     """
-    from tfnets import locks
+    from tfnets.experiment import locks
 
     path = Path(path)
     name = tuner_id()

@@ -16,7 +16,7 @@ Conventions
 * float16/bfloat16 inputs (mixed precision) are computed in float32 where statistics are involved
   (softmax, losses, normalisation) and cast back, like Keras's own layers do.
 * Tests: `tests/test_ops.py` gradient-checks every op in float64 against central differences and
-  against TensorFlow autodiff of the independent plain implementations in `tfnets.reference_ops`.
+  against TensorFlow autodiff of the independent plain implementations in `tfnets.nn.reference_ops`.
 """
 import tensorflow as tf
 

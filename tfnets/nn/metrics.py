@@ -1,7 +1,7 @@
 """Metrics for models whose output is one tanh unit with -1/+1 targets (the cat-vs-car MLP).
 
 The class is the sign of the output: `> 0` means class 1 (+1), anything else class 0 (-1) -- the same
-rule `tfnets.export` uses for `output="tanh"`, so a reported accuracy is what `apps.predict` would get.
+rule `tfnets.experiment.export` uses for `output="tanh"`, so a reported accuracy is what `apps.predict` would get.
 
     model.compile(loss=MeanSquaredError(), metrics=[SignAccuracy(), ClassificationError()])
     # logs: loss, accuracy, mce (and val_/test_ versions)

@@ -30,7 +30,9 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from tfnets import atomic, sweep_cluster
+from tfnets import atomic
+
+from tfnets.experiment import sweep_cluster
 from tfnets.errors import ConfigError, TrainingDiverged
 
 # Keys of a run's config.json that describe it without defining it: the devices it ran on and every flag as given.
@@ -75,7 +77,7 @@ class Run:
         self.read_from = Path(read_from) if read_from is not None else self.path
         self.path.mkdir(parents=True, exist_ok=True)
         # A sweep trial (`trial=True`) is always one process's alone. The chief and workers of a distributed sweep
-        # share every other folder (the app's run folder): see `tfnets.sweep_cluster.lock_run`.
+        # share every other folder (the app's run folder): see `tfnets.experiment.sweep_cluster.lock_run`.
         self.trial = trial
         sweep_cluster.lock_run(self.path, trial)
         self.config = dict(config)
