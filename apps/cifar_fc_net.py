@@ -32,6 +32,7 @@ from tfnets.experiment.cli import base_parser, choice_list, core_config, exit_wi
 from tfnets.data import load_cifar10
 from tfnets.errors import TrainingDiverged
 from tfnets.experiment import Experiment
+from tfnets.experiment.determinism import reseed
 from tfnets.experiment.lazy import lazy_import
 from tfnets.experiment.plots import plot_xy, pyplot, save_figure
 from tfnets.experiment.report import write_csv
@@ -97,7 +98,7 @@ def build_model(hidden="1024-512-256", learning_rate=1e-3, keep=0.6, reg=1e-4, w
     from tfnets.nn.models import FullyConnectedNet
     from tfnets.nn.optim import Adam
 
-    keras.utils.set_random_seed(seed)
+    reseed(seed)
     dims = hidden_dims(hidden)
     net = FullyConnectedNet(dims, dropout_keep_ratio=keep, normalization="batchnorm", reg=reg,
                             weight_scale=weight_scale or 1.0, augmentation=augmentation, image_shape=(32, 32, 3))
@@ -116,7 +117,7 @@ def fresh_net(seed, *args, **kwargs):
     """A net whose initial weights depend only on `seed` (so each part reproduces on its own)."""
     from tfnets.nn.models import FullyConnectedNet
 
-    keras.utils.set_random_seed(seed)
+    reseed(seed)
     return FullyConnectedNet(*args, **kwargs)
 
 

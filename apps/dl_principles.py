@@ -32,6 +32,7 @@ from tfnets.experiment.cli import (base_parser, choice_list, core_config, exit_w
 from tfnets.data import make_toy_dataset, train_test_split
 from tfnets.data.splits import Splits
 from tfnets.experiment import Experiment
+from tfnets.experiment.determinism import reseed
 from tfnets.experiment.lazy import lazy_import
 from tfnets.experiment.plots import plot_overlay, pyplot, save_figure
 from tfnets.experiment.report import markdown_table
@@ -131,7 +132,7 @@ def train(exp, model, data, name, args, *, epochs, batch_size, shuffle=True, set
 
 
 def seeded(args, offset=0):
-    keras.utils.set_random_seed(args.seed + offset)
+    reseed(args.seed + offset)
 
 
 # -- figures -----------------------------------------------------------------------------------------------------

@@ -29,6 +29,7 @@ from tfnets.experiment.cli import base_parser, core_config, exit_with, float_lis
 from tfnets.data import load_mnist
 from tfnets.experiment.distribute import synchronized_batch_norm
 from tfnets.experiment import Experiment
+from tfnets.experiment.determinism import reseed
 from tfnets.experiment.lazy import lazy_import
 from tfnets.experiment.plots import plot_xy
 from tfnets.experiment.sweep import Sweep
@@ -123,7 +124,7 @@ def build_model(dropout, *, learning_rate, decay_steps, shift=2):
 
 
 def train_cnn(exp, data, dropout, epochs, run, args):
-    keras.utils.set_random_seed(args.seed)  # each configuration starts from the same RNG state, in any order
+    reseed(args.seed)
     steps = epochs * math.ceil(len(data.x_train) / args.batch_size)
     model = build_model(dropout, learning_rate=args.learning_rate, decay_steps=steps, shift=args.shift)
     return model, exp.train(model, data, run=run, epochs=epochs, setting=f"dropout={dropout}",

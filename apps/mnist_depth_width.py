@@ -28,6 +28,7 @@ from tfnets.experiment.distribute import synchronized_batch_norm
 from tfnets.errors import ConfigError
 from tfnets.experiment.export import export_model
 from tfnets.experiment import Experiment
+from tfnets.experiment.determinism import reseed
 from tfnets.experiment.lazy import lazy_import
 from tfnets.experiment.plots import plot_xy
 from tfnets.experiment.sweep import Sweep, add_sweep_arguments, parse_sweep
@@ -140,7 +141,7 @@ def study_budget(exp, data, budget, archs, args):
     steps = args.epochs * math.ceil(len(data.x_train) / args.batch_size)
 
     def train(values, trial_run):
-        keras.utils.set_random_seed(args.seed)  # every trial starts from the same RNG state, in any order
+        reseed(args.seed)
         model = make_model(values["layers"], args, steps)
         print(f"budget {budget}: layers {values['layers']}, "
               f"{exportable(model).count_params():,} parameters")

@@ -29,6 +29,7 @@ from tfnets.data import load_notmnist
 from tfnets.experiment.distribute import synchronized_batch_norm
 from tfnets.errors import ModelError
 from tfnets.experiment import Experiment
+from tfnets.experiment.determinism import reseed
 from tfnets.nn.initializers import xavier_normal
 from tfnets.experiment.lazy import lazy_import
 from tfnets.experiment.plots import plot_overlay
@@ -164,7 +165,7 @@ class Trainer:
 
     def model(self, l2, keep_prob, recipe):
         # Re-seed before each build: a trial's weights must not depend on which trials ran before it (resume).
-        keras.utils.set_random_seed(self.args.seed)
+        reseed(self.args.seed)
         return build_model(l2, keep_prob, self.args.seed, recipe=recipe, epochs=self.args.epochs,
                            steps_per_epoch=self.steps_per_epoch, jit_compile=self.exp.jit)
 

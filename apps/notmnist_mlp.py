@@ -22,6 +22,7 @@ import dataclasses
 from tfnets.experiment.cli import base_parser, core_config, exit_with, int_list, positive_float, require
 from tfnets.data import load_notmnist
 from tfnets.experiment import Experiment
+from tfnets.experiment.determinism import reseed
 from tfnets.nn.initializers import xavier_normal
 from tfnets.experiment.lazy import lazy_import
 from tfnets.experiment.plots import plot_overlay, plot_xy
@@ -119,7 +120,7 @@ class Trainer:
 
     def train(self, hidden_units, learning_rate, run=None):
         # Re-seed per build: a trial's initial weights must not depend on which trials ran before it (resume).
-        keras.utils.set_random_seed(self.args.seed)
+        reseed(self.args.seed)
         model = build_model(hidden_units, self.args.gradients, self.args.seed, learning_rate, self.args.momentum,
                             jit_compile=self.exp.jit)
         batch = self.args.batch_size or len(self.data.y_train)

@@ -25,7 +25,6 @@ from the same corpus with its own split and word order) is there, the report say
 """
 import dataclasses
 import difflib
-import json
 import sys
 from pathlib import Path
 
@@ -37,6 +36,8 @@ from tfnets.experiment.cli import (ArgumentParser, base_parser, choice_list, cor
 from tfnets.data import load_trigrams
 from tfnets.errors import ConfigError, ModelError
 from tfnets.experiment import Experiment
+from tfnets.experiment.determinism import reseed
+from tfnets.experiment.export import softmax
 from tfnets.experiment.lazy import lazy_import
 from tfnets.nn.ngram import InterpolatedNgram
 from tfnets.experiment.plots import plot_overlay, pyplot, save_figure
@@ -217,8 +218,7 @@ def train(exp, data, config, args, member=0):
     from tfnets.experiment.callbacks import KeepBest
 
     seed = args.seed + member
-    # Every net's initial weights depend on its own seed only, not on which nets this invocation trained before.
-    keras.utils.set_random_seed(seed)
+    reseed(seed)
     suffix, settings = (f"_seed{seed}", {"member": member}) if member else ("", {})
     run = exp.run.child(config.name + suffix, {**exp.config, "model": dataclasses.asdict(config), **settings})
     model = build_model(config, data.num_classes, args.merge, args.init_std, name=f"trigram_{config.name}{suffix}")
@@ -323,12 +323,6 @@ def count_baseline_row(data, merge):
 # Using a trained model
 # ---------------------------------------------------------------------------------------------------------
 
-def softmax(logits):
-    shifted = logits - logits.max(axis=-1, keepdims=True)
-    e = np.exp(shifted)
-    return e / e.sum(axis=-1, keepdims=True)
-
-
 def top_candidates(probabilities, words, k=TOP_K):
     """(V,) probabilities -> [(word, probability)] of the k most likely words, most likely first."""
     order = np.argsort(-probabilities, kind="stable")[:k]
@@ -401,19 +395,16 @@ def predict_parser():
 
 
 def load_served(model_dir):
-    """(serving function, vocabulary) from an export folder, with plain TensorFlow."""
-    import tensorflow as tf
+    """The trigram export in `model_dir` (a `ServedModel`: plain TensorFlow), refusing another app's export."""
+    from tfnets.experiment.export import ServedModel
 
-    model_dir = Path(model_dir)
-    meta_path = model_dir / "metadata.json"
-    if not meta_path.is_file() or not (model_dir / "serving" / "saved_model.pb").is_file():
+    if not (Path(model_dir) / "metadata.json").is_file():
         raise ModelError(f"{model_dir} holds no exported trigram model (needs metadata.json and serving/); "
                          f"train first: python -m apps.{APP} --data-dir <data>")
-    metadata = json.loads(meta_path.read_text())
-    if metadata.get("app") != APP:
-        raise ModelError(f"{model_dir} was exported by {metadata.get('app')!r}, not {APP}; pass --model-dir")
-    serve = tf.saved_model.load(str(model_dir / "serving")).signatures["serving_default"]
-    return serve, metadata["class_names"]
+    model = ServedModel(model_dir)
+    if model.metadata.get("app") != APP:
+        raise ModelError(f"{model_dir} was exported by {model.metadata.get('app')!r}, not {APP}; pass --model-dir")
+    return model
 
 
 def word_ids(text_words, vocabulary):
@@ -431,14 +422,12 @@ def word_ids(text_words, vocabulary):
 
 
 def predict_main(argv):
-    import tensorflow as tf
-
     args = predict_parser().parse_args(argv)
-    serve, vocabulary = load_served(args.model_dir)
+    model = load_served(args.model_dir)
+    vocabulary = model.class_names
     ids = word_ids(args.words, vocabulary)
-    dtype = next(iter(serve.structured_input_signature[1].values())).dtype
-    logits = next(iter(serve(tf.constant([ids], dtype=dtype)).values())).numpy()[0]
-    ranked = top_candidates(softmax(logits), vocabulary, min(args.top_k, len(vocabulary)))
+    probabilities = model.predict_proba(np.array([ids], np.int32))[0]
+    ranked = top_candidates(probabilities, vocabulary, min(args.top_k, len(vocabulary)))
     print(f"{' '.join(vocabulary[i] for i in ids)} ...")
     for rank, (word, p) in enumerate(ranked, 1):
         print(f"{rank:2d}. {word:<12s} {p:.4f}")

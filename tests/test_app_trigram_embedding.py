@@ -11,6 +11,7 @@ import pytest
 from apps import trigram_embedding as app
 from tfnets.errors import ConfigError, ModelError
 from tfnets.nn.layers import MeanProbabilityLogits
+from tfnets.experiment.export import softmax
 
 QUICK = ["--quick", "--configs", "8x16", "--extra", "none"]
 
@@ -70,7 +71,7 @@ def test_mean_probability_logits_softmax_is_the_mean_of_the_nets_probabilities()
     logits = [rng.normal(scale=s, size=(5, 7)).astype("float32") for s in (1.0, 3.0, 80.0)]  # 80: far-apart logits
     out = np.asarray(MeanProbabilityLogits()([keras.ops.convert_to_tensor(x) for x in logits]))
     assert np.isfinite(out).all()
-    np.testing.assert_allclose(app.softmax(out), np.mean([app.softmax(x) for x in logits], axis=0),
+    np.testing.assert_allclose(softmax(out), np.mean([softmax(x) for x in logits], axis=0),
                                rtol=1e-5, atol=1e-7)
 
 
@@ -82,14 +83,13 @@ def test_ensemble_exports_one_model_that_serves_the_mean_probability(tmp_path):
             for k in range(2)]
     ensemble = app.build_ensemble(nets, app.Config(4, 8, "adam", 1e-3, members=2))
     ids = np.array([[1, 2, 3], [19, 0, 5]], "int32")
-    expected = np.mean([app.softmax(net.predict(ids, verbose=0)) for net in nets], axis=0)
+    expected = np.mean([softmax(net.predict(ids, verbose=0)) for net in nets], axis=0)
     export_model(ensemble, tmp_path / "export", class_names=[f"w{i}" for i in range(20)], input_shape=[3],
                  pixel_scale=1.0, extra={"app": app.APP})
-    serve, vocabulary = app.load_served(tmp_path / "export")
-    served = next(iter(serve(keras.ops.convert_to_tensor(ids)).values())).numpy()
-    np.testing.assert_allclose(app.softmax(served), expected, rtol=1e-5, atol=1e-7)
+    served = app.load_served(tmp_path / "export").predict_proba(np.asarray(ids, np.int32))
+    np.testing.assert_allclose(served, expected, rtol=1e-5, atol=1e-7)
     reloaded = keras.models.load_model(tmp_path / "export" / "model.keras")
-    np.testing.assert_allclose(app.softmax(reloaded.predict(ids, verbose=0)), expected, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(softmax(reloaded.predict(ids, verbose=0)), expected, rtol=1e-5, atol=1e-7)
 
 
 def test_optimizer_is_momentum_sgd_with_the_given_rates():

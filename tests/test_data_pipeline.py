@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from tfnets.data import Splits, make_tf_dataset, make_toy_dataset, train_test_split
+from tfnets.data import Splits, make_toy_dataset, train_test_split
 from tfnets.data.splits import split_by_fractions
 from tfnets.errors import ConfigError
 
@@ -72,20 +72,3 @@ def test_split_by_fractions():
     assert split_by_fractions(18724, 10000 / 18724, 6000 / 18724) == (10000, 6000, 2724)
     assert split_by_fractions(10, 0.8, 0.1) == (8, 1, 1)
 
-
-def test_make_tf_dataset_shuffles_each_epoch_reproducibly():
-    x = np.arange(64, dtype=np.float32).reshape(32, 2)
-    y = np.arange(32)
-    dataset = make_tf_dataset(x, y, batch_size=8, shuffle=True, seed=5)
-    epochs = [np.concatenate([yb.numpy() for _, yb in dataset]) for _ in range(2)]
-    for order in epochs:
-        assert sorted(order.tolist()) == list(range(32))  # every example once per epoch
-    assert not np.array_equal(epochs[0], epochs[1])  # reshuffled each iteration
-    again = make_tf_dataset(x, y, batch_size=8, shuffle=True, seed=5)
-    np.testing.assert_array_equal(np.concatenate([yb.numpy() for _, yb in again]), epochs[0])
-    xb, yb = next(iter(dataset))
-    np.testing.assert_array_equal(xb.numpy()[:, 0] / 2, yb.numpy())  # pairs stay together
-    plain = make_tf_dataset(x, y, batch_size=10)
-    assert [len(b) for _, b in plain] == [10, 10, 10, 2]
-    repeated = make_tf_dataset(x, y, batch_size=10, repeat=True)
-    assert len([b for _, b in repeated.take(7)]) == 7

@@ -10,31 +10,21 @@ Loaders (each returns a `Splits`: x/y arrays for train, valid and test, class na
   * `load_trigrams(data_dir, seed=443)`: EEE443 `assign2_data2.h5` layout (or its surrogate), else 4-grams built
     from `raw_sentences.txt`; 0-based indices.
   * `make_toy_dataset(name, n, noise, seed)` + `train_test_split`: TensorFlow Playground circle/xor/gaussian/spiral.
-Helpers: `make_tf_dataset` (shuffle/batch/prefetch pipeline), `Splits.subset` (the apps' --quick mode),
-`resolve_data_dir` (argument, else $TFNETS_DATA_DIR, else ~/.cache/tfnets/data) and `fetch` (download with
-`tfnets.data.download`: resumable, checksummed), or one-line `DataError` saying which file to place where; `TFNETS_OFFLINE=1` never
-downloads). Any unreadable, truncated or mis-shaped file raises `tfnets.errors.DataError` naming the file.
+Helpers: `Splits.subset` (the apps' --quick mode), `resolve_data_dir` (argument, else $TFNETS_DATA_DIR, else
+~/.cache/tfnets/data) and `fetch` (a download with `tfnets.data.download`: resumable, checksummed; or a one-line
+`DataError` saying which file to place where; `TFNETS_OFFLINE=1` never downloads). Any unreadable, truncated or mis-shaped file raises `tfnets.errors.DataError` naming the file.
 """
 from tfnets.data.catcar import load_catcar, to_signed_labels
 from tfnets.data.cifar10 import load_cifar10
 from tfnets.data.mnist import load_fashion_mnist, load_mnist
 from tfnets.data.notmnist import load_notmnist
 from tfnets.data.paths import fetch, resolve_data_dir
-from tfnets.data.splits import Splits, make_tf_dataset
+from tfnets.data.splits import Splits
 from tfnets.data.toy2d import make_toy_dataset, train_test_split
 from tfnets.data.trigrams import load_trigrams
 
-LOADERS = {
-    "notmnist": load_notmnist,
-    "mnist": load_mnist,
-    "fashion_mnist": load_fashion_mnist,
-    "cifar10": load_cifar10,
-    "catcar": load_catcar,
-    "trigrams": load_trigrams,
-}
-
 __all__ = [
-    "LOADERS", "Splits", "fetch", "load_catcar", "load_cifar10", "load_fashion_mnist", "load_mnist",
-    "load_notmnist", "load_trigrams", "make_tf_dataset", "make_toy_dataset", "resolve_data_dir",
+    "Splits", "fetch", "load_catcar", "load_cifar10", "load_fashion_mnist", "load_mnist",
+    "load_notmnist", "load_trigrams", "make_toy_dataset", "resolve_data_dir",
     "to_signed_labels", "train_test_split",
 ]

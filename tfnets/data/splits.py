@@ -75,20 +75,3 @@ def split_by_fractions(n, train_fraction, valid_fraction):
     n_valid = int(round(n * valid_fraction))
     n_valid = min(n_valid, n - n_train)
     return n_train, n_valid, n - n_train - n_valid
-
-
-def make_tf_dataset(x, y, batch_size, shuffle=False, seed=None, repeat=False, drop_remainder=False):
-    """A `tf.data.Dataset` of (x, y) batches: optional full-buffer shuffle, batch, optional repeat, prefetch.
-
-    The shuffle buffer holds the whole array (an exact uniform shuffle) and reshuffles every epoch;
-    with a `seed` the sequence of epoch orders is reproducible.
-    """
-    import tensorflow as tf  # imported here: NumPy-only users of the loaders need not import TF
-
-    dataset = tf.data.Dataset.from_tensor_slices((x, y))
-    if shuffle:
-        dataset = dataset.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
-    dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
-    if repeat:
-        dataset = dataset.repeat()
-    return dataset.prefetch(tf.data.AUTOTUNE)

@@ -33,3 +33,12 @@ def op_determinism_enabled():
     from tensorflow.python.framework import config as tf_config
 
     return tf_config.is_op_determinism_enabled()
+
+
+def reseed(seed):
+    """Put Python's, NumPy's and TensorFlow's random state back to `seed` before building or training a model, so
+    that a model's initial weights, dropout masks and batch order depend on its own seed only, not on which models
+    the same process built before it (sweeps, studies and ensembles build many)."""
+    import keras
+
+    keras.utils.set_random_seed(seed)

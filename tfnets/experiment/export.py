@@ -95,6 +95,13 @@ def _export_pixel_serving(model, path, input_shape, pixel_shape, pixel_scale, me
     archive.write_out(str(path), verbose=False)
 
 
+def softmax(logits):
+    """Row-wise softmax of (N, C) logits in NumPy, shifted by the row maximum so that it cannot overflow."""
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    e = np.exp(shifted)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
 class ServedModel:
     """An exported model loaded with plain TensorFlow: `predict_proba(prepare_images(pixels)) -> (N, classes)`.
 
@@ -118,7 +125,8 @@ class ServedModel:
             raise ModelError(f"cannot load the model in {self.path}: {type(err).__name__}") from err
         self._loaded = loaded  # keep the trackable alive
         self._serve = loaded.signatures["serving_default"]
-        self._input_key = next(iter(self._serve.structured_input_signature[1]))
+        self._input_key, spec = next(iter(self._serve.structured_input_signature[1].items()))
+        self._input_dtype = spec.dtype  # float32 pixels, or int32 word ids (trigram)
         self.input_shape = tuple(self.metadata["input_shape"])
         self.class_names = self.metadata["class_names"]
         self.pixel_shape = tuple(self.metadata.get("image_shape") or self.input_shape)
@@ -150,16 +158,14 @@ class ServedModel:
         return x.reshape((len(x),) + self.serving_shape).astype(np.float32)
 
     def predict_proba(self, x):
-        """One call of the SavedModel on the whole batch `x` (from `prepare_images`) -> (N, num_classes)."""
+        """One call of the SavedModel on the whole batch `x` (from `prepare_images`, or word ids) -> (N, classes)."""
         import tensorflow as tf
 
-        outputs = self._serve(**{self._input_key: tf.constant(x, tf.float32)})
+        outputs = self._serve(**{self._input_key: tf.constant(x, self._input_dtype)})
         y = next(iter(outputs.values())).numpy()
         kind = self.metadata["output"]
         if kind == "logits":
-            y = y - y.max(axis=1, keepdims=True)
-            e = np.exp(y)
-            return e / e.sum(axis=1, keepdims=True)
+            return softmax(y)
         if kind == "tanh":
             p1 = (np.clip(y.reshape(-1), -1, 1) + 1) / 2
             return np.stack([1 - p1, p1], axis=1)
