@@ -5,10 +5,12 @@ Logical devices must be made before TensorFlow starts, so every multi-device run
 """
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import numpy as np
@@ -299,3 +301,50 @@ def test_batch_norm_under_mirrored_uses_global_batch_statistics(tmp_path):
     # Synchronized statistics give the one-device losses; per-replica statistics visibly do not.
     assert _max_relative_difference(runs["app"]["losses"], runs["one"]["losses"]) < TOLERANCE
     assert _max_relative_difference(runs["plain"]["losses"], runs["one"]["losses"]) > 1e-4
+
+
+# A worker process that SIGKILLs itself right after its checkpoint of epoch `kill_after` (worker 1 only).
+KILLED_WORKER = textwrap.dedent("""
+    import json, os, runpy, signal, sys
+    kill_after = int(sys.argv.pop(1))
+    from tfnets.experiment.runs import Run
+    save = Run.save_checkpoint
+    def save_then_die(self, model, epochs_done, *args, **kwargs):
+        save(self, model, epochs_done, *args, **kwargs)
+        if epochs_done == kill_after and json.loads(os.environ["TF_CONFIG"])["task"]["index"] == 1:
+            os.kill(os.getpid(), signal.SIGKILL)
+    Run.save_checkpoint = save_then_die
+    sys.argv[0] = "apps.notmnist_mlp"
+    runpy.run_module("apps.notmnist_mlp", run_name="__main__", alter_sys=True)
+""")
+
+
+def test_a_killed_worker_then_the_group_again_resumes_from_the_chiefs_checkpoint(app_one_device, tmp_path, data_dir):
+    ports = _free_ports(2)
+    argv = [*_app_argv(tmp_path, data_dir), "--distribute", "multi-worker"]
+    children = [subprocess.Popen([sys.executable, "-c", KILLED_WORKER, "1", *argv], cwd=ROOT,
+                                 env=_cluster_env(i, ports), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                for i in range(2)]
+    chief, worker = children
+    try:
+        worker.wait(timeout=300)
+        assert worker.returncode == -signal.SIGKILL
+        # The chief now waits for its lost peer in the next all-reduce, after its own epoch-1 checkpoint: stop it.
+        checkpoint = tmp_path / "runs" / "notmnist_mlp" / "r" / "checkpoint.npz"
+        deadline = time.monotonic() + 120
+        while not checkpoint.exists() and time.monotonic() < deadline and chief.poll() is None:
+            time.sleep(0.2)
+        assert checkpoint.exists()
+    finally:
+        for child in children:
+            child.kill()
+            child.communicate()
+
+    ports = _free_ports(2)
+    again = _run_group([([sys.executable, "-m", "apps.notmnist_mlp", *argv], _cluster_env(i, ports)) for i in range(2)])
+    for code, out, stderr in again:
+        assert code == 0, stderr
+        assert "resuming after epoch 1 of 2" in out
+    final = _metrics(tmp_path)["final"]
+    for key, value in app_one_device["final"].items():
+        assert final[key] == pytest.approx(value, rel=TOLERANCE), key
