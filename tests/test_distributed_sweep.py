@@ -154,7 +154,7 @@ def test_killed_worker_then_relaunch_finishes_without_repeating_completed_trials
 
 # -- a worker on its own, and the folder locks --------------------------------------------------------------------
 
-def _fake_train(values, run):
+def _fake_train(values, run, epochs=None, callbacks=()):
     history = [{"epoch": 1, "loss": 1.0, "val_loss": float(values["units"])}]
     return TrainResult(history, run.write_metrics({"valid_loss": float(values["units"])}, history, 0.0), run)
 
