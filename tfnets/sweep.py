@@ -293,6 +293,14 @@ class Sweep:
             found.append((min(record["trial_ids"]), record["values"]))
         return [values for _, values in sorted(found, key=lambda item: item[0])]
 
+    def table_order(self):
+        """`tried()` in the order an app's own table lists them: a grid's order for a grid, else best first."""
+        if self.tuner == "grid":
+            return self.tried()
+        ranked = [row["trial"] for row in self.ranked()]
+        position = {name: i for i, name in enumerate(ranked)}
+        return sorted(self.tried(), key=lambda v: position.get(trial_name(v), len(ranked)))
+
     def results(self):
         """One row per trial that finished, in trial order: its values, epochs, whether it was stopped before its
         epochs, the objective (best epoch), final and best metrics, status."""
@@ -314,8 +322,9 @@ class Sweep:
         return rows
 
     def _stopped(self, record, metrics):
-        if record.get("stopped_early"):
-            return "early stopping"
+        asked = record.get("epochs_asked") or self.epochs
+        if record.get("stopped_early") and (asked is None or (metrics.get("epochs") or 0) < asked):
+            return "early stopping"  # (a trial stopped in its last epoch still ran all of them)
         if self.tuner == "hyperband" and metrics.get("status", "completed") == "completed" \
                 and (metrics.get("epochs") or 0) < self.epochs:
             return "hyperband"
