@@ -192,13 +192,16 @@ def _check_resume(whole, whole_calls, resumed, first, second):
 
 
 def test_random_search_over_ranges_resumes(tmp_path):
-    space = {"learning_rate": Range(1e-2, 1.0, "log"), "units": Range(2, 16, "log", True)}
+    # Not in alphabetical order: the trial folders are named in the order of the space, whatever KerasTuner's.
+    space = {"units": Range(2, 16, "log", True), "learning_rate": Range(1e-2, 1.0, "log")}
     whole, *rest = _killed_and_resumed(tmp_path, space, kill_at=2, tuner="random", max_trials=4)
     _check_resume(whole, *rest)
     assert len(whole.results()) == 4
     rates = [row["learning_rate"] for row in whole.results()]
     assert len(set(rates)) == 4 and all(1e-2 <= r <= 1.0 for r in rates)
     assert all(isinstance(row["units"], int) and 2 <= row["units"] <= 16 for row in whole.results())
+    assert sorted(p.name for p in (tmp_path / "whole" / "trials").iterdir()) == sorted(
+        row["trial"] for row in whole.results())  # one folder per trial, each named units=..._learning_rate=...
 
 
 def test_bayesian_search_resumes_after_its_gaussian_process_started(tmp_path):

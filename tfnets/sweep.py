@@ -256,6 +256,11 @@ class Sweep:
                 combos = [combos[i] for i in order]
             self.combinations = combos[:max_trials] if max_trials is not None else combos
 
+    def in_space_order(self, values):
+        """`values` with its names in the order of the space (it names the trial's folder); JSON files and
+        KerasTuner's trials may hold them sorted."""
+        return {**{k: values[k] for k in self.space if k in values}, **values}
+
     def ranges(self):
         return {k: v for k, v in self.space.items() if isinstance(v, Range)}
 
@@ -290,7 +295,7 @@ class Sweep:
         found = []
         for path in (self.run.path / "trials").glob(f"*/{TRIAL_FILE}"):
             record = json.loads(path.read_text())
-            found.append((min(record["trial_ids"]), record["values"]))
+            found.append((min(record["trial_ids"]), self.in_space_order(record["values"])))
         return [values for _, values in sorted(found, key=lambda item: item[0])]
 
     def table_order(self):

@@ -137,7 +137,7 @@ class _FunctionTuner(kt.engine.base_tuner.BaseTuner):
             spec = self.sweep.space.get(name)
             encoded = self.sweep.combinations is not None or (isinstance(spec, list) and not _plain(spec))
             out[name] = json.loads(value) if encoded else value
-        return out
+        return self.sweep.in_space_order(out)
 
     def run_trial(self, trial, *args, **kwargs):
         raw = trial.hyperparameters.values
