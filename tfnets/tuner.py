@@ -22,8 +22,15 @@ _NO_FAILURE_LIMIT = 10**9
 TUNER_KEYS = "tuner/"  # Hyperband's own hyperparameters: tuner/epochs, tuner/initial_epoch, tuner/trial_id, ...
 
 
-class _SavedAfterEnd:
-    """Saves the oracle once a trial has ended.
+def _write_state(path, state):
+    # KerasTuner writes its JSON files in place: a kill in the middle leaves an empty oracle.json or trial.json, and
+    # the next run cannot reload the search ("Expecting value: line 1 column 1"). Ours are written atomically.
+    atomic.write_text(path, json.dumps(state))
+
+
+class _Resumable:
+    """What every oracle of a sweep adds to KerasTuner's: its files are written atomically, and it is saved once a
+    trial has ended.
 
     KerasTuner saves the oracle BEFORE it drops the trial from the running ones; a worker never saves it again
     (only the chief owns the oracle), so oracle.json would list the last trial of every worker as running, and a
@@ -34,8 +41,14 @@ class _SavedAfterEnd:
         super().end_trial(trial)
         self.save()
 
+    def save(self):
+        _write_state(self._get_oracle_fname(), self.get_state())
 
-class OrderedGridOracle(_SavedAfterEnd, kt.Oracle):
+    def _save_trial(self, trial):
+        _write_state(Path(self._get_trial_dir(trial.trial_id)) / "trial.json", trial.get_state())
+
+
+class OrderedGridOracle(_Resumable, kt.Oracle):
     """Proposes the first not-yet-tried combination of a fixed list; resumable because it keeps no cursor."""
 
     def __init__(self, combinations, **kwargs):
@@ -51,11 +64,11 @@ class OrderedGridOracle(_SavedAfterEnd, kt.Oracle):
         return {"status": kt.engine.trial.TrialStatus.STOPPED, "values": None}
 
 
-class RandomOracle(_SavedAfterEnd, kt.oracles.RandomSearchOracle):
+class RandomOracle(_Resumable, kt.oracles.RandomSearchOracle):
     pass
 
 
-class BayesianOracle(_SavedAfterEnd, kt.oracles.BayesianOptimizationOracle):
+class BayesianOracle(_Resumable, kt.oracles.BayesianOptimizationOracle):
     """KerasTuner's Bayesian optimisation, with the random state it draws its optimiser's starting points from
     saved in oracle.json: KerasTuner re-seeds it on reload, so a resumed search would propose other values than
     one never interrupted."""
@@ -73,7 +86,7 @@ class BayesianOracle(_SavedAfterEnd, kt.oracles.BayesianOptimizationOracle):
             self._random_state.set_state((name, np.array(keys, dtype=np.uint32), pos, has_gauss, cached))
 
 
-class HyperbandOracle(_SavedAfterEnd, kt.oracles.HyperbandOracle):
+class HyperbandOracle(_Resumable, kt.oracles.HyperbandOracle):
     pass
 
 
@@ -127,6 +140,11 @@ class _FunctionTuner(kt.engine.base_tuner.BaseTuner):
     def reload(self):
         self._reloaded = True
         super().reload()
+
+    def save(self):
+        if not self._is_worker():
+            self.oracle.save()
+        _write_state(self._get_tuner_fname(), self.get_state())
 
     def decode(self, values):
         """A trial's hyperparameter values as the app's values: JSON-encoded choices decoded, tuner/* dropped."""
