@@ -9,8 +9,8 @@ import math
 from pathlib import Path
 
 import keras
-import numpy as np
 import keras_tuner as kt
+import numpy as np
 
 from tfnets import atomic, locks, sweep_cluster
 from tfnets.errors import ConfigError, TrainingDiverged
