@@ -32,7 +32,7 @@ from tfnets.experiment import Experiment
 from tfnets.experiment.lazy import lazy_import
 from tfnets.experiment.plots import plot_image_grid, plot_overlay
 from tfnets.experiment.report import markdown_table
-from tfnets.experiment.sweep import Sweep, add_sweep_arguments, parse_sweep
+from tfnets.experiment.sweep import Sweep, add_sweep_arguments, parse_sweep, sweep_config, sweep_options
 
 keras = lazy_import("keras")  # loaded on first use: `--help` answers without importing TensorFlow
 
@@ -210,12 +210,12 @@ def build_model(setting, input_dim=1024, lr_decay=0.0, steps_per_epoch=1):
     return model
 
 
-def train(exp, data, setting, run, epochs, title):
+def train(exp, data, setting, run, epochs, title, callbacks=()):
     """Build and fit one setting in `run`; returns (model, TrainResult)."""
     steps = int(np.ceil(len(data.y_train) / setting.batch_size))
     model = build_model(setting, data.x_train.shape[1], exp.args.lr_decay, steps)
     result = exp.train(model, data, run=run, epochs=epochs, batch_size=setting.batch_size,
-                       setting=setting.describe(), title=title)
+                       setting=setting.describe(), title=title, callbacks=callbacks)
     return model, result
 
 
@@ -236,7 +236,7 @@ def summary_row(name, setting, result):
 
 def part_a(exp, data, args):
     """Sweep (hidden, learning rate, batch size, init) on validation MSE; train the winner for --epochs."""
-    space = parse_sweep(args.sweep, SWEEPABLE) if args.sweep else dict(DEFAULT_SWEEP)
+    space = parse_sweep(args.sweep, SWEEPABLE, args) if args.sweep else dict(DEFAULT_SWEEP)
     fixed = {"hidden": args.hidden, "learning_rate": args.learning_rate, "batch_size": args.batch_size,
              "init_std": args.init_std}
 
@@ -245,9 +245,10 @@ def part_a(exp, data, args):
         return Setting((v["hidden"],), v["learning_rate"], v["batch_size"], v["init_std"])
 
     sweep_epochs = min(args.sweep_epochs, args.epochs)
-    sweep = Sweep(exp.run, space, mode=args.sweep_mode, max_trials=args.max_trials, seed=args.seed, name="part_a")
-    sweep.search(lambda values, run: train(exp, data, setting_for(values), run, sweep_epochs,
-                                           f"part a trial {setting_for(values).describe()}")[1])
+    sweep = Sweep(exp.run, space, epochs=sweep_epochs, name="part_a", **sweep_options(args))
+    sweep.search(lambda values, run, epochs=None, callbacks=(): train(
+        exp, data, setting_for(values), run, epochs or sweep_epochs, f"part a trial {setting_for(values).describe()}",
+        callbacks)[1])
     sweep.write_outputs(exp.report, f"Part a: sweep ({sweep_epochs} epochs per trial, chosen on validation MSE)",
                         metrics=("val_loss", "val_mce"))
     best = sweep.best()
@@ -416,9 +417,7 @@ def get_config(args):
             "two_layer_lr": args.two_layer_lr,
             "two_layer_batch": args.two_layer_batch,
             "momentum": args.momentum,
-            "sweep": args.sweep,
-            "sweep_mode": args.sweep_mode,
-            "max_trials": args.max_trials}
+            **sweep_config(args)}
 
 
 def main(argv=None):

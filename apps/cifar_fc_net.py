@@ -36,7 +36,7 @@ from tfnets.experiment.determinism import reseed
 from tfnets.experiment.lazy import lazy_import
 from tfnets.experiment.plots import plot_xy, pyplot, save_figure
 from tfnets.experiment.report import write_csv
-from tfnets.experiment.sweep import Sweep, add_sweep_arguments, parse_sweep
+from tfnets.experiment.sweep import Sweep, add_sweep_arguments, parse_sweep, sweep_config, sweep_options
 
 keras = lazy_import("keras")  # loaded on first use: `--help` answers without importing TensorFlow
 
@@ -397,14 +397,16 @@ def part_best(exp, raw, args):
     space = parse_sweep(args.sweep, SWEEPABLE) if args.sweep else dict(DEFAULT_SWEEP)
     base = {**DEFAULT_BEST, "hidden": args.hidden}
     trial_epochs = quick(args, args.trial_epochs, 1)
-    sweep = Sweep(exp.run.child("best_sweep", {**exp.config, "part": "best_sweep"}), space, mode=args.sweep_mode,
-                  max_trials=args.max_trials, seed=args.seed, name="best")
+    sweep = Sweep(exp.run.child("best_sweep", {**exp.config, "part": "best_sweep"}), space, epochs=trial_epochs,
+                  name="best", **sweep_options(args))
 
-    def train_trial(values, run):
+    def train_trial(values, run, epochs=None, callbacks=()):
+        # The learning-rate schedule spans --trial-epochs even when Hyperband asks for fewer (and later more).
         settings = {**base, **values}
         model = build_model(**settings, epochs=trial_epochs, steps_per_epoch=steps, augmentation=args.augment,
                             seed=args.seed)
-        return exp.train(model, data, run=run, epochs=trial_epochs, setting=_setting(settings))
+        return exp.train(model, data, run=run, epochs=epochs or trial_epochs, setting=_setting(settings),
+                         callbacks=callbacks)
 
     started = time.perf_counter()
     sweep.search(train_trial)
@@ -477,9 +479,7 @@ def get_config(args):
             "augment": args.augment,
             "inputs": args.inputs,
             "zca_epsilon": args.zca_epsilon,
-            "sweep": args.sweep,
-            "sweep_mode": args.sweep_mode,
-            "max_trials": args.max_trials}
+            **sweep_config(args)}
 
 
 def main(argv=None):
@@ -487,8 +487,7 @@ def main(argv=None):
     require(args.trial_epochs >= 1, f"--trial-epochs must be >= 1, got {args.trial_epochs}")
     require(args.zca_epsilon > 0, f"--zca-epsilon must be > 0, got {args.zca_epsilon}")
     hidden_dims(args.hidden)
-    if args.sweep:
-        parse_sweep(args.sweep, SWEEPABLE)  # reject bad --sweep values before any work
+    parse_sweep(args.sweep, SWEEPABLE, args)  # reject bad --sweep values and search flags before any work
     args.augment = None if args.augment == "none" else args.augment
     exp = Experiment(args, "CIFAR-10 fully-connected nets (CS231n assignment 2)", get_config)
     data = exp.use_data(load_cifar10(args.data_dir))

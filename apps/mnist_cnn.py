@@ -123,19 +123,20 @@ def build_model(dropout, *, learning_rate, decay_steps, shift=2):
     return model
 
 
-def train_cnn(exp, data, dropout, epochs, run, args):
+def train_cnn(exp, data, dropout, epochs, run, args, callbacks=()):
     reseed(args.seed)
     steps = epochs * math.ceil(len(data.x_train) / args.batch_size)
     model = build_model(dropout, learning_rate=args.learning_rate, decay_steps=steps, shift=args.shift)
     return model, exp.train(model, data, run=run, epochs=epochs, setting=f"dropout={dropout}",
-                            title=f"CNN, dropout {dropout}")
+                            callbacks=callbacks, title=f"CNN, dropout {dropout}")
 
 
 def dropout_study(exp, data, args):
     """Each rate trained for `--study-epochs` (a resumable sweep). Returns rows sorted by rate."""
     sweep = Sweep(exp.run.child("dropout_study", {**exp.config, "part": "dropout_study"}),
-                  {"dropout": args.dropout_rates}, seed=args.seed, name="dropout")
-    sweep.search(lambda values, run: train_cnn(exp, data, values["dropout"], args.study_epochs, run, args)[1])
+                  {"dropout": args.dropout_rates}, epochs=args.study_epochs, seed=args.seed, name="dropout")
+    sweep.search(lambda values, run, epochs=None, callbacks=(): train_cnn(
+        exp, data, values["dropout"], args.study_epochs, run, args, callbacks)[1])
     sweep.write_outputs()
     rows = [{"dropout": r["dropout"], "valid_accuracy": r.get("final_valid_accuracy", float("nan")),
              "test_accuracy": r.get("final_test_accuracy", float("nan")),

@@ -31,7 +31,7 @@ from tfnets.experiment import Experiment
 from tfnets.experiment.determinism import reseed
 from tfnets.experiment.lazy import lazy_import
 from tfnets.experiment.plots import plot_xy
-from tfnets.experiment.sweep import Sweep, add_sweep_arguments, parse_sweep
+from tfnets.experiment.sweep import Sweep, add_sweep_arguments, parse_sweep, sweep_config, sweep_options
 
 keras = lazy_import("keras")  # loaded on first use: `--help` answers without importing TensorFlow
 
@@ -124,7 +124,7 @@ def prepare(data, num_classes=10):
 
 def plan_budgets(args):
     """{budget: [architectures]}: from `--sweep layers=...` (grouped by total units) or from --budgets."""
-    space = parse_sweep(args.sweep, {"layers": layers_value})
+    space = parse_sweep(args.sweep, {"layers": layers_value}, args)
     if space:
         plan = {}
         for layers in space["layers"]:
@@ -137,16 +137,16 @@ def plan_budgets(args):
 def study_budget(exp, data, budget, archs, args):
     """Train every architecture of one budget (a resumable sweep); returns its table rows."""
     run = exp.run.child(f"budget_{budget}", {**exp.config, "budget": budget})
-    sweep = Sweep(run, {"layers": archs}, mode="grid", seed=args.seed, name="depth")
+    sweep = Sweep(run, {"layers": archs}, epochs=args.epochs, name="depth", **sweep_options(args))
     steps = args.epochs * math.ceil(len(data.x_train) / args.batch_size)
 
-    def train(values, trial_run):
+    def train(values, trial_run, epochs=None, callbacks=()):
         reseed(args.seed)
         model = make_model(values["layers"], args, steps)
         print(f"budget {budget}: layers {values['layers']}, "
               f"{exportable(model).count_params():,} parameters")
-        return exp.train(model, data, run=trial_run, setting=f"layers={values['layers']}",
-                         title=f"hidden layers {values['layers']}")
+        return exp.train(model, data, run=trial_run, epochs=epochs, setting=f"layers={values['layers']}",
+                         callbacks=callbacks, title=f"hidden layers {values['layers']}")
 
     sweep.search(train)
     sweep.write_outputs(exp.report, f"Budget {budget}: sweep over depth", metrics=("val_loss", "val_accuracy"))
@@ -206,9 +206,7 @@ def get_config(args):
             "learning_rate": args.learning_rate,
             "dropout": args.dropout,
             "shift": args.shift,
-            "sweep": args.sweep,
-            "sweep_mode": args.sweep_mode,
-            "max_trials": args.max_trials}
+            **sweep_config(args)}
 
 
 def main(argv=None):

@@ -34,7 +34,7 @@ from tfnets.nn.initializers import xavier_normal
 from tfnets.experiment.lazy import lazy_import
 from tfnets.experiment.plots import plot_overlay
 from tfnets.experiment.report import write_csv
-from tfnets.experiment.sweep import Sweep, add_sweep_arguments, parse_sweep
+from tfnets.experiment.sweep import Sweep, add_sweep_arguments, extremes, parse_sweep, sweep_config, sweep_options
 
 keras = lazy_import("keras")  # loaded on first use: `--help` answers without importing TensorFlow
 
@@ -169,10 +169,12 @@ class Trainer:
         return build_model(l2, keep_prob, self.args.seed, recipe=recipe, epochs=self.args.epochs,
                            steps_per_epoch=self.steps_per_epoch, jit_compile=self.exp.jit)
 
-    def train(self, l2, keep_prob, recipe, run=None):
+    def train(self, l2, keep_prob, recipe, run=None, epochs=None, callbacks=()):
+        """`epochs`: fewer than --epochs for a search's trial (Hyperband); the schedule still spans --epochs."""
         setting = setting_text(l2, keep_prob, recipe)
         model = self.model(l2, keep_prob, recipe)
-        result = self.exp.train(model, self.data, run=run, setting=setting, title=f"notMNIST CNN, {setting}")
+        result = self.exp.train(model, self.data, run=run, epochs=epochs, setting=setting, callbacks=callbacks,
+                                title=f"notMNIST CNN, {setting}")
         return model, result
 
 
@@ -195,22 +197,24 @@ def result_row(label, result_or_metrics, history=None):
 
 def run_sweep(exp, args, trainer, name, space, baseline):
     """Every value of `space` as a resumable trial; table + overlay with the baseline; export the best."""
-    sweep = Sweep(exp.run, space, mode=args.sweep_mode, max_trials=args.max_trials, seed=args.seed, name=name)
+    sweep = Sweep(exp.run, space, epochs=args.epochs, name=name, **sweep_options(args))
 
-    def train_trial(values, run):
+    def train_trial(values, run, epochs=None, callbacks=()):
         l2 = values.get("l2", args.l2)
         keep_prob = values.get("keep_prob", args.keep_prob)
-        return trainer.train(l2, keep_prob, args.recipe, run=run)[1]
+        return trainer.train(l2, keep_prob, args.recipe, run=run, epochs=epochs, callbacks=callbacks)[1]
 
     sweep.search(train_trial)
     rows = [result_row("baseline (" + setting_text(args.l2, args.keep_prob, args.recipe) + ")", baseline.metrics)]
     histories = {"baseline": baseline.history}
-    for values in sweep.combinations:
+    stopped = {row["trial"]: row["stopped"] for row in sweep.results()}
+    for values in sweep.table_order():
         run = sweep.trial_run(values)
         if (run.path / "metrics.json").exists():
             label = ", ".join(f"{k}={v:g}" for k, v in values.items())
             metrics = json.loads((run.path / "metrics.json").read_text())
-            rows.append(result_row(label, metrics) | {"status": metrics.get("status", "completed")})
+            rows.append(result_row(label, metrics) | {"stopped": stopped.get(run.path.name, ""),
+                                                      "status": metrics.get("status", "completed")})
             histories[label] = run.read_history()
     write_csv(exp.run.path / f"{name}_results.csv", rows)
     exp.report.add_table(f"{name} study: final metrics per value",
@@ -219,6 +223,9 @@ def run_sweep(exp, args, trainer, name, space, baseline):
     figure = plot_overlay(histories, exp.run.path / f"{name}_curves.png",
                           metrics=("val_cross_entropy", "val_accuracy", "accuracy"), title=f"notMNIST CNN: {name} study")
     exp.report.add_image(f"{name} study: curves", figure)
+    if sweep.tuner != "grid" and len(rows) > 1:
+        exp.report.add_image(f"{name} search: objective per trial",
+                             sweep.plot_search(sweep.results(), f"notMNIST CNN: {name} search"))
 
     # The exported weights are the final epoch's: pick the lowest FINAL validation cross-entropy (the data term;
     # the loss itself also holds the L2 penalty, which would always favour the smallest lambda).
@@ -258,9 +265,7 @@ def get_config(args):
               "keep_prob": args.keep_prob,
               "recipe": args.recipe,
               "study": args.study,
-              "sweep": args.sweep,
-              "sweep_mode": args.sweep_mode,
-              "max_trials": args.max_trials}
+              **sweep_config(args)}
     if args.recipe == "improved":
         config["filters"] = IMPROVED_FILTERS
     return config
@@ -270,13 +275,13 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     if args.keep_prob is None:
         args.keep_prob = DEFAULT_KEEP_PROB[args.recipe]
-    space = parse_sweep(args.sweep, SWEEPABLE)
+    space = parse_sweep(args.sweep, SWEEPABLE, args)
     require(not (space and args.study), "use either --study or --sweep, not both")
     require(args.l2 >= 0, f"--l2 must be >= 0, got {args.l2}")
     require(0 < args.keep_prob <= 1, f"--keep-prob must be in (0, 1], got {args.keep_prob}")
-    for value in space.get("keep_prob", []):
+    for value in extremes(space.get("keep_prob")):
         require(0 < value <= 1, f"--sweep keep_prob values must be in (0, 1], got {value}")
-    for value in space.get("l2", []):
+    for value in extremes(space.get("l2")):
         require(value >= 0, f"--sweep l2 values must be >= 0, got {value}")
 
     # The improved recipe's width is part of its settings, so its runs never resume an older, narrower one.

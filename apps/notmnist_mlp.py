@@ -27,7 +27,7 @@ from tfnets.nn.initializers import xavier_normal
 from tfnets.experiment.lazy import lazy_import
 from tfnets.experiment.plots import plot_overlay, plot_xy
 from tfnets.experiment.report import write_csv
-from tfnets.experiment.sweep import Sweep, add_sweep_arguments, parse_sweep
+from tfnets.experiment.sweep import Sweep, add_sweep_arguments, parse_sweep, sweep_config, sweep_options
 
 keras = lazy_import("keras")  # loaded on first use: `--help` answers without importing TensorFlow
 
@@ -118,15 +118,15 @@ class Trainer:
     def __init__(self, exp, args, data):
         self.exp, self.args, self.data = exp, args, data
 
-    def train(self, hidden_units, learning_rate, run=None):
+    def train(self, hidden_units, learning_rate, run=None, epochs=None, callbacks=()):
         # Re-seed per build: a trial's initial weights must not depend on which trials ran before it (resume).
         reseed(self.args.seed)
         model = build_model(hidden_units, self.args.gradients, self.args.seed, learning_rate, self.args.momentum,
                             jit_compile=self.exp.jit)
         batch = self.args.batch_size or len(self.data.y_train)
         setting = f"hidden_units={hidden_units}, learning_rate={learning_rate:g}, batch={batch}"
-        result = self.exp.train(model, self.data, run=run, batch_size=batch, setting=setting,
-                                title=f"notMNIST MLP ({self.args.gradients}), {setting}")
+        result = self.exp.train(model, self.data, run=run, epochs=epochs, batch_size=batch, setting=setting,
+                                callbacks=callbacks, title=f"notMNIST MLP ({self.args.gradients}), {setting}")
         return model, result
 
 
@@ -149,18 +149,20 @@ def single_run(exp, args, trainer):
 def study(exp, args, trainer, space):
     """One resumable trial per value; a table of final test accuracy/loss, time and early stopping per value."""
     name = "_".join(space)
-    sweep = Sweep(exp.run, space, mode=args.sweep_mode, max_trials=args.max_trials, seed=args.seed, name=name)
+    sweep = Sweep(exp.run, space, epochs=args.epochs, name=name, **sweep_options(args))
 
-    def train_trial(values, run):
+    def train_trial(values, run, epochs=None, callbacks=()):
         return trainer.train(values.get("hidden_units", args.hidden_units[0]),
-                             values.get("learning_rate", args.learning_rate), run=run)[1]
+                             values.get("learning_rate", args.learning_rate), run=run, epochs=epochs,
+                             callbacks=callbacks)[1]
 
     sweep.search(train_trial)
     rows, histories = [], {}
-    for values in sweep.combinations:
+    results = sweep.results()
+    for values in sweep.table_order():
         run = sweep.trial_run(values)
         history = run.read_history()
-        metrics_row = next((r for r in sweep.results() if r["trial"] == run.path.name), None)
+        metrics_row = next((r for r in results if r["trial"] == run.path.name), None)
         if metrics_row is None:
             continue
         label = ", ".join(f"{k}={v:g}" for k, v in values.items())
@@ -173,21 +175,28 @@ def study(exp, args, trainer, space):
                      "valid_accuracy": metrics_row.get("final_valid_accuracy"),
                      "wall_time_s": metrics_row.get("wall_time_s"),
                      "best_epoch": metrics_row.get("best_epoch"),
+                     "epochs": metrics_row.get("epochs"),
+                     "stopped": metrics_row.get("stopped"),
                      "test_accuracy_at_best": stop[0]["test_accuracy"] if stop else None,
                      "valid_accuracy_at_best": stop[0]["valid_accuracy"] if stop else None,
                      "status": metrics_row.get("status")})
     write_csv(exp.run.path / f"{name}_results.csv", rows)
+    order = "" if sweep.tuner == "grid" else f"; {sweep.tuner} search, best {sweep.objective} first"
     exp.report.add_table(f"{name} study", rows,
                          note=f"{args.epochs} epochs, seed {args.seed}, gradients={args.gradients}; final = last "
-                              "epoch; best_epoch = lowest validation loss (early stopping)")
+                              f"epoch; best_epoch = lowest validation loss (early stopping){order}")
+    if sweep.tuner != "grid" and results:
+        exp.report.add_image(f"{name} search: objective per trial",
+                             sweep.plot_search(results, f"notMNIST MLP: {name} search"))
     exp.report.add_image(f"{name} study: curves", plot_overlay(
         histories, exp.run.path / f"{name}_curves.png", metrics=("val_loss", "val_accuracy", "test_accuracy"),
         title=f"notMNIST MLP: {name} study"))
     if len(space) == 1 and rows:
         key = name
+        by_value = sorted(rows, key=lambda r: r[key])
         exp.report.add_image(f"{name} study: final test accuracy", plot_xy(
-            {"test": ([r[key] for r in rows], [r["test_accuracy"] for r in rows]),
-             "test at best epoch": ([r[key] for r in rows], [r["test_accuracy_at_best"] for r in rows])},
+            {"test": ([r[key] for r in by_value], [r["test_accuracy"] for r in by_value]),
+             "test at best epoch": ([r[key] for r in by_value], [r["test_accuracy_at_best"] for r in by_value])},
             exp.run.path / f"{name}_test_accuracy.png", xlabel=name, ylabel="test accuracy", logx=True,
             title="notMNIST MLP"))
     for row in rows:
@@ -203,14 +212,12 @@ def get_config(args):
             "learning_rate": args.learning_rate,
             "momentum": args.momentum,
             "gradients": args.gradients,
-            "sweep": args.sweep,
-            "sweep_mode": args.sweep_mode,
-            "max_trials": args.max_trials}
+            **sweep_config(args)}
 
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    space = parse_sweep(args.sweep, SWEEPABLE)
+    space = parse_sweep(args.sweep, SWEEPABLE, args)
     require(args.hidden_units, "--hidden-units needs at least one size, e.g. --hidden-units 1000")
     require(0 <= args.momentum < 1, f"--momentum must be in [0, 1), got {args.momentum}")
     if len(args.hidden_units) > 1:

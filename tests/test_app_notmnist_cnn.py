@@ -190,6 +190,7 @@ def _exit_code(main, argv):
     (["--l2", "-0.1"], "--l2 must be >= 0"),
     (["--sweep", "width=1,2"], "unknown sweep parameter 'width'"),
     (["--sweep", "keep_prob=0.5,2"], "--sweep keep_prob values must be in (0, 1]"),
+    (["--sweep", "keep_prob=0.3:2", "--tuner", "hyperband"], "--sweep keep_prob values must be in (0, 1]"),
     (["--study", "l2", "--sweep", "l2=0.1"], "either --study or --sweep"),
     (["--study", "momentum"], "invalid choice"),
     (["--epochs", "-3"], "expected a positive integer"),

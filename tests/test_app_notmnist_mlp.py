@@ -133,6 +133,9 @@ def _exit_code(main, argv):
     (["--momentum", "1.5"], "--momentum must be in [0, 1)"),
     (["--batch-size", "100000"], "larger than the training set"),
     (["--sweep", "dropout=0.5"], "unknown sweep parameter 'dropout'"),
+    (["--sweep", "learning_rate=1e-4:1e-1:log"], "a grid needs lists of values"),
+    (["--tuner", "bayesian", "--sweep", "learning_rate=1e-4:1e-1:log"], "--tuner bayesian needs --max-trials N"),
+    (["--sweep", "hidden_units=8:64:cubic", "--tuner", "random"], "bad range in --sweep"),
 ])
 def test_bad_flags_give_one_line_and_nonzero_exit(data_dir, tmp_path, capsys, flags, message):
     code = _exit_code(notmnist_mlp.main, ["--quick", "--data-dir", str(data_dir), "--out", str(tmp_path), *flags])

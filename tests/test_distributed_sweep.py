@@ -154,7 +154,7 @@ def test_killed_worker_then_relaunch_finishes_without_repeating_completed_trials
 
 # -- a worker on its own, and the folder locks --------------------------------------------------------------------
 
-def _fake_train(values, run):
+def _fake_train(values, run, epochs=None, callbacks=()):
     history = [{"epoch": 1, "loss": 1.0, "val_loss": float(values["units"])}]
     return TrainResult(history, run.write_metrics({"valid_loss": float(values["units"])}, history, 0.0), run)
 
@@ -288,3 +288,28 @@ def test_multi_worker_processes_get_one_cluster_and_their_own_index():
     assert [name for name, _ in specs] == ["worker0", "worker1"]
     assert all(c["cluster"] == {"worker": ["127.0.0.1:4001", "127.0.0.1:4002"]} for c in configs)
     assert [c["task"] for c in configs] == [{"type": "worker", "index": 0}, {"type": "worker", "index": 1}]
+
+
+# -- a KerasTuner search (not a grid) on the same cluster ------------------------------------------------------------
+
+def _search_app(out):
+    return [sys.executable, "-m", "apps.notmnist_mlp", "--quick", "--epochs", "2", "--hidden-units", "20",
+            "--sweep", "learning_rate=0.01:0.5:log", "--tuner", "random", "--max-trials", "4",
+            "--out", str(out / "runs"), "--export-dir", str(out / "export")]
+
+
+def test_a_random_search_over_a_range_runs_on_two_workers_like_one_process(data_dir, tmp_path):
+    single = subprocess.run(_search_app(tmp_path / "single"), cwd=ROOT, env=_env(data_dir), capture_output=True,
+                            text=True, timeout=300)
+    assert single.returncode == 0, single.stderr[-2000:]
+    done = subprocess.run([sys.executable, "-m", "tfnets.experiment.launch", "--workers", "2", "--",
+                           *_search_app(tmp_path / "cluster")], cwd=ROOT, env=_env(data_dir), capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    trained = _trained_by(done.stdout)
+    names = sorted(t for trials in trained.values() for t in trials)
+    assert len(names) == 4 and len(set(names)) == 4  # the chief's oracle handed each trial out once
+    assert "[chief] chief: no trials left" in done.stdout
+    # The chief's seeded oracle proposes the same learning rates as one process, and each trains the same way.
+    assert _table(tmp_path / "cluster") == _table(tmp_path / "single")
+    assert sorted(f"learning_rate={row['learning_rate']}" for row in _table(tmp_path / "single")) == names

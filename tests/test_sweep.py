@@ -36,14 +36,14 @@ def _trainer(calls, crash_on=None):
         def on_epoch_end(self, epoch, logs=None):
             raise KeyboardInterrupt  # killed after the first epoch's checkpoint
 
-    def train(values, run):
+    def train(values, run, epochs=None, callbacks=()):
         calls.append(values["units"])
         determinism.configure(0)
         model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(values["units"], activation="relu"),
                                   keras.layers.Dense(2)])
         model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
-        callbacks = [Crash()] if values["units"] == crash_on else []
-        history = run.fit(model, (x[:48], y[:48]), (x[48:], y[48:]), epochs=2, batch_size=16, seed=0,
+        callbacks = [*callbacks, Crash()] if values["units"] == crash_on else list(callbacks)
+        history = run.fit(model, (x[:48], y[:48]), (x[48:], y[48:]), epochs=epochs or 2, batch_size=16, seed=0,
                           callbacks=callbacks, verbose=0, tensorboard=False)
         final = run.evaluate(model, {"train": (x[:48], y[:48]), "valid": (x[48:], y[48:])})
         return TrainResult(history, run.write_metrics(final, history, 0.0), run)

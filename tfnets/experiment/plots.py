@@ -92,3 +92,33 @@ def plot_image_grid(images, titles, path, cols=8, cmap="gray"):
         ax.imshow(np.squeeze(image), cmap=cmap if np.ndim(np.squeeze(image)) == 2 else None)
         ax.set_title(title, fontsize=8)
     return save_figure(fig, path)
+
+
+def plot_search(trace, numeric, path, objective, maximise=False, title=""):
+    """A search's figure: the objective of every trial in order with the best so far, then one panel per entry
+    of `numeric`, `{name: ([(value, objective), ...], log_x)}`, the objective against that hyperparameter.
+
+    `trace`: `[(trial number, objective or None)]`; None (a failed or unfinished trial) is left out."""
+    fig, axes = pyplot().subplots(1, 1 + len(numeric), figsize=(5 * (1 + len(numeric)), 3.8), squeeze=False)
+    ax = axes[0][0]
+    done = [(n, s) for n, s in trace if s is not None and np.isfinite(s)]
+    if done:
+        numbers, scores = zip(*done)
+        best = (np.maximum if maximise else np.minimum).accumulate(np.array(scores, dtype=float))
+        ax.plot(numbers, scores, "o", alpha=0.6, label="trial")
+        ax.step(numbers, best, where="post", label="best so far")
+        ax.legend(fontsize="small")
+    ax.set_xlabel("trial")
+    ax.set_ylabel(objective)
+    ax.grid(alpha=0.3)
+    for ax, (name, (points, log)) in zip(axes[0][1:], numeric.items()):
+        if points:
+            xs, ys = zip(*points)
+            ax.plot(xs, ys, "o", alpha=0.7)
+        if log:
+            ax.set_xscale("log")
+        ax.set_xlabel(name)
+        ax.set_ylabel(objective)
+        ax.grid(alpha=0.3)
+    fig.suptitle(title)
+    return save_figure(fig, path)

@@ -213,6 +213,14 @@ class Run:
             state, _ = self._checkpoint_state(saved)
         return state["history"] if state else []
 
+    def stopped_early(self):
+        """Whether this run's checkpoint (of these settings) says a callback stopped training early."""
+        if not self._resume_path.exists():
+            return False
+        with np.load(self._resume_path) as saved:
+            state, _ = self._checkpoint_state(saved)
+        return bool(state and state.get("stopped"))
+
     def restore(self, model):
         """Load the checkpoint (if any, and if it belongs to these settings) into a built model.
 

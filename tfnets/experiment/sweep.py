@@ -1,64 +1,218 @@
-"""Hyperparameter sweeps on KerasTuner, resumable after a kill.
+"""Hyperparameter searches on KerasTuner, resumable after a kill.
 
-    --sweep l2=0.01,0.1,0.5 --sweep keep_prob=0.9,0.5      (grid: every combination, last name fastest)
+    --sweep l2=0.01,0.1,0.5 --sweep keep_prob=0.9,0.5      (lists: a grid, every combination, last name fastest)
     --sweep-mode random --max-trials 4                      (a seeded random subset of the grid)
+    --tuner bayesian --max-trials 12 --sweep learning_rate=1e-4:1e-1:log --sweep keep_prob=0.3:1.0
+    --tuner hyperband --sweep units=64:1024:log2:int        (KerasTuner's Hyperband, --epochs at most per trial)
 
-KerasTuner's own `GridSearch` does not resume (keras-tuner#1055): its oracle keeps ordering state that a
-reload loses. `OrderedGridOracle` (in `tfnets.experiment.tuner`) instead derives the next trial from the trials already on disk: it proposes
-the first combination (in a fixed, seeded order) that has not been tried. On reload KerasTuner re-queues the
-trial that was running when the process died, and that trial's own `Run` checkpoint resumes it mid-training,
-so completed trials are never repeated and the interrupted one loses at most one epoch.
+A value list becomes a `hp.Choice`; a range `LOW:HIGH[:SCALE][:int]` becomes `hp.Float` (or `hp.Int` for an integer
+parameter or with `:int`), sampled uniformly (`linear`, the default) or log-uniformly (`log`); `logN` (e.g. `log2`)
+samples only LOW * N^k (`step=N` in KerasTuner). Ranges need a tuner that samples: `random`, `bayesian` or
+`hyperband`; a grid needs lists.
 
-Every trial is a `Run` in `<run>/trials/<name>/` (config, history, metrics, curves, checkpoint); the sweep's
-results table (markdown + CSV) and one overlay figure are built from those folders.
+`--tuner grid` (the default) uses `OrderedGridOracle` (in `tfnets.experiment.tuner`): KerasTuner's own `GridSearch` does not
+resume (keras-tuner#1055), so this oracle derives the next trial from the trials already on disk. The other tuners
+are KerasTuner's own oracles (`RandomSearchOracle`, `BayesianOptimizationOracle`, `HyperbandOracle`), which reload
+their state from `<run>/tuner/<name>/`. After a kill KerasTuner re-queues the trial that was running, and that
+trial's own `Run` checkpoint resumes it mid-training, so completed trials are never repeated and the interrupted
+one loses at most one epoch. `--tuner random` over lists only walks the grid in a seeded random order (no repeats).
+
+Every trial is a `Run` in `<run>/trials/<name>/`, named by its hyperparameter values (config, history, metrics,
+curves, checkpoint). Hyperband continues a promising trial for more epochs as a new KerasTuner trial with the same
+values: it lands in the same folder, and the `Run` resumes from that folder's checkpoint. `--trial-patience N` stops a
+trial whose objective has not improved for N epochs (Keras' `EarlyStopping`; a stopped trial stays stopped).
+
+The sweep's results table (markdown + CSV, sorted by the objective) and its figures are built from those folders
+and from KerasTuner's trial store.
 
 The same sweep runs over several processes in KerasTuner's distributed mode (`tfnets.experiment.sweep_cluster`, launched by
-`python -m tfnets.experiment.launch --workers N -- <command>`): the chief serves the oracle, workers train trials.
+`python -m tfnets.experiment.launch --workers N -- <command>`): the chief serves the oracle, whatever its kind; workers train.
 
 Apps build their parsers with this module, so it imports no KerasTuner, Keras or TensorFlow itself: the
 KerasTuner classes live in `tfnets.experiment.tuner`, imported when a search starts.
 """
+import argparse
+import csv
+import dataclasses
 import json
+import math
 import re
 
 import numpy as np
 
+from tfnets import atomic
 from tfnets.errors import ConfigError
-from tfnets.experiment.plots import plot_overlay
+from tfnets.experiment.plots import plot_overlay, plot_search
 from tfnets.experiment.report import markdown_table, write_csv
+
+TUNERS = ("grid", "random", "bayesian", "hyperband")
+DEFAULT_OBJECTIVE = "val_loss"
+DEFAULT_FACTOR = 3
+# Written by the tuner into each trial folder once the trial has trained (see `tfnets.experiment.tuner`).
+TRIAL_FILE = "sweep_trial.json"
+# Metric names that are better when larger; any other objective is minimised unless `NAME:max` says otherwise.
+_MAXIMISED = ("acc", "auc", "precision", "recall", "f1")
+
+
+@dataclasses.dataclass(frozen=True)
+class Range:
+    """`LOW:HIGH[:SCALE][:int]`: KerasTuner's `hp.Float`/`hp.Int` with `sampling` "linear" or "log"."""
+
+    low: float
+    high: float
+    sampling: str = "linear"
+    integer: bool = False
+    step: float = None  # with sampling "log": values LOW * step^k only
+
+    def __str__(self):
+        scale = self.sampling if self.step is None else f"log{self.step:g}"
+        return f"{self.low:g}:{self.high:g}:{scale}" + (":int" if self.integer else "")
+
+
+def extremes(spec):
+    """The values of a list, or the two ends of a `Range`: what an app checks a sweep's values against."""
+    return [spec.low, spec.high] if isinstance(spec, Range) else list(spec or [])
 
 
 def add_sweep_arguments(parser, allowed):
-    """`--sweep NAME=V1,V2,...` (repeatable), `--sweep-mode`, `--max-trials`; `allowed` maps name -> type."""
+    """`--sweep NAME=V1,V2,...|NAME=LOW:HIGH[:SCALE]` (repeatable) and the search flags; `allowed`: name -> type."""
     group = parser.add_argument_group("sweeps")
-    group.add_argument("--sweep", action="append", default=[], metavar="NAME=V1,V2",
-                       help=f"sweep a hyperparameter over values; names: {', '.join(sorted(allowed))}")
-    group.add_argument("--sweep-mode", choices=("grid", "random"), default="grid")
-    group.add_argument("--max-trials", type=int, default=None, help="cap the number of trials (random mode)")
+    group.add_argument("--sweep", action="append", default=[], metavar="NAME=V1,V2|NAME=LOW:HIGH[:log][:int]",
+                       help=f"search a hyperparameter over a list of values or a range (linear, log, logN; :int for "
+                            f"integers); names: {', '.join(sorted(allowed))}")
+    group.add_argument("--tuner", choices=TUNERS, default="grid",
+                       help="grid: every combination of the lists (default); random: a random subset of the "
+                            "space; bayesian: Bayesian optimisation; hyperband: Hyperband (--epochs at most per "
+                            "trial)")
+    group.add_argument("--sweep-mode", choices=("grid", "random"), dest="tuner", default=argparse.SUPPRESS,
+                       help="the same as --tuner grid|random")
+    group.add_argument("--max-trials", type=int, default=None,
+                       help="number of trials (random, bayesian; caps a grid)")
+    group.add_argument("--objective", default=DEFAULT_OBJECTIVE,
+                       help="what the search optimises: a per-epoch metric (val_loss, val_accuracy, ...; the best "
+                            "epoch counts), minimised unless it names an accuracy or ends in :max (default "
+                            "%(default)s)")
+    group.add_argument("--trial-patience", type=int, default=None, metavar="N",
+                       help="stop a trial when its objective has not improved for N epochs (default: never)")
+    group.add_argument("--hyperband-factor", type=int, default=DEFAULT_FACTOR,
+                       help="Hyperband's reduction factor between rounds (default %(default)s)")
     return group
 
 
-def parse_sweep(specs, allowed):
-    """`["l2=0.01,0.1"]` -> `{"l2": [0.01, 0.1]}`; unknown names and bad values raise one-line `ConfigError`s."""
+def sweep_options(args):
+    """The `Sweep` keyword arguments the sweep flags give."""
+    return {"tuner": args.tuner or "grid", "max_trials": args.max_trials, "seed": args.seed,
+            "objective": args.objective, "patience": args.trial_patience, "factor": args.hyperband_factor}
+
+
+def sweep_config(args):
+    """The sweep flags' part of an app's run configuration (`get_config`).
+
+    The tuner keeps the key `sweep_mode`, and the flags added after it appear only when set, so that a grid or
+    random sweep keeps the run id (and the resumable trials) it had before there were other tuners."""
+    config = {"sweep": args.sweep, "sweep_mode": args.tuner or "grid", "max_trials": args.max_trials}
+    if args.objective != DEFAULT_OBJECTIVE:
+        config["objective"] = args.objective
+    if args.trial_patience is not None:
+        config["trial_patience"] = args.trial_patience
+    if (args.tuner or "grid") == "hyperband":
+        config["hyperband_factor"] = args.hyperband_factor
+    return config
+
+
+def parse_sweep(specs, allowed, args=None):
+    """`["l2=0.01,0.1", "lr=1e-4:1e-1:log"]` -> `{"l2": [0.01, 0.1], "lr": Range(1e-4, 0.1, "log")}`.
+
+    Unknown names and bad values raise one-line `ConfigError`s; with `args` (the parsed flags) the space is also
+    checked against the chosen tuner (`check_search`)."""
     space = {}
     for spec in specs:
         name, sep, values = spec.partition("=")
         name = name.strip().replace("-", "_")
         if not sep or not values.strip():
-            raise ConfigError(f"--sweep expects NAME=V1,V2,..., got {spec!r}")
+            raise ConfigError(f"--sweep expects NAME=V1,V2,... or NAME=LOW:HIGH[:log], got {spec!r}")
         if name not in allowed:
             raise ConfigError(f"unknown sweep parameter {name!r}; choose from {', '.join(sorted(allowed))}")
         convert = allowed[name]
+        if ":" in values:
+            space[name] = _parse_range(spec, name, values, convert)
+            continue
         try:
             space[name] = [convert(v.strip()) for v in _split_values(values)]
         except (ValueError, TypeError) as err:
             raise ConfigError(f"bad value in --sweep {spec!r}: {err}") from None
+    if args is not None:
+        options = sweep_options(args)
+        check_search(space, options["tuner"], options["max_trials"], options["patience"], options["factor"])
+        parse_objective(options["objective"])
     return space
+
+
+def _parse_range(spec, name, text, convert):
+    if convert not in (int, float):
+        raise ConfigError(f"--sweep {spec!r}: {name} takes a list of values (NAME=V1,V2), not a range")
+    parts = [p.strip() for p in text.split(":")]
+    integer = convert is int
+    if parts[-1] == "int":
+        integer, parts = True, parts[:-1]
+    scale = parts[2] if len(parts) == 3 else "linear"
+    if len(parts) not in (2, 3) or not re.fullmatch(r"linear|log(\d+(\.\d*)?)?", scale):
+        raise ConfigError(f"bad range in --sweep {spec!r}: expected LOW:HIGH[:linear|log|logN][:int]")
+    try:
+        low, high = (float(p) for p in parts[:2])
+    except ValueError as err:
+        raise ConfigError(f"bad range in --sweep {spec!r}: {err}") from None
+    step = float(scale[3:]) if scale.startswith("log") and len(scale) > 3 else None
+    sampling = "log" if scale.startswith("log") else "linear"
+    if not (math.isfinite(low) and math.isfinite(high) and low < high):
+        raise ConfigError(f"bad range in --sweep {spec!r}: LOW must be below HIGH")
+    if sampling == "log" and low <= 0:
+        raise ConfigError(f"bad range in --sweep {spec!r}: a log range needs LOW > 0")
+    if step is not None and step <= 1:
+        raise ConfigError(f"bad range in --sweep {spec!r}: the factor of logN must be > 1")
+    if integer and (low != int(low) or high != int(high)):
+        raise ConfigError(f"bad range in --sweep {spec!r}: an integer range needs integer ends")
+    if integer:
+        low, high = int(low), int(high)
+    return Range(low, high, sampling, integer, step)
 
 
 def _split_values(text):
     # Commas inside brackets belong to one value: "layers=[50,50],[100]".
     return [part for part in re.split(r",(?![^\[]*\])", text) if part.strip()]
+
+
+def parse_objective(text):
+    """`"val_accuracy"` -> `("val_accuracy", "max")`; `"NAME:min|max"` sets the direction."""
+    name, _, direction = text.partition(":")
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name) or direction not in ("", "min", "max"):
+        raise ConfigError(f"--objective expects a metric name such as val_loss or val_accuracy, optionally with "
+                          f":min or :max, got {text!r}")
+    if not direction:
+        direction = "max" if any(word in name for word in _MAXIMISED) else "min"
+    return name, direction
+
+
+def check_search(space, tuner, max_trials, patience=None, factor=DEFAULT_FACTOR):
+    """One-line `ConfigError`s for a space or flags the tuner cannot use."""
+    if tuner not in TUNERS:
+        raise ConfigError(f"unknown tuner {tuner!r}; use {', '.join(TUNERS)}")
+    ranges = [f"{k}={v}" for k, v in space.items() if isinstance(v, Range)]
+    if tuner == "grid" and ranges:
+        raise ConfigError(f"a grid needs lists of values, but --sweep {ranges[0]} is a range; use --tuner random, "
+                          "bayesian or hyperband, or list the values")
+    if max_trials is not None and max_trials < 1:
+        raise ConfigError(f"--max-trials must be >= 1, got {max_trials}")
+    if max_trials is None and (tuner == "bayesian" or (tuner == "random" and ranges)):
+        raise ConfigError(f"--tuner {tuner} over a range needs --max-trials N" if tuner == "random"
+                          else "--tuner bayesian needs --max-trials N")
+    if tuner == "hyperband" and max_trials is not None:
+        raise ConfigError("--max-trials does not apply to --tuner hyperband: its brackets set the trials (--epochs "
+                          "and --hyperband-factor)")
+    if patience is not None and patience < 1:
+        raise ConfigError(f"--trial-patience must be >= 1, got {patience}")
+    if factor < 2:
+        raise ConfigError(f"--hyperband-factor must be >= 2, got {factor}")
 
 
 def trial_name(values):
@@ -75,24 +229,40 @@ def grid(space):
 
 
 class Sweep:
-    """A grid or random search over `space`, stored under `<run>/trials/` and `<run>/tuner/`."""
+    """A search over `space` (name -> list or `Range`), stored under `<run>/trials/` and `<run>/tuner/`.
 
-    def __init__(self, run, space, *, mode="grid", max_trials=None, seed=0, name="sweep"):
+    `epochs`: the epochs of one trial (Hyperband's most); None lets the train function use its own default.
+    `objective`: a per-epoch metric name (Keras log names: `val_loss`, `val_accuracy`), `NAME:max` to maximise.
+    `patience`: stop a trial when the objective has not improved for that many epochs.
+    """
+
+    def __init__(self, run, space, *, epochs=None, tuner="grid", mode=None, max_trials=None, seed=0,
+                 name="sweep", objective=DEFAULT_OBJECTIVE, patience=None, factor=DEFAULT_FACTOR):
         if not space:
             raise ConfigError("the sweep has no parameters; pass --sweep NAME=V1,V2")
+        tuner = mode or tuner  # `mode`: the older name of the keyword
+        check_search(space, tuner, max_trials, patience, factor)
+        if tuner == "hyperband" and not epochs:
+            raise ConfigError("--tuner hyperband needs the epochs of a trial (its most) to be >= 1")
         self.run, self.space, self.name = run, dict(space), name
-        combos = grid(self.space)
-        if mode == "random":
-            order = np.random.default_rng(seed).permutation(len(combos))
-            combos = [combos[i] for i in order]
-        elif mode != "grid":
-            raise ConfigError(f"unknown sweep mode {mode!r}; use grid or random")
-        if max_trials is not None:
-            if max_trials < 1:
-                raise ConfigError(f"--max-trials must be >= 1, got {max_trials}")
-            combos = combos[:max_trials]
-        self.combinations = combos
-        self.seed = seed
+        self.tuner, self.max_trials, self.seed, self.epochs = tuner, max_trials, seed, epochs
+        self.objective, self.direction = parse_objective(objective)
+        self.patience, self.factor = patience, factor
+        self.combinations = None  # the fixed list of trials of a grid (or of a random walk over lists)
+        if tuner == "grid" or (tuner == "random" and not self.ranges()):
+            combos = grid(self.space)
+            if tuner == "random":
+                order = np.random.default_rng(seed).permutation(len(combos))
+                combos = [combos[i] for i in order]
+            self.combinations = combos[:max_trials] if max_trials is not None else combos
+
+    def in_space_order(self, values):
+        """`values` with its names in the order of the space (it names the trial's folder); JSON files and
+        KerasTuner's trials may hold them sorted."""
+        return {**{k: values[k] for k in self.space if k in values}, **values}
+
+    def ranges(self):
+        return {k: v for k, v in self.space.items() if isinstance(v, Range)}
 
     def trial_path(self, values):
         return self.run.path / "trials" / trial_name(values)
@@ -103,7 +273,11 @@ class Sweep:
         return Run(self.trial_path(values), {**self.run.config, "trial": values}, trial=True)
 
     def search(self, train_fn):
-        """Run every remaining trial; `train_fn(values, run) -> TrainResult`. Returns `self.results()`.
+        """Run every remaining trial; returns `self.results()`.
+
+        `train_fn(values, run, epochs=None, callbacks=()) -> TrainResult` trains `run` to `epochs` epochs in all
+        (None: the app's own number; Hyperband asks for more epochs of a trial it continues, and `run` resumes from
+        its checkpoint) and passes `callbacks` (early stopping) to `Run.fit`.
 
         In a distributed sweep (`tfnets.experiment.sweep_cluster`) this process is the chief or one worker: it serves the
         oracle or trains the trials it is given, then prints one line and EXITS (status 0) when none is left.
@@ -113,15 +287,38 @@ class Sweep:
         run_search(self, train_fn)
         return self.results()
 
+    # -- results -------------------------------------------------------------------------------------------------
+    def tried(self):
+        """The values of every trial that has a folder, in the order the search first tried them."""
+        if self.combinations is not None:
+            return [values for values in self.combinations if self.trial_path(values).exists()]
+        found = []
+        for path in (self.run.path / "trials").glob(f"*/{TRIAL_FILE}"):
+            record = json.loads(path.read_text())
+            found.append((min(record["trial_ids"]), self.in_space_order(record["values"])))
+        return [values for _, values in sorted(found, key=lambda item: item[0])]
+
+    def table_order(self):
+        """`tried()` in the order an app's own table lists them: a grid's order for a grid, else best first."""
+        if self.tuner == "grid":
+            return self.tried()
+        ranked = [row["trial"] for row in self.ranked()]
+        position = {name: i for i, name in enumerate(ranked)}
+        return sorted(self.tried(), key=lambda v: position.get(trial_name(v), len(ranked)))
+
     def results(self):
-        """One row per combination whose trial finished: its values, final and best metrics, status."""
+        """One row per trial that finished, in trial order: its values, epochs, whether it was stopped before its
+        epochs, the objective (best epoch), final and best metrics, status."""
         rows = []
-        for values in self.combinations:
-            path = self.trial_path(values) / "metrics.json"
-            if not path.exists():
+        for values in self.tried():
+            path = self.trial_path(values)
+            if not (path / "metrics.json").exists():
                 continue
-            metrics = json.loads(path.read_text())
-            row = {"trial": trial_name(values), **values, "status": metrics.get("status", "completed")}
+            metrics = json.loads((path / "metrics.json").read_text())
+            record = json.loads((path / TRIAL_FILE).read_text()) if (path / TRIAL_FILE).exists() else {}
+            row = {"trial": trial_name(values), **values, "status": metrics.get("status", "completed"),
+                   "epochs": metrics.get("epochs"), "stopped": self._stopped(record, metrics),
+                   "objective": objective_value(_read_history(path), self.objective, self.direction)}
             row.update({f"final_{k}": v for k, v in metrics.get("final", {}).items()})
             row.update({f"best_{k}": v for k, v in metrics.get("best", {}).items()
                         if k == "epoch" or k.startswith(("valid_", "test_"))})
@@ -129,30 +326,103 @@ class Sweep:
             rows.append(row)
         return rows
 
-    def histories(self):
-        out = {}
-        for values in self.combinations:
-            path = self.trial_path(values) / "history.csv"
-            if path.exists():
-                import csv
+    def _stopped(self, record, metrics):
+        asked = record.get("epochs_asked") or self.epochs
+        if record.get("stopped_early") and (asked is None or (metrics.get("epochs") or 0) < asked):
+            return "early stopping"  # (a trial stopped in its last epoch still ran all of them)
+        if self.tuner == "hyperband" and metrics.get("status", "completed") == "completed" \
+                and (metrics.get("epochs") or 0) < self.epochs:
+            return "hyperband"
+        return ""
 
-                with open(path) as handle:
-                    out[", ".join(f"{k}={v}" for k, v in values.items())] = [
-                        {k: float(v) for k, v in row.items() if v != ""} for row in csv.DictReader(handle)]
-        return out
+    def ranked(self, rows=None):
+        """`rows` (default `results()`) sorted by the objective, best first; trials without one last."""
+        rows = self.results() if rows is None else rows
+        sign = -1 if self.direction == "max" else 1
+
+        def key(row):
+            value = row.get("objective")
+            return (0, sign * value) if value is not None and math.isfinite(value) else (1, 0)
+
+        return sorted(rows, key=key)
+
+    def search_trace(self):
+        """KerasTuner's trials in creation order: `[(number, score or None, values)]` (a Hyperband continuation
+        is a trial of its own)."""
+        trials = []
+        for path in (self.run.path / "tuner" / self.name).glob("trial_*/trial.json"):
+            trial = json.loads(path.read_text())
+            score = trial.get("score") if trial.get("status") == "COMPLETED" else None
+            values = {k: v for k, v in trial["hyperparameters"]["values"].items() if not k.startswith("tuner/")}
+            trials.append((int(trial["trial_id"]), score, values))
+        return sorted(trials, key=lambda t: t[0])
+
+    def histories(self):
+        return {", ".join(f"{k}={v}" for k, v in values.items()): _read_history(self.trial_path(values))
+                for values in self.tried() if (self.trial_path(values) / "history.csv").exists()}
 
     def write_outputs(self, report=None, heading=None, metrics=("val_loss", "val_accuracy")):
-        """results.md + results.csv + curves overlay under `<run>/<name>_*`; adds them to `report`."""
+        """`<name>_results.md|csv` (sorted by the objective), a curves overlay and a search figure under
+        `<run>/`; adds them to `report`. Returns the rows in trial order."""
         rows = self.results()
-        write_csv(self.run.path / f"{self.name}_results.csv", rows)
-        table = markdown_table(rows)
+        ranked = self.ranked(rows)
+        write_csv(self.run.path / f"{self.name}_results.csv", ranked)
+        note = (f"{self.tuner} search; objective: {self.objective} ({'max' if self.direction == 'max' else 'min'}"
+                f"imised, best epoch); sorted best first; stopped: trained fewer epochs than asked (early stopping "
+                f"or Hyperband's schedule)")
+        table = note + "\n\n" + markdown_table(ranked)
+        atomic.write_text(self.run.path / f"{self.name}_results.md", table)
+        title = heading or self.name
         figure = plot_overlay(self.histories(), self.run.path / f"{self.name}_curves.png", metrics=metrics,
-                              title=heading or self.name)
+                              title=title)
+        search = self.plot_search(rows, title)
         if report is not None:
             report.add(heading or f"Sweep {self.name}", table)
-            report.add_image(f"{heading or self.name}: curves", figure)
+            report.add_image(f"{title}: curves", figure)
+            if search is not None:
+                report.add_image(f"{title}: objective per trial", search)
         return rows
 
-    def best(self, key="best_valid_loss"):
-        rows = [r for r in self.results() if r.get("status") == "completed" and key in r]
-        return min(rows, key=lambda r: r[key]) if rows else None
+    def plot_search(self, rows, title=""):
+        """Objective vs trial number (with the best so far) and, for up to two numeric hyperparameters, objective
+        vs value (log axis for log ranges). None when no trial has finished."""
+        trace = [(number, score) for number, score, _ in self.search_trace()]
+        numeric = {}
+        for name, spec in self.space.items():
+            if len(numeric) == 2:
+                break
+            if isinstance(spec, Range) or (len(set(map(str, spec))) > 1 and all(
+                    isinstance(v, (int, float)) and not isinstance(v, bool) for v in spec)):
+                points = [(row[name], row["objective"]) for row in rows if row.get("objective") is not None]
+                log = spec.sampling == "log" if isinstance(spec, Range) else \
+                    min(spec) > 0 and max(spec) / min(spec) >= 20
+                numeric[name] = (points, log)
+        if not trace and not rows:
+            return None
+        return plot_search(trace, numeric, self.run.path / f"{self.name}_search.png", objective=self.objective,
+                           maximise=self.direction == "max", title=title)
+
+    def best(self, key=None):
+        """The completed trial with the best objective (or the lowest `key`, e.g. `"best_valid_loss"`)."""
+        rows = [r for r in self.results() if r.get("status") == "completed"]
+        if key is not None:
+            rows = [r for r in rows if key in r]
+            return min(rows, key=lambda r: r[key]) if rows else None
+        ranked = [r for r in self.ranked(rows) if r.get("objective") is not None]
+        return ranked[0] if ranked else None
+
+
+def objective_value(history, objective, direction):
+    """The best value of `objective` over the epochs of `history` (list of rows); None when it has none."""
+    values = [row[objective] for row in history if objective in row and math.isfinite(row[objective])]
+    if not values:
+        return None
+    return max(values) if direction == "max" else min(values)
+
+
+def _read_history(path):
+    path = path / "history.csv"
+    if not path.exists():
+        return []
+    with open(path, newline="") as handle:
+        return [{k: float(v) for k, v in row.items() if v != ""} for row in csv.DictReader(handle)]

@@ -6,9 +6,9 @@ KerasTuner decides a process's part from three environment variables, the same o
     KERASTUNER_ORACLE_IP    where the chief listens (127.0.0.1 for one machine)
     KERASTUNER_ORACLE_PORT  its port
 
-Every process runs the same command in the same folder. The chief serves `OrderedGridOracle` over gRPC and trains
-nothing; each worker asks it for the next untried combination, trains that trial into its own `Run` folder and
-reports the score back. When no combination is left, each of them prints one line and exits with status 0 instead
+Every process runs the same command in the same folder. The chief serves the sweep's oracle (any tuner's) over gRPC
+and trains nothing; each worker asks it for the next trial, trains that trial into its own `Run` folder and
+reports the score back. When no trial is left, each of them prints one line and exits with status 0 instead
 of going on with the rest of the app; `python -m tfnets.experiment.launch` then runs the command once more as a plain process,
 which finds every trial finished on disk and writes the tables, figures and export once.
 
