@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 DATA_DIR ?= $(or $(TFNETS_DATA_DIR),$(wildcard ../shared/data))
 WITH_DATA := $(if $(DATA_DIR),TFNETS_DATA_DIR=$(DATA_DIR))
 
-.PHONY: venv demo test data results clean
+.PHONY: venv demo test lint data results clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,8 +20,13 @@ venv: $(VENV)/.installed
 demo: venv
 	$(WITH_DATA) $(PY) -m apps.notmnist_cnn
 
+# Two pytest workers where the machine has the cores (every test is independent; TensorFlow start-up and the
+# subprocess tests leave a core idle otherwise).
 test: venv
-	$(WITH_DATA) $(PY) -m pytest -q
+	$(WITH_DATA) $(PY) -m pytest -q -n auto --maxprocesses 2
+
+lint: venv
+	$(PY) -m ruff check .
 
 data: venv
 	$(WITH_DATA) $(PY) -m tfnets.data

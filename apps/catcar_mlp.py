@@ -25,10 +25,17 @@ import json
 
 import numpy as np
 
-from tfnets.experiment.cli import (base_parser, choice_list, core_config, exit_with, positive_float, positive_int,
-                        require)
 from tfnets.data import load_catcar, to_signed_labels
 from tfnets.experiment import Experiment
+from tfnets.experiment.cli import (
+    base_parser,
+    choice_list,
+    core_config,
+    exit_with,
+    positive_float,
+    positive_int,
+    require,
+)
 from tfnets.experiment.lazy import lazy_import
 from tfnets.experiment.plots import plot_image_grid, plot_overlay
 from tfnets.experiment.report import markdown_table

@@ -28,10 +28,10 @@ import time
 import numpy as np
 
 from tfnets import atomic
-from tfnets.experiment.cli import base_parser, choice_list, core_config, exit_with, require
 from tfnets.data import load_cifar10
 from tfnets.errors import TrainingDiverged
 from tfnets.experiment import Experiment
+from tfnets.experiment.cli import base_parser, choice_list, core_config, exit_with, require
 from tfnets.experiment.determinism import reseed
 from tfnets.experiment.lazy import lazy_import
 from tfnets.experiment.plots import plot_xy, pyplot, save_figure

@@ -27,11 +27,19 @@ import dataclasses
 
 import numpy as np
 
-from tfnets.experiment.cli import (base_parser, choice_list, core_config, exit_with, int_list, positive_float, positive_int,
-                        require)
 from tfnets.data import make_toy_dataset, train_test_split
 from tfnets.data.splits import Splits
 from tfnets.experiment import Experiment
+from tfnets.experiment.cli import (
+    base_parser,
+    choice_list,
+    core_config,
+    exit_with,
+    int_list,
+    positive_float,
+    positive_int,
+    require,
+)
 from tfnets.experiment.determinism import reseed
 from tfnets.experiment.lazy import lazy_import
 from tfnets.experiment.plots import plot_overlay, pyplot, save_figure

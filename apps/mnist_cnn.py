@@ -24,15 +24,15 @@ import math
 
 import numpy as np
 
-from tfnets.nn.augment import exportable, with_random_shift
-from tfnets.experiment.cli import base_parser, core_config, exit_with, float_list, positive_float, positive_int, require
 from tfnets.data import load_mnist
-from tfnets.experiment.distribute import synchronized_batch_norm
 from tfnets.experiment import Experiment
+from tfnets.experiment.cli import base_parser, core_config, exit_with, float_list, positive_float, positive_int, require
 from tfnets.experiment.determinism import reseed
+from tfnets.experiment.distribute import synchronized_batch_norm
 from tfnets.experiment.lazy import lazy_import
 from tfnets.experiment.plots import plot_xy
 from tfnets.experiment.sweep import Sweep
+from tfnets.nn.augment import exportable, with_random_shift
 
 keras = lazy_import("keras")  # loaded on first use: `--help` answers without importing TensorFlow
 

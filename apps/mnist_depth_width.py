@@ -21,17 +21,17 @@ budget is exported to `saved_models/mnist_depth_width/budget_<N>/` (28x28 greysc
 import json
 import math
 
-from tfnets.nn.augment import exportable, with_random_shift
-from tfnets.experiment.cli import base_parser, core_config, exit_with, int_list, positive_float, positive_int, require
 from tfnets.data import load_fashion_mnist, load_mnist
-from tfnets.experiment.distribute import synchronized_batch_norm
 from tfnets.errors import ConfigError
-from tfnets.experiment.export import export_model
 from tfnets.experiment import Experiment
+from tfnets.experiment.cli import base_parser, core_config, exit_with, int_list, positive_float, positive_int, require
 from tfnets.experiment.determinism import reseed
+from tfnets.experiment.distribute import synchronized_batch_norm
+from tfnets.experiment.export import export_model
 from tfnets.experiment.lazy import lazy_import
 from tfnets.experiment.plots import plot_xy
 from tfnets.experiment.sweep import Sweep, add_sweep_arguments, parse_sweep, sweep_config, sweep_options
+from tfnets.nn.augment import exportable, with_random_shift
 
 keras = lazy_import("keras")  # loaded on first use: `--help` answers without importing TensorFlow
 

@@ -24,17 +24,17 @@ import dataclasses
 import json
 import math
 
-from tfnets.experiment.cli import base_parser, core_config, exit_with, require
 from tfnets.data import load_notmnist
-from tfnets.experiment.distribute import synchronized_batch_norm
 from tfnets.errors import ModelError
 from tfnets.experiment import Experiment
+from tfnets.experiment.cli import base_parser, core_config, exit_with, require
 from tfnets.experiment.determinism import reseed
-from tfnets.nn.initializers import xavier_normal
+from tfnets.experiment.distribute import synchronized_batch_norm
 from tfnets.experiment.lazy import lazy_import
 from tfnets.experiment.plots import plot_overlay
 from tfnets.experiment.report import write_csv
 from tfnets.experiment.sweep import Sweep, add_sweep_arguments, extremes, parse_sweep, sweep_config, sweep_options
+from tfnets.nn.initializers import xavier_normal
 
 keras = lazy_import("keras")  # loaded on first use: `--help` answers without importing TensorFlow
 

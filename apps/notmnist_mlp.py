@@ -19,15 +19,15 @@ tests check both implementations (and autodiff) against each other step for step
 """
 import dataclasses
 
-from tfnets.experiment.cli import base_parser, core_config, exit_with, int_list, positive_float, require
 from tfnets.data import load_notmnist
 from tfnets.experiment import Experiment
+from tfnets.experiment.cli import base_parser, core_config, exit_with, int_list, positive_float, require
 from tfnets.experiment.determinism import reseed
-from tfnets.nn.initializers import xavier_normal
 from tfnets.experiment.lazy import lazy_import
 from tfnets.experiment.plots import plot_overlay, plot_xy
 from tfnets.experiment.report import write_csv
 from tfnets.experiment.sweep import Sweep, add_sweep_arguments, parse_sweep, sweep_config, sweep_options
+from tfnets.nn.initializers import xavier_normal
 
 keras = lazy_import("keras")  # loaded on first use: `--help` answers without importing TensorFlow
 

@@ -28,8 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
-from tfnets.experiment.cli import ArgumentParser, exit_with, positive_int
 from tfnets.errors import ModelError
+from tfnets.experiment.cli import ArgumentParser, exit_with, positive_int
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm"}
 ARRAY_SUFFIXES = {".npy", ".npz"}

@@ -31,17 +31,25 @@ from pathlib import Path
 import numpy as np
 
 from tfnets import atomic
-from tfnets.experiment.cli import (ArgumentParser, base_parser, choice_list, core_config, exit_with, positive_float,
-                        positive_int, require)
 from tfnets.data import load_trigrams
 from tfnets.errors import ConfigError, ModelError
 from tfnets.experiment import Experiment
+from tfnets.experiment.cli import (
+    ArgumentParser,
+    base_parser,
+    choice_list,
+    core_config,
+    exit_with,
+    positive_float,
+    positive_int,
+    require,
+)
 from tfnets.experiment.determinism import reseed
 from tfnets.experiment.export import softmax
 from tfnets.experiment.lazy import lazy_import
-from tfnets.nn.ngram import InterpolatedNgram
 from tfnets.experiment.plots import plot_overlay, pyplot, save_figure
 from tfnets.experiment.report import markdown_table
+from tfnets.nn.ngram import InterpolatedNgram
 
 keras = lazy_import("keras")  # loaded on first use: `--help` answers without importing TensorFlow
 

@@ -6,8 +6,8 @@ import time
 
 import numpy as np
 
-from tfnets.experiment.cli import require
 from tfnets.errors import TfnetsError
+from tfnets.experiment.cli import require
 
 HIDDEN = 1000
 INPUT_DIM = 784

@@ -8,9 +8,9 @@ import pytest
 from PIL import Image
 
 from apps import catcar_mlp, predict
-from tfnets.experiment.cli import run_main
 from tfnets.data import Splits
 from tfnets.errors import ConfigError
+from tfnets.experiment.cli import run_main
 from tfnets.nn.metrics import ClassificationError, SignAccuracy, classification_error_percent, sign_accuracy
 
 # A small but complete run: one sweep trial, tiny networks, no augmentation, 2 epochs (--quick).

@@ -6,8 +6,8 @@ import pytest
 from PIL import Image
 
 from apps import cifar_fc_net, predict
-from tfnets.experiment.cli import run_main
 from tfnets.data import load_cifar10
+from tfnets.experiment.cli import run_main
 from tfnets.experiment.export import ServedModel
 
 SMALL = ["--quick", "--hidden", "64-32", "--batch-size", "50", "--max-trials", "2"]
@@ -123,6 +123,6 @@ def test_batch_larger_than_data_and_missing_data_are_one_line_errors(data_dir, t
         capsys.readouterr()
         code = run_main(cifar_fc_net.main, ["--quick", "--out", str(tmp_path), *extra])
         err = capsys.readouterr().err
-        lines = [l for l in err.splitlines() if l.startswith("error:")]
+        lines = [text for text in err.splitlines() if text.startswith("error:")]
         assert code != 0 and len(lines) == 1 and message in lines[0], err[-500:]
         assert "Traceback" not in err

@@ -1,14 +1,13 @@
 """apps.notmnist_mlp: the hand-written-backprop MLP against autodiff and the NumPy reference, and the app end to end."""
 import json
 
-import keras
 import numpy as np
 import pytest
 
 from apps import notmnist_mlp, predict
+from tfnets.data import load_notmnist
 from tfnets.experiment import determinism
 from tfnets.experiment.cli import run_main
-from tfnets.data import load_notmnist
 from tfnets.nn.reference import NumpyMLP
 
 

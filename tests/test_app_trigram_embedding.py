@@ -10,8 +10,8 @@ import pytest
 
 from apps import trigram_embedding as app
 from tfnets.errors import ConfigError, ModelError
-from tfnets.nn.layers import MeanProbabilityLogits
 from tfnets.experiment.export import softmax
+from tfnets.nn.layers import MeanProbabilityLogits
 
 QUICK = ["--quick", "--configs", "8x16", "--extra", "none"]
 

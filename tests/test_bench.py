@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from benchmarks import bench, mlp
-from tfnets.experiment.cli import run_main
 from tfnets.errors import DataError
+from tfnets.experiment.cli import run_main
 
 ROOT = Path(__file__).resolve().parents[1]
 

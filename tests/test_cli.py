@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from tfnets.experiment.cli import base_parser, choice_list, int_list, run_main
 from tfnets.errors import ConfigError, DataError, TrainingDiverged
+from tfnets.experiment.cli import base_parser, choice_list, int_list, run_main
 
 
 def _parser():

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from tfnets.experiment.cli import run_main
 from tfnets.data import __main__ as data_cli
 from tfnets.data import catalog
 from tfnets.data.download import DownloadError, ProgressBar, download, part_path
+from tfnets.experiment.cli import run_main
 
 ROOT = Path(__file__).resolve().parents[1]
 PAYLOAD = bytes(range(256)) * 1000  # 256 kB: several read chunks

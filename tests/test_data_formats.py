@@ -14,8 +14,16 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tfnets.data import (fetch, load_catcar, load_cifar10, load_fashion_mnist, load_mnist, load_notmnist,
-                         load_trigrams, resolve_data_dir)
+from tfnets.data import (
+    fetch,
+    load_catcar,
+    load_cifar10,
+    load_fashion_mnist,
+    load_mnist,
+    load_notmnist,
+    load_trigrams,
+    resolve_data_dir,
+)
 from tfnets.errors import DataError
 
 

@@ -9,8 +9,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import require_file
-from tfnets.data import (load_catcar, load_cifar10, load_mnist, load_notmnist, load_trigrams,
-                         to_signed_labels)
+from tfnets.data import load_catcar, load_cifar10, load_mnist, load_notmnist, load_trigrams, to_signed_labels
 from tfnets.data.trigrams import build_from_sentences
 
 

@@ -19,9 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from tfnets.experiment import launch, locks, sweep_cluster
 from tfnets.errors import ConfigError, TfnetsError
-from tfnets.experiment import TrainResult
+from tfnets.experiment import TrainResult, launch, locks, sweep_cluster
 from tfnets.experiment.runs import Run
 from tfnets.experiment.sweep import Sweep
 

@@ -17,9 +17,9 @@ import numpy as np
 import pytest
 
 from apps import notmnist_mlp
+from tfnets.errors import ConfigError
 from tfnets.experiment import distribute
 from tfnets.experiment.cli import run_main
-from tfnets.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
 TOLERANCE = 1e-5  # relative; float32 round-off of a sum split over two replicas

@@ -7,8 +7,8 @@ import pytest
 from PIL import Image
 
 from apps import predict
-from tfnets.experiment.cli import run_main
 from tfnets.errors import ModelError
+from tfnets.experiment.cli import run_main
 from tfnets.experiment.export import ServedModel, export_model
 
 

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tfnets.errors import ConfigError
 from tfnets.nn import layers as L
 from tfnets.nn import losses
-from tfnets.errors import ConfigError
 from tfnets.nn.gradcheck import check_gradients, rel_error
 
 NUMERIC_TOL = 1e-7

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfnets.nn import optim
 from tfnets.errors import ConfigError
+from tfnets.nn import optim
 from tfnets.nn.losses import SoftmaxCrossEntropy
 from tfnets.nn.models import FullyConnectedModel, FullyConnectedNet, TwoLayerNet, svm_loss
 

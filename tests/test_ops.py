@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tfnets.errors import ConfigError
 from tfnets.nn import ops
 from tfnets.nn import reference_ops as ref
-from tfnets.errors import ConfigError
 from tfnets.nn.gradcheck import check_gradients
 
 NUMERIC_TOL = 1e-7  # float64 central differences

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfnets.nn import optim
 from tfnets.errors import ConfigError
+from tfnets.nn import optim
 
 # ------------------------------------------------------------------------------------------
 # Independent scalar re-implementations of each formula (float64, one element at a time).

@@ -81,7 +81,7 @@ def test_an_unfinished_run_alone_is_not_run_and_names_its_command(tmp_path):
     write_run(runs, "notmnist_mlp", "seed0-unfinished", notmnist_mlp_parser())
     page, _ = run_results(tmp_path, runs)
     provenance = page.split("## Where each number comes from", 1)[1]
-    line = next(l for l in provenance.splitlines() if l.startswith("| ECE421 part 1"))
+    line = next(text for text in provenance.splitlines() if text.startswith("| ECE421 part 1"))
     assert "**not run**" in line and "`python -m apps.notmnist_mlp --data-dir ../shared/data`" in line
 
 

@@ -17,9 +17,9 @@ import keras
 import numpy as np
 import pytest
 
+from tfnets.errors import ConfigError
 from tfnets.experiment.callbacks import KeepBest
 from tfnets.experiment.cli import run_main
-from tfnets.errors import ConfigError
 from tfnets.experiment.runs import Run
 
 ROOT = Path(__file__).resolve().parents[1]

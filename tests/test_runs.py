@@ -7,10 +7,8 @@ import numpy as np
 import pytest
 
 from tfnets import atomic
-
-from tfnets.experiment import determinism
 from tfnets.errors import ConfigError, TrainingDiverged
-from tfnets.experiment import Experiment
+from tfnets.experiment import Experiment, determinism
 from tfnets.experiment.runs import Run, best_epoch, epoch_dataset
 
 

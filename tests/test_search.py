@@ -18,9 +18,8 @@ import keras
 import numpy as np
 import pytest
 
-from tfnets.experiment import determinism
 from tfnets.errors import ConfigError
-from tfnets.experiment import TrainResult
+from tfnets.experiment import TrainResult, determinism
 from tfnets.experiment.runs import Run
 from tfnets.experiment.sweep import Range, Sweep, add_sweep_arguments, parse_sweep, sweep_config, sweep_options
 

@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfnets.nn import optim
 from tfnets.errors import ConfigError, TrainingDiverged
+from tfnets.nn import optim
 from tfnets.nn.models import FullyConnectedNet
 from tfnets.nn.solver import Solver
 

@@ -5,9 +5,8 @@ import keras
 import numpy as np
 import pytest
 
-from tfnets.experiment import determinism
 from tfnets.errors import ConfigError
-from tfnets.experiment import TrainResult
+from tfnets.experiment import TrainResult, determinism
 from tfnets.experiment.runs import Run
 from tfnets.experiment.sweep import Sweep, grid, parse_sweep
 

@@ -6,11 +6,11 @@ Exit code 0 when every downloadable dataset is in place, 1 when some could not b
 """
 import sys
 
-from tfnets.experiment.cli import ArgumentParser, exit_with
 from tfnets.data.catalog import DATASETS
 from tfnets.data.download import DownloadError, download
 from tfnets.data.paths import ENV_OFFLINE, offline, resolve_data_dir
 from tfnets.errors import DataError
+from tfnets.experiment.cli import ArgumentParser, exit_with
 
 
 def main(argv=None):

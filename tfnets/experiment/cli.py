@@ -12,8 +12,8 @@ import signal
 import sys
 import threading
 
-from tfnets.experiment import locks
 from tfnets.errors import ConfigError, TfnetsError
+from tfnets.experiment import locks
 from tfnets.experiment.quiet import quiet_tensorflow
 
 

@@ -18,9 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from tfnets import atomic
-
-from tfnets.experiment import locks
 from tfnets.errors import ModelError
+from tfnets.experiment import locks
 from tfnets.experiment.images import IMAGE_STYLES
 
 OUTPUT_KINDS = ("logits", "probabilities", "tanh")

@@ -31,9 +31,8 @@ import keras
 import numpy as np
 
 from tfnets import atomic
-
-from tfnets.experiment import sweep_cluster
 from tfnets.errors import ConfigError, TrainingDiverged
+from tfnets.experiment import sweep_cluster
 
 # Keys of a run's config.json that describe it without defining it: the devices it ran on and every flag as given.
 # What defines a run is the app's explicit configuration (each app's `get_config`).

@@ -94,9 +94,9 @@ def serve(oracle):
     KerasTuner's `oracle_chief.start_server` does the same with a 20-second sleep between checks; this loop uses
     KerasTuner's servicer and protocol unchanged and only checks more often, and shuts the server down at the end.
     """
-    import grpc
     from concurrent import futures
 
+    import grpc
     from keras_tuner.src import protos
     from keras_tuner.src.distribute import oracle_chief
 

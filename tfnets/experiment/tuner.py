@@ -13,8 +13,8 @@ import keras_tuner as kt
 import numpy as np
 
 from tfnets import atomic
-from tfnets.experiment import locks, sweep_cluster
 from tfnets.errors import ConfigError, TrainingDiverged
+from tfnets.experiment import locks, sweep_cluster
 from tfnets.experiment.sweep import TRIAL_FILE, Range, objective_value
 
 # A diverged trial is a FAILED trial (Bayesian optimisation leaves it out of its model, Hyperband never promotes

@@ -14,8 +14,8 @@ import math
 import keras
 import tensorflow as tf
 
-from tfnets.nn import ops
 from tfnets.errors import ConfigError
+from tfnets.nn import ops
 
 _ACTIVATIONS = {
     None: lambda x: x,

@@ -21,8 +21,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfnets.nn import ops
 from tfnets.errors import ConfigError
+from tfnets.nn import ops
 
 NORMALIZATIONS = (None, "batchnorm", "layernorm")
 AUGMENTATIONS = (None, "flip", "flip_crop")

@@ -31,8 +31,8 @@ Momentum forms used by the assignments (both map exactly onto `sgd_momentum`):
   trajectory needs `learning_rate=eta`. `SGDMomentum.from_cat_vs_car_form(eta, beta, batch_size,
   summed_gradients=False)` does the conversion for either case.
 """
-import numpy as np
 import keras
+import numpy as np
 from keras import ops
 
 from tfnets.errors import ConfigError

@@ -23,9 +23,8 @@ import numpy as np
 import tensorflow as tf
 
 from tfnets import atomic
-
-from tfnets.nn import optim
 from tfnets.errors import ConfigError, TrainingDiverged
+from tfnets.nn import optim
 
 
 def _keras_model(model):
