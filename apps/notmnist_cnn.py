@@ -44,7 +44,8 @@ STUDIES = {
     "l2": {"l2": [0.01, 0.1, 0.5]},
     "dropout": {"keep_prob": [0.9, 0.75, 0.5]},
 }
-SWEEPABLE = {"l2": float, "keep_prob": float}
+# The assignment fixes Adam's step size (no flag), but a search may vary it: `--sweep learning_rate=1e-5:1e-2:log`.
+SWEEPABLE = {"l2": float, "keep_prob": float, "learning_rate": float}
 RECIPES = ("assignment", "improved")
 # What the "improved" recipe changes besides augmentation and the cosine schedule: conv width and the default
 # dropout. Chosen on the validation split from 50-epoch runs (docs/notmnist_cnn.md, "Improved recipe").
@@ -152,8 +153,9 @@ def load_data(exp, args):
                                x_test=data.x_test[..., None])
 
 
-def setting_text(l2, keep_prob, recipe):
-    return f"l2={l2:g}, keep_prob={keep_prob:g}" + (f", recipe={recipe}" if recipe != "assignment" else "")
+def setting_text(l2, keep_prob, recipe, learning_rate=LEARNING_RATE):
+    return (f"l2={l2:g}, keep_prob={keep_prob:g}" + (f", recipe={recipe}" if recipe != "assignment" else "")
+            + (f", learning_rate={learning_rate:g}" if learning_rate != LEARNING_RATE else ""))
 
 
 class Trainer:
@@ -163,16 +165,16 @@ class Trainer:
         self.exp, self.args, self.data = exp, args, data
         self.steps_per_epoch = math.ceil(len(data.y_train) / args.batch_size)
 
-    def model(self, l2, keep_prob, recipe):
+    def model(self, l2, keep_prob, recipe, learning_rate=LEARNING_RATE):
         # Re-seed before each build: a trial's weights must not depend on which trials ran before it (resume).
         reseed(self.args.seed)
         return build_model(l2, keep_prob, self.args.seed, recipe=recipe, epochs=self.args.epochs,
-                           steps_per_epoch=self.steps_per_epoch, jit_compile=self.exp.jit)
+                           steps_per_epoch=self.steps_per_epoch, learning_rate=learning_rate, jit_compile=self.exp.jit)
 
-    def train(self, l2, keep_prob, recipe, run=None, epochs=None, callbacks=()):
+    def train(self, l2, keep_prob, recipe, run=None, epochs=None, callbacks=(), learning_rate=LEARNING_RATE):
         """`epochs`: fewer than --epochs for a search's trial (Hyperband); the schedule still spans --epochs."""
-        setting = setting_text(l2, keep_prob, recipe)
-        model = self.model(l2, keep_prob, recipe)
+        setting = setting_text(l2, keep_prob, recipe, learning_rate)
+        model = self.model(l2, keep_prob, recipe, learning_rate)
         result = self.exp.train(model, self.data, run=run, epochs=epochs, setting=setting, callbacks=callbacks,
                                 title=f"notMNIST CNN, {setting}")
         return model, result
@@ -202,7 +204,8 @@ def run_sweep(exp, args, trainer, name, space, baseline):
     def train_trial(values, run, epochs=None, callbacks=()):
         l2 = values.get("l2", args.l2)
         keep_prob = values.get("keep_prob", args.keep_prob)
-        return trainer.train(l2, keep_prob, args.recipe, run=run, epochs=epochs, callbacks=callbacks)[1]
+        return trainer.train(l2, keep_prob, args.recipe, run=run, epochs=epochs, callbacks=callbacks,
+                             learning_rate=values.get("learning_rate", LEARNING_RATE))[1]
 
     sweep.search(train_trial)
     rows = [result_row("baseline (" + setting_text(args.l2, args.keep_prob, args.recipe) + ")", baseline.metrics)]
@@ -233,7 +236,8 @@ def run_sweep(exp, args, trainer, name, space, baseline):
     if finished:
         best = min(finished, key=lambda r: r["final_valid_cross_entropy"])
         values = {k: best[k] for k in space}
-        model = trainer.model(values.get("l2", args.l2), values.get("keep_prob", args.keep_prob), args.recipe)
+        model = trainer.model(values.get("l2", args.l2), values.get("keep_prob", args.keep_prob), args.recipe,
+                              values.get("learning_rate", LEARNING_RATE))
         restore_trained(model, sweep.trial_run(values), trainer.data)
         export(exp, model, trainer.data, exp.export_dir.with_name(f"{exp.export_dir.name}_{name}"))
         exp.report.add(f"{name} study: best value", f"{values} (lowest final validation cross-entropy), exported to "
@@ -283,6 +287,8 @@ def main(argv=None):
         require(0 < value <= 1, f"--sweep keep_prob values must be in (0, 1], got {value}")
     for value in extremes(space.get("l2")):
         require(value >= 0, f"--sweep l2 values must be >= 0, got {value}")
+    for value in extremes(space.get("learning_rate")):
+        require(value > 0, f"--sweep learning_rate values must be > 0, got {value}")
 
     # The improved recipe's width is part of its settings, so its runs never resume an older, narrower one.
     exp = Experiment(args, "notMNIST CNN (ECE421 assignment, part 2)", get_config)

@@ -160,6 +160,25 @@ def test_sweep_tabulates_baseline_and_each_value_and_exports_the_best(data_dir, 
     assert (tmp_path / "saved" / "notmnist_cnn_keep_prob" / "serving" / "saved_model.pb").exists()
 
 
+def test_a_learning_rate_search_trains_each_trial_at_its_own_rate(data_dir, tmp_path, monkeypatch):
+    built = []
+    original = notmnist_cnn.build_model
+
+    def recording(*args, **kwargs):
+        model = original(*args, **kwargs)
+        built.append(float(model.optimizer.learning_rate.numpy()))
+        return model
+
+    monkeypatch.setattr(notmnist_cnn, "build_model", recording)
+    result = _main(data_dir, tmp_path, "--sweep", "learning_rate=0.003", "--epochs", "1")
+    # The baseline at the assignment's 1e-4, the trial at its own rate (then the best trial rebuilt for export).
+    assert built[:2] == [pytest.approx(1e-4), pytest.approx(0.003)]
+    with open(result.run.path / "learning_rate_results.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert rows[1]["setting"] == "learning_rate=0.003" and rows[1]["status"] == "completed"
+    assert rows[0]["train_loss"] != rows[1]["train_loss"]
+
+
 def test_study_all_adds_the_improved_row_with_its_own_width_and_dropout(data_dir, tmp_path, monkeypatch):
     # One value per study keeps this quick; the improved row is what is under test.
     monkeypatch.setattr(notmnist_cnn, "STUDIES", {"l2": {"l2": [0.1]}, "dropout": {"keep_prob": [0.5]}})
@@ -191,6 +210,7 @@ def _exit_code(main, argv):
     (["--sweep", "width=1,2"], "unknown sweep parameter 'width'"),
     (["--sweep", "keep_prob=0.5,2"], "--sweep keep_prob values must be in (0, 1]"),
     (["--sweep", "keep_prob=0.3:2", "--tuner", "hyperband"], "--sweep keep_prob values must be in (0, 1]"),
+    (["--sweep", "learning_rate=0,1e-3"], "--sweep learning_rate values must be > 0"),
     (["--study", "l2", "--sweep", "l2=0.1"], "either --study or --sweep"),
     (["--study", "momentum"], "invalid choice"),
     (["--epochs", "-3"], "expected a positive integer"),
