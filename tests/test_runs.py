@@ -293,11 +293,12 @@ def test_checkpoint_of_a_differently_shaped_model_is_not_restored(tmp_path, caps
     assert "checkpoint does not match this model; starting afresh" in capsys.readouterr().out
 
 
-def test_saved_history_only_trusts_a_checkpoint_of_the_same_settings(tmp_path):
-    _, run, history = _train(tmp_path / "run", epochs=2)
-    assert run.saved_history() == history and len(history) == 2
+def test_a_checkpoint_of_other_settings_is_not_trusted(tmp_path, capsys):
+    model, run, history = _train(tmp_path / "run", epochs=2)
+    assert run.restore(model) == (2, history) and len(history) == 2
     # The same folder under other settings (e.g. after a code change): history.csv is still there from the old
     # settings, but it is not this run's history.
     other = Run(tmp_path / "run", {"seed": 7, "epochs": 2, "model": "changed"})
-    assert (other.path / "history.csv").exists() and other.saved_history() == []
-    assert Run(tmp_path / "empty", {"seed": 7}).saved_history() == []
+    assert (other.path / "history.csv").exists() and other.restore(model) == (0, [])
+    assert "checkpoint belongs to other settings; starting afresh" in capsys.readouterr().out
+    assert Run(tmp_path / "empty", {"seed": 7}).restore(model) == (0, [])

@@ -53,9 +53,14 @@ def stable_config(config):
             if k not in VOLATILE_KEYS and not (k in NEUTRAL_DEFAULTS and v == NEUTRAL_DEFAULTS[k])}
 
 
+def config_digest(config):
+    """SHA-256 (hex) of what defines a run: the run id's suffix and the checkpoint's owner check."""
+    return hashlib.sha256(json.dumps(stable_config(config), sort_keys=True, default=str).encode()).hexdigest()
+
+
 def run_id_for(config):
     """A stable folder name for a config: the same command always maps to the same run (and resumes it)."""
-    digest = hashlib.sha256(json.dumps(stable_config(config), sort_keys=True, default=str).encode()).hexdigest()[:8]
+    digest = config_digest(config)[:8]
     prefix = "quick" if config.get("quick") else f"seed{config.get('seed', 0)}"
     return f"{prefix}-{digest}"
 
@@ -80,8 +85,7 @@ class Run:
         self.trial = trial
         sweep_cluster.lock_run(self.path, trial)
         self.config = dict(config)
-        self.config_hash = hashlib.sha256(
-            json.dumps(stable_config(self.config), sort_keys=True, default=str).encode()).hexdigest()
+        self.config_hash = config_digest(self.config)
         atomic.write_json(self.path / "config.json", self.config)
 
     # -- paths -------------------------------------------------------------------------------------------
@@ -202,16 +206,6 @@ class Run:
             return None, "checkpoint was written by an older tfnets and cannot resume exactly"
         return state, None
 
-    def saved_history(self):
-        """The per-epoch history in this run's checkpoint; `[]` when there is none or it belongs to other settings
-        (files such as history.csv may still be there from those settings: callers that resume their own state
-        must not trust them)."""
-        if not self._resume_path.exists():
-            return []
-        with np.load(self._resume_path) as saved:
-            state, _ = self._checkpoint_state(saved)
-        return state["history"] if state else []
-
     def stopped_early(self):
         """Whether this run's checkpoint (of these settings) says a callback stopped training early."""
         if not self._resume_path.exists():
@@ -265,11 +259,7 @@ class Run:
 
     def read_history(self):
         """The rows of `history.csv` as dicts of floats (`[]` when there is none)."""
-        path = self.path / "history.csv"
-        if not path.exists():
-            return []
-        with open(path, newline="") as handle:
-            return [{k: float(v) for k, v in row.items() if v != ""} for row in csv.DictReader(handle)]
+        return read_history(self.path)
 
     def write_history(self, history):
         if not history:
@@ -289,6 +279,15 @@ class Run:
             metrics.update(extra)
         atomic.write_json(self.path / "metrics.json", metrics)
         return metrics
+
+
+def read_history(folder):
+    """The rows of `<folder>/history.csv` as dicts of floats (`[]` when there is none)."""
+    path = Path(folder) / "history.csv"
+    if not path.exists():
+        return []
+    with open(path, newline="") as handle:
+        return [{k: float(v) for k, v in row.items() if v != ""} for row in csv.DictReader(handle)]
 
 
 def best_epoch(history, monitor="val_loss"):

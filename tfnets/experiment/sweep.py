@@ -32,7 +32,6 @@ Apps build their parsers with this module, so it imports no KerasTuner, Keras or
 KerasTuner classes live in `tfnets.experiment.tuner`, imported when a search starts.
 """
 import argparse
-import csv
 import dataclasses
 import json
 import math
@@ -420,9 +419,7 @@ def objective_value(history, objective, direction):
     return max(values) if direction == "max" else min(values)
 
 
-def _read_history(path):
-    path = path / "history.csv"
-    if not path.exists():
-        return []
-    with open(path, newline="") as handle:
-        return [{k: float(v) for k, v in row.items() if v != ""} for row in csv.DictReader(handle)]
+def _read_history(folder):
+    from tfnets.experiment.runs import read_history  # runs imports Keras: only once results are read
+
+    return read_history(folder)
