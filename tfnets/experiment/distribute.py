@@ -90,8 +90,7 @@ def setup(kind="none", devices=None, precision="float32"):
                           "--distribute multi-worker ...")
     workers, index = parse_tf_config(os.environ["TF_CONFIG"])
     strategy = tf.distribute.MultiWorkerMirroredStrategy()
-    return Distribution(kind, strategy, [d.name for d in tf.config.list_logical_devices()
-                                         if d.device_type in ("GPU", "CPU")][:1], workers, index)
+    return Distribution(kind, strategy, [_default_device(tf)], workers, index)
 
 
 def _default_device(tf):
