@@ -50,6 +50,9 @@ def _scalarize(f, upstream):
 def numeric_gradient(f, inputs, eps=1e-6, upstream=None, stencil=2):
     """Central-difference gradients of sum(f(*inputs) * upstream) in float64.
 
+    Each output element is differenced before the sum, so a large output element (e.g. an L2 term returned
+    beside a small data loss) cannot swamp the small differences of the others with its rounding.
+
     f: callable taking len(inputs) tensors. inputs: list of arrays; floating ones are perturbed one
     element at a time by +-eps, integer ones (labels, ids) are left alone and get `None`.
     upstream: array shaped like f's output (None: all ones). Returns a list of arrays / None.
@@ -62,10 +65,11 @@ def numeric_gradient(f, inputs, eps=1e-6, upstream=None, stencil=2):
     if stencil not in (2, 4):
         raise ValueError(f"stencil must be 2 or 4; got {stencil}")
     inputs = _as_float64_inputs(inputs)
-    scalar_f = _scalarize(f, upstream)
 
     def evaluate():
-        return float(scalar_f(*[tf.constant(v) for v in inputs]))
+        """The output times `upstream`, elementwise (summed only after differencing)."""
+        out = np.asarray(f(*[tf.constant(v) for v in inputs]), np.float64)
+        return out if upstream is None else out * np.asarray(upstream, np.float64)
 
     grads = []
     for value in inputs:
@@ -82,10 +86,10 @@ def numeric_gradient(f, inputs, eps=1e-6, upstream=None, stencil=2):
                 return evaluate()
 
             if stencil == 2:
-                flat_grad[i] = (shifted(eps) - shifted(-eps)) / (2 * eps)
+                flat_grad[i] = np.sum(shifted(eps) - shifted(-eps)) / (2 * eps)
             else:
                 near, far = shifted(eps) - shifted(-eps), shifted(2 * eps) - shifted(-2 * eps)
-                flat_grad[i] = (8 * near - far) / (12 * eps)
+                flat_grad[i] = np.sum(8 * near - far) / (12 * eps)
             flat_value[i] = original
         grads.append(grad)
     return grads

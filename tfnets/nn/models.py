@@ -23,6 +23,7 @@ import tensorflow as tf
 
 from tfnets.errors import ConfigError
 from tfnets.nn import ops
+from tfnets.nn.gradcheck import numeric_gradient
 
 NORMALIZATIONS = (None, "batchnorm", "layernorm")
 AUGMENTATIONS = (None, "flip", "flip_crop")
@@ -382,8 +383,8 @@ def kink_margin(net, X):
 def gradient_check(net, X, y, eps=1e-4, zero_tol=1e-8):
     """Compare `net.loss(X, y)`'s gradients with central differences; returns `{param: max relative error}`.
 
-    The numeric gradient is the 4-point central difference `(f(-2h) - 8 f(-h) + 8 f(h) - f(2h)) / 12h`
-    (truncation error O(h^4), rounding error ~1e-16 |f| / h): with h = 1e-4 in float64 rounding dominates at ~1e-11 absolute.
+    The numeric gradient is `gradcheck.numeric_gradient`'s 4-point central difference
+    `(f(-2h) - 8 f(-h) + 8 f(h) - f(2h)) / 12h` (truncation error O(h^4), rounding error ~1e-16 |f| / h): with h = 1e-4 in float64 rounding dominates at ~1e-11 absolute.
     Keep ReLU inputs away from 0 (`kink_margin`; e.g. draw non-zero biases), or a difference straddles the kink.
 
     Use a float64 net (and a fixed `seed` when it has dropout, so every evaluation uses the same masks). The
@@ -413,19 +414,9 @@ def gradient_check(net, X, y, eps=1e-4, zero_tol=1e-8):
         return tf.stack([data_loss, 0.5 * reg * l2])
 
     _, grads = net.loss(X, y)
-    values = [p.numpy().copy() for p in net.params.values()]
+    numerics = numeric_gradient(loss_terms, [p.numpy() for p in net.params.values()], eps=eps, stencil=4)
     errors = {}
-    for k, name in enumerate(names):
-        value = values[k]
-        numeric = np.zeros_like(value)
-        for index in np.ndindex(value.shape):
-            original = value[index]
-            at = {}
-            for step in (-2, -1, 1, 2):
-                value[index] = original + step * eps
-                at[step] = loss_terms(*values).numpy()
-            value[index] = original
-            numeric[index] = np.sum((at[-2] - 8 * at[-1] + 8 * at[1] - at[2]) / (12 * eps))
+    for name, numeric in zip(names, numerics):
         analytic = np.asarray(grads[name], np.float64)
         size = np.abs(analytic) + np.abs(numeric)
         significant = size >= zero_tol
