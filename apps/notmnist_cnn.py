@@ -21,7 +21,6 @@ overlaid validation curves, and exports the best setting (lowest final validatio
 reported next to the assignment's configuration, never instead of it.
 """
 import dataclasses
-import json
 import math
 
 from tfnets.data import load_notmnist
@@ -32,8 +31,15 @@ from tfnets.experiment.determinism import reseed
 from tfnets.experiment.distribute import synchronized_batch_norm
 from tfnets.experiment.lazy import lazy_import
 from tfnets.experiment.plots import plot_overlay
-from tfnets.experiment.report import write_csv
-from tfnets.experiment.sweep import Sweep, add_sweep_arguments, extremes, parse_sweep, sweep_config, sweep_options
+from tfnets.experiment.sweep import (
+    Sweep,
+    add_sweep_arguments,
+    extremes,
+    flat_metrics,
+    parse_sweep,
+    sweep_config,
+    sweep_options,
+)
 from tfnets.nn.initializers import xavier_normal
 
 keras = lazy_import("keras")  # loaded on first use: `--help` answers without importing TensorFlow
@@ -158,77 +164,62 @@ def setting_text(l2, keep_prob, recipe, learning_rate=LEARNING_RATE):
             + (f", learning_rate={learning_rate:g}" if learning_rate != LEARNING_RATE else ""))
 
 
-class Trainer:
-    """Builds and trains one configuration into a given run folder (the baseline, a trial, the improved row)."""
-
-    def __init__(self, exp, args, data):
-        self.exp, self.args, self.data = exp, args, data
-        self.steps_per_epoch = math.ceil(len(data.y_train) / args.batch_size)
-
-    def model(self, l2, keep_prob, recipe, learning_rate=LEARNING_RATE):
-        # Re-seed before each build: a trial's weights must not depend on which trials ran before it (resume).
-        reseed(self.args.seed)
-        return build_model(l2, keep_prob, self.args.seed, recipe=recipe, epochs=self.args.epochs,
-                           steps_per_epoch=self.steps_per_epoch, learning_rate=learning_rate, jit_compile=self.exp.jit)
-
-    def train(self, l2, keep_prob, recipe, run=None, epochs=None, callbacks=(), learning_rate=LEARNING_RATE):
-        """`epochs`: fewer than --epochs for a search's trial (Hyperband); the schedule still spans --epochs."""
-        setting = setting_text(l2, keep_prob, recipe, learning_rate)
-        model = self.model(l2, keep_prob, recipe, learning_rate)
-        result = self.exp.train(model, self.data, run=run, epochs=epochs, setting=setting, callbacks=callbacks,
-                                title=f"notMNIST CNN, {setting}")
-        return model, result
+def make_model(exp, data, args, l2, keep_prob, recipe, learning_rate=LEARNING_RATE):
+    """A compiled CNN of these settings; its learning-rate schedule spans `--epochs`."""
+    # Re-seed before each build: a trial's weights must not depend on which trials ran before it (resume).
+    reseed(args.seed)
+    return build_model(l2, keep_prob, args.seed, recipe=recipe, epochs=args.epochs,
+                       steps_per_epoch=math.ceil(len(data.y_train) / args.batch_size), learning_rate=learning_rate,
+                       jit_compile=exp.jit)
 
 
-def result_row(label, result_or_metrics, history=None):
-    """One table row: final train/valid/test accuracy and losses, the best-validation epoch, wall time."""
-    metrics = getattr(result_or_metrics, "metrics", result_or_metrics)
-    final, best = metrics.get("final", {}), metrics.get("best", {})
+def train(exp, data, args, l2, keep_prob, recipe, run=None, epochs=None, callbacks=(), learning_rate=LEARNING_RATE):
+    """Build and train one setting into `run` (default the app's run folder). `epochs`: fewer than --epochs for a
+    search's trial (Hyperband); the schedule still spans --epochs. Returns (model, TrainResult)."""
+    setting = setting_text(l2, keep_prob, recipe, learning_rate)
+    model = make_model(exp, data, args, l2, keep_prob, recipe, learning_rate)
+    result = exp.train(model, data, run=run, epochs=epochs, setting=setting, callbacks=callbacks,
+                       title=f"notMNIST CNN, {setting}")
+    return model, result
+
+
+def study_row(label, result):
+    """One table row from a flat result (`flat_metrics`, or a sweep's result row): final train/valid/test accuracy
+    and losses, the best-validation epoch, wall time."""
     row = {"setting": label}
     for split in ("train", "valid", "test"):
-        row[f"{split}_accuracy"] = final.get(f"{split}_accuracy")
+        row[f"{split}_accuracy"] = result.get(f"final_{split}_accuracy")
     for split in ("train", "valid", "test"):
-        row[f"{split}_loss"] = final.get(f"{split}_loss")
-        row[f"{split}_cross_entropy"] = final.get(f"{split}_cross_entropy")
-    row["best_epoch"] = best.get("epoch")
-    row["test_accuracy_at_best"] = best.get("test_accuracy")
-    row["epochs"] = metrics.get("epochs")
-    row["wall_time_s"] = metrics.get("timing", {}).get("wall_time_s")
+        row[f"{split}_loss"] = result.get(f"final_{split}_loss")
+        row[f"{split}_cross_entropy"] = result.get(f"final_{split}_cross_entropy")
+    row["best_epoch"] = result.get("best_epoch")
+    row["test_accuracy_at_best"] = result.get("best_test_accuracy")
+    row["epochs"] = result.get("epochs")
+    row["wall_time_s"] = result.get("wall_time_s")
+    row["stopped"] = result.get("stopped", "")
+    row["status"] = result.get("status")
     return row
 
 
-def run_sweep(exp, args, trainer, name, space, baseline):
+def run_sweep(exp, data, args, name, space, baseline):
     """Every value of `space` as a resumable trial; table + overlay with the baseline; export the best."""
     sweep = Sweep(exp.run, space, epochs=args.epochs, name=name, **sweep_options(args))
 
     def train_trial(values, run, epochs=None, callbacks=()):
         l2 = values.get("l2", args.l2)
         keep_prob = values.get("keep_prob", args.keep_prob)
-        return trainer.train(l2, keep_prob, args.recipe, run=run, epochs=epochs, callbacks=callbacks,
-                             learning_rate=values.get("learning_rate", LEARNING_RATE))[1]
+        return train(exp, data, args, l2, keep_prob, args.recipe, run=run, epochs=epochs, callbacks=callbacks,
+                     learning_rate=values.get("learning_rate", LEARNING_RATE))[1]
 
     sweep.search(train_trial)
-    rows = [result_row("baseline (" + setting_text(args.l2, args.keep_prob, args.recipe) + ")", baseline.metrics)]
-    histories = {"baseline": baseline.history}
-    stopped = {row["trial"]: row["stopped"] for row in sweep.results()}
-    for values in sweep.table_order():
-        run = sweep.trial_run(values)
-        if (run.path / "metrics.json").exists():
-            label = ", ".join(f"{k}={v:g}" for k, v in values.items())
-            metrics = json.loads((run.path / "metrics.json").read_text())
-            rows.append(result_row(label, metrics) | {"stopped": stopped.get(run.path.name, ""),
-                                                      "status": metrics.get("status", "completed")})
-            histories[label] = run.read_history()
-    write_csv(exp.run.path / f"{name}_results.csv", rows)
-    exp.report.add_table(f"{name} study: final metrics per value",
-                         rows, note=f"{args.epochs} epochs, seed {args.seed}; loss = cross-entropy + L2 penalty; "
-                                    "best_epoch = lowest validation loss")
-    figure = plot_overlay(histories, exp.run.path / f"{name}_curves.png",
-                          metrics=("val_cross_entropy", "val_accuracy", "accuracy"), title=f"notMNIST CNN: {name} study")
-    exp.report.add_image(f"{name} study: curves", figure)
-    if sweep.tuner != "grid" and len(rows) > 1:
-        exp.report.add_image(f"{name} search: objective per trial",
-                             sweep.plot_search(sweep.results(), f"notMNIST CNN: {name} search"))
+    baseline_label = "baseline (" + setting_text(args.l2, args.keep_prob, args.recipe) + ")"
+    rows = sweep.write_outputs(
+        exp.report, f"{name} study", metrics=("val_cross_entropy", "val_accuracy", "accuracy"),
+        row=lambda result, history: study_row(
+            result.get("setting") or ", ".join(f"{k}={result[k]:g}" for k in space), result),
+        baseline=("baseline", {"setting": baseline_label, **flat_metrics(baseline.metrics)}, baseline.history),
+        note=f"{args.epochs} epochs, seed {args.seed}; loss = cross-entropy + L2 penalty; best_epoch = lowest "
+             f"validation loss; the baseline first, then the trials by {sweep.objective}, best first")
 
     # The exported weights are the final epoch's: pick the lowest FINAL validation cross-entropy (the data term;
     # the loss itself also holds the L2 penalty, which would always favour the smallest lambda).
@@ -236,10 +227,10 @@ def run_sweep(exp, args, trainer, name, space, baseline):
     if finished:
         best = min(finished, key=lambda r: r["final_valid_cross_entropy"])
         values = {k: best[k] for k in space}
-        model = trainer.model(values.get("l2", args.l2), values.get("keep_prob", args.keep_prob), args.recipe,
-                              values.get("learning_rate", LEARNING_RATE))
-        restore_trained(model, sweep.trial_run(values), trainer.data)
-        export(exp, model, trainer.data, exp.export_dir.with_name(f"{exp.export_dir.name}_{name}"))
+        model = make_model(exp, data, args, values.get("l2", args.l2), values.get("keep_prob", args.keep_prob),
+                           args.recipe, values.get("learning_rate", LEARNING_RATE))
+        restore_trained(model, sweep.trial_run(values), data)
+        export(exp, model, data, exp.export_dir.with_name(f"{exp.export_dir.name}_{name}"))
         exp.report.add(f"{name} study: best value", f"{values} (lowest final validation cross-entropy), exported to "
                                                     f"`{exp.export_dir.name}_{name}`")
     return rows
@@ -293,13 +284,13 @@ def main(argv=None):
     # The improved recipe's width is part of its settings, so its runs never resume an older, narrower one.
     exp = Experiment(args, "notMNIST CNN (ECE421 assignment, part 2)", get_config)
     data = load_data(exp, args)
-    trainer = Trainer(exp, args, data)
 
     # The baseline (the flags' configuration) always runs first: it is the single run, and the reference row of
     # every study. Re-running the same command resumes it from its checkpoint.
-    model, baseline = trainer.train(args.l2, args.keep_prob, args.recipe)
+    model, baseline = train(exp, data, args, args.l2, args.keep_prob, args.recipe)
     export(exp, model, data, exp.export_dir)
-    exp.report.add_table("Final metrics", [result_row(setting_text(args.l2, args.keep_prob, args.recipe), baseline)])
+    exp.report.add_table("Final metrics", [study_row(setting_text(args.l2, args.keep_prob, args.recipe),
+                                                     flat_metrics(baseline.metrics))])
     exp.report.add_image("Learning curves", baseline.run.path / "curves.png")
     print(f"{setting_text(args.l2, args.keep_prob, args.recipe)}: test accuracy "
           f"{baseline.final['test_accuracy']:.4f}, test loss {baseline.final['test_loss']:.4f}")
@@ -308,24 +299,23 @@ def main(argv=None):
     if space:
         studies = {"_".join(space): space}
     for name, study_space in studies.items():
-        run_sweep(exp, args, trainer, name, study_space, baseline)
+        run_sweep(exp, data, args, name, study_space, baseline)
 
     if args.study == "all" and args.recipe == "assignment":
-        improved_row(exp, args, trainer, data, baseline)
+        improved_row(exp, data, args, baseline)
     return baseline
 
 
-def improved_row(exp, args, trainer, data, baseline):
+def improved_row(exp, data, args, baseline):
     """Our "go beyond" row: the improved recipe with every other setting fixed, next to the baseline."""
     keep_prob = DEFAULT_KEEP_PROB["improved"] if args.keep_prob == 1.0 else args.keep_prob
-    model, result = trainer.train(args.l2, keep_prob, "improved",
-                                  run=exp.run.child("improved", {**exp.config, "recipe": "improved",
-                                                                 "keep_prob": keep_prob,
-                                                                 "filters": IMPROVED_FILTERS}))
+    run = exp.run.child("improved", {**exp.config, "recipe": "improved", "keep_prob": keep_prob,
+                                     "filters": IMPROVED_FILTERS})
+    model, result = train(exp, data, args, args.l2, keep_prob, "improved", run=run)
     export(exp, model, data, exp.export_dir.with_name(f"{exp.export_dir.name}_improved"))
-    rows = [result_row("baseline (assignment recipe)", baseline),
-            result_row(f"improved: {IMPROVED_FILTERS} conv filters, dropout p={keep_prob:g}, shift/rotation "
-                       "augmentation, cosine LR decay", result)]
+    rows = [study_row("baseline (assignment recipe)", flat_metrics(baseline.metrics)),
+            study_row(f"improved: {IMPROVED_FILTERS} conv filters, dropout p={keep_prob:g}, shift/rotation "
+                       "augmentation, cosine LR decay", flat_metrics(result.metrics))]
     gain = 100 * (result.final["test_accuracy"] - baseline.final["test_accuracy"])
     exp.report.add_table("Go beyond: improved recipe (extra row)", rows,
                          note=f"same data, epochs ({args.epochs}), batch, Adam step size and layer sequence; test accuracy "

@@ -24,8 +24,7 @@ from tfnets.experiment import Experiment
 from tfnets.experiment.cli import base_parser, core_config, exit_with, int_list, positive_float, require
 from tfnets.experiment.determinism import reseed
 from tfnets.experiment.lazy import lazy_import
-from tfnets.experiment.plots import plot_overlay, plot_xy
-from tfnets.experiment.report import write_csv
+from tfnets.experiment.plots import plot_xy
 from tfnets.experiment.sweep import Sweep, add_sweep_arguments, parse_sweep, sweep_config, sweep_options
 from tfnets.nn.initializers import xavier_normal
 
@@ -114,83 +113,67 @@ def early_stopping_rows(history):
     return rows
 
 
-class Trainer:
-    def __init__(self, exp, args, data):
-        self.exp, self.args, self.data = exp, args, data
-
-    def train(self, hidden_units, learning_rate, run=None, epochs=None, callbacks=()):
-        # Re-seed per build: a trial's initial weights must not depend on which trials ran before it (resume).
-        reseed(self.args.seed)
-        model = build_model(hidden_units, self.args.gradients, self.args.seed, learning_rate, self.args.momentum,
-                            jit_compile=self.exp.jit)
-        batch = self.args.batch_size or len(self.data.y_train)
-        setting = f"hidden_units={hidden_units}, learning_rate={learning_rate:g}, batch={batch}"
-        result = self.exp.train(model, self.data, run=run, epochs=epochs, batch_size=batch, setting=setting,
-                                callbacks=callbacks, title=f"notMNIST MLP ({self.args.gradients}), {setting}")
-        return model, result
+def train(exp, data, args, hidden_units, learning_rate, run=None, epochs=None, callbacks=()):
+    """Build and train one setting into `run` (default the app's run folder). Returns (model, TrainResult)."""
+    # Re-seed per build: a trial's initial weights must not depend on which trials ran before it (resume).
+    reseed(args.seed)
+    model = build_model(hidden_units, args.gradients, args.seed, learning_rate, args.momentum, jit_compile=exp.jit)
+    batch = args.batch_size or len(data.y_train)
+    setting = f"hidden_units={hidden_units}, learning_rate={learning_rate:g}, batch={batch}"
+    result = exp.train(model, data, run=run, epochs=epochs, batch_size=batch, setting=setting, callbacks=callbacks,
+                       title=f"notMNIST MLP ({args.gradients}), {setting}")
+    return model, result
 
 
-def single_run(exp, args, trainer):
+def single_run(exp, data, args):
     hidden_units = args.hidden_units[0]
-    model, result = trainer.train(hidden_units, args.learning_rate)
+    model, result = train(exp, data, args, hidden_units, args.learning_rate)
     final = result.final
     exp.report.add_table("Final metrics", [{"hidden_units": hidden_units, **final,
                                             "wall_time_s": result.metrics["timing"]["wall_time_s"]}])
     exp.report.add_image("Learning curves", result.run.path / "curves.png")
     exp.report.add_table("Early stopping", early_stopping_rows(result.history),
                          note="the epoch an early-stopping rule on validation loss would keep, vs training on")
-    exp.export(model, class_names=trainer.data.class_names, input_shape=[784], image_shape=[28, 28, 1],
+    exp.export(model, class_names=data.class_names, input_shape=[784], image_shape=[28, 28, 1],
                output="logits", image_style="notmnist")
     print(f"hidden_units={hidden_units}: test accuracy {final['test_accuracy']:.4f}, "
           f"test loss {final['test_loss']:.4f}, {result.metrics['timing']['wall_time_s']:.1f}s")
     return result
 
 
-def study(exp, args, trainer, space):
+def study_row(space, result, history):
+    """A study's table row: the trial's values, final accuracies and test loss, time, and the early-stopping point
+    (the accuracies at the epoch of lowest validation loss)."""
+    stop = early_stopping_rows(history)
+    return {**{k: result[k] for k in space},
+            "test_accuracy": result.get("final_test_accuracy"),
+            "test_loss": result.get("final_test_loss"),
+            "train_accuracy": result.get("final_train_accuracy"),
+            "valid_accuracy": result.get("final_valid_accuracy"),
+            "wall_time_s": result.get("wall_time_s"),
+            "best_epoch": result.get("best_epoch"),
+            "epochs": result.get("epochs"),
+            "stopped": result.get("stopped"),
+            "test_accuracy_at_best": stop[0]["test_accuracy"] if stop else None,
+            "valid_accuracy_at_best": stop[0]["valid_accuracy"] if stop else None,
+            "status": result.get("status")}
+
+
+def study(exp, data, args, space):
     """One resumable trial per value; a table of final test accuracy/loss, time and early stopping per value."""
     name = "_".join(space)
     sweep = Sweep(exp.run, space, epochs=args.epochs, name=name, **sweep_options(args))
 
     def train_trial(values, run, epochs=None, callbacks=()):
-        return trainer.train(values.get("hidden_units", args.hidden_units[0]),
-                             values.get("learning_rate", args.learning_rate), run=run, epochs=epochs,
-                             callbacks=callbacks)[1]
+        return train(exp, data, args, values.get("hidden_units", args.hidden_units[0]),
+                     values.get("learning_rate", args.learning_rate), run=run, epochs=epochs, callbacks=callbacks)[1]
 
     sweep.search(train_trial)
-    rows, histories = [], {}
-    results = sweep.results()
-    for values in sweep.table_order():
-        run = sweep.trial_run(values)
-        history = run.read_history()
-        metrics_row = next((r for r in results if r["trial"] == run.path.name), None)
-        if metrics_row is None:
-            continue
-        label = ", ".join(f"{k}={v:g}" for k, v in values.items())
-        histories[label] = history
-        stop = early_stopping_rows(history)
-        rows.append({**values,
-                     "test_accuracy": metrics_row.get("final_test_accuracy"),
-                     "test_loss": metrics_row.get("final_test_loss"),
-                     "train_accuracy": metrics_row.get("final_train_accuracy"),
-                     "valid_accuracy": metrics_row.get("final_valid_accuracy"),
-                     "wall_time_s": metrics_row.get("wall_time_s"),
-                     "best_epoch": metrics_row.get("best_epoch"),
-                     "epochs": metrics_row.get("epochs"),
-                     "stopped": metrics_row.get("stopped"),
-                     "test_accuracy_at_best": stop[0]["test_accuracy"] if stop else None,
-                     "valid_accuracy_at_best": stop[0]["valid_accuracy"] if stop else None,
-                     "status": metrics_row.get("status")})
-    write_csv(exp.run.path / f"{name}_results.csv", rows)
-    order = "" if sweep.tuner == "grid" else f"; {sweep.tuner} search, best {sweep.objective} first"
-    exp.report.add_table(f"{name} study", rows,
-                         note=f"{args.epochs} epochs, seed {args.seed}, gradients={args.gradients}; final = last "
-                              f"epoch; best_epoch = lowest validation loss (early stopping){order}")
-    if sweep.tuner != "grid" and results:
-        exp.report.add_image(f"{name} search: objective per trial",
-                             sweep.plot_search(results, f"notMNIST MLP: {name} search"))
-    exp.report.add_image(f"{name} study: curves", plot_overlay(
-        histories, exp.run.path / f"{name}_curves.png", metrics=("val_loss", "val_accuracy", "test_accuracy"),
-        title=f"notMNIST MLP: {name} study"))
+    rows = sweep.write_outputs(
+        exp.report, f"{name} study", metrics=("val_loss", "val_accuracy", "test_accuracy"),
+        row=lambda result, history: study_row(space, result, history),
+        note=f"{args.epochs} epochs, seed {args.seed}, gradients={args.gradients}; final = last epoch; best_epoch = "
+             f"lowest validation loss (early stopping); sorted by {sweep.objective}, best first")
     if len(space) == 1 and rows:
         key = name
         by_value = sorted(rows, key=lambda r: r[key])
@@ -229,10 +212,9 @@ def main(argv=None):
     if args.batch_size is not None:
         require(args.batch_size <= len(data.y_train),
                 f"--batch-size {args.batch_size} is larger than the training set ({len(data.y_train)} examples)")
-    trainer = Trainer(exp, args, data)
     if space:
-        return study(exp, args, trainer, space)
-    return single_run(exp, args, trainer)
+        return study(exp, data, args, space)
+    return single_run(exp, data, args)
 
 
 if __name__ == "__main__":

@@ -315,13 +315,10 @@ class Sweep:
                 continue
             metrics = json.loads((path / "metrics.json").read_text())
             record = json.loads((path / TRIAL_FILE).read_text()) if (path / TRIAL_FILE).exists() else {}
-            row = {"trial": trial_name(values), **values, "status": metrics.get("status", "completed"),
-                   "epochs": metrics.get("epochs"), "stopped": self._stopped(record, metrics),
+            row = {"trial": trial_name(values), **values, "status": None, "epochs": None,
+                   "stopped": self._stopped(record, metrics),
                    "objective": objective_value(_read_history(path), self.objective, self.direction)}
-            row.update({f"final_{k}": v for k, v in metrics.get("final", {}).items()})
-            row.update({f"best_{k}": v for k, v in metrics.get("best", {}).items()
-                        if k == "epoch" or k.startswith(("valid_", "test_"))})
-            row["wall_time_s"] = metrics.get("timing", {}).get("wall_time_s")
+            row.update(flat_metrics(metrics))  # (status and epochs keep their places)
             rows.append(row)
         return rows
 
@@ -360,27 +357,42 @@ class Sweep:
         return {", ".join(f"{k}={v}" for k, v in values.items()): _read_history(self.trial_path(values))
                 for values in self.tried() if (self.trial_path(values) / "history.csv").exists()}
 
-    def write_outputs(self, report=None, heading=None, metrics=("val_loss", "val_accuracy")):
+    def write_outputs(self, report=None, heading=None, metrics=("val_loss", "val_accuracy"), *, row=None,
+                      baseline=None, note=None):
         """`<name>_results.md|csv` (sorted by the objective), a curves overlay and a search figure under
-        `<run>/`; adds them to `report`. Returns the rows in trial order."""
+        `<run>/`; adds them to `report`. Returns the table's trial rows in trial order.
+
+        row: `row(result, history) -> dict`, a study's own columns for one trial (`result`: a `results()` row,
+            `history`: the trial's per-epoch rows); default the `results()` row itself.
+        baseline: `(label, result, history)` of a run trained outside the search (a study's reference setting):
+            the table's first row (through `row`, with `result` shaped like a `results()` row, see
+            `flat_metrics`) and a curve in the overlay.
+        note: the table's note (default: how the trials were searched and sorted).
+        """
         rows = self.results()
-        ranked = self.ranked(rows)
-        write_csv(self.run.path / f"{self.name}_results.csv", ranked)
-        note = (f"{self.tuner} search; objective: {self.objective} ({'max' if self.direction == 'max' else 'min'}"
-                f"imised, best epoch); sorted best first; stopped: trained fewer epochs than asked (early stopping "
-                f"or Hyperband's schedule)")
-        table = note + "\n\n" + markdown_table(ranked)
-        atomic.write_text(self.run.path / f"{self.name}_results.md", table)
+        row = row or (lambda result, history: result)
+        made = {r["trial"]: row(r, _read_history(self.run.path / "trials" / r["trial"])) for r in rows}
+        table = [made[r["trial"]] for r in self.ranked(rows)]
+        curves = self.histories()
+        if baseline is not None:
+            label, result, history = baseline
+            table.insert(0, row(result, history))
+            curves = {label: history, **curves}
+        write_csv(self.run.path / f"{self.name}_results.csv", table)
+        note = note or (f"{self.tuner} search; objective: {self.objective} "
+                        f"({'max' if self.direction == 'max' else 'min'}imised, best epoch); sorted best first; "
+                        "stopped: trained fewer epochs than asked (early stopping or Hyperband's schedule)")
+        text = note + "\n\n" + markdown_table(table)
+        atomic.write_text(self.run.path / f"{self.name}_results.md", text)
         title = heading or self.name
-        figure = plot_overlay(self.histories(), self.run.path / f"{self.name}_curves.png", metrics=metrics,
-                              title=title)
+        figure = plot_overlay(curves, self.run.path / f"{self.name}_curves.png", metrics=metrics, title=title)
         search = self.plot_search(rows, title)
         if report is not None:
-            report.add(heading or f"Sweep {self.name}", table)
+            report.add(heading or f"Sweep {self.name}", text)
             report.add_image(f"{title}: curves", figure)
             if search is not None:
                 report.add_image(f"{title}: objective per trial", search)
-        return rows
+        return [made[r["trial"]] for r in rows]
 
     def plot_search(self, rows, title=""):
         """Objective vs trial number (with the best so far) and, for up to two numeric hyperparameters, objective
@@ -409,6 +421,17 @@ class Sweep:
             return min(rows, key=lambda r: r[key]) if rows else None
         ranked = [r for r in self.ranked(rows) if r.get("objective") is not None]
         return ranked[0] if ranked else None
+
+
+def flat_metrics(metrics):
+    """A run's `metrics.json` as one flat table row: status, epochs, `final_<metric>`, `best_epoch` and the best
+    epoch's `best_valid_*`/`best_test_*`, wall time."""
+    row = {"status": metrics.get("status", "completed"), "epochs": metrics.get("epochs")}
+    row.update({f"final_{k}": v for k, v in metrics.get("final", {}).items()})
+    row.update({f"best_{k}": v for k, v in metrics.get("best", {}).items()
+                if k == "epoch" or k.startswith(("valid_", "test_"))})
+    row["wall_time_s"] = metrics.get("timing", {}).get("wall_time_s")
+    return row
 
 
 def objective_value(history, objective, direction):
