@@ -177,7 +177,7 @@ def add_figures(exp, part, histories, panels, data, extent=None):
 
 # -- A and B: initialisation -------------------------------------------------------------------------------------
 
-def initialisation_part(exp, args, part, activation):
+def part_initialisation(exp, args, part, activation):
     """Random (Glorot) vs all-zero initialisation of a `activation` network on the gaussian set."""
     data = toy_splits("gaussian", args)
     results, histories, panels = {}, {}, []
@@ -219,7 +219,7 @@ def initialisation_part(exp, args, part, activation):
 
 # -- C: example order --------------------------------------------------------------------------------------------
 
-def ordering_part(exp, args):
+def part_ordering(exp, args):
     """ReLU network, batch size 1: negatives first then positives (every pass), vs a fresh shuffle each pass."""
     data = toy_splits("circle", args)
     order = np.argsort(data.y_train[:, 0], kind="stable")  # label 0 (negative) first, then label 1
@@ -285,7 +285,7 @@ def truth_table(model, targets):
             for (a, b), q, t in zip(BOOLEAN_INPUTS, p, targets)]
 
 
-def or_part(exp):
+def part_or(exp):
     rows = truth_table(or_network(), [0, 1, 1, 1])
     correct = all(r["output"] == r["target"] for r in rows)
     exp.report.add("Part D: OR with no hidden layer (hand-set weights)",
@@ -317,7 +317,7 @@ def train_linear_on_truth_table(args, seeds=5, epochs=300):
     return errors
 
 
-def xor_part(exp, args):
+def part_xor(exp, args):
     data = toy_splits("xor", args)
     seeded(args)
     linear = build_model([], "linear", "glorot_uniform", args.learning_rate, steps_per_execution=25)
@@ -375,15 +375,15 @@ def main(argv=None):
     exp = Experiment(args, "Deep-learning principles on toy data", get_config)
     results = {}
     if "A" in parts:
-        results["A"] = initialisation_part(exp, args, "A", "relu")
+        results["A"] = part_initialisation(exp, args, "A", "relu")
     if "B" in parts:
-        results["B"] = initialisation_part(exp, args, "B", "sigmoid")
+        results["B"] = part_initialisation(exp, args, "B", "sigmoid")
     if "C" in parts:
-        results["C"] = ordering_part(exp, args)
+        results["C"] = part_ordering(exp, args)
     if "D" in parts:
-        results["D"] = or_part(exp)
+        results["D"] = part_or(exp)
     if "E" in parts:
-        results["E"] = xor_part(exp, args)
+        results["E"] = part_xor(exp, args)
     print(f"report: {exp.report.path}")
     return results
 

@@ -134,7 +134,7 @@ def plan_budgets(args):
     return {budget: architectures(budget, args.max_depth) for budget in args.budgets}
 
 
-def study_budget(exp, data, budget, archs, args):
+def budget_study(exp, data, budget, archs, args):
     """Train every architecture of one budget (a resumable sweep); returns its table rows."""
     run = exp.run.child(f"budget_{budget}", {**exp.config, "budget": budget})
     sweep = Sweep(run, {"layers": archs}, epochs=args.epochs, name="depth", **sweep_options(args))
@@ -224,7 +224,7 @@ def main(argv=None):
 
     all_rows, best_rows = [], []
     for budget, archs in plan.items():
-        sweep, rows = study_budget(exp, data, budget, archs, args)
+        sweep, rows = budget_study(exp, data, budget, archs, args)
         all_rows += rows
         best = export_best(exp, sweep, rows, data, args, budget)
         if best is not None:

@@ -60,8 +60,8 @@ TOP_K = 10
 
 
 @dataclasses.dataclass(frozen=True)
-class Config:
-    """One network and how it is trained."""
+class Setting:
+    """One network and how it is trained (a run of this app trains one or more)."""
 
     embed_dim: int
     hidden: int
@@ -249,7 +249,7 @@ def train(exp, data, config, args, member=0):
 class Trained:
     """A trained configuration: the model to score and export, its results row and curves."""
 
-    config: Config
+    config: Setting
     model: "keras.Model"
     row: dict
     history: list
@@ -447,7 +447,7 @@ def predict_main(argv):
 # ---------------------------------------------------------------------------------------------------------
 
 def configs_from(args):
-    configs = [Config(d, p, "sgd", args.learning_rate, args.momentum) for d, p in dp_list(args.configs)]
+    configs = [Setting(d, p, "sgd", args.learning_rate, args.momentum) for d, p in dp_list(args.configs)]
     require(0 <= args.momentum < 1, f"--momentum must be in [0, 1), got {args.momentum}")
     require(args.ensemble_size >= 2, f"--ensemble-size must be at least 2 (one net is the wide extra), "
                                       f"got {args.ensemble_size}")
@@ -455,9 +455,9 @@ def configs_from(args):
     def lr(default):
         return default if args.extra_lr is None else args.extra_lr
 
-    extras = {"adam": Config(32, 256, "adam", lr(2e-3), 0.0, halve_on_plateau=True),
-              "big": Config(64, 512, "adam", lr(1e-3), 0.0, dropout=0.3, halve_on_plateau=True)}
-    extras["wide"] = Config(128, 1024, "adam", lr(1e-3), 0.0, dropout=0.5, halve_on_plateau=True,
+    extras = {"adam": Setting(32, 256, "adam", lr(2e-3), 0.0, halve_on_plateau=True),
+              "big": Setting(64, 512, "adam", lr(1e-3), 0.0, dropout=0.3, halve_on_plateau=True)}
+    extras["wide"] = Setting(128, 1024, "adam", lr(1e-3), 0.0, dropout=0.5, halve_on_plateau=True,
                             activation="relu", init="glorot")
     extras["ensemble"] = dataclasses.replace(extras["wide"], members=args.ensemble_size)
     configs += [extras[name] for name in args.extra]

@@ -32,7 +32,7 @@ def _numpy_forward(model, ids, merge):
 def test_network_matches_numpy_and_shares_one_embedding(merge):
     keras.utils.set_random_seed(0)
     # A larger init than the assignment's 0.01 so that word order visibly changes the outputs.
-    model = app.build_model(app.Config(4, 6), vocab_size=20, merge=merge, init_std=0.5)
+    model = app.build_model(app.Setting(4, 6), vocab_size=20, merge=merge, init_std=0.5)
     ids = np.array([[1, 2, 3], [3, 2, 1], [0, 19, 7]], dtype="int32")
     logits = model.predict(ids, verbose=0)
     np.testing.assert_allclose(logits, _numpy_forward(model, ids, merge), rtol=1e-4, atol=1e-5)
@@ -44,7 +44,7 @@ def test_network_matches_numpy_and_shares_one_embedding(merge):
 
 def test_init_draws_weights_and_biases_from_a_small_normal():
     keras.utils.set_random_seed(1)
-    model = app.build_model(app.Config(32, 256), vocab_size=250)
+    model = app.build_model(app.Setting(32, 256), vocab_size=250)
     model.build((None, 3))
     biases = model.get_layer("logits").bias.numpy()
     kernel = model.get_layer("hidden").kernel.numpy()
@@ -54,7 +54,7 @@ def test_init_draws_weights_and_biases_from_a_small_normal():
 
 def test_wide_extra_has_relu_units_and_keras_default_init():
     keras.utils.set_random_seed(0)
-    model = app.build_model(app.Config(8, 64, "adam", 1e-3, activation="relu", init="glorot"), vocab_size=30)
+    model = app.build_model(app.Setting(8, 64, "adam", 1e-3, activation="relu", init="glorot"), vocab_size=30)
     hidden = model.get_layer("hidden")
     assert hidden.activation == "relu" and not hidden.bias.numpy().any()
     limit = np.sqrt(6 / (3 * 8 + 64))  # Glorot-uniform bound for the (24, 64) kernel
@@ -79,9 +79,9 @@ def test_ensemble_exports_one_model_that_serves_the_mean_probability(tmp_path):
     from tfnets.experiment.export import export_model
 
     keras.utils.set_random_seed(3)
-    nets = [app.build_model(app.Config(4, 8, "adam", 1e-3), vocab_size=20, init_std=0.5, name=f"net{k}")
+    nets = [app.build_model(app.Setting(4, 8, "adam", 1e-3), vocab_size=20, init_std=0.5, name=f"net{k}")
             for k in range(2)]
-    ensemble = app.build_ensemble(nets, app.Config(4, 8, "adam", 1e-3, members=2))
+    ensemble = app.build_ensemble(nets, app.Setting(4, 8, "adam", 1e-3, members=2))
     ids = np.array([[1, 2, 3], [19, 0, 5]], "int32")
     expected = np.mean([softmax(net.predict(ids, verbose=0)) for net in nets], axis=0)
     export_model(ensemble, tmp_path / "export", class_names=[f"w{i}" for i in range(20)], input_shape=[3],
@@ -93,7 +93,7 @@ def test_ensemble_exports_one_model_that_serves_the_mean_probability(tmp_path):
 
 
 def test_optimizer_is_momentum_sgd_with_the_given_rates():
-    model = app.build_model(app.Config(8, 16, "sgd", 0.15, 0.85), vocab_size=30)
+    model = app.build_model(app.Setting(8, 16, "sgd", 0.15, 0.85), vocab_size=30)
     assert float(model.optimizer.learning_rate) == pytest.approx(0.15)
     assert model.optimizer.momentum == pytest.approx(0.85)
 

@@ -191,7 +191,7 @@ def _compiled(layers, loss):
     return model
 
 
-_TRIGRAM_DEFAULT = trigram_embedding.Config(4, 6)  # the assignment's net: momentum SGD, sigmoid units
+_TRIGRAM_DEFAULT = trigram_embedding.Setting(4, 6)  # the assignment's net: momentum SGD, sigmoid units
 _TRIGRAM_WIDE = dataclasses.replace(  # the app's "wide" extra (Adam, ReLU, dropout, Glorot init), made tiny
     next(c for c in trigram_embedding.configs_from(trigram_embedding.build_parser().parse_args(["--extra", "wide"]))
          if c.activation == "relu"), embed_dim=4, hidden=6)
