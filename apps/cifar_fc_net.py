@@ -34,7 +34,7 @@ from tfnets.experiment import Experiment
 from tfnets.experiment.cli import base_parser, choice_list, core_config, exit_with, require
 from tfnets.experiment.determinism import reseed
 from tfnets.experiment.lazy import lazy_import
-from tfnets.experiment.plots import plot_xy, pyplot, save_figure
+from tfnets.experiment.plots import label_axes, plot_xy, pyplot, save_figure
 from tfnets.experiment.report import write_csv
 from tfnets.experiment.sweep import Sweep, add_sweep_arguments, parse_sweep, sweep_config, sweep_options
 
@@ -287,10 +287,7 @@ def plot_solvers(solvers, path, title):
         axes[2].plot(epochs, solver.val_acc_history, "o-", label=label)
     for ax, (xlabel, ylabel) in zip(axes, [("iteration", "training loss"), ("epoch", "train accuracy"),
                                             ("epoch", "val accuracy")]):
-        ax.set_xlabel(xlabel)
-        ax.set_ylabel(ylabel)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize="small")
+        label_axes(ax, xlabel, ylabel)
     fig.suptitle(title)
     return save_figure(fig, path)
 

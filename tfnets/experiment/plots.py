@@ -34,6 +34,15 @@ def metric_names(history):
     return sorted(names, key=lambda n: (n != "loss", n))
 
 
+def label_axes(ax, xlabel, ylabel, legend=True):
+    """The house style of every panel: axis labels, a light grid, a small legend."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    if legend:
+        ax.legend(fontsize="small")
+
+
 def plot_curves(history, path, title=""):
     """One panel per metric; train/valid/test as three lines on each panel."""
     names = metric_names(history)
@@ -44,10 +53,7 @@ def plot_curves(history, path, title=""):
             key = prefix + name
             if any(key in row for row in history):
                 ax.plot(epochs, [row.get(key, np.nan) for row in history], style, label=label)
-        ax.set_xlabel("epoch")
-        ax.set_ylabel(name)
-        ax.grid(alpha=0.3)
-        ax.legend()
+        label_axes(ax, "epoch", name)
     fig.suptitle(title)
     return save_figure(fig, path)
 
@@ -59,10 +65,7 @@ def plot_overlay(histories, path, metrics=("val_loss", "val_accuracy"), title=""
         for label, history in histories.items():
             if any(metric in row for row in history):
                 ax.plot([r["epoch"] for r in history], [r.get(metric, np.nan) for r in history], label=str(label))
-        ax.set_xlabel("epoch")
-        ax.set_ylabel(metric)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize="small")
+        label_axes(ax, "epoch", metric)
     fig.suptitle(title)
     return save_figure(fig, path)
 
@@ -74,10 +77,7 @@ def plot_xy(series, path, xlabel, ylabel, title="", logx=False):
         ax.plot(xs, ys, "o-", label=str(label))
     if logx:
         ax.set_xscale("log")
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize="small")
+    label_axes(ax, xlabel, ylabel)
     ax.set_title(title)
     return save_figure(fig, path)
 
@@ -107,18 +107,13 @@ def plot_search(trace, numeric, path, objective, maximise=False, title=""):
         best = (np.maximum if maximise else np.minimum).accumulate(np.array(scores, dtype=float))
         ax.plot(numbers, scores, "o", alpha=0.6, label="trial")
         ax.step(numbers, best, where="post", label="best so far")
-        ax.legend(fontsize="small")
-    ax.set_xlabel("trial")
-    ax.set_ylabel(objective)
-    ax.grid(alpha=0.3)
+    label_axes(ax, "trial", objective, legend=bool(done))
     for ax, (name, (points, log)) in zip(axes[0][1:], numeric.items()):
         if points:
             xs, ys = zip(*points)
             ax.plot(xs, ys, "o", alpha=0.7)
         if log:
             ax.set_xscale("log")
-        ax.set_xlabel(name)
-        ax.set_ylabel(objective)
-        ax.grid(alpha=0.3)
+        label_axes(ax, name, objective, legend=False)
     fig.suptitle(title)
     return save_figure(fig, path)
