@@ -218,8 +218,10 @@ def run_sweep(exp, data, args, name, space, baseline):
         row=lambda result, history: study_row(
             result.get("setting") or ", ".join(f"{k}={result[k]:g}" for k in space), result),
         baseline=("baseline", {"setting": baseline_label, **flat_metrics(baseline.metrics)}, baseline.history),
+        ranked=sweep.tuner != "grid",
         note=f"{args.epochs} epochs, seed {args.seed}; loss = cross-entropy + L2 penalty; best_epoch = lowest "
-             f"validation loss; the baseline first, then the trials by {sweep.objective}, best first")
+             "validation loss" + ("" if sweep.tuner == "grid" else f"; {sweep.tuner} search, best {sweep.objective} "
+                                                                    "first after the baseline"))
 
     # The exported weights are the final epoch's: pick the lowest FINAL validation cross-entropy (the data term;
     # the loss itself also holds the L2 penalty, which would always favour the smallest lambda).

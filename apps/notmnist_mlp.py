@@ -171,9 +171,10 @@ def study(exp, data, args, space):
     sweep.search(train_trial)
     rows = sweep.write_outputs(
         exp.report, f"{name} study", metrics=("val_loss", "val_accuracy", "test_accuracy"),
-        row=lambda result, history: study_row(space, result, history),
+        row=lambda result, history: study_row(space, result, history), ranked=sweep.tuner != "grid",
         note=f"{args.epochs} epochs, seed {args.seed}, gradients={args.gradients}; final = last epoch; best_epoch = "
-             f"lowest validation loss (early stopping); sorted by {sweep.objective}, best first")
+             f"lowest validation loss (early stopping)" + ("" if sweep.tuner == "grid" else
+                                                             f"; {sweep.tuner} search, best {sweep.objective} first"))
     if len(space) == 1 and rows:
         key = name
         by_value = sorted(rows, key=lambda r: r[key])

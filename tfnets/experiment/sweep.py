@@ -358,9 +358,10 @@ class Sweep:
                 for values in self.tried() if (self.trial_path(values) / "history.csv").exists()}
 
     def write_outputs(self, report=None, heading=None, metrics=("val_loss", "val_accuracy"), *, row=None,
-                      baseline=None, note=None):
-        """`<name>_results.md|csv` (sorted by the objective), a curves overlay and a search figure under
-        `<run>/`; adds them to `report`. Returns the table's trial rows in trial order.
+                      baseline=None, note=None, ranked=True):
+        """`<name>_results.md|csv` (sorted by the objective; `ranked=False`: in `table_order()`, a grid's own order),
+        a curves overlay and a search figure under `<run>/`; adds them to `report`. Returns the table's trial rows
+        in trial order.
 
         row: `row(result, history) -> dict`, a study's own columns for one trial (`result`: a `results()` row,
             `history`: the trial's per-epoch rows); default the `results()` row itself.
@@ -372,7 +373,10 @@ class Sweep:
         rows = self.results()
         row = row or (lambda result, history: result)
         made = {r["trial"]: row(r, _read_history(self.run.path / "trials" / r["trial"])) for r in rows}
-        table = [made[r["trial"]] for r in self.ranked(rows)]
+        if ranked:
+            table = [made[r["trial"]] for r in self.ranked(rows)]
+        else:
+            table = [made[trial_name(values)] for values in self.table_order() if trial_name(values) in made]
         curves = self.histories()
         if baseline is not None:
             label, result, history = baseline
