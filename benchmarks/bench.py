@@ -162,7 +162,7 @@ def build_parser():
     parser.add_argument("--out", default="runs", help="root folder of outputs (default runs/; writes <out>/bench/<id>)")
     parser.add_argument("--run-id", default=None, help="name of the output folder (default: a UTC timestamp)")
     parser.add_argument(
-        "--quick", action="store_true", help="smoke test: 512 samples, 2 repeats, fewer GEMM timings, a short CNN part"
+        "--quick", action="store_true", help="smoke test: 256 samples (batch 256 is the full batch), 2 repeats, fewer GEMM timings, a short CNN part"
     )
     parser.add_argument("--repeats", type=positive_int, default=None, help="timed repeats per variant (default 7)")
     parser.add_argument(
@@ -181,7 +181,7 @@ def build_parser():
         "--max-samples",
         type=positive_int,
         default=None,
-        help="use at most this many training samples (default: all; 512 with --quick)",
+        help="use at most this many training samples (default: all; 256 with --quick)",
     )
     parser.add_argument(
         "--variants", default=None, help="comma-separated subset of: " + ", ".join(v.name for v in VARIANTS)
@@ -220,7 +220,7 @@ def select_variants(text):
 def main(argv=None):
     args = build_parser().parse_args(argv)
     repeats = args.repeats or (2 if args.quick else 7)
-    max_samples = args.max_samples or (512 if args.quick else None)
+    max_samples = args.max_samples or (256 if args.quick else None)
     variants = select_variants(args.variants)
     run_id = args.run_id or datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     out_dir = Path(args.out) / "bench" / run_id
