@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 DATA_DIR ?= $(or $(TFNETS_DATA_DIR),$(wildcard ../shared/data))
 WITH_DATA := $(if $(DATA_DIR),TFNETS_DATA_DIR=$(DATA_DIR))
 
-.PHONY: venv demo test lint data results clean
+.PHONY: venv demo test test-fast lint data results clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,10 @@ demo: venv
 # subprocess tests leave a core idle otherwise).
 test: venv
 	$(WITH_DATA) $(PY) -m pytest -q -n auto --maxprocesses 2
+
+# The edit-test loop: everything but the tests marked slow (multi-process, kill-and-resume, whole-app runs).
+test-fast: venv
+	$(WITH_DATA) $(PY) -m pytest -q -n auto --maxprocesses 2 -m "not slow"
 
 lint: venv
 	$(PY) -m ruff check .

@@ -23,6 +23,7 @@ def quick_run(data_dir, tmp_path_factory):
     return results, run_dir, export
 
 
+@pytest.mark.slow
 def test_every_part_reports_its_numbers(quick_run):
     results, run_dir, _ = quick_run
     assert set(results) == set(cifar_fc_net.PARTS)
@@ -46,6 +47,7 @@ def test_every_part_reports_its_numbers(quick_run):
     assert len(results["best"]["sweep"]) == 2  # --max-trials 2
 
 
+@pytest.mark.slow
 def test_export_predicts_a_cifar_png_like_the_trained_model(quick_run, data_dir, tmp_path, capsys):
     results, run_dir, export = quick_run
     served = ServedModel(export)

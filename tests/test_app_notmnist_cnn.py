@@ -179,6 +179,7 @@ def test_a_learning_rate_search_trains_each_trial_at_its_own_rate(data_dir, tmp_
     assert rows[0]["train_loss"] != rows[1]["train_loss"]
 
 
+@pytest.mark.slow
 def test_study_all_adds_the_improved_row_with_its_own_width_and_dropout(data_dir, tmp_path, monkeypatch):
     # One value per study keeps this quick; the improved row is what is under test.
     monkeypatch.setattr(notmnist_cnn, "STUDIES", {"l2": {"l2": [0.1]}, "dropout": {"keep_prob": [0.5]}})

@@ -40,6 +40,7 @@ def _table_rows(markdown, heading):
     return rows[1:]  # drop the header
 
 
+@pytest.mark.slow
 def test_quick_writes_every_row(quick_run):
     folder, result = quick_run
     markdown = (folder / "bench.md").read_text()
@@ -75,6 +76,7 @@ def test_quick_writes_every_row(quick_run):
     assert saved["environment"]["op_determinism"] is False  # XLA would be silently dropped otherwise
 
 
+@pytest.mark.slow
 def test_every_tf_variant_trains_like_the_numpy_reference(quick_run):
     # One epoch from identical weights: the float32 TF variants (Dense, hand-written layers, fit, epoch-in-one-
     # function, XLA) must end where the independent NumPy implementation ends, up to float32 rounding. The
@@ -95,6 +97,7 @@ def test_every_tf_variant_trains_like_the_numpy_reference(quick_run):
             assert deviation < 1e-4, (batch, name, deviation)
 
 
+@pytest.mark.slow
 def test_bf16_trains_as_well_as_float32(quick_run):
     # Loss and accuracy after the first epoch, evaluated on the training set: float32 variants agree with the
     # NumPy reference's; bf16 ones land close to it (bf16 changes the bits, not how well the network trains).
@@ -164,6 +167,7 @@ def test_bf16_mlp_computes_in_bf16_and_leaves_the_global_policy_alone():
     assert np.asarray(mlp.build_mlp("dense", init)(x)) == pytest.approx(exact, abs=1e-5 * scale)
 
 
+@pytest.mark.slow
 def test_throughput_columns_follow_from_the_recorded_epoch_times(quick_run):
     # The bench records every timed call (`seconds`, each `epochs_per_repeat` epochs over `n_train` samples).
     # Rebuild the reported numbers from those raw times and the independent FLOP count of one training step

@@ -77,6 +77,7 @@ def single_table(data_dir, tmp_path_factory):
     return table
 
 
+@pytest.mark.slow
 def test_two_workers_give_the_single_process_table(single_table, data_dir, tmp_path):
     done = subprocess.run(_launch(tmp_path, data_dir), cwd=ROOT, env=_env(data_dir), capture_output=True,
                           text=True, timeout=600)
@@ -102,6 +103,7 @@ def _completed_trials(run_dir):
     return names
 
 
+@pytest.mark.slow
 def test_killed_worker_then_relaunch_finishes_without_repeating_completed_trials(single_table, data_dir, tmp_path):
     proc = subprocess.Popen(_launch(tmp_path, data_dir), cwd=ROOT, env=_env(data_dir), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
@@ -297,6 +299,7 @@ def _search_app(out):
             "--out", str(out / "runs"), "--export-dir", str(out / "export")]
 
 
+@pytest.mark.slow
 def test_a_random_search_over_a_range_runs_on_two_workers_like_one_process(data_dir, tmp_path):
     single = subprocess.run(_search_app(tmp_path / "single"), cwd=ROOT, env=_env(data_dir), capture_output=True,
                             text=True, timeout=300)

@@ -116,6 +116,7 @@ def test_mirrored_over_two_logical_devices_matches_one_device(one_device, tmp_pa
         assert _max_relative_difference(got["losses"][net], one_device["losses"][net]) < TOLERANCE, net
 
 
+@pytest.mark.slow
 def test_two_worker_processes_match_one_device(one_device, tmp_path):
     ports = _free_ports(2)
     results = _run_group([([sys.executable, "-c", TRAIN_BOTH, "multi-worker", str(tmp_path / f"w{i}")],
@@ -159,6 +160,7 @@ def test_an_app_under_mirrored_records_its_devices_and_matches(app_one_device, t
         assert final[key] == pytest.approx(value, rel=TOLERANCE), key
 
 
+@pytest.mark.slow
 def test_an_app_on_two_workers_writes_once_and_resumes_as_a_group(app_one_device, tmp_path, data_dir):
     ports = _free_ports(2)
     command = [sys.executable, "-m", "apps.notmnist_mlp", *_app_argv(tmp_path, data_dir),
@@ -319,6 +321,7 @@ KILLED_WORKER = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_a_killed_worker_then_the_group_again_resumes_from_the_chiefs_checkpoint(app_one_device, tmp_path, data_dir):
     ports = _free_ports(2)
     argv = [*_app_argv(tmp_path, data_dir), "--distribute", "multi-worker"]

@@ -64,6 +64,7 @@ def _quick_run(data_dir, tmp_path, *flags):
                           timeout=600)
 
 
+@pytest.mark.slow
 def test_default_run_shows_no_tensorflow_log_lines_and_debug_shows_them(data_dir, tmp_path):
     quiet = _quick_run(data_dir, tmp_path / "quiet")
     assert quiet.returncode == 0, quiet.stderr

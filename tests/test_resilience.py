@@ -90,6 +90,7 @@ runpy.run_module("apps.notmnist_cnn", run_name="__main__", alter_sys=True)
 """
 
 
+@pytest.mark.slow
 def test_sigkill_mid_training_then_rerun_equals_uninterrupted_run(data_dir, tmp_path, capsys, monkeypatch):
     base = ["--quick", "--epochs", "5", "--seed", "3", "--data-dir", str(data_dir)]
     whole = _run_in_process(["apps.notmnist_cnn", *base, "--out", str(tmp_path / "a"),

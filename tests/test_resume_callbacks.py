@@ -67,6 +67,7 @@ def _train(folder, kill_after=0):
     return done
 
 
+@pytest.mark.slow
 def test_sigkill_after_a_checkpoint_then_rerun_equals_an_uninterrupted_run(tmp_path):
     whole = _train(tmp_path / "whole")
     assert whole.returncode == 0, whole.stderr

@@ -263,6 +263,7 @@ print("calls", calls, flush=True)
 """
 
 
+@pytest.mark.slow
 def test_hyperband_survives_sigkill(tmp_path):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1"}
     env = {k: v for k, v in env.items() if not k.startswith("KERASTUNER_")}
