@@ -31,6 +31,7 @@ test-fast: venv
 
 lint: venv
 	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
 
 data: venv
 	$(WITH_DATA) $(PY) -m tfnets.data

@@ -2,6 +2,7 @@
 
 See `benchmarks/` for what it measures and `docs/bench.md` for results.
 """
+
 from benchmarks.bench import build_parser, main  # noqa: F401 - re-exported for `python -m apps.bench`
 from tfnets.experiment.cli import exit_with
 

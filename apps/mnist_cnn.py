@@ -19,6 +19,7 @@ then [Conv 3x3 -> BatchNorm -> ReLU] x2 -> MaxPool 2x2 -> Dropout, twice over (1
 "valid" padding: 28 -> 24 -> 12 -> 8 -> 4), Flatten, Dropout, Dense(10) logits; Adam with a cosine-decaying
 learning rate.
 """
+
 import dataclasses
 import math
 
@@ -43,21 +44,36 @@ PARAMETER_LIMIT = 100_000
 
 def build_parser():
     parser = base_parser("mnist_cnn", __doc__.split("\n\n")[0], epochs=12, batch_size=128)
-    parser.add_argument("--dropout-rates", type=float_list, default=DEFAULT_RATES,
-                        help="rates of the one-epoch dropout study (default 0.0,0.1,...,0.9)")
-    parser.add_argument("--study-epochs", type=positive_int, default=1,
-                        help="epochs per study rate (default 1, as in the original)")
-    parser.add_argument("--dropout", type=float, default=None,
-                        help="skip the study and train the final network with this dropout rate")
-    parser.add_argument("--learning-rate", type=positive_float, default=2e-3,
-                        help="Adam's initial learning rate, decayed to 0 by a cosine (default 0.002)")
-    parser.add_argument("--shift", type=int, default=2,
-                        help="largest random shift in pixels while training; 0 turns augmentation off (default 2)")
+    parser.add_argument(
+        "--dropout-rates",
+        type=float_list,
+        default=DEFAULT_RATES,
+        help="rates of the one-epoch dropout study (default 0.0,0.1,...,0.9)",
+    )
+    parser.add_argument(
+        "--study-epochs", type=positive_int, default=1, help="epochs per study rate (default 1, as in the original)"
+    )
+    parser.add_argument(
+        "--dropout", type=float, default=None, help="skip the study and train the final network with this dropout rate"
+    )
+    parser.add_argument(
+        "--learning-rate",
+        type=positive_float,
+        default=2e-3,
+        help="Adam's initial learning rate, decayed to 0 by a cosine (default 0.002)",
+    )
+    parser.add_argument(
+        "--shift",
+        type=int,
+        default=2,
+        help="largest random shift in pixels while training; 0 turns augmentation off (default 2)",
+    )
     parser.add_argument("--arithmetic-only", action="store_true", help="only answer the CNN-arithmetic questions")
     return parser
 
 
 # -- 1. CNN arithmetic -------------------------------------------------------------------------------------------
+
 
 def corner_patterns():
     """The four 4x4 patterns: a 2x2 block of ones in the top-left corner, and its three 90-degree rotations."""
@@ -73,27 +89,37 @@ def cnn_arithmetic():
     patterns = np.stack(corner_patterns())[..., None]  # (4, 4, 4, 1)
     average = keras.ops.convert_to_numpy(keras.layers.AveragePooling2D(2)(patterns))[..., 0]
     maximum = keras.ops.convert_to_numpy(keras.layers.MaxPooling2D(2)(patterns))[..., 0]
-    return {"conv_parameters": conv.count_params(), "conv_output_shape": tuple(output.shape[1:]),
-            "patterns": [p.astype(int).tolist() for p in corner_patterns()],
-            "average_pooling": [a.tolist() for a in average], "max_pooling": [m.tolist() for m in maximum]}
+    return {
+        "conv_parameters": conv.count_params(),
+        "conv_output_shape": tuple(output.shape[1:]),
+        "patterns": [p.astype(int).tolist() for p in corner_patterns()],
+        "average_pooling": [a.tolist() for a in average],
+        "max_pooling": [m.tolist() for m in maximum],
+    }
 
 
 def report_arithmetic(exp, answers):
-    lines = [f"- 8 filters of 5x5x3 with biases: **{answers['conv_parameters']} parameters** "
-             f"(Keras `Conv2D(8, 5).count_params()`)",
-             "- output for a 32x32x3 input, no padding, stride 1: "
-             f"**{'x'.join(map(str, answers['conv_output_shape']))}**",
-             "", "| pattern | 2x2 average pooling | 2x2 max pooling |", "|---|---|---|"]
+    lines = [
+        f"- 8 filters of 5x5x3 with biases: **{answers['conv_parameters']} parameters** "
+        f"(Keras `Conv2D(8, 5).count_params()`)",
+        f"- output for a 32x32x3 input, no padding, stride 1: **{'x'.join(map(str, answers['conv_output_shape']))}**",
+        "",
+        "| pattern | 2x2 average pooling | 2x2 max pooling |",
+        "|---|---|---|",
+    ]
     for pattern, avg, mx in zip(answers["patterns"], answers["average_pooling"], answers["max_pooling"]):
         lines.append(f"| {pattern} | {avg} | {mx} |")
     exp.report.add("CNN arithmetic (computed with Keras layers)", "\n".join(lines))
-    print(f"conv 8 filters 5x5x3 + bias: {answers['conv_parameters']} parameters; "
-          f"output shape for 32x32x3: {answers['conv_output_shape']}")
+    print(
+        f"conv 8 filters 5x5x3 + bias: {answers['conv_parameters']} parameters; "
+        f"output shape for 32x32x3: {answers['conv_output_shape']}"
+    )
     for i, (avg, mx) in enumerate(zip(answers["average_pooling"], answers["max_pooling"])):
         print(f"pattern {i} (rotated {90 * i} deg): average pooling {avg}, max pooling {mx}")
 
 
 # -- 2./3. the network -------------------------------------------------------------------------------------------
+
 
 def build_classifier(dropout, filters=(16, 32, 32, 64), num_classes=10):
     """(N, 28, 28, 1) in [0, 1] -> logits (N, 10); every Dropout layer uses `dropout`."""
@@ -103,8 +129,9 @@ def build_classifier(dropout, filters=(16, 32, 32, 64), num_classes=10):
         for i, n in enumerate(pair):
             # No bias: the batch norm's beta plays that role.
             x = keras.layers.Conv2D(n, 3, padding="valid", use_bias=False, name=f"conv{block + 1}_{i + 1}")(x)
-            x = keras.layers.BatchNormalization(synchronized=synchronized_batch_norm(),
-                                                name=f"bn{block + 1}_{i + 1}")(x)
+            x = keras.layers.BatchNormalization(synchronized=synchronized_batch_norm(), name=f"bn{block + 1}_{i + 1}")(
+                x
+            )
             x = keras.layers.ReLU()(x)
         x = keras.layers.MaxPooling2D(2, name=f"pool{block + 1}")(x)
         x = keras.layers.Dropout(dropout, name=f"dropout{block + 1}")(x)
@@ -118,8 +145,11 @@ def build_model(dropout, *, learning_rate, decay_steps, shift=2):
     """The compiled training model: random shifts (training only) in front of `build_classifier(dropout)`."""
     model = with_random_shift(build_classifier(dropout), shift, name=f"cnn_dropout{dropout}")
     schedule = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=max(1, decay_steps))
-    model.compile(optimizer=keras.optimizers.Adam(schedule),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+    model.compile(
+        optimizer=keras.optimizers.Adam(schedule),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
     return model
 
 
@@ -127,28 +157,58 @@ def train_cnn(exp, data, dropout, epochs, run, args, callbacks=()):
     reseed(args.seed)
     steps = epochs * math.ceil(len(data.x_train) / args.batch_size)
     model = build_model(dropout, learning_rate=args.learning_rate, decay_steps=steps, shift=args.shift)
-    return model, exp.train(model, data, run=run, epochs=epochs, setting=f"dropout={dropout}",
-                            callbacks=callbacks, title=f"CNN, dropout {dropout}")
+    return model, exp.train(
+        model,
+        data,
+        run=run,
+        epochs=epochs,
+        setting=f"dropout={dropout}",
+        callbacks=callbacks,
+        title=f"CNN, dropout {dropout}",
+    )
 
 
 def dropout_study(exp, data, args):
     """Each rate trained for `--study-epochs` (a resumable sweep). Returns rows sorted by rate."""
-    sweep = Sweep(exp.run.child("dropout_study", {**exp.config, "part": "dropout_study"}),
-                  {"dropout": args.dropout_rates}, epochs=args.study_epochs, seed=args.seed, name="dropout")
-    sweep.search(lambda values, run, epochs=None, callbacks=(): train_cnn(
-        exp, data, values["dropout"], args.study_epochs, run, args, callbacks)[1])
+    sweep = Sweep(
+        exp.run.child("dropout_study", {**exp.config, "part": "dropout_study"}),
+        {"dropout": args.dropout_rates},
+        epochs=args.study_epochs,
+        seed=args.seed,
+        name="dropout",
+    )
+    sweep.search(
+        lambda values, run, epochs=None, callbacks=(): train_cnn(
+            exp, data, values["dropout"], args.study_epochs, run, args, callbacks
+        )[1]
+    )
     sweep.write_outputs()
-    rows = [{"dropout": r["dropout"], "valid_accuracy": r.get("final_valid_accuracy", float("nan")),
-             "test_accuracy": r.get("final_test_accuracy", float("nan")),
-             "original": ORIGINAL_STUDY.get(r["dropout"], ""), "status": r["status"]}
-            for r in sweep.results()]
-    exp.report.add_table(f"Dropout study: {args.study_epochs} epoch(s) per rate", rows,
-                         note="Chosen on validation accuracy; test accuracy reported only. The original got "
-                              "0.9714 at rate 0 falling to 0.8479 at 0.9.")
-    figure = plot_xy({"valid": ([r["dropout"] for r in rows], [r["valid_accuracy"] for r in rows]),
-                      "test": ([r["dropout"] for r in rows], [r["test_accuracy"] for r in rows])},
-                     exp.run.path / "dropout_study.png", "dropout rate", "accuracy",
-                     title=f"Accuracy after {args.study_epochs} epoch(s)")
+    rows = [
+        {
+            "dropout": r["dropout"],
+            "valid_accuracy": r.get("final_valid_accuracy", float("nan")),
+            "test_accuracy": r.get("final_test_accuracy", float("nan")),
+            "original": ORIGINAL_STUDY.get(r["dropout"], ""),
+            "status": r["status"],
+        }
+        for r in sweep.results()
+    ]
+    exp.report.add_table(
+        f"Dropout study: {args.study_epochs} epoch(s) per rate",
+        rows,
+        note="Chosen on validation accuracy; test accuracy reported only. The original got "
+        "0.9714 at rate 0 falling to 0.8479 at 0.9.",
+    )
+    figure = plot_xy(
+        {
+            "valid": ([r["dropout"] for r in rows], [r["valid_accuracy"] for r in rows]),
+            "test": ([r["dropout"] for r in rows], [r["test_accuracy"] for r in rows]),
+        },
+        exp.run.path / "dropout_study.png",
+        "dropout rate",
+        "accuracy",
+        title=f"Accuracy after {args.study_epochs} epoch(s)",
+    )
     exp.report.add_image("Dropout study: accuracy vs rate", figure)
     print("dropout  valid    test")
     for r in rows:
@@ -158,19 +218,23 @@ def dropout_study(exp, data, args):
 
 def get_config(args):
     """What defines a run of this app (its run id hashes exactly these fields)."""
-    return {**core_config(args),
-            "dropout_rates": args.dropout_rates,
-            "study_epochs": args.study_epochs,
-            "dropout": args.dropout,
-            "learning_rate": args.learning_rate,
-            "shift": args.shift,
-            "arithmetic_only": args.arithmetic_only}
+    return {
+        **core_config(args),
+        "dropout_rates": args.dropout_rates,
+        "study_epochs": args.study_epochs,
+        "dropout": args.dropout,
+        "learning_rate": args.learning_rate,
+        "shift": args.shift,
+        "arithmetic_only": args.arithmetic_only,
+    }
 
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    require(all(0.0 <= r < 1.0 for r in args.dropout_rates) and args.dropout_rates,
-            "--dropout-rates must be numbers in [0, 1), e.g. 0.0,0.2,0.5")
+    require(
+        all(0.0 <= r < 1.0 for r in args.dropout_rates) and args.dropout_rates,
+        "--dropout-rates must be numbers in [0, 1), e.g. 0.0,0.2,0.5",
+    )
     require(args.dropout is None or 0.0 <= args.dropout < 1.0, f"--dropout must be in [0, 1), got {args.dropout}")
     require(0 <= args.shift <= 8, f"--shift must be between 0 and 8 pixels, got {args.shift}")
     exp = Experiment(args, "MNIST CNN: arithmetic, dropout study, final network", get_config)
@@ -180,8 +244,9 @@ def main(argv=None):
         return {"arithmetic": answers}
 
     data = exp.use_data(load_mnist(args.data_dir))
-    data = dataclasses.replace(data, x_train=data.x_train[..., None], x_valid=data.x_valid[..., None],
-                               x_test=data.x_test[..., None])  # (N, 28, 28) -> (N, 28, 28, 1)
+    data = dataclasses.replace(
+        data, x_train=data.x_train[..., None], x_valid=data.x_valid[..., None], x_test=data.x_test[..., None]
+    )  # (N, 28, 28) -> (N, 28, 28, 1)
     study = None
     dropout = args.dropout
     if dropout is None:
@@ -196,18 +261,25 @@ def main(argv=None):
     classifier = exportable(model)
     parameters = classifier.count_params()
     trainable = int(sum(np.prod(v.shape) for v in classifier.trainable_variables))
-    summary = {"dropout": dropout, "epochs": args.epochs, "parameters": parameters,
-               "trainable_parameters": trainable, "valid_accuracy": result.final.get("valid_accuracy"),
-               "test_accuracy": result.final.get("test_accuracy"),
-               "goal": f">= 0.993 with < {PARAMETER_LIMIT:,} parameters"}
+    summary = {
+        "dropout": dropout,
+        "epochs": args.epochs,
+        "parameters": parameters,
+        "trainable_parameters": trainable,
+        "valid_accuracy": result.final.get("valid_accuracy"),
+        "test_accuracy": result.final.get("test_accuracy"),
+        "goal": f">= 0.993 with < {PARAMETER_LIMIT:,} parameters",
+    }
     lines = []
     classifier.summary(print_fn=lambda line, *a, **k: lines.append(line), line_length=100)
     exp.report.add_table(f"Final network (dropout {dropout}, {args.epochs} epochs)", [summary])
     exp.report.add("Final network: layers", "```\n" + "\n".join(lines) + "\n```")
     exp.report.add_image("Final network: learning curves", result.run.path / "curves.png")
     print(f"parameters: {parameters:,} ({trainable:,} trainable)")
-    print(f"final CNN (dropout {dropout}, {args.epochs} epochs): valid accuracy {summary['valid_accuracy']:.4f}, "
-          f"test accuracy {summary['test_accuracy']:.4f}")
+    print(
+        f"final CNN (dropout {dropout}, {args.epochs} epochs): valid accuracy {summary['valid_accuracy']:.4f}, "
+        f"test accuracy {summary['test_accuracy']:.4f}"
+    )
     exp.export(classifier, class_names=data.class_names, input_shape=[28, 28, 1], image_style="mnist")
     print(f"report: {exp.report.path}")
     return {"arithmetic": answers, "study": study, "final": summary}

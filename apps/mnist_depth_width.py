@@ -18,6 +18,7 @@ Adam with a cosine-decaying learning rate. Architectures are compared on the val
 budget is exported to `saved_models/mnist_depth_width/budget_<N>/` (28x28 greyscale in; PNGs work with
 `python -m apps.predict`).
 """
+
 import json
 import math
 
@@ -54,14 +55,26 @@ def layers_value(text):
 def build_parser():
     parser = base_parser("mnist_depth_width", __doc__.split("\n\n")[0], epochs=15, batch_size=128)
     parser.add_argument("--dataset", choices=sorted(LOADERS), default="mnist")
-    parser.add_argument("--budgets", type=int_list, default=[100, 200, 1000],
-                        help="hidden-unit budgets, each swept over depths 1..--max-depth (default 100,200,1000)")
+    parser.add_argument(
+        "--budgets",
+        type=int_list,
+        default=[100, 200, 1000],
+        help="hidden-unit budgets, each swept over depths 1..--max-depth (default 100,200,1000)",
+    )
     parser.add_argument("--max-depth", type=positive_int, default=4, help="deepest split of a budget (default 4)")
-    parser.add_argument("--learning-rate", type=positive_float, default=2e-3,
-                        help="Adam's initial learning rate, decayed to 0 by a cosine (default 0.002)")
+    parser.add_argument(
+        "--learning-rate",
+        type=positive_float,
+        default=2e-3,
+        help="Adam's initial learning rate, decayed to 0 by a cosine (default 0.002)",
+    )
     parser.add_argument("--dropout", type=float, default=0.1, help="dropout after every hidden layer (default 0.1)")
-    parser.add_argument("--shift", type=int, default=2,
-                        help="largest random shift in pixels while training; 0 turns augmentation off (default 2)")
+    parser.add_argument(
+        "--shift",
+        type=int,
+        default=2,
+        help="largest random shift in pixels while training; 0 turns augmentation off (default 2)",
+    )
     add_sweep_arguments(parser, {"layers": layers_value})
     return parser
 
@@ -86,8 +99,11 @@ def build_model(hidden_layers, *, learning_rate, decay_steps, dropout=0.1, shift
     classifier = build_classifier(hidden_layers, dropout, num_classes)
     model = with_random_shift(classifier, shift, name="mlp_" + "_".join(map(str, hidden_layers)))
     schedule = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=max(1, decay_steps))
-    model.compile(optimizer=keras.optimizers.Adam(schedule),
-                  loss=keras.losses.CategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+    model.compile(
+        optimizer=keras.optimizers.Adam(schedule),
+        loss=keras.losses.CategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
     return model
 
 
@@ -117,9 +133,14 @@ def prepare(data, num_classes=10):
 
     one_hot = lambda y: keras.utils.to_categorical(y, num_classes).astype("float32")  # noqa: E731
     return dataclasses.replace(
-        data, x_train=data.x_train[..., None], y_train=one_hot(data.y_train),
-        x_valid=data.x_valid[..., None], y_valid=one_hot(data.y_valid),
-        x_test=data.x_test[..., None], y_test=one_hot(data.y_test))
+        data,
+        x_train=data.x_train[..., None],
+        y_train=one_hot(data.y_train),
+        x_valid=data.x_valid[..., None],
+        y_valid=one_hot(data.y_valid),
+        x_test=data.x_test[..., None],
+        y_test=one_hot(data.y_test),
+    )
 
 
 def plan_budgets(args):
@@ -143,27 +164,42 @@ def budget_study(exp, data, budget, archs, args):
     def train(values, trial_run, epochs=None, callbacks=()):
         reseed(args.seed)
         model = make_model(values["layers"], args, steps)
-        print(f"budget {budget}: layers {values['layers']}, "
-              f"{exportable(model).count_params():,} parameters")
-        return exp.train(model, data, run=trial_run, epochs=epochs, setting=f"layers={values['layers']}",
-                         callbacks=callbacks, title=f"hidden layers {values['layers']}")
+        print(f"budget {budget}: layers {values['layers']}, {exportable(model).count_params():,} parameters")
+        return exp.train(
+            model,
+            data,
+            run=trial_run,
+            epochs=epochs,
+            setting=f"layers={values['layers']}",
+            callbacks=callbacks,
+            title=f"hidden layers {values['layers']}",
+        )
 
     sweep.search(train)
     sweep.write_outputs(exp.report, f"Budget {budget}: sweep over depth", metrics=("val_loss", "val_accuracy"))
     rows = []
     for row in sweep.results():
         layers = row["layers"]
-        rows.append({"budget": budget, "depth": len(layers), "layers": str(layers),
-                     "parameters": count_parameters(layers, args.dropout),
-                     "valid_accuracy": row.get("final_valid_accuracy", float("nan")),
-                     "test_accuracy": row.get("final_test_accuracy", float("nan")),
-                     "epochs": args.epochs, "status": row["status"], "wall_time_s": row.get("wall_time_s")})
+        rows.append(
+            {
+                "budget": budget,
+                "depth": len(layers),
+                "layers": str(layers),
+                "parameters": count_parameters(layers, args.dropout),
+                "valid_accuracy": row.get("final_valid_accuracy", float("nan")),
+                "test_accuracy": row.get("final_test_accuracy", float("nan")),
+                "epochs": args.epochs,
+                "status": row["status"],
+                "wall_time_s": row.get("wall_time_s"),
+            }
+        )
     return sweep, rows
 
 
 def make_model(layers, args, decay_steps):
-    return build_model(layers, learning_rate=args.learning_rate, decay_steps=decay_steps, dropout=args.dropout,
-                       shift=args.shift)
+    return build_model(
+        layers, learning_rate=args.learning_rate, decay_steps=decay_steps, dropout=args.dropout, shift=args.shift
+    )
 
 
 def export_best(exp, sweep, rows, data, args, budget):
@@ -178,35 +214,50 @@ def export_best(exp, sweep, rows, data, args, budget):
     model(data.x_train[:1])
     model.optimizer.build(model.trainable_variables)
     sweep.trial_run({"layers": layers}).restore(model)
-    path = export_model(exportable(model), exp.export_dir / f"budget_{budget}",
-                        class_names=data.class_names, input_shape=[28, 28, 1], image_style="mnist",
-                        extra={"app": exp.app, "run": str(exp.run.path), "layers": layers, "budget": budget})
-    print(f"budget {budget}: best layers {layers} (valid {best['valid_accuracy']:.4f}, "
-          f"test {best['test_accuracy']:.4f}) exported to {path}")
+    path = export_model(
+        exportable(model),
+        exp.export_dir / f"budget_{budget}",
+        class_names=data.class_names,
+        input_shape=[28, 28, 1],
+        image_style="mnist",
+        extra={"app": exp.app, "run": str(exp.run.path), "layers": layers, "budget": budget},
+    )
+    print(
+        f"budget {budget}: best layers {layers} (valid {best['valid_accuracy']:.4f}, "
+        f"test {best['test_accuracy']:.4f}) exported to {path}"
+    )
     return best
 
 
 def plot_depth(rows, path):
     series = {}
     for budget in sorted({r["budget"] for r in rows}):
-        mine = sorted((r for r in rows if r["budget"] == budget and r["status"] == "completed"),
-                      key=lambda r: r["depth"])
+        mine = sorted(
+            (r for r in rows if r["budget"] == budget and r["status"] == "completed"), key=lambda r: r["depth"]
+        )
         if mine:
             series[f"{budget} units"] = ([r["depth"] for r in mine], [100 * r["test_accuracy"] for r in mine])
-    return plot_xy(series, path, "hidden layers (same total units)", "test accuracy (%)",
-                   title="Depth vs width at a fixed hidden-unit budget")
+    return plot_xy(
+        series,
+        path,
+        "hidden layers (same total units)",
+        "test accuracy (%)",
+        title="Depth vs width at a fixed hidden-unit budget",
+    )
 
 
 def get_config(args):
     """What defines a run of this app (its run id hashes exactly these fields)."""
-    return {**core_config(args),
-            "dataset": args.dataset,
-            "budgets": args.budgets,
-            "max_depth": args.max_depth,
-            "learning_rate": args.learning_rate,
-            "dropout": args.dropout,
-            "shift": args.shift,
-            **sweep_config(args)}
+    return {
+        **core_config(args),
+        "dataset": args.dataset,
+        "budgets": args.budgets,
+        "max_depth": args.max_depth,
+        "learning_rate": args.learning_rate,
+        "dropout": args.dropout,
+        "shift": args.shift,
+        **sweep_config(args),
+    }
 
 
 def main(argv=None):
@@ -216,11 +267,14 @@ def main(argv=None):
     plan = plan_budgets(args)
     exp = Experiment(args, f"Depth vs width on {args.dataset}", get_config)
     data = prepare(exp.use_data(LOADERS[args.dataset](args.data_dir)))
-    exp.report.add("Recipe", f"Input 28x28x1, random shifts up to {args.shift} px (training only), Flatten, "
-                             f"Dense->BatchNorm->ReLU->Dropout({args.dropout}) per hidden layer, softmax output; "
-                             f"Adam, learning rate {args.learning_rate} with cosine decay to 0 over "
-                             f"{args.epochs} epochs, batch {args.batch_size}, one-hot targets, categorical "
-                             f"cross-entropy. Selection by validation accuracy; test reported only.")
+    exp.report.add(
+        "Recipe",
+        f"Input 28x28x1, random shifts up to {args.shift} px (training only), Flatten, "
+        f"Dense->BatchNorm->ReLU->Dropout({args.dropout}) per hidden layer, softmax output; "
+        f"Adam, learning rate {args.learning_rate} with cosine decay to 0 over "
+        f"{args.epochs} epochs, batch {args.batch_size}, one-hot targets, categorical "
+        f"cross-entropy. Selection by validation accuracy; test reported only.",
+    )
 
     all_rows, best_rows = [], []
     for budget, archs in plan.items():
@@ -228,22 +282,30 @@ def main(argv=None):
         all_rows += rows
         best = export_best(exp, sweep, rows, data, args, budget)
         if best is not None:
-            best_rows.append({**best, "original bar": ORIGINAL_BARS.get(budget, ""),
-                              "goal": GOALS.get(budget, "") if args.dataset == "mnist" else ""})
+            best_rows.append(
+                {
+                    **best,
+                    "original bar": ORIGINAL_BARS.get(budget, ""),
+                    "goal": GOALS.get(budget, "") if args.dataset == "mnist" else "",
+                }
+            )
     if not all_rows:
         raise ConfigError("no architecture finished training; see the trial folders in " + str(exp.run.path))
 
-    columns = ["budget", "depth", "layers", "parameters", "valid_accuracy", "test_accuracy", "epochs",
-               "wall_time_s"]
+    columns = ["budget", "depth", "layers", "parameters", "valid_accuracy", "test_accuracy", "epochs", "wall_time_s"]
     exp.report.add_table("Depth vs width: accuracy and parameters", all_rows, columns)
     exp.report.add_image("Test accuracy vs depth", plot_depth(all_rows, exp.run.path / "depth_vs_accuracy.png"))
-    exp.report.add_table("Best architecture per budget (chosen on validation)", best_rows,
-                         ["budget", "layers", "parameters", "valid_accuracy", "test_accuracy", "original bar",
-                          "goal"])
+    exp.report.add_table(
+        "Best architecture per budget (chosen on validation)",
+        best_rows,
+        ["budget", "layers", "parameters", "valid_accuracy", "test_accuracy", "original bar", "goal"],
+    )
     print("\nbudget depth layers                 params   valid    test")
     for r in all_rows:
-        print(f"{r['budget']:>6} {r['depth']:>5} {r['layers']:<22} {r['parameters']:>7} "
-              f"{r['valid_accuracy']:.4f} {r['test_accuracy']:.4f}")
+        print(
+            f"{r['budget']:>6} {r['depth']:>5} {r['layers']:<22} {r['parameters']:>7} "
+            f"{r['valid_accuracy']:.4f} {r['test_accuracy']:.4f}"
+        )
     for r in best_rows:
         print(f"best for budget {r['budget']}: {r['layers']} test accuracy {100 * r['test_accuracy']:.2f} %")
     print(f"report: {exp.report.path}")

@@ -20,6 +20,7 @@ overlaid validation curves, and exports the best setting (lowest final validatio
 `saved_models/notmnist_cnn_<study>`. `--recipe improved` is our own "go beyond" variant (see `build_model`),
 reported next to the assignment's configuration, never instead of it.
 """
+
 import dataclasses
 import math
 
@@ -63,6 +64,7 @@ DEFAULT_KEEP_PROB = {"assignment": 1.0, "improved": 0.5}
 # Model
 # ---------------------------------------------------------------------------------------------------------------
 
+
 def assignment_l2(lam):
     """The assignment's penalty `lam * tf.nn.l2_loss(W)` as a Keras regularizer, or None for lam = 0.
 
@@ -77,12 +79,24 @@ def assignment_l2(lam):
 
 def augmentation(seed):
     """Small random shifts (up to 2 pixels) and rotations (up to 10 degrees); identity at inference."""
-    return [keras.layers.RandomTranslation(2 / 28, 2 / 28, fill_mode="constant", seed=seed, name="shift"),
-            keras.layers.RandomRotation(10 / 360, fill_mode="constant", seed=seed + 1, name="rotate")]
+    return [
+        keras.layers.RandomTranslation(2 / 28, 2 / 28, fill_mode="constant", seed=seed, name="shift"),
+        keras.layers.RandomRotation(10 / 360, fill_mode="constant", seed=seed + 1, name="rotate"),
+    ]
 
 
-def build_model(l2=0.0, keep_prob=1.0, seed=0, *, recipe="assignment", filters=None, epochs=50, steps_per_epoch=164,
-                learning_rate=LEARNING_RATE, jit_compile=False):
+def build_model(
+    l2=0.0,
+    keep_prob=1.0,
+    seed=0,
+    *,
+    recipe="assignment",
+    filters=None,
+    epochs=50,
+    steps_per_epoch=164,
+    learning_rate=LEARNING_RATE,
+    jit_compile=False,
+):
     """The assignment's CNN, compiled. Inputs (N, 28, 28, 1) in [0, 1]; outputs logits (N, 10).
 
     l2: the assignment's lambda on the two dense kernels (see `assignment_l2`); keep_prob: dropout keep
@@ -101,19 +115,20 @@ def build_model(l2=0.0, keep_prob=1.0, seed=0, *, recipe="assignment", filters=N
     if recipe == "improved":
         layers += augmentation(seed + 10)
     layers += [
-        keras.layers.Conv2D(filters, 3, strides=1, padding="same", kernel_initializer=xavier_normal(seed),
-                            name="conv"),
+        keras.layers.Conv2D(filters, 3, strides=1, padding="same", kernel_initializer=xavier_normal(seed), name="conv"),
         keras.layers.ReLU(name="conv_relu"),
         keras.layers.BatchNormalization(synchronized=synchronized_batch_norm(), name="batch_norm"),
         keras.layers.MaxPooling2D(2, name="pool"),
         keras.layers.Flatten(name="flatten"),
-        keras.layers.Dense(784, kernel_initializer=xavier_normal(seed + 1), kernel_regularizer=assignment_l2(l2),
-                           name="dense_784"),
+        keras.layers.Dense(
+            784, kernel_initializer=xavier_normal(seed + 1), kernel_regularizer=assignment_l2(l2), name="dense_784"
+        ),
         # Dropout before the ReLU, as in the assignment; relu(mask * x / p) == mask * relu(x) / p anyway.
         keras.layers.Dropout(1.0 - keep_prob, seed=seed + 2, name="dropout"),
         keras.layers.ReLU(name="dense_relu"),
-        keras.layers.Dense(10, kernel_initializer=xavier_normal(seed + 3), kernel_regularizer=assignment_l2(l2),
-                           name="logits"),
+        keras.layers.Dense(
+            10, kernel_initializer=xavier_normal(seed + 3), kernel_regularizer=assignment_l2(l2), name="logits"
+        ),
     ]
     model = keras.Sequential(layers, name=f"notmnist_cnn_{recipe}")
     schedule = learning_rate
@@ -133,21 +148,39 @@ def build_model(l2=0.0, keep_prob=1.0, seed=0, *, recipe="assignment", filters=N
 # Command line
 # ---------------------------------------------------------------------------------------------------------------
 
+
 def build_parser():
-    parser = base_parser(APP, "notMNIST CNN (ECE421 part 2): baseline, L2 and dropout studies.",
-                         epochs=50, batch_size=32)
+    parser = base_parser(
+        APP, "notMNIST CNN (ECE421 part 2): baseline, L2 and dropout studies.", epochs=50, batch_size=32
+    )
     group = parser.add_argument_group("model")
-    group.add_argument("--l2", type=float, default=0.0,
-                       help="lambda of the assignment's penalty lambda*(l2_loss(W1)+l2_loss(W2)) (default 0)")
-    group.add_argument("--keep-prob", type=float, default=None,
-                       help="dropout keep probability after the 784-unit layer (default: 1 = no dropout for the "
-                            "assignment recipe, 0.5 for the improved one)")
-    group.add_argument("--recipe", choices=RECIPES, default="assignment",
-                       help="assignment (default) or improved: 64 conv filters, dropout p=0.5, shift/rotation "
-                            "augmentation, cosine decay")
-    group.add_argument("--study", choices=(*STUDIES, "all"), default=None,
-                       help="l2: lambda in {0.01,0.1,0.5}; dropout: p in {0.9,0.75,0.5}; all: both and the "
-                            "improved recipe; each with the baseline row")
+    group.add_argument(
+        "--l2",
+        type=float,
+        default=0.0,
+        help="lambda of the assignment's penalty lambda*(l2_loss(W1)+l2_loss(W2)) (default 0)",
+    )
+    group.add_argument(
+        "--keep-prob",
+        type=float,
+        default=None,
+        help="dropout keep probability after the 784-unit layer (default: 1 = no dropout for the "
+        "assignment recipe, 0.5 for the improved one)",
+    )
+    group.add_argument(
+        "--recipe",
+        choices=RECIPES,
+        default="assignment",
+        help="assignment (default) or improved: 64 conv filters, dropout p=0.5, shift/rotation "
+        "augmentation, cosine decay",
+    )
+    group.add_argument(
+        "--study",
+        choices=(*STUDIES, "all"),
+        default=None,
+        help="l2: lambda in {0.01,0.1,0.5}; dropout: p in {0.9,0.75,0.5}; all: both and the "
+        "improved recipe; each with the baseline row",
+    )
     add_sweep_arguments(parser, SWEEPABLE)
     return parser
 
@@ -155,22 +188,33 @@ def build_parser():
 def load_data(exp, args):
     """notMNIST with a channel axis: x (N, 28, 28, 1) float32 in [0, 1], y (N,) in 0..9."""
     data = exp.use_data(load_notmnist(args.data_dir))
-    return dataclasses.replace(data, x_train=data.x_train[..., None], x_valid=data.x_valid[..., None],
-                               x_test=data.x_test[..., None])
+    return dataclasses.replace(
+        data, x_train=data.x_train[..., None], x_valid=data.x_valid[..., None], x_test=data.x_test[..., None]
+    )
 
 
 def setting_text(l2, keep_prob, recipe, learning_rate=LEARNING_RATE):
-    return (f"l2={l2:g}, keep_prob={keep_prob:g}" + (f", recipe={recipe}" if recipe != "assignment" else "")
-            + (f", learning_rate={learning_rate:g}" if learning_rate != LEARNING_RATE else ""))
+    return (
+        f"l2={l2:g}, keep_prob={keep_prob:g}"
+        + (f", recipe={recipe}" if recipe != "assignment" else "")
+        + (f", learning_rate={learning_rate:g}" if learning_rate != LEARNING_RATE else "")
+    )
 
 
 def make_model(exp, data, args, l2, keep_prob, recipe, learning_rate=LEARNING_RATE):
     """A compiled CNN of these settings; its learning-rate schedule spans `--epochs`."""
     # Re-seed before each build: a trial's weights must not depend on which trials ran before it (resume).
     reseed(args.seed)
-    return build_model(l2, keep_prob, args.seed, recipe=recipe, epochs=args.epochs,
-                       steps_per_epoch=math.ceil(len(data.y_train) / args.batch_size), learning_rate=learning_rate,
-                       jit_compile=exp.jit)
+    return build_model(
+        l2,
+        keep_prob,
+        args.seed,
+        recipe=recipe,
+        epochs=args.epochs,
+        steps_per_epoch=math.ceil(len(data.y_train) / args.batch_size),
+        learning_rate=learning_rate,
+        jit_compile=exp.jit,
+    )
 
 
 def train(exp, data, args, l2, keep_prob, recipe, run=None, epochs=None, callbacks=(), learning_rate=LEARNING_RATE):
@@ -178,8 +222,9 @@ def train(exp, data, args, l2, keep_prob, recipe, run=None, epochs=None, callbac
     search's trial (Hyperband); the schedule still spans --epochs. Returns (model, TrainResult)."""
     setting = setting_text(l2, keep_prob, recipe, learning_rate)
     model = make_model(exp, data, args, l2, keep_prob, recipe, learning_rate)
-    result = exp.train(model, data, run=run, epochs=epochs, setting=setting, callbacks=callbacks,
-                       title=f"notMNIST CNN, {setting}")
+    result = exp.train(
+        model, data, run=run, epochs=epochs, setting=setting, callbacks=callbacks, title=f"notMNIST CNN, {setting}"
+    )
     return model, result
 
 
@@ -208,20 +253,34 @@ def run_sweep(exp, data, args, name, space, baseline):
     def train_trial(values, run, epochs=None, callbacks=()):
         l2 = values.get("l2", args.l2)
         keep_prob = values.get("keep_prob", args.keep_prob)
-        return train(exp, data, args, l2, keep_prob, args.recipe, run=run, epochs=epochs, callbacks=callbacks,
-                     learning_rate=values.get("learning_rate", LEARNING_RATE))[1]
+        return train(
+            exp,
+            data,
+            args,
+            l2,
+            keep_prob,
+            args.recipe,
+            run=run,
+            epochs=epochs,
+            callbacks=callbacks,
+            learning_rate=values.get("learning_rate", LEARNING_RATE),
+        )[1]
 
     sweep.search(train_trial)
     baseline_label = "baseline (" + setting_text(args.l2, args.keep_prob, args.recipe) + ")"
     rows = sweep.write_outputs(
-        exp.report, f"{name} study", metrics=("val_cross_entropy", "val_accuracy", "accuracy"),
+        exp.report,
+        f"{name} study",
+        metrics=("val_cross_entropy", "val_accuracy", "accuracy"),
         row=lambda result, history: study_row(
-            result.get("setting") or ", ".join(f"{k}={result[k]:g}" for k in space), result),
+            result.get("setting") or ", ".join(f"{k}={result[k]:g}" for k in space), result
+        ),
         baseline=("baseline", {"setting": baseline_label, **flat_metrics(baseline.metrics)}, baseline.history),
         ranked=sweep.tuner != "grid",
         note=f"{args.epochs} epochs, seed {args.seed}; loss = cross-entropy + L2 penalty; best_epoch = lowest "
-             "validation loss" + ("" if sweep.tuner == "grid" else f"; {sweep.tuner} search, best {sweep.objective} "
-                                                                    "first after the baseline"))
+        "validation loss"
+        + ("" if sweep.tuner == "grid" else f"; {sweep.tuner} search, best {sweep.objective} first after the baseline"),
+    )
 
     # The exported weights are the final epoch's: pick the lowest FINAL validation cross-entropy (the data term;
     # the loss itself also holds the L2 penalty, which would always favour the smallest lambda).
@@ -229,12 +288,21 @@ def run_sweep(exp, data, args, name, space, baseline):
     if finished:
         best = min(finished, key=lambda r: r["final_valid_cross_entropy"])
         values = {k: best[k] for k in space}
-        model = make_model(exp, data, args, values.get("l2", args.l2), values.get("keep_prob", args.keep_prob),
-                           args.recipe, values.get("learning_rate", LEARNING_RATE))
+        model = make_model(
+            exp,
+            data,
+            args,
+            values.get("l2", args.l2),
+            values.get("keep_prob", args.keep_prob),
+            args.recipe,
+            values.get("learning_rate", LEARNING_RATE),
+        )
         restore_trained(model, sweep.trial_run(values), data)
         export(exp, model, data, exp.export_dir.with_name(f"{exp.export_dir.name}_{name}"))
-        exp.report.add(f"{name} study: best value", f"{values} (lowest final validation cross-entropy), exported to "
-                                                    f"`{exp.export_dir.name}_{name}`")
+        exp.report.add(
+            f"{name} study: best value",
+            f"{values} (lowest final validation cross-entropy), exported to `{exp.export_dir.name}_{name}`",
+        )
     return rows
 
 
@@ -250,19 +318,28 @@ def restore_trained(model, run, data):
 def export(exp, model, data, path):
     from tfnets.experiment.export import export_model
 
-    export_model(model, path, class_names=data.class_names, input_shape=[28, 28, 1], output="logits",
-                 image_style="notmnist", extra={"app": APP, "run": str(exp.run.path)})
+    export_model(
+        model,
+        path,
+        class_names=data.class_names,
+        input_shape=[28, 28, 1],
+        output="logits",
+        image_style="notmnist",
+        extra={"app": APP, "run": str(exp.run.path)},
+    )
     print(f"exported model: {path}")
 
 
 def get_config(args):
     """What defines a run of this app (its run id hashes exactly these fields)."""
-    config = {**core_config(args),
-              "l2": args.l2,
-              "keep_prob": args.keep_prob,
-              "recipe": args.recipe,
-              "study": args.study,
-              **sweep_config(args)}
+    config = {
+        **core_config(args),
+        "l2": args.l2,
+        "keep_prob": args.keep_prob,
+        "recipe": args.recipe,
+        "study": args.study,
+        **sweep_config(args),
+    }
     if args.recipe == "improved":
         config["filters"] = IMPROVED_FILTERS
     return config
@@ -291,11 +368,14 @@ def main(argv=None):
     # every study. Re-running the same command resumes it from its checkpoint.
     model, baseline = train(exp, data, args, args.l2, args.keep_prob, args.recipe)
     export(exp, model, data, exp.export_dir)
-    exp.report.add_table("Final metrics", [study_row(setting_text(args.l2, args.keep_prob, args.recipe),
-                                                     flat_metrics(baseline.metrics))])
+    exp.report.add_table(
+        "Final metrics", [study_row(setting_text(args.l2, args.keep_prob, args.recipe), flat_metrics(baseline.metrics))]
+    )
     exp.report.add_image("Learning curves", baseline.run.path / "curves.png")
-    print(f"{setting_text(args.l2, args.keep_prob, args.recipe)}: test accuracy "
-          f"{baseline.final['test_accuracy']:.4f}, test loss {baseline.final['test_loss']:.4f}")
+    print(
+        f"{setting_text(args.l2, args.keep_prob, args.recipe)}: test accuracy "
+        f"{baseline.final['test_accuracy']:.4f}, test loss {baseline.final['test_loss']:.4f}"
+    )
 
     studies = dict(STUDIES) if args.study == "all" else ({args.study: STUDIES[args.study]} if args.study else {})
     if space:
@@ -311,20 +391,32 @@ def main(argv=None):
 def improved_row(exp, data, args, baseline):
     """Our "go beyond" row: the improved recipe with every other setting fixed, next to the baseline."""
     keep_prob = DEFAULT_KEEP_PROB["improved"] if args.keep_prob == 1.0 else args.keep_prob
-    run = exp.run.child("improved", {**exp.config, "recipe": "improved", "keep_prob": keep_prob,
-                                     "filters": IMPROVED_FILTERS})
+    run = exp.run.child(
+        "improved", {**exp.config, "recipe": "improved", "keep_prob": keep_prob, "filters": IMPROVED_FILTERS}
+    )
     model, result = train(exp, data, args, args.l2, keep_prob, "improved", run=run)
     export(exp, model, data, exp.export_dir.with_name(f"{exp.export_dir.name}_improved"))
-    rows = [study_row("baseline (assignment recipe)", flat_metrics(baseline.metrics)),
-            study_row(f"improved: {IMPROVED_FILTERS} conv filters, dropout p={keep_prob:g}, shift/rotation "
-                       "augmentation, cosine LR decay", flat_metrics(result.metrics))]
+    rows = [
+        study_row("baseline (assignment recipe)", flat_metrics(baseline.metrics)),
+        study_row(
+            f"improved: {IMPROVED_FILTERS} conv filters, dropout p={keep_prob:g}, shift/rotation "
+            "augmentation, cosine LR decay",
+            flat_metrics(result.metrics),
+        ),
+    ]
     gain = 100 * (result.final["test_accuracy"] - baseline.final["test_accuracy"])
-    exp.report.add_table("Go beyond: improved recipe (extra row)", rows,
-                         note=f"same data, epochs ({args.epochs}), batch, Adam step size and layer sequence; test accuracy "
-                              f"{gain:+.2f} points vs the baseline")
-    figure = plot_overlay({"baseline": baseline.history, "improved": result.history},
-                          exp.run.path / "improved_curves.png", metrics=("val_cross_entropy", "val_accuracy", "accuracy"),
-                          title="notMNIST CNN: baseline vs improved recipe")
+    exp.report.add_table(
+        "Go beyond: improved recipe (extra row)",
+        rows,
+        note=f"same data, epochs ({args.epochs}), batch, Adam step size and layer sequence; test accuracy "
+        f"{gain:+.2f} points vs the baseline",
+    )
+    figure = plot_overlay(
+        {"baseline": baseline.history, "improved": result.history},
+        exp.run.path / "improved_curves.png",
+        metrics=("val_cross_entropy", "val_accuracy", "accuracy"),
+        title="notMNIST CNN: baseline vs improved recipe",
+    )
     exp.report.add_image("Go beyond: curves", figure)
     print(f"improved recipe: test accuracy {result.final['test_accuracy']:.4f} ({gain:+.2f} points)")
     return result

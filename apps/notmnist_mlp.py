@@ -17,6 +17,7 @@ Every run reports the early-stopping point: the epoch with the lowest validation
 next to those of the last epoch. `tfnets.nn.reference.NumpyMLP` is the same network and update in plain NumPy; the
 tests check both implementations (and autodiff) against each other step for step.
 """
+
 import dataclasses
 
 from tfnets.data import load_notmnist
@@ -40,8 +41,9 @@ GRADIENTS = ("manual", "autodiff")
 SWEEPABLE = {"learning_rate": float, "hidden_units": int}
 
 
-def build_model(hidden_units=1000, gradients="manual", seed=0, learning_rate=LEARNING_RATE, momentum=MOMENTUM,
-                jit_compile=False):
+def build_model(
+    hidden_units=1000, gradients="manual", seed=0, learning_rate=LEARNING_RATE, momentum=MOMENTUM, jit_compile=False
+):
     """784 -> hidden_units (ReLU) -> 10 logits, compiled with the assignment's momentum rule.
 
     Inputs (N, 784) in [0, 1]; outputs logits (N, 10). gradients="manual" uses the hand-written backward passes,
@@ -58,14 +60,26 @@ def build_model(hidden_units=1000, gradients="manual", seed=0, learning_rate=LEA
         dense, loss = ManualDense, SoftmaxCrossEntropy(from_logits=True)
     else:
         dense, loss = keras.layers.Dense, keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-    model = keras.Sequential([
-        keras.Input((784,), name="pixels"),
-        dense(hidden_units, activation="relu", kernel_initializer=xavier_normal(seed), bias_initializer="zeros",
-              name="hidden"),
-        dense(10, kernel_initializer=xavier_normal(seed + 1), bias_initializer="zeros", name="logits"),
-    ], name=f"notmnist_mlp_{gradients}")
-    model.compile(optimizer=SGDMomentum.from_notmnist_form(learning_rate, gamma=momentum), loss=loss,
-                  metrics=["accuracy"], jit_compile=jit_compile)
+    model = keras.Sequential(
+        [
+            keras.Input((784,), name="pixels"),
+            dense(
+                hidden_units,
+                activation="relu",
+                kernel_initializer=xavier_normal(seed),
+                bias_initializer="zeros",
+                name="hidden",
+            ),
+            dense(10, kernel_initializer=xavier_normal(seed + 1), bias_initializer="zeros", name="logits"),
+        ],
+        name=f"notmnist_mlp_{gradients}",
+    )
+    model.compile(
+        optimizer=SGDMomentum.from_notmnist_form(learning_rate, gamma=momentum),
+        loss=loss,
+        metrics=["accuracy"],
+        jit_compile=jit_compile,
+    )
     return model
 
 
@@ -73,20 +87,37 @@ def build_model(hidden_units=1000, gradients="manual", seed=0, learning_rate=LEA
 # Command line
 # ---------------------------------------------------------------------------------------------------------------
 
+
 def build_parser():
-    parser = base_parser(APP, "notMNIST MLP (ECE421 part 1): hand-written backprop, full-batch GD + momentum.",
-                         epochs=200, batch_size=None)
+    parser = base_parser(
+        APP,
+        "notMNIST MLP (ECE421 part 1): hand-written backprop, full-batch GD + momentum.",
+        epochs=200,
+        batch_size=None,
+    )
     for action in parser._actions:  # full-batch GD: the default batch is the whole training set
         if action.dest == "batch_size":
             action.help = "mini-batch size (default: the whole training set, i.e. full-batch gradient descent)"
     group = parser.add_argument_group("model")
-    group.add_argument("--hidden-units", type=int_list, default=[1000],
-                       help="hidden layer size; several (100,500,1000,2000) run the hidden-unit study")
-    group.add_argument("--learning-rate", type=positive_float, default=LEARNING_RATE,
-                       help=f"alpha in v <- gamma*v + alpha*grad (default {LEARNING_RATE})")
+    group.add_argument(
+        "--hidden-units",
+        type=int_list,
+        default=[1000],
+        help="hidden layer size; several (100,500,1000,2000) run the hidden-unit study",
+    )
+    group.add_argument(
+        "--learning-rate",
+        type=positive_float,
+        default=LEARNING_RATE,
+        help=f"alpha in v <- gamma*v + alpha*grad (default {LEARNING_RATE})",
+    )
     group.add_argument("--momentum", type=float, default=MOMENTUM, help=f"gamma (default {MOMENTUM})")
-    group.add_argument("--gradients", choices=GRADIENTS, default="manual",
-                       help="manual: hand-written backprop layers (default); autodiff: TensorFlow autodiff")
+    group.add_argument(
+        "--gradients",
+        choices=GRADIENTS,
+        default="manual",
+        help="manual: hand-written backprop layers (default); autodiff: TensorFlow autodiff",
+    )
     add_sweep_arguments(parser, SWEEPABLE)
     return parser
 
@@ -105,11 +136,20 @@ def early_stopping_rows(history):
     best = min(history, key=lambda r: r["val_loss"])
     last = history[-1]
     rows = []
-    for label, row in ((f"lowest valid loss (epoch {int(best['epoch'])})", best),
-                       (f"last epoch ({int(last['epoch'])})", last)):
-        rows.append({"point": label, "valid_loss": row.get("val_loss"), "train_accuracy": row.get("accuracy"),
-                     "valid_accuracy": row.get("val_accuracy"), "test_accuracy": row.get("test_accuracy"),
-                     "test_loss": row.get("test_loss")})
+    for label, row in (
+        (f"lowest valid loss (epoch {int(best['epoch'])})", best),
+        (f"last epoch ({int(last['epoch'])})", last),
+    ):
+        rows.append(
+            {
+                "point": label,
+                "valid_loss": row.get("val_loss"),
+                "train_accuracy": row.get("accuracy"),
+                "valid_accuracy": row.get("val_accuracy"),
+                "test_accuracy": row.get("test_accuracy"),
+                "test_loss": row.get("test_loss"),
+            }
+        )
     return rows
 
 
@@ -120,8 +160,16 @@ def train(exp, data, args, hidden_units, learning_rate, run=None, epochs=None, c
     model = build_model(hidden_units, args.gradients, args.seed, learning_rate, args.momentum, jit_compile=exp.jit)
     batch = args.batch_size or len(data.y_train)
     setting = f"hidden_units={hidden_units}, learning_rate={learning_rate:g}, batch={batch}"
-    result = exp.train(model, data, run=run, epochs=epochs, batch_size=batch, setting=setting, callbacks=callbacks,
-                       title=f"notMNIST MLP ({args.gradients}), {setting}")
+    result = exp.train(
+        model,
+        data,
+        run=run,
+        epochs=epochs,
+        batch_size=batch,
+        setting=setting,
+        callbacks=callbacks,
+        title=f"notMNIST MLP ({args.gradients}), {setting}",
+    )
     return model, result
 
 
@@ -129,15 +177,28 @@ def single_run(exp, data, args):
     hidden_units = args.hidden_units[0]
     model, result = train(exp, data, args, hidden_units, args.learning_rate)
     final = result.final
-    exp.report.add_table("Final metrics", [{"hidden_units": hidden_units, **final,
-                                            "wall_time_s": result.metrics["timing"]["wall_time_s"]}])
+    exp.report.add_table(
+        "Final metrics",
+        [{"hidden_units": hidden_units, **final, "wall_time_s": result.metrics["timing"]["wall_time_s"]}],
+    )
     exp.report.add_image("Learning curves", result.run.path / "curves.png")
-    exp.report.add_table("Early stopping", early_stopping_rows(result.history),
-                         note="the epoch an early-stopping rule on validation loss would keep, vs training on")
-    exp.export(model, class_names=data.class_names, input_shape=[784], image_shape=[28, 28, 1],
-               output="logits", image_style="notmnist")
-    print(f"hidden_units={hidden_units}: test accuracy {final['test_accuracy']:.4f}, "
-          f"test loss {final['test_loss']:.4f}, {result.metrics['timing']['wall_time_s']:.1f}s")
+    exp.report.add_table(
+        "Early stopping",
+        early_stopping_rows(result.history),
+        note="the epoch an early-stopping rule on validation loss would keep, vs training on",
+    )
+    exp.export(
+        model,
+        class_names=data.class_names,
+        input_shape=[784],
+        image_shape=[28, 28, 1],
+        output="logits",
+        image_style="notmnist",
+    )
+    print(
+        f"hidden_units={hidden_units}: test accuracy {final['test_accuracy']:.4f}, "
+        f"test loss {final['test_loss']:.4f}, {result.metrics['timing']['wall_time_s']:.1f}s"
+    )
     return result
 
 
@@ -145,18 +206,20 @@ def study_row(space, result, history):
     """A study's table row: the trial's values, final accuracies and test loss, time, and the early-stopping point
     (the accuracies at the epoch of lowest validation loss)."""
     stop = early_stopping_rows(history)
-    return {**{k: result[k] for k in space},
-            "test_accuracy": result.get("final_test_accuracy"),
-            "test_loss": result.get("final_test_loss"),
-            "train_accuracy": result.get("final_train_accuracy"),
-            "valid_accuracy": result.get("final_valid_accuracy"),
-            "wall_time_s": result.get("wall_time_s"),
-            "best_epoch": result.get("best_epoch"),
-            "epochs": result.get("epochs"),
-            "stopped": result.get("stopped"),
-            "test_accuracy_at_best": stop[0]["test_accuracy"] if stop else None,
-            "valid_accuracy_at_best": stop[0]["valid_accuracy"] if stop else None,
-            "status": result.get("status")}
+    return {
+        **{k: result[k] for k in space},
+        "test_accuracy": result.get("final_test_accuracy"),
+        "test_loss": result.get("final_test_loss"),
+        "train_accuracy": result.get("final_train_accuracy"),
+        "valid_accuracy": result.get("final_valid_accuracy"),
+        "wall_time_s": result.get("wall_time_s"),
+        "best_epoch": result.get("best_epoch"),
+        "epochs": result.get("epochs"),
+        "stopped": result.get("stopped"),
+        "test_accuracy_at_best": stop[0]["test_accuracy"] if stop else None,
+        "valid_accuracy_at_best": stop[0]["valid_accuracy"] if stop else None,
+        "status": result.get("status"),
+    }
 
 
 def study(exp, data, args, space):
@@ -165,38 +228,63 @@ def study(exp, data, args, space):
     sweep = Sweep(exp.run, space, epochs=args.epochs, name=name, **sweep_options(args))
 
     def train_trial(values, run, epochs=None, callbacks=()):
-        return train(exp, data, args, values.get("hidden_units", args.hidden_units[0]),
-                     values.get("learning_rate", args.learning_rate), run=run, epochs=epochs, callbacks=callbacks)[1]
+        return train(
+            exp,
+            data,
+            args,
+            values.get("hidden_units", args.hidden_units[0]),
+            values.get("learning_rate", args.learning_rate),
+            run=run,
+            epochs=epochs,
+            callbacks=callbacks,
+        )[1]
 
     sweep.search(train_trial)
     rows = sweep.write_outputs(
-        exp.report, f"{name} study", metrics=("val_loss", "val_accuracy", "test_accuracy"),
-        row=lambda result, history: study_row(space, result, history), ranked=sweep.tuner != "grid",
+        exp.report,
+        f"{name} study",
+        metrics=("val_loss", "val_accuracy", "test_accuracy"),
+        row=lambda result, history: study_row(space, result, history),
+        ranked=sweep.tuner != "grid",
         note=f"{args.epochs} epochs, seed {args.seed}, gradients={args.gradients}; final = last epoch; best_epoch = "
-             f"lowest validation loss (early stopping)" + ("" if sweep.tuner == "grid" else
-                                                             f"; {sweep.tuner} search, best {sweep.objective} first"))
+        f"lowest validation loss (early stopping)"
+        + ("" if sweep.tuner == "grid" else f"; {sweep.tuner} search, best {sweep.objective} first"),
+    )
     if len(space) == 1 and rows:
         key = name
         by_value = sorted(rows, key=lambda r: r[key])
-        exp.report.add_image(f"{name} study: final test accuracy", plot_xy(
-            {"test": ([r[key] for r in by_value], [r["test_accuracy"] for r in by_value]),
-             "test at best epoch": ([r[key] for r in by_value], [r["test_accuracy_at_best"] for r in by_value])},
-            exp.run.path / f"{name}_test_accuracy.png", xlabel=name, ylabel="test accuracy", logx=True,
-            title="notMNIST MLP"))
+        exp.report.add_image(
+            f"{name} study: final test accuracy",
+            plot_xy(
+                {
+                    "test": ([r[key] for r in by_value], [r["test_accuracy"] for r in by_value]),
+                    "test at best epoch": ([r[key] for r in by_value], [r["test_accuracy_at_best"] for r in by_value]),
+                },
+                exp.run.path / f"{name}_test_accuracy.png",
+                xlabel=name,
+                ylabel="test accuracy",
+                logx=True,
+                title="notMNIST MLP",
+            ),
+        )
     for row in rows:
-        print(", ".join(f"{k}={row[k]}" for k in space) + f": test accuracy {row['test_accuracy']:.4f}, "
-              f"test loss {row['test_loss']:.4f}, {row['wall_time_s']}s, best epoch {row['best_epoch']}")
+        print(
+            ", ".join(f"{k}={row[k]}" for k in space) + f": test accuracy {row['test_accuracy']:.4f}, "
+            f"test loss {row['test_loss']:.4f}, {row['wall_time_s']}s, best epoch {row['best_epoch']}"
+        )
     return rows
 
 
 def get_config(args):
     """What defines a run of this app (its run id hashes exactly these fields)."""
-    return {**core_config(args),
-            "hidden_units": args.hidden_units,
-            "learning_rate": args.learning_rate,
-            "momentum": args.momentum,
-            "gradients": args.gradients,
-            **sweep_config(args)}
+    return {
+        **core_config(args),
+        "hidden_units": args.hidden_units,
+        "learning_rate": args.learning_rate,
+        "momentum": args.momentum,
+        "gradients": args.gradients,
+        **sweep_config(args),
+    }
 
 
 def main(argv=None):
@@ -211,8 +299,10 @@ def main(argv=None):
     exp = Experiment(args, "notMNIST MLP (ECE421 assignment, part 1)", get_config)
     data = load_data(exp, args)
     if args.batch_size is not None:
-        require(args.batch_size <= len(data.y_train),
-                f"--batch-size {args.batch_size} is larger than the training set ({len(data.y_train)} examples)")
+        require(
+            args.batch_size <= len(data.y_train),
+            f"--batch-size {args.batch_size} is larger than the training set ({len(data.y_train)} examples)",
+        )
     if space:
         return study(exp, data, args, space)
     return single_run(exp, data, args)

@@ -18,6 +18,7 @@ An image already at the model's size is taken as framed. A file that cannot be r
 and skipped; the others are classified and the exit status is non-zero. Images go through the model in
 batches (one call per `--batch-size` images).
 """
+
 import csv
 import glob
 import io
@@ -43,16 +44,16 @@ NOTES = {
     "colour": "colour image converted to greyscale for this greyscale model",
     "inverted": "inverted to the training images' polarity (--invert no keeps it)",
     "inverted_by_model": "background unclear from the border; inverted because the model is clearly more "
-                         "confident that way (--invert no keeps it)",
+    "confident that way (--invert no keeps it)",
     "framed": "glyph cropped and framed like the training images ({framing}); --no-resize refuses instead",
-    "resized": "resized to {size}, aspect ratio kept, padded with the background colour; --no-resize refuses "
-               "instead",
+    "resized": "resized to {size}, aspect ratio kept, padded with the background colour; --no-resize refuses instead",
 }
 
 
 # ---------------------------------------------------------------------------------------------------------
 # Finding the inputs
 # ---------------------------------------------------------------------------------------------------------
+
 
 def expand_inputs(arguments, stdin=None):
     """Command-line inputs -> list of (path, display name). Folders recurse (image files only, sorted), globs
@@ -65,8 +66,13 @@ def expand_inputs(arguments, stdin=None):
             continue
         path = Path(argument)
         if path.is_dir():
-            files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
-                           and not any(part.startswith(".") for part in p.relative_to(path).parts))
+            files = sorted(
+                p
+                for p in path.rglob("*")
+                if p.is_file()
+                and p.suffix.lower() in IMAGE_SUFFIXES
+                and not any(part.startswith(".") for part in p.relative_to(path).parts)
+            )
             # An empty folder stays in the list, to be reported like any other input that cannot be read.
             found += [(p, str(p.relative_to(path))) for p in files] or [(path, argument)]
         elif not path.exists() and glob.has_magic(argument):
@@ -127,8 +133,10 @@ def array_examples(model, path):
     if array.size == per_example:
         array = array.reshape((1, -1))
     if array.ndim < 2 or int(np.prod(array.shape[1:])) != per_example:
-        raise ModelError(f"{path} has shape {array.shape}; expected (N, {', '.join(map(str, shape))}) "
-                         f"or one example of shape {tuple(shape)}")
+        raise ModelError(
+            f"{path} has shape {array.shape}; expected (N, {', '.join(map(str, shape))}) "
+            f"or one example of shape {tuple(shape)}"
+        )
     array = array.reshape((len(array), -1))
     raw = model.takes_pixels or np.issubdtype(array.dtype, np.integer)
     return (model.prepare_images(array) if raw else model.reshape(array)), len(array)
@@ -137,6 +145,7 @@ def array_examples(model, path):
 # ---------------------------------------------------------------------------------------------------------
 # Classifying
 # ---------------------------------------------------------------------------------------------------------
+
 
 class Notes:
     """What was done to the inputs, one stderr line per kind at the end (naming the file when only one)."""
@@ -170,8 +179,7 @@ class Progress:
         if self.active:
             filled = int(30 * self.done / self.total)
             rate = self.done / max(time.perf_counter() - self.started, 1e-9)
-            self.stream.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] {self.done}/{self.total} "
-                              f"{rate:.0f} images/s")
+            self.stream.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] {self.done}/{self.total} {rate:.0f} images/s")
             self.stream.flush()
 
     def close(self):
@@ -188,7 +196,7 @@ def classify(model, inputs, spec, *, batch_size, notes, errors, progress):
     from tfnets.experiment.images import prepare
 
     for start in range(0, len(inputs), batch_size):
-        chunk = inputs[start:start + batch_size]
+        chunk = inputs[start : start + batch_size]
         rows, owners, offset = [], [], 0  # owners: (name, file, first row, number of rows, is an array)
         for path, name in chunk:
             try:
@@ -232,6 +240,7 @@ def classify(model, inputs, spec, *, batch_size, notes, errors, progress):
 # Output
 # ---------------------------------------------------------------------------------------------------------
 
+
 def top_k(row, class_names, k):
     return [(class_names[i], float(row[i])) for i in np.argsort(-row, kind="stable")[:k]]
 
@@ -239,14 +248,20 @@ def top_k(row, class_names, k):
 def format_results(results, errors, class_names, k, fmt, model_dir):
     """results: (name, file, probabilities) -> the text of the whole output in `fmt`."""
     if fmt == "text":
-        return "".join(f"{name}: " + ", ".join(f"{c} ({p:.3f})" for c, p in top_k(row, class_names, k)) + "\n"
-                       for name, _, row in results)
+        return "".join(
+            f"{name}: " + ", ".join(f"{c} ({p:.3f})" for c, p in top_k(row, class_names, k)) + "\n"
+            for name, _, row in results
+        )
     if fmt == "json":
-        document = {"model": str(model_dir), "top_k": k,
-                    "predictions": [{"file": file, "top_k": [{"class": c, "probability": p}
-                                                             for c, p in top_k(row, class_names, k)]}
-                                    for _, file, row in results],
-                    "errors": [{"file": file, "error": message} for file, message in errors]}
+        document = {
+            "model": str(model_dir),
+            "top_k": k,
+            "predictions": [
+                {"file": file, "top_k": [{"class": c, "probability": p} for c, p in top_k(row, class_names, k)]}
+                for _, file, row in results
+            ],
+            "errors": [{"file": file, "error": message} for file, message in errors],
+        }
         return json.dumps(document, indent=2) + "\n"
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
@@ -261,18 +276,30 @@ def build_parser():
 
     parser = ArgumentParser(prog="python -m apps.predict", description=__doc__.split("\n\n")[0])
     parser.add_argument("model_dir", help="an exported model folder, e.g. saved_models/notmnist_cnn")
-    parser.add_argument("inputs", nargs="+",
-                        help="image files, folders, glob patterns, '-' (paths on stdin), or .npy/.npz arrays")
+    parser.add_argument(
+        "inputs", nargs="+", help="image files, folders, glob patterns, '-' (paths on stdin), or .npy/.npz arrays"
+    )
     parser.add_argument("--top-k", type=positive_int, default=3)
-    parser.add_argument("--format", choices=("text", "json", "csv"), default="text",
-                        help="text (default), json or csv (file, then the top-k classes and probabilities)")
-    parser.add_argument("--out", default=None, help="write the predictions to this file (atomically) instead of "
-                                                    "stdout")
-    parser.add_argument("--no-resize", dest="resize", action="store_false",
-                        help="refuse images whose size differs from the model's instead of resizing/framing them")
-    parser.add_argument("--invert", choices=INVERT_CHOICES, default="auto",
-                        help="auto (default): invert greyscale images whose background is the opposite of the "
-                             "training images'; yes: invert every image; no: never")
+    parser.add_argument(
+        "--format",
+        choices=("text", "json", "csv"),
+        default="text",
+        help="text (default), json or csv (file, then the top-k classes and probabilities)",
+    )
+    parser.add_argument("--out", default=None, help="write the predictions to this file (atomically) instead of stdout")
+    parser.add_argument(
+        "--no-resize",
+        dest="resize",
+        action="store_false",
+        help="refuse images whose size differs from the model's instead of resizing/framing them",
+    )
+    parser.add_argument(
+        "--invert",
+        choices=INVERT_CHOICES,
+        default="auto",
+        help="auto (default): invert greyscale images whose background is the opposite of the "
+        "training images'; yes: invert every image; no: never",
+    )
     parser.add_argument("--batch-size", type=positive_int, default=256, help="images per model call (default 256)")
     parser.add_argument("--debug", action="store_true")
     return parser
@@ -295,15 +322,17 @@ def main(argv=None, stdin=None):
     spec = InputSpec.from_metadata(model.metadata, model.pixel_shape, resize=args.resize, invert=args.invert)
     notes = Notes(size=f"{spec.width}x{spec.height}", framing=model.metadata.get("framing"))
     errors, progress = [], Progress(len(inputs))
-    results = list(classify(model, inputs, spec, batch_size=args.batch_size, notes=notes, errors=errors,
-                            progress=progress))
+    results = list(
+        classify(model, inputs, spec, batch_size=args.batch_size, notes=notes, errors=errors, progress=progress)
+    )
     progress.close()
     if errors and not results and len(errors) == 1:
         raise ModelError(errors[0][1])
     for _, message in errors:
         print(f"error: {message}; skipped", file=sys.stderr)
-    text = format_results(results, errors, model.class_names, min(args.top_k, len(model.class_names)),
-                          args.format, args.model_dir)
+    text = format_results(
+        results, errors, model.class_names, min(args.top_k, len(model.class_names)), args.format, args.model_dir
+    )
     if args.out:
         atomic.write_text(args.out, text)
         print(f"wrote {len(results)} predictions to {args.out}", file=sys.stderr)
@@ -314,8 +343,10 @@ def main(argv=None, stdin=None):
     if errors and not results:
         raise ModelError(f"none of the {len(errors)} inputs could be classified (see above)")
     if errors:
-        raise ModelError(f"{len(errors)} of {len(inputs)} inputs could not be classified (see above); "
-                         f"the other {len(inputs) - len(errors)} were")
+        raise ModelError(
+            f"{len(errors)} of {len(inputs)} inputs could not be classified (see above); "
+            f"the other {len(inputs) - len(errors)} were"
+        )
     return np.stack([row for _, _, row in results]) if results else np.zeros((0, len(model.class_names)))
 
 

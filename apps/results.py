@@ -14,6 +14,7 @@ git, so that block is where measurements outlive a checkout: a cell with no run 
 value already there, and docs/results.md says so ("recorded"). The block is rewritten when every part has a run
 (`--readme auto`, the default), or always (`--readme always`; cells without a run keep their recorded value).
 """
+
 import csv
 import dataclasses
 import datetime
@@ -34,6 +35,7 @@ DATA_DIR = "../shared/data"
 @dataclasses.dataclass(frozen=True)
 class Original:
     """A number from the original assignment: one value, a range (`low`..`high`), or a bar (`low`, no `high`)."""
+
     text: str
     low: float = None
     high: float = None
@@ -71,6 +73,7 @@ NONE = Original("—")
 # A reader takes a run folder and returns (value, file that proves it finished), or None while it has not finished.
 # Accuracies come back in percent, errors as fractions.
 
+
 def _json(path):
     try:
         return json.loads(Path(path).read_text())
@@ -84,6 +87,7 @@ def final_metric(sub="", key="test_accuracy", where="final", scale=100.0):
         metrics = _json(path)
         value = (metrics or {}).get(where, {}).get(key)
         return None if value is None else (scale * value, path)
+
     return read
 
 
@@ -91,6 +95,7 @@ def test_error(sub):
     def read(run):
         found = final_metric(sub, scale=1.0)(run)
         return None if found is None else (1.0 - found[0], found[1])
+
     return read
 
 
@@ -99,6 +104,7 @@ def ensemble_valid_accuracy(sub):
         path = run / sub / "metrics.json"
         value = ((_json(path) or {}).get("scores", {}).get("valid", {})).get("accuracy")
         return None if value is None else (100.0 * value, path)
+
     return read
 
 
@@ -112,6 +118,7 @@ def _csv_rows(path):
 
 def best_of_budget(budget):
     """mnist_depth_width: the test accuracy of the budget's architecture with the best validation accuracy."""
+
     def read(run):
         path = run / f"budget_{budget}" / "depth_results.csv"
         rows = _csv_rows(path)
@@ -119,15 +126,18 @@ def best_of_budget(budget):
             return None
         best = max(rows, key=lambda row: float(row["final_valid_accuracy"]))
         return 100.0 * float(best["final_test_accuracy"]), path
+
     return read
 
 
 def dropout_study_rate(rate):
     def read(run):
         path = run / "dropout_study" / "dropout_results.csv"
-        row = next((r for r in _csv_rows(path) or [] if float(r["dropout"]) == rate and r["status"] == "completed"),
-                   None)
+        row = next(
+            (r for r in _csv_rows(path) or [] if float(r["dropout"]) == rate and r["status"] == "completed"), None
+        )
         return None if row is None else (100.0 * float(row["final_test_accuracy"]), path)
+
     return read
 
 
@@ -144,10 +154,12 @@ def catcar_exported(run):
 
 # -- the parts -----------------------------------------------------------------------------------------------------
 
+
 @dataclasses.dataclass(frozen=True)
 class Measure:
     """Where one number comes from: the command's flags (`args`, on top of the app's defaults), settings the app
     fills in after parsing (`fills`), and the reader of its run folder."""
+
     args: tuple
     read: object
     fills: tuple = ()
@@ -163,54 +175,138 @@ class Part:
     app: str
     original: Original
     assignment: tuple = ()  # Measures of "ours, assignment recipe": the latest finished of any of them counts
-    improved: tuple = ()    # Measures of "ours, improved recipe"
-    unit: str = "%"         # "%": accuracy in percent; "error": a fraction
+    improved: tuple = ()  # Measures of "ours, improved recipe"
+    unit: str = "%"  # "%": accuracy in percent; "error": a fraction
 
 
 PARTS = (
-    Part("notmnist_mlp", "ECE421 part 1: notMNIST MLP, test accuracy", "notmnist_mlp", ORIGINALS["notmnist_mlp"],
-         assignment=(Measure((), final_metric()),)),
-    Part("notmnist_cnn", "ECE421 part 2: notMNIST CNN, test accuracy", "notmnist_cnn", ORIGINALS["notmnist_cnn"],
-         assignment=(Measure((), final_metric(), fills=(("keep_prob", 1.0),)),),
-         improved=(Measure(("--recipe", "improved"), final_metric(), fills=(("keep_prob", 0.5),)),
-                   Measure(("--study", "all"), final_metric("improved"), fills=(("keep_prob", 1.0),)))),
-    *(Part(f"depth_width_{b}", f"CS155: MNIST MLP ≤ {b:,} hidden units, test accuracy", "mnist_depth_width",
-           ORIGINALS[f"depth_width_{b}"], improved=(Measure((), best_of_budget(b)),)) for b in (100, 200, 1000)),
-    Part("mnist_cnn_dropout", "CS155: MNIST CNN dropout study, rate 0 after 1 epoch, test accuracy", "mnist_cnn",
-         ORIGINALS["mnist_cnn_dropout"], improved=(Measure((), dropout_study_rate(0.0)),)),
-    Part("mnist_cnn_final", "CS155: MNIST CNN < 100k parameters, test accuracy", "mnist_cnn",
-         ORIGINALS["mnist_cnn_final"], improved=(Measure((), final_metric("final")),)),
-    Part("dl_principles_a", "CS155: ReLU net with zero init (part A), test error", "dl_principles", NONE,
-         assignment=(Measure((), test_error("A_relu_zeros")),), unit="error"),
-    Part("dl_principles_c", "CS155: examples sorted by class, batch 1 (part C), test error", "dl_principles", NONE,
-         assignment=(Measure((), test_error("C_sorted")),), unit="error"),
-    Part("catcar", "EEE443 Q1: cat vs car MLP chosen on validation, test accuracy", "catcar_mlp", ORIGINALS["catcar"],
-         assignment=(Measure((), catcar_exported),), improved=(Measure(("--inputs", "zca"), catcar_exported),)),
-    Part("trigram_sum", "EEE443 Q2: trigram (32, 256), order-free, validation accuracy", "trigram_embedding",
-         ORIGINALS["trigram_sum"],
-         assignment=(Measure(("--merge", "sum", "--configs", "32x256", "--extra", "none"),
-                             final_metric("D32_P256", "valid_accuracy", "best")),)),
-    Part("trigram", "EEE443 Q2: trigram (32, 256), word order kept, validation accuracy", "trigram_embedding", NONE,
-         assignment=(Measure((), final_metric("D32_P256", "valid_accuracy", "best")),),
-         improved=(Measure((), ensemble_valid_accuracy("D128_P1024_relu_adam_drop0.5_x3")),)),
-    Part("cifar", "CS231n A2: CIFAR-10 best fully-connected net, test accuracy", "cifar_fc_net", ORIGINALS["cifar"],
-         improved=(Measure(("--part", "best", "--epochs", "60", "--trial-epochs", "2", "--sweep", "learning_rate=1e-3",
-                            "--sweep", "keep=0.7,0.85"), final_metric("best_final")),)),
+    Part(
+        "notmnist_mlp",
+        "ECE421 part 1: notMNIST MLP, test accuracy",
+        "notmnist_mlp",
+        ORIGINALS["notmnist_mlp"],
+        assignment=(Measure((), final_metric()),),
+    ),
+    Part(
+        "notmnist_cnn",
+        "ECE421 part 2: notMNIST CNN, test accuracy",
+        "notmnist_cnn",
+        ORIGINALS["notmnist_cnn"],
+        assignment=(Measure((), final_metric(), fills=(("keep_prob", 1.0),)),),
+        improved=(
+            Measure(("--recipe", "improved"), final_metric(), fills=(("keep_prob", 0.5),)),
+            Measure(("--study", "all"), final_metric("improved"), fills=(("keep_prob", 1.0),)),
+        ),
+    ),
+    *(
+        Part(
+            f"depth_width_{b}",
+            f"CS155: MNIST MLP ≤ {b:,} hidden units, test accuracy",
+            "mnist_depth_width",
+            ORIGINALS[f"depth_width_{b}"],
+            improved=(Measure((), best_of_budget(b)),),
+        )
+        for b in (100, 200, 1000)
+    ),
+    Part(
+        "mnist_cnn_dropout",
+        "CS155: MNIST CNN dropout study, rate 0 after 1 epoch, test accuracy",
+        "mnist_cnn",
+        ORIGINALS["mnist_cnn_dropout"],
+        improved=(Measure((), dropout_study_rate(0.0)),),
+    ),
+    Part(
+        "mnist_cnn_final",
+        "CS155: MNIST CNN < 100k parameters, test accuracy",
+        "mnist_cnn",
+        ORIGINALS["mnist_cnn_final"],
+        improved=(Measure((), final_metric("final")),),
+    ),
+    Part(
+        "dl_principles_a",
+        "CS155: ReLU net with zero init (part A), test error",
+        "dl_principles",
+        NONE,
+        assignment=(Measure((), test_error("A_relu_zeros")),),
+        unit="error",
+    ),
+    Part(
+        "dl_principles_c",
+        "CS155: examples sorted by class, batch 1 (part C), test error",
+        "dl_principles",
+        NONE,
+        assignment=(Measure((), test_error("C_sorted")),),
+        unit="error",
+    ),
+    Part(
+        "catcar",
+        "EEE443 Q1: cat vs car MLP chosen on validation, test accuracy",
+        "catcar_mlp",
+        ORIGINALS["catcar"],
+        assignment=(Measure((), catcar_exported),),
+        improved=(Measure(("--inputs", "zca"), catcar_exported),),
+    ),
+    Part(
+        "trigram_sum",
+        "EEE443 Q2: trigram (32, 256), order-free, validation accuracy",
+        "trigram_embedding",
+        ORIGINALS["trigram_sum"],
+        assignment=(
+            Measure(
+                ("--merge", "sum", "--configs", "32x256", "--extra", "none"),
+                final_metric("D32_P256", "valid_accuracy", "best"),
+            ),
+        ),
+    ),
+    Part(
+        "trigram",
+        "EEE443 Q2: trigram (32, 256), word order kept, validation accuracy",
+        "trigram_embedding",
+        NONE,
+        assignment=(Measure((), final_metric("D32_P256", "valid_accuracy", "best")),),
+        improved=(Measure((), ensemble_valid_accuracy("D128_P1024_relu_adam_drop0.5_x3")),),
+    ),
+    Part(
+        "cifar",
+        "CS231n A2: CIFAR-10 best fully-connected net, test accuracy",
+        "cifar_fc_net",
+        ORIGINALS["cifar"],
+        improved=(
+            Measure(
+                (
+                    "--part",
+                    "best",
+                    "--epochs",
+                    "60",
+                    "--trial-epochs",
+                    "2",
+                    "--sweep",
+                    "learning_rate=1e-3",
+                    "--sweep",
+                    "keep=0.7,0.85",
+                ),
+                final_metric("best_final"),
+            ),
+        ),
+    ),
 )
 
 
 # -- finding runs --------------------------------------------------------------------------------------------------
 
+
 @dataclasses.dataclass
 class Found:
     value: float
-    run: Path        # the run folder
-    finished: Path   # the file that shows it finished
+    run: Path  # the run folder
+    finished: Path  # the file that shows it finished
     config: dict
 
     @property
     def date(self):
-        return datetime.datetime.fromtimestamp(self.finished.stat().st_mtime, datetime.timezone.utc).strftime("%Y-%m-%d")
+        return datetime.datetime.fromtimestamp(self.finished.stat().st_mtime, datetime.timezone.utc).strftime(
+            "%Y-%m-%d"
+        )
 
 
 def _plain(value):
@@ -263,6 +359,7 @@ def latest(runs, app, measures):
 
 # -- the README block, read back ------------------------------------------------------------------------------------
 
+
 def recorded_cells(readme_text):
     """{part label: [cells]} from the README's results block (what earlier measurements left there)."""
     if START not in readme_text or END not in readme_text:
@@ -283,6 +380,7 @@ def number(text):
 
 # -- writing -------------------------------------------------------------------------------------------------------
 
+
 def fmt(value, unit):
     if value is None:
         return "—"
@@ -299,6 +397,7 @@ def fmt_delta(original, value, unit):
 @dataclasses.dataclass
 class Cell:
     """One "ours" cell: a value from a run, a value recorded earlier, "not run", or "—" (no such column)."""
+
     part: Part
     column: str
     measure: Measure = None
@@ -325,8 +424,9 @@ def collect(runs, recorded):
     table = []
     for part in PARTS:
         row = []
-        for index, (column, measures) in enumerate((("assignment recipe", part.assignment),
-                                                    ("improved recipe", part.improved))):
+        for index, (column, measures) in enumerate(
+            (("assignment recipe", part.assignment), ("improved recipe", part.improved))
+        ):
             measure, found = latest(runs, part.app, measures)
             old = recorded.get(part.label, [None] * 6)[2 + index]
             keep = old if old not in (None, "", "—", "not run") and found is None else None
@@ -336,34 +436,51 @@ def collect(runs, recorded):
 
 
 def readme_block(table):
-    lines = ["| assignment part | original | ours: assignment recipe | ours: improved recipe | reproduce | details |",
-             "| --- | --- | --- | --- | --- | --- |"]
+    lines = [
+        "| assignment part | original | ours: assignment recipe | ours: improved recipe | reproduce | details |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
     for part, cells in table:
-        commands = " <br> ".join(dict.fromkeys(f"`{c.measure.command(part.app)}`" for c in cells
-                                               if c.measure is not None))
-        lines.append(f"| {part.label} | {part.original.text} | {cells[0].text} | {cells[1].text} | {commands} | "
-                     f"[{part.app}](docs/{part.app}.md) |")
+        commands = " <br> ".join(
+            dict.fromkeys(f"`{c.measure.command(part.app)}`" for c in cells if c.measure is not None)
+        )
+        lines.append(
+            f"| {part.label} | {part.original.text} | {cells[0].text} | {cells[1].text} | {commands} | "
+            f"[{part.app}](docs/{part.app}.md) |"
+        )
     return "\n".join(lines)
 
 
 def results_markdown(table, runs_label, figure_name):
-    lines = ["# Results", "",
-             "Generated by `python -m apps.results` (`make results`) from the run folders in "
-             f"`{runs_label}`; do not edit by hand. Every number was measured on the project's data folder "
-             f"(`{DATA_DIR}`, see [data.md](data.md) for how it differs from the assignments' data) with the seed "
-             "listed. Accuracies in percent; Δ = points above the original (above the top of its range, or the "
-             "bar), negative below it. \"Assignment recipe\" is the app's default command, which follows the "
-             "assignment's network and training; \"improved recipe\" is our extra configuration, or our own design "
-             "where the assignment fixes only a target.", "",
-             "| assignment part | original | ours: assignment recipe | Δ | ours: improved recipe | Δ | details |",
-             "| --- | --- | --- | --- | --- | --- | --- |"]
+    lines = [
+        "# Results",
+        "",
+        "Generated by `python -m apps.results` (`make results`) from the run folders in "
+        f"`{runs_label}`; do not edit by hand. Every number was measured on the project's data folder "
+        f"(`{DATA_DIR}`, see [data.md](data.md) for how it differs from the assignments' data) with the seed "
+        "listed. Accuracies in percent; Δ = points above the original (above the top of its range, or the "
+        'bar), negative below it. "Assignment recipe" is the app\'s default command, which follows the '
+        'assignment\'s network and training; "improved recipe" is our extra configuration, or our own design '
+        "where the assignment fixes only a target.",
+        "",
+        "| assignment part | original | ours: assignment recipe | Δ | ours: improved recipe | Δ | details |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
     for part, cells in table:
         deltas = [fmt_delta(part.original, c.value, part.unit) for c in cells]
-        lines.append(f"| {part.label} | {part.original.text} | {cells[0].text} | {deltas[0]} | {cells[1].text} | "
-                     f"{deltas[1]} | [{part.app}]({part.app}.md) |")
-    lines += ["", f"![ours vs the originals]({figure_name})", "", "## Where each number comes from", "",
-              "| assignment part | column | run folder | date (UTC) | data | seed | command |",
-              "| --- | --- | --- | --- | --- | --- | --- |"]
+        lines.append(
+            f"| {part.label} | {part.original.text} | {cells[0].text} | {deltas[0]} | {cells[1].text} | "
+            f"{deltas[1]} | [{part.app}]({part.app}.md) |"
+        )
+    lines += [
+        "",
+        f"![ours vs the originals]({figure_name})",
+        "",
+        "## Where each number comes from",
+        "",
+        "| assignment part | column | run folder | date (UTC) | data | seed | command |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
     for part, cells in table:
         for cell in cells:
             if cell.measure is None:
@@ -373,11 +490,15 @@ def results_markdown(table, runs_label, figure_name):
                 config = cell.found.config
                 folder = cell.found.run.relative_to(cell.found.run.parent.parent).as_posix()
                 data = _data_label(config.get("data_dir"))
-                lines.append(f"| {part.label} | {cell.column} | `{folder}` | {cell.found.date} | {data} | "
-                             f"{config.get('seed', '')} | {command} |")
+                lines.append(
+                    f"| {part.label} | {cell.column} | `{folder}` | {cell.found.date} | {data} | "
+                    f"{config.get('seed', '')} | {command} |"
+                )
             elif cell.recorded:
-                lines.append(f"| {part.label} | {cell.column} | not run here: the value recorded in README.md "
-                             f"({DATA_DIR}, seed 0) | — | {DATA_DIR} | 0 | {command} |")
+                lines.append(
+                    f"| {part.label} | {cell.column} | not run here: the value recorded in README.md "
+                    f"({DATA_DIR}, seed 0) | — | {DATA_DIR} | 0 | {command} |"
+                )
             else:
                 lines.append(f"| {part.label} | {cell.column} | **not run** | — | — | — | {command} |")
     lines += ["", "## The original numbers", "", "| assignment part | original | source |", "| --- | --- | --- |"]
@@ -408,10 +529,18 @@ def plot(table, path):
         original = part.original
         if original.low is not None:
             top = original.high if original.high is not None else original.low
-            ax.barh(y + height, (original.low + top) / 2, height, color="0.7",
-                    xerr=[[(top - original.low) / 2], [(top - original.low) / 2]], label="original" if i == 0 else None)
-        for offset, cell, color, label in ((0, cells[0], "tab:blue", "ours: assignment recipe"),
-                                           (-height, cells[1], "tab:orange", "ours: improved recipe")):
+            ax.barh(
+                y + height,
+                (original.low + top) / 2,
+                height,
+                color="0.7",
+                xerr=[[(top - original.low) / 2], [(top - original.low) / 2]],
+                label="original" if i == 0 else None,
+            )
+        for offset, cell, color, label in (
+            (0, cells[0], "tab:blue", "ours: assignment recipe"),
+            (-height, cells[1], "tab:orange", "ours: improved recipe"),
+        ):
             if cell.value is not None:
                 ax.barh(y + offset, cell.value, height, color=color, label=label)
     ax.set_yticks(range(len(rows)))
@@ -430,22 +559,33 @@ def plot(table, path):
 
 
 def replace_block(readme_text, block):
-    require(START in readme_text and END in readme_text,
-            f"README has no {START} ... {END} block to write the results table into")
+    require(
+        START in readme_text and END in readme_text,
+        f"README has no {START} ... {END} block to write the results table into",
+    )
     before, rest = readme_text.split(START, 1)
     return before + START + "\n" + block + "\n" + END + rest.split(END, 1)[1]
 
 
 def build_parser():
-    parser = ArgumentParser(prog="python -m apps.results",
-                            description="Collect the latest finished run of every assignment part into docs/results.md "
-                                        "and README's results table.")
+    parser = ArgumentParser(
+        prog="python -m apps.results",
+        description="Collect the latest finished run of every assignment part into docs/results.md "
+        "and README's results table.",
+    )
     parser.add_argument("--runs", default="runs", help="the runs folder to scan (default runs/)")
-    parser.add_argument("--out", default="docs/results.md", help="the page to write (default docs/results.md); "
-                                                                 "the figure goes next to it as results.png")
+    parser.add_argument(
+        "--out",
+        default="docs/results.md",
+        help="the page to write (default docs/results.md); the figure goes next to it as results.png",
+    )
     parser.add_argument("--readme", default="README.md", help="the README holding the results block")
-    parser.add_argument("--update-readme", choices=("auto", "always", "never"), default="auto",
-                        help="auto (default): rewrite README's block when every part has a run; always; never")
+    parser.add_argument(
+        "--update-readme",
+        choices=("auto", "always", "never"),
+        default="auto",
+        help="auto (default): rewrite README's block when every part has a run; always; never",
+    )
     return parser
 
 
@@ -466,8 +606,10 @@ def main(argv=None):
         atomic.write_text(readme, replace_block(readme_text, readme_block(table)))
         print(f"{readme}: results table rewritten")
     elif args.update_readme == "auto":
-        print(f"{readme}: results table left as it is ({len(missing)} numbers have no run here; "
-              "--update-readme always rewrites it, keeping their recorded values)")
+        print(
+            f"{readme}: results table left as it is ({len(missing)} numbers have no run here; "
+            "--update-readme always rewrites it, keeping their recorded values)"
+        )
     return table
 
 

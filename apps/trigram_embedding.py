@@ -23,6 +23,7 @@ from the same corpus with its own split and word order) is there, the report say
     python -m apps.trigram_embedding --data-dir ../shared/data
     python -m apps.trigram_embedding predict "i do not"          # top-10 next words from the saved model
 """
+
 import dataclasses
 import difflib
 import sys
@@ -65,15 +66,15 @@ class Setting:
 
     embed_dim: int
     hidden: int
-    optimizer: str = "sgd"      # "sgd": the specified momentum SGD; "adam": an extra configuration
+    optimizer: str = "sgd"  # "sgd": the specified momentum SGD; "adam": an extra configuration
     learning_rate: float = 0.15
     momentum: float = 0.85
-    dropout: float = 0.0        # drop rate on the hidden units (extra configurations only)
+    dropout: float = 0.0  # drop rate on the hidden units (extra configurations only)
     halve_on_plateau: bool = False  # halve the learning rate after an epoch without validation improvement
     activation: str = "sigmoid"  # of the hidden units; the assignment's is sigmoid
-    init: str = "normal"        # "normal": every weight and bias ~ N(0, init_std^2) as specified; "glorot": Keras'
+    init: str = "normal"  # "normal": every weight and bias ~ N(0, init_std^2) as specified; "glorot": Keras'
     #                             defaults (Glorot-uniform kernels, zero biases, uniform(+-0.05) embeddings)
-    members: int = 1            # > 1: that many such nets from seeds seed, seed+1, ...; predicts their mean probability
+    members: int = 1  # > 1: that many such nets from seeds seed, seed+1, ...; predicts their mean probability
 
     @property
     def name(self):
@@ -125,36 +126,65 @@ extra_list = choice_list(EXTRAS, name="--extra", allow_none=True)
 
 
 def build_parser():
-    parser = base_parser(APP, "Trigram -> fourth word with a shared word embedding (EEE443 HW2 Q2).",
-                         epochs=50, batch_size=200)
+    parser = base_parser(
+        APP, "Trigram -> fourth word with a shared word embedding (EEE443 HW2 Q2).", epochs=50, batch_size=200
+    )
     group = parser.add_argument_group("trigram model")
-    group.add_argument("--configs", default=DEFAULT_CONFIGS,
-                       help=f"(D, P) pairs: embedding size x sigmoid hidden units (default {DEFAULT_CONFIGS})")
-    group.add_argument("--merge", choices=("concat", "sum"), default="concat",
-                       help="combine the three word vectors by concatenation (keeps word order, default) or sum")
+    group.add_argument(
+        "--configs",
+        default=DEFAULT_CONFIGS,
+        help=f"(D, P) pairs: embedding size x sigmoid hidden units (default {DEFAULT_CONFIGS})",
+    )
+    group.add_argument(
+        "--merge",
+        choices=("concat", "sum"),
+        default="concat",
+        help="combine the three word vectors by concatenation (keeps word order, default) or sum",
+    )
     group.add_argument("--learning-rate", type=positive_float, default=0.15, help="SGD learning rate (default 0.15)")
     group.add_argument("--momentum", type=float, default=0.85, help="SGD momentum (default 0.85)")
-    group.add_argument("--init-std", type=positive_float, default=0.01,
-                       help="weights and biases start from N(0, init_std^2) (default 0.01)")
-    group.add_argument("--patience", type=positive_int, default=3,
-                       help="stop when the validation cross-entropy has not improved for this many epochs (default 3)")
-    group.add_argument("--extra", type=extra_list, default="adam,wide,ensemble",
-                       help="extra runs beyond the assignment: adam = (32, 256) with Adam (lr 2e-3) and the learning "
-                            "rate halved after an epoch without validation improvement; big = (64, 512), Adam, "
-                            "dropout 0.3 on the hidden units, learning rate halved after an epoch without validation "
-                            "improvement; wide = (128, 1024) with ReLU hidden units, Glorot init, dropout 0.5, Adam, "
-                            "halving; ensemble = the mean probability of --ensemble-size wide nets from seeds seed, "
-                            "seed+1, ... (default adam,wide,ensemble; 'none' for the specified runs only)")
-    group.add_argument("--extra-lr", type=positive_float, default=None,
-                       help="Adam learning rate of every extra run (default: adam 2e-3, the others 1e-3)")
-    group.add_argument("--ensemble-size", type=positive_int, default=3,
-                       help="nets in the ensemble extra (default 3; the first is the wide net itself)")
+    group.add_argument(
+        "--init-std",
+        type=positive_float,
+        default=0.01,
+        help="weights and biases start from N(0, init_std^2) (default 0.01)",
+    )
+    group.add_argument(
+        "--patience",
+        type=positive_int,
+        default=3,
+        help="stop when the validation cross-entropy has not improved for this many epochs (default 3)",
+    )
+    group.add_argument(
+        "--extra",
+        type=extra_list,
+        default="adam,wide,ensemble",
+        help="extra runs beyond the assignment: adam = (32, 256) with Adam (lr 2e-3) and the learning "
+        "rate halved after an epoch without validation improvement; big = (64, 512), Adam, "
+        "dropout 0.3 on the hidden units, learning rate halved after an epoch without validation "
+        "improvement; wide = (128, 1024) with ReLU hidden units, Glorot init, dropout 0.5, Adam, "
+        "halving; ensemble = the mean probability of --ensemble-size wide nets from seeds seed, "
+        "seed+1, ... (default adam,wide,ensemble; 'none' for the specified runs only)",
+    )
+    group.add_argument(
+        "--extra-lr",
+        type=positive_float,
+        default=None,
+        help="Adam learning rate of every extra run (default: adam 2e-3, the others 1e-3)",
+    )
+    group.add_argument(
+        "--ensemble-size",
+        type=positive_int,
+        default=3,
+        help="nets in the ensemble extra (default 3; the first is the wide net itself)",
+    )
     return parser
 
 
 # ---------------------------------------------------------------------------------------------------------
 # Model
 # ---------------------------------------------------------------------------------------------------------
+
 
 def build_model(config, vocab_size, merge="concat", init_std=0.01, name=None):
     """ids (N, 3) -> shared embedding (N, 3, D) -> concat (N, 3D) or sum (N, D) -> sigmoid (N, P) -> logits (N, V).
@@ -169,19 +199,29 @@ def build_model(config, vocab_size, merge="concat", init_std=0.01, name=None):
     def init(kind):  # a fresh initializer per weight, so no two weights start equal
         if config.init == "normal":
             return keras.initializers.RandomNormal(stddev=init_std)
-        return {"embedding": keras.initializers.RandomUniform(-0.05, 0.05), "kernel": keras.initializers.GlorotUniform(),
-                "bias": keras.initializers.Zeros()}[kind]
+        return {
+            "embedding": keras.initializers.RandomUniform(-0.05, 0.05),
+            "kernel": keras.initializers.GlorotUniform(),
+            "bias": keras.initializers.Zeros(),
+        }[kind]
 
     ids = keras.Input((3,), dtype="int32", name="trigram")
-    vectors = ManualEmbedding(vocab_size, config.embed_dim, embeddings_initializer=init("embedding"),
-                              name="embedding")(ids)
+    vectors = ManualEmbedding(vocab_size, config.embed_dim, embeddings_initializer=init("embedding"), name="embedding")(
+        ids
+    )
     merged = keras.layers.Flatten(name="concat")(vectors) if merge == "concat" else SumOverWords(name="sum")(vectors)
-    hidden = ManualDense(config.hidden, activation=config.activation, kernel_initializer=init("kernel"),
-                         bias_initializer=init("bias"), name="hidden")(merged)
+    hidden = ManualDense(
+        config.hidden,
+        activation=config.activation,
+        kernel_initializer=init("kernel"),
+        bias_initializer=init("bias"),
+        name="hidden",
+    )(merged)
     if config.dropout:
         hidden = ManualDropout(config.dropout, name="dropout")(hidden)
-    logits = ManualDense(vocab_size, kernel_initializer=init("kernel"), bias_initializer=init("bias"),
-                         name="logits")(hidden)
+    logits = ManualDense(vocab_size, kernel_initializer=init("kernel"), bias_initializer=init("bias"), name="logits")(
+        hidden
+    )
     model = keras.Model(ids, logits, name=name or f"trigram_{config.name}")
     if config.optimizer == "adam":
         optimizer = Adam(config.learning_rate)
@@ -194,8 +234,11 @@ def build_model(config, vocab_size, merge="concat", init_std=0.01, name=None):
 def compile_for_trigrams(model, optimizer="sgd"):
     from tfnets.nn.losses import SoftmaxCrossEntropy
 
-    model.compile(optimizer=optimizer, loss=SoftmaxCrossEntropy(from_logits=True),
-                  metrics=["accuracy", keras.metrics.SparseTopKCategoricalAccuracy(TOP_K, name="top10_accuracy")])
+    model.compile(
+        optimizer=optimizer,
+        loss=SoftmaxCrossEntropy(from_logits=True),
+        metrics=["accuracy", keras.metrics.SparseTopKCategoricalAccuracy(TOP_K, name="top10_accuracy")],
+    )
 
 
 def build_ensemble(members, config):
@@ -237,9 +280,16 @@ def train(exp, data, config, args, member=0):
     if config.halve_on_plateau:
         # The learning rate is an optimizer variable, so a resumed run continues with the reduced value.
         callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=1, verbose=1))
-    result = exp.train(model, data, run=run, epochs=args.epochs, setting=config.describe(), callbacks=callbacks,
-                       title=f"{config.describe()}, merge={args.merge}{f', seed {seed}' if member else ''}",
-                       seed=seed)
+    result = exp.train(
+        model,
+        data,
+        run=run,
+        epochs=args.epochs,
+        setting=config.describe(),
+        callbacks=callbacks,
+        title=f"{config.describe()}, merge={args.merge}{f', seed {seed}' if member else ''}",
+        seed=seed,
+    )
     best_epoch = keeper.restore_best(model)
     print(f"{config.name}{suffix}: kept the weights of epoch {best_epoch} (lowest validation cross-entropy)")
     return model, result
@@ -259,6 +309,7 @@ class Trained:
 def train_config(exp, data, config, args, nets_done):
     """Train `config` (every net of an ensemble); `nets_done` maps (net config, member) -> (model, TrainResult) of
     the nets this invocation already has, so an ensemble's net 0 is not loaded and evaluated again after `wide`."""
+
     def net(member_config, member=0):
         key = (member_config, member)
         if key not in nets_done:
@@ -270,8 +321,12 @@ def train_config(exp, data, config, args, nets_done):
         return Trained(config, model, results_row(config, args.merge, result), result.history, model)
     nets = [net(config.member, k) for k in range(config.members)]
     ensemble = build_ensemble([model for model, _ in nets], config)
-    scores = {split: ensemble.evaluate(getattr(data, f"x_{split}"), getattr(data, f"y_{split}"), batch_size=1024,
-                                       verbose=0, return_dict=True) for split in ("valid", "test")}
+    scores = {
+        split: ensemble.evaluate(
+            getattr(data, f"x_{split}"), getattr(data, f"y_{split}"), batch_size=1024, verbose=0, return_dict=True
+        )
+        for split in ("valid", "test")
+    }
     row = ensemble_row(config, args.merge, scores, [result for _, result in nets])
     run = exp.run.child(config.name, {**exp.config, "model": dataclasses.asdict(config)})
     atomic.write_json(run.path / "metrics.json", {"scores": scores, "row": row})
@@ -281,30 +336,45 @@ def train_config(exp, data, config, args, nets_done):
 
 def results_row(config, merge, result):
     best = result.best  # the epoch of lowest validation cross-entropy: the weights we keep
-    return {"model": config.describe(), "merge": merge, "epochs_run": result.metrics["epochs"],
-            "best_epoch": best.get("epoch"), "valid_CE": best.get("valid_loss"),
-            "valid_acc_%": 100 * best.get("valid_accuracy", np.nan),
-            "valid_top10_%": 100 * best.get("valid_top10_accuracy", np.nan),
-            "test_CE": best.get("test_loss"), "test_acc_%": 100 * best.get("test_accuracy", np.nan),
-            "test_top10_%": 100 * best.get("test_top10_accuracy", np.nan),
-            "wall_time_s": result.metrics["timing"]["wall_time_s"]}
+    return {
+        "model": config.describe(),
+        "merge": merge,
+        "epochs_run": result.metrics["epochs"],
+        "best_epoch": best.get("epoch"),
+        "valid_CE": best.get("valid_loss"),
+        "valid_acc_%": 100 * best.get("valid_accuracy", np.nan),
+        "valid_top10_%": 100 * best.get("valid_top10_accuracy", np.nan),
+        "test_CE": best.get("test_loss"),
+        "test_acc_%": 100 * best.get("test_accuracy", np.nan),
+        "test_top10_%": 100 * best.get("test_top10_accuracy", np.nan),
+        "wall_time_s": result.metrics["timing"]["wall_time_s"],
+    }
 
 
 def score_columns(scores):
     """`{"valid": {"loss", "accuracy", "top10_accuracy"}, "test": ...}` -> the table's score columns."""
     columns = {}
     for split in ("valid", "test"):
-        columns.update({f"{split}_CE": scores[split]["loss"], f"{split}_acc_%": 100 * scores[split]["accuracy"],
-                        f"{split}_top10_%": 100 * scores[split]["top10_accuracy"]})
+        columns.update(
+            {
+                f"{split}_CE": scores[split]["loss"],
+                f"{split}_acc_%": 100 * scores[split]["accuracy"],
+                f"{split}_top10_%": 100 * scores[split]["top10_accuracy"],
+            }
+        )
     return columns
 
 
 def ensemble_row(config, merge, scores, results):
     """The results row of an ensemble: its own scores; epochs and time of its nets (kept epochs joined by '/')."""
-    return {"model": config.describe(), "merge": merge,
-            "epochs_run": sum(r.metrics["epochs"] for r in results),
-            "best_epoch": "/".join(str(r.best.get("epoch")) for r in results), **score_columns(scores),
-            "wall_time_s": sum(r.metrics["timing"]["wall_time_s"] for r in results)}
+    return {
+        "model": config.describe(),
+        "merge": merge,
+        "epochs_run": sum(r.metrics["epochs"] for r in results),
+        "best_epoch": "/".join(str(r.best.get("epoch")) for r in results),
+        **score_columns(scores),
+        "wall_time_s": sum(r.metrics["timing"]["wall_time_s"] for r in results),
+    }
 
 
 def count_baseline_row(data, merge):
@@ -319,17 +389,25 @@ def count_baseline_row(data, merge):
         probabilities = model.predict_proba(x)
         truth = probabilities[np.arange(len(y)), y]
         # In the top 10 <=> fewer than 10 words are strictly more likely (ties count for the true word).
-        scores[split] = {"loss": float(-np.log(truth).mean()),
-                         "accuracy": float((probabilities.argmax(axis=1) == y).mean()),
-                         "top10_accuracy": float(((probabilities > truth[:, None]).sum(axis=1) < TOP_K).mean())}
-    return {"model": f"count baseline, not a net: interpolated 4-gram (absolute discounting {model.discount:g})",
-            "merge": merge, "epochs_run": "-", "best_epoch": "-", **score_columns(scores),
-            "wall_time_s": round(time.perf_counter() - started, 3)}
+        scores[split] = {
+            "loss": float(-np.log(truth).mean()),
+            "accuracy": float((probabilities.argmax(axis=1) == y).mean()),
+            "top10_accuracy": float(((probabilities > truth[:, None]).sum(axis=1) < TOP_K).mean()),
+        }
+    return {
+        "model": f"count baseline, not a net: interpolated 4-gram (absolute discounting {model.discount:g})",
+        "merge": merge,
+        "epochs_run": "-",
+        "best_epoch": "-",
+        **score_columns(scores),
+        "wall_time_s": round(time.perf_counter() - started, 3),
+    }
 
 
 # ---------------------------------------------------------------------------------------------------------
 # Using a trained model
 # ---------------------------------------------------------------------------------------------------------
+
 
 def top_candidates(probabilities, words, k=TOP_K):
     """(V,) probabilities -> [(word, probability)] of the k most likely words, most likely first."""
@@ -350,8 +428,10 @@ def part_b(exp, model, data, seed, count=5):
         ranked = top_candidates(probabilities[row], words)
         rank = next((r + 1 for r, (w, _) in enumerate(ranked) if w == truth), None)
         listing = ", ".join(f"{w} {p:.3f}" for w, p in ranked)
-        blocks.append(f"- **{context}** → true: **{truth}** ({f'rank {rank}' if rank else 'not in the top 10'}); "
-                      f"top 10: {listing}")
+        blocks.append(
+            f"- **{context}** → true: **{truth}** ({f'rank {rank}' if rank else 'not in the top 10'}); "
+            f"top 10: {listing}"
+        )
     text = "\n".join(blocks)
     print("part b: five random test trigrams\n" + text.replace("**", ""))
     exp.report.add(f"Part b: {len(picks)} random test trigrams (seed {seed}) and the top-10 fourth words", text)
@@ -373,8 +453,16 @@ def embedding_analysis(exp, model, words, title):
 
     plt = pyplot()
     embeddings = np.asarray(model.get_layer("embedding").embeddings.numpy())
-    rows = [{"word": w, "nearest (cosine similarity)": ", ".join(f"{n} {s:.2f}" for n, s in nearest_words(
-        embeddings, list(words), w))} for w in NEIGHBOUR_WORDS if w in words]
+    rows = [
+        {
+            "word": w,
+            "nearest (cosine similarity)": ", ".join(
+                f"{n} {s:.2f}" for n, s in nearest_words(embeddings, list(words), w)
+            ),
+        }
+        for w in NEIGHBOUR_WORDS
+        if w in words
+    ]
     exp.report.add_table(f"Nearest neighbours in embedding space ({title})", rows)
     points = PCA(n_components=2, random_state=0).fit_transform(embeddings)
     fig, ax = plt.subplots(figsize=(14, 11))
@@ -392,11 +480,15 @@ def embedding_analysis(exp, model, words, title):
 # predict subcommand: the exported SavedModel + metadata.json, no project model code
 # ---------------------------------------------------------------------------------------------------------
 
+
 def predict_parser():
-    parser = ArgumentParser(prog=f"python -m apps.{APP} predict",
-                            description="Print the most likely fourth words after three given words.")
+    parser = ArgumentParser(
+        prog=f"python -m apps.{APP} predict", description="Print the most likely fourth words after three given words."
+    )
     parser.add_argument("words", nargs="+", help='three words, e.g. "i do not" (one argument or three)')
-    parser.add_argument("--model-dir", default=f"saved_models/{APP}", help=f"exported model (default saved_models/{APP})")
+    parser.add_argument(
+        "--model-dir", default=f"saved_models/{APP}", help=f"exported model (default saved_models/{APP})"
+    )
     parser.add_argument("--top-k", type=positive_int, default=TOP_K)
     parser.add_argument("--debug", action="store_true")
     return parser
@@ -407,8 +499,10 @@ def load_served(model_dir):
     from tfnets.experiment.export import ServedModel
 
     if not (Path(model_dir) / "metadata.json").is_file():
-        raise ModelError(f"{model_dir} holds no exported trigram model (needs metadata.json and serving/); "
-                         f"train first: python -m apps.{APP} --data-dir <data>")
+        raise ModelError(
+            f"{model_dir} holds no exported trigram model (needs metadata.json and serving/); "
+            f"train first: python -m apps.{APP} --data-dir <data>"
+        )
     model = ServedModel(model_dir)
     if model.metadata.get("app") != APP:
         raise ModelError(f"{model_dir} was exported by {model.metadata.get('app')!r}, not {APP}; pass --model-dir")
@@ -419,13 +513,14 @@ def word_ids(text_words, vocabulary):
     """Three words -> their indices; an unknown word is a one-line error naming the closest vocabulary words."""
     words = " ".join(text_words).lower().split()
     if len(words) != 3:
-        raise ConfigError(f"give exactly three words (e.g. \"i do not\"), got {len(words)}: {' '.join(words)!r}")
+        raise ConfigError(f'give exactly three words (e.g. "i do not"), got {len(words)}: {" ".join(words)!r}')
     index = {w: i for i, w in enumerate(vocabulary)}
     for word in words:
         if word not in index:
             close = difflib.get_close_matches(word, vocabulary, n=5, cutoff=0.0)
-            raise ConfigError(f"{word!r} is not one of the {len(vocabulary)} vocabulary words; nearest: "
-                              f"{', '.join(close)}")
+            raise ConfigError(
+                f"{word!r} is not one of the {len(vocabulary)} vocabulary words; nearest: {', '.join(close)}"
+            )
     return [index[w] for w in words]
 
 
@@ -446,19 +541,25 @@ def predict_main(argv):
 # Training entry point
 # ---------------------------------------------------------------------------------------------------------
 
+
 def configs_from(args):
     configs = [Setting(d, p, "sgd", args.learning_rate, args.momentum) for d, p in dp_list(args.configs)]
     require(0 <= args.momentum < 1, f"--momentum must be in [0, 1), got {args.momentum}")
-    require(args.ensemble_size >= 2, f"--ensemble-size must be at least 2 (one net is the wide extra), "
-                                      f"got {args.ensemble_size}")
+    require(
+        args.ensemble_size >= 2,
+        f"--ensemble-size must be at least 2 (one net is the wide extra), got {args.ensemble_size}",
+    )
 
     def lr(default):
         return default if args.extra_lr is None else args.extra_lr
 
-    extras = {"adam": Setting(32, 256, "adam", lr(2e-3), 0.0, halve_on_plateau=True),
-              "big": Setting(64, 512, "adam", lr(1e-3), 0.0, dropout=0.3, halve_on_plateau=True)}
-    extras["wide"] = Setting(128, 1024, "adam", lr(1e-3), 0.0, dropout=0.5, halve_on_plateau=True,
-                            activation="relu", init="glorot")
+    extras = {
+        "adam": Setting(32, 256, "adam", lr(2e-3), 0.0, halve_on_plateau=True),
+        "big": Setting(64, 512, "adam", lr(1e-3), 0.0, dropout=0.3, halve_on_plateau=True),
+    }
+    extras["wide"] = Setting(
+        128, 1024, "adam", lr(1e-3), 0.0, dropout=0.5, halve_on_plateau=True, activation="relu", init="glorot"
+    )
     extras["ensemble"] = dataclasses.replace(extras["wide"], members=args.ensemble_size)
     configs += [extras[name] for name in args.extra]
     return configs
@@ -471,12 +572,14 @@ def get_config(args):
     of any one of them: each model has its own folder, so asking for another later resumes the
     finished ones.
     """
-    return {**core_config(args),
-            "merge": args.merge,
-            "learning_rate": args.learning_rate,
-            "momentum": args.momentum,
-            "init_std": args.init_std,
-            "patience": args.patience}
+    return {
+        **core_config(args),
+        "merge": args.merge,
+        "learning_rate": args.learning_rate,
+        "momentum": args.momentum,
+        "init_std": args.init_std,
+        "patience": args.patience,
+    }
 
 
 def main(argv=None):
@@ -485,38 +588,55 @@ def main(argv=None):
         return predict_main(argv[1:])
     args = build_parser().parse_args(argv)
     configs = configs_from(args)
-    exp = Experiment(args, f"Trigram -> fourth word with a shared embedding (EEE443 HW2 Q2), merge={args.merge}",
-                     get_config)
+    exp = Experiment(
+        args, f"Trigram -> fourth word with a shared embedding (EEE443 HW2 Q2), merge={args.merge}", get_config
+    )
     data = exp.use_data(load_trigrams(args.data_dir), quick_train=2000, quick_eval=500)
     if "surrogate" in (data.note + data.source).lower():
-        exp.report.add("Data caveat", "This is NOT the original EEE443 `assign2_data2.h5`: it is a surrogate rebuilt "
-                       "from the same corpus (Hinton's `raw_sentences.txt`) with its own split, row order and word-index "
-                       f"order. Accuracies are not the original assignment's. Loader note: {data.note}")
-    exp.report.add("Training", f"- loss: softmax cross-entropy, mean over each mini-batch of {args.batch_size}\n"
-                   f"- init: weights and biases ~ N(0, {args.init_std:g}^2)\n- merge: {args.merge}\n"
-                   f"- stopping: at most {args.epochs} epochs; stop when the validation cross-entropy has not improved "
-                   f"for {args.patience} epochs; the weights of the best validation epoch are kept and reported\n"
-                   f"- models: {'; '.join(c.describe() for c in configs)}")
+        exp.report.add(
+            "Data caveat",
+            "This is NOT the original EEE443 `assign2_data2.h5`: it is a surrogate rebuilt "
+            "from the same corpus (Hinton's `raw_sentences.txt`) with its own split, row order and word-index "
+            f"order. Accuracies are not the original assignment's. Loader note: {data.note}",
+        )
+    exp.report.add(
+        "Training",
+        f"- loss: softmax cross-entropy, mean over each mini-batch of {args.batch_size}\n"
+        f"- init: weights and biases ~ N(0, {args.init_std:g}^2)\n- merge: {args.merge}\n"
+        f"- stopping: at most {args.epochs} epochs; stop when the validation cross-entropy has not improved "
+        f"for {args.patience} epochs; the weights of the best validation epoch are kept and reported\n"
+        f"- models: {'; '.join(c.describe() for c in configs)}",
+    )
 
     nets_done = {}
     trained = [train_config(exp, data, config, args, nets_done) for config in configs]
     rows = [t.row for t in trained] + [count_baseline_row(data, args.merge)]
-    exp.report.add_table("Results (weights of the epoch with the lowest validation cross-entropy)", rows,
-                         note="Extra rows (Adam) are an addition to the specified runs, not part of the assignment. "
-                              "An ensemble's row scores the mean probability of its nets (each net at its own "
-                              "best epoch; best_epoch lists them). The count baseline is a smoothed 4-gram model "
-                              "fitted on the same training split (`tfnets.nn.ngram`), for scale.")
+    exp.report.add_table(
+        "Results (weights of the epoch with the lowest validation cross-entropy)",
+        rows,
+        note="Extra rows (Adam) are an addition to the specified runs, not part of the assignment. "
+        "An ensemble's row scores the mean probability of its nets (each net at its own "
+        "best epoch; best_epoch lists them). The count baseline is a smoothed 4-gram model "
+        "fitted on the same training split (`tfnets.nn.ngram`), for scale.",
+    )
     histories = {t.config.describe(): t.history for t in trained if t.history}
-    figure = plot_overlay(histories, exp.run.path / "validation_curves.png",
-                          metrics=("val_loss", "val_accuracy", "val_top10_accuracy"), title=f"merge={args.merge}")
+    figure = plot_overlay(
+        histories,
+        exp.run.path / "validation_curves.png",
+        metrics=("val_loss", "val_accuracy", "val_top10_accuracy"),
+        title=f"merge={args.merge}",
+    )
     exp.report.add_image("Validation cross-entropy and accuracy per epoch", figure)
     print(markdown_table(rows, floatfmt=".3f"))
 
     best = min(trained, key=lambda t: np.nan_to_num(t.row["valid_CE"], nan=np.inf))
     config, model = best.config, best.model
     exp.export(model, class_names=data.class_names, input_shape=[3], output="logits", pixel_scale=1.0)
-    exp.report.add("Exported model", f"`{exp.export_dir}`: {config.describe()}, merge={args.merge} (the lowest "
-                   f"validation cross-entropy). `python -m apps.{APP} predict \"i do not\" --model-dir {exp.export_dir}`")
+    exp.report.add(
+        "Exported model",
+        f"`{exp.export_dir}`: {config.describe()}, merge={args.merge} (the lowest "
+        f'validation cross-entropy). `python -m apps.{APP} predict "i do not" --model-dir {exp.export_dir}`',
+    )
     part_b(exp, model, data, args.seed)
     embedding_analysis(exp, best.embedding_model, data.class_names, best.config.member.describe())
     print(f"report: {exp.report.path}")

@@ -162,7 +162,9 @@ def build_parser():
     parser.add_argument("--out", default="runs", help="root folder of outputs (default runs/; writes <out>/bench/<id>)")
     parser.add_argument("--run-id", default=None, help="name of the output folder (default: a UTC timestamp)")
     parser.add_argument(
-        "--quick", action="store_true", help="smoke test: 256 samples (batch 256 is the full batch), 2 repeats, fewer GEMM timings, a short CNN part"
+        "--quick",
+        action="store_true",
+        help="smoke test: 256 samples (batch 256 is the full batch), 2 repeats, fewer GEMM timings, a short CNN part",
     )
     parser.add_argument("--repeats", type=positive_int, default=None, help="timed repeats per variant (default 7)")
     parser.add_argument(

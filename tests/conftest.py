@@ -3,6 +3,7 @@
 Real-data tests read `TFNETS_DATA_DIR`. Without it they skip with a reason; `.ci/run` sets
 `TFNETS_REQUIRE_DATA=1` so that a missing dataset fails CI instead of silently skipping.
 """
+
 import os
 from pathlib import Path
 

@@ -1,4 +1,5 @@
 """apps.catcar_mlp: data preparation, the tanh-output metrics, and the whole pipeline on a small real subset."""
+
 import argparse
 import json
 
@@ -14,11 +15,25 @@ from tfnets.experiment.cli import run_main
 from tfnets.nn.metrics import ClassificationError, SignAccuracy, classification_error_percent, sign_accuracy
 
 # A small but complete run: one sweep trial, tiny networks, no augmentation, 2 epochs (--quick).
-QUICK = ["--quick", "--sweep", "hidden=4", "--sweep-epochs", "1", "--two-layer", "8,4", "--small-hidden", "2",
-         "--large-hidden", "16", "--augment", "none"]
+QUICK = [
+    "--quick",
+    "--sweep",
+    "hidden=4",
+    "--sweep-epochs",
+    "1",
+    "--two-layer",
+    "8,4",
+    "--small-hidden",
+    "2",
+    "--large-hidden",
+    "16",
+    "--augment",
+    "none",
+]
 
 
 # -- metrics ----------------------------------------------------------------------------------------------
+
 
 def test_sign_metrics_match_a_plain_count():
     rng = np.random.default_rng(0)
@@ -42,12 +57,20 @@ def test_an_output_of_exactly_zero_counts_as_class_zero_like_the_export():
 
 # -- data preparation -------------------------------------------------------------------------------------
 
+
 def _toy_splits(n=100):
     rng = np.random.default_rng(1)
     y = np.repeat([0, 1], n // 2)
-    return Splits(rng.uniform(size=(n, 32, 32)).astype("float32"), y, np.zeros((0, 32, 32), "float32"),
-                  np.zeros(0, int), rng.uniform(size=(10, 32, 32)).astype("float32"), np.arange(10) % 2,
-                  class_names=("cat", "car"), note="no validation split (as in the assignment)")
+    return Splits(
+        rng.uniform(size=(n, 32, 32)).astype("float32"),
+        y,
+        np.zeros((0, 32, 32), "float32"),
+        np.zeros(0, int),
+        rng.uniform(size=(10, 32, 32)).astype("float32"),
+        np.arange(10) % 2,
+        class_names=("cat", "car"),
+        note="no validation split (as in the assignment)",
+    )
 
 
 def test_validation_is_stratified_disjoint_and_seeded():
@@ -68,7 +91,7 @@ def test_shift_moves_pixels_and_repeats_the_edge():
     image = np.arange(16, dtype=float).reshape(1, 4, 4)
     down = catcar_mlp.shifted(image, 1, 0)[0]
     np.testing.assert_array_equal(down[1:], image[0, :-1])  # row r comes from row r-1
-    np.testing.assert_array_equal(down[0], image[0, 0])      # the uncovered top row repeats the edge
+    np.testing.assert_array_equal(down[0], image[0, 0])  # the uncovered top row repeats the edge
     left = catcar_mlp.shifted(image, 0, -2)[0]
     np.testing.assert_array_equal(left[:, :2], image[0, :, 2:])
 
@@ -104,8 +127,10 @@ def test_export_scaling_reproduces_the_training_inputs(inputs):
 
 
 def test_mse_vs_mce_reports_correlation_and_best_epochs():
-    history = [{"epoch": e, "loss": 1.0 / e, "mce": 40.0 / e, "test_loss": 0.5 + abs(e - 3) / 10,
-                "test_mce": 20.0 - e} for e in range(1, 6)]
+    history = [
+        {"epoch": e, "loss": 1.0 / e, "mce": 40.0 / e, "test_loss": 0.5 + abs(e - 3) / 10, "test_mce": 20.0 - e}
+        for e in range(1, 6)
+    ]
     rows = {row["split"]: row for row in catcar_mlp.mse_vs_mce(history)}
     assert set(rows) == {"train", "test"}
     assert rows["train"]["pearson_r(mse,mce)"] == pytest.approx(1.0)
@@ -114,6 +139,7 @@ def test_mse_vs_mce_reports_correlation_and_best_epochs():
 
 
 # -- the whole app on real data ---------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def quick_run(data_dir, tmp_path_factory):
@@ -126,11 +152,24 @@ def quick_run(data_dir, tmp_path_factory):
 
 def test_quick_run_writes_every_part(quick_run):
     _, summary, run_dir, _ = quick_run
-    assert set(summary) == {"a: one hidden layer", "c: N=2", "c: N=16", "d: two hidden layers",
-                            "e: two hidden layers + momentum"}
+    assert set(summary) == {
+        "a: one hidden layer",
+        "c: N=2",
+        "c: N=16",
+        "d: two hidden layers",
+        "e: two hidden layers + momentum",
+    }
     report = (run_dir / "report.md").read_text()
-    for heading in ("## Part a: sweep", "## Part b: does MSE track", "## Part c:", "## Part d:", "## Part e:",
-                    "## Summary", "## Exported model", "## Test images"):
+    for heading in (
+        "## Part a: sweep",
+        "## Part b: does MSE track",
+        "## Part c:",
+        "## Part d:",
+        "## Part e:",
+        "## Summary",
+        "## Exported model",
+        "## Test images",
+    ):
         assert heading in report
     assert "validation = 190 training images (stratified random, seed 0)" in report
     metrics = json.loads((run_dir / "part_a_final" / "metrics.json").read_text())
@@ -161,8 +200,23 @@ def test_exported_model_classifies_a_png_like_the_keras_model(quick_run, data_di
 
 def test_same_seed_gives_the_same_metrics(data_dir, tmp_path):
     def once(folder):
-        catcar_mlp.main(["--quick", "--part", "d", "--two-layer", "8,4", "--augment", "none", "--data-dir",
-                         str(data_dir), "--out", str(folder), "--export-dir", str(folder / "export")])
+        catcar_mlp.main(
+            [
+                "--quick",
+                "--part",
+                "d",
+                "--two-layer",
+                "8,4",
+                "--augment",
+                "none",
+                "--data-dir",
+                str(data_dir),
+                "--out",
+                str(folder),
+                "--export-dir",
+                str(folder / "export"),
+            ]
+        )
         path = next((folder / "catcar_mlp").iterdir()) / "part_d" / "metrics.json"
         metrics = json.loads(path.read_text())
         metrics.pop("timing")
@@ -171,12 +225,18 @@ def test_same_seed_gives_the_same_metrics(data_dir, tmp_path):
     assert once(tmp_path / "first") == once(tmp_path / "second")
 
 
-@pytest.mark.parametrize("argv, fragment", [
-    (["--part", "a,z"], "--part got unknown value(s) 'z'; choose a comma-separated list from a, b, c, d, e, or 'all'"),
-    (["--part", "e", "--momentum", "1.5"], "--momentum must be in (0, 1)"),
-    (["--num-validation", "5000"], "--num-validation 5000 must be smaller"),
-    (["--sweep", "depth=1,2"], "unknown sweep parameter 'depth'"),
-])
+@pytest.mark.parametrize(
+    "argv, fragment",
+    [
+        (
+            ["--part", "a,z"],
+            "--part got unknown value(s) 'z'; choose a comma-separated list from a, b, c, d, e, or 'all'",
+        ),
+        (["--part", "e", "--momentum", "1.5"], "--momentum must be in (0, 1)"),
+        (["--num-validation", "5000"], "--num-validation 5000 must be smaller"),
+        (["--sweep", "depth=1,2"], "unknown sweep parameter 'depth'"),
+    ],
+)
 def test_bad_settings_stop_with_one_line(data_dir, tmp_path, argv, fragment):
     with pytest.raises(ConfigError) as err:
         catcar_mlp.main([*argv, "--quick", "--data-dir", str(data_dir), "--out", str(tmp_path)])

@@ -1,4 +1,5 @@
 """apps.cifar_fc_net on a small real CIFAR-10 subset (--quick): every part's outputs, export + predict, errors."""
+
 import json
 
 import numpy as np
@@ -17,8 +18,7 @@ SMALL = ["--quick", "--hidden", "64-32", "--batch-size", "50", "--max-trials", "
 def quick_run(data_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("cifar_fc")
     export = out / "export"
-    results = cifar_fc_net.main(["--data-dir", str(data_dir), "--out", str(out), "--export-dir", str(export),
-                                 *SMALL])
+    results = cifar_fc_net.main(["--data-dir", str(data_dir), "--out", str(out), "--export-dir", str(export), *SMALL])
     run_dir = next((out / "cifar_fc_net").iterdir())
     return results, run_dir, export
 
@@ -29,12 +29,25 @@ def test_every_part_reports_its_numbers(quick_run):
     assert set(results) == set(cifar_fc_net.PARTS)
     assert json.loads((run_dir / "results.json").read_text()).keys() == results.keys()
     report = (run_dir / "report.md").read_text()
-    for heading in ("Gradient check", "Overfitting 50 images", "Update rules", "Best net: sweep",
-                    "Best net: final training", "Dropout", "Normalisation: training speed",
-                    "Normalisation: weight-scale sweep"):
+    for heading in (
+        "Gradient check",
+        "Overfitting 50 images",
+        "Update rules",
+        "Best net: sweep",
+        "Best net: final training",
+        "Dropout",
+        "Normalisation: training speed",
+        "Normalisation: weight-scale sweep",
+    ):
         assert f"## {heading}" in report
-    for figure in ("overfit_loss.png", "update_rules.png", "dropout.png", "normalization.png", "weight_scale.png",
-                   "best_final/curves.png"):
+    for figure in (
+        "overfit_loss.png",
+        "update_rules.png",
+        "dropout.png",
+        "normalization.png",
+        "weight_scale.png",
+        "best_final/curves.png",
+    ):
         assert (run_dir / figure).stat().st_size > 0, figure
     # The gradient check meets the bar and the initial loss is ln 10.
     cases = results["gradcheck"]["cases"]
@@ -71,7 +84,7 @@ def test_export_predicts_a_cifar_png_like_the_trained_model(quick_run, data_dir,
     mean = flat.mean(axis=0)
     _, singular, vt = np.linalg.svd(flat - mean, full_matrices=True)
     s = np.zeros(flat.shape[1])
-    s[:len(singular)] = singular ** 2 / len(flat)
+    s[: len(singular)] = singular**2 / len(flat)
     eps = 0.1  # the app's default --zca-epsilon
     whitened = ((image.reshape(1, -1) / 255 - mean) @ (vt.T / np.sqrt(s + eps)) @ vt) / np.sqrt(np.mean(s / (s + eps)))
     expected = wrapper.layers[-1].predict(whitened.astype(np.float32), verbose=0)
@@ -81,8 +94,9 @@ def test_export_predicts_a_cifar_png_like_the_trained_model(quick_run, data_dir,
 
 def test_same_seed_gives_the_same_numbers(data_dir, tmp_path):
     def run(out):
-        results = cifar_fc_net.main(["--data-dir", str(data_dir), "--out", str(out), "--quick", "--part",
-                                     "overfit,dropout"])
+        results = cifar_fc_net.main(
+            ["--data-dir", str(data_dir), "--out", str(out), "--quick", "--part", "overfit,dropout"]
+        )
         for part in results.values():
             part.pop("wall_time_s")
         return results
@@ -98,16 +112,22 @@ def test_rerun_resumes_finished_solver_runs(data_dir, tmp_path, capsys):
     assert first["dropout"]["rows"] == second["dropout"]["rows"]
 
 
-@pytest.mark.parametrize("flags, message", [
-    (["--part", "gradcheck,foo"], "--part got unknown value(s) 'foo'; choose a comma-separated list from gradcheck, "
-                                  "overfit, update_rules, best, dropout, normalization, or 'all'"),
-    (["--epochs", "-3"], "positive integer"),
-    (["--hidden", "100-abc"], "hidden sizes"),
-    (["--sweep", "momentum=0.9"], "unknown sweep parameter"),
-    (["--trial-epochs", "0"], "--trial-epochs"),
-    (["--zca-epsilon", "0"], "--zca-epsilon must be > 0"),
-    (["--inputs", "pca"], "invalid choice"),
-])
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (
+            ["--part", "gradcheck,foo"],
+            "--part got unknown value(s) 'foo'; choose a comma-separated list from gradcheck, "
+            "overfit, update_rules, best, dropout, normalization, or 'all'",
+        ),
+        (["--epochs", "-3"], "positive integer"),
+        (["--hidden", "100-abc"], "hidden sizes"),
+        (["--sweep", "momentum=0.9"], "unknown sweep parameter"),
+        (["--trial-epochs", "0"], "--trial-epochs"),
+        (["--zca-epsilon", "0"], "--zca-epsilon must be > 0"),
+        (["--inputs", "pca"], "invalid choice"),
+    ],
+)
 def test_bad_flags_give_one_line_errors(tmp_path, capsys, flags, message):
     try:
         code = run_main(cifar_fc_net.main, ["--out", str(tmp_path), "--data-dir", str(tmp_path), *flags])
@@ -120,8 +140,10 @@ def test_bad_flags_give_one_line_errors(tmp_path, capsys, flags, message):
 def test_batch_larger_than_data_and_missing_data_are_one_line_errors(data_dir, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("TFNETS_OFFLINE", "1")
     monkeypatch.delenv("TFNETS_DATA_DIR", raising=False)
-    for extra, message in ((["--data-dir", str(data_dir), "--batch-size", "5000", "--part", "best"], "larger than"),
-                           (["--data-dir", str(tmp_path / "nowhere")], "")):
+    for extra, message in (
+        (["--data-dir", str(data_dir), "--batch-size", "5000", "--part", "best"], "larger than"),
+        (["--data-dir", str(tmp_path / "nowhere")], ""),
+    ):
         capsys.readouterr()
         code = run_main(cifar_fc_net.main, ["--quick", "--out", str(tmp_path), *extra])
         err = capsys.readouterr().err

@@ -1,4 +1,5 @@
 """apps.dl_principles: the phenomena of each part, checked with real (small) training runs and known math."""
+
 import json
 
 import keras
@@ -105,8 +106,12 @@ def test_report_figures_and_metrics_are_written(init_run):
     out, _ = init_run
     (run,) = (out / "dl_principles").iterdir()
     report = (run / "report.md").read_text()
-    for heading in ("Part A: relu network", "Part B: sigmoid network", "Part A: loss curves",
-                    "Part B: decision boundaries"):
+    for heading in (
+        "Part A: relu network",
+        "Part B: sigmoid network",
+        "Part A: loss curves",
+        "Part B: decision boundaries",
+    ):
         assert heading in report
     for name in ("part_A_test_loss.png", "part_A_boundaries.png", "part_B_boundaries.png"):
         assert (run / name).stat().st_size > 1000
@@ -134,10 +139,16 @@ def test_same_seed_gives_same_metrics(tmp_path):
     assert metrics(tmp_path / "a") == metrics(tmp_path / "b")
 
 
-@pytest.mark.parametrize("flags, message", [
-    (["--part", "Z"], "--part got unknown value(s) 'Z'; choose a comma-separated list from A, B, C, D, E, or 'all'"),
-    (["--noise", "0.9"], "--noise must be between 0 and 0.5"),
-])
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (
+            ["--part", "Z"],
+            "--part got unknown value(s) 'Z'; choose a comma-separated list from A, B, C, D, E, or 'all'",
+        ),
+        (["--noise", "0.9"], "--noise must be between 0 and 0.5"),
+    ],
+)
 def test_bad_flags_give_one_line_errors(tmp_path, capsys, flags, message):
     assert run_main(app.main, [*flags, "--out", str(tmp_path)]) != 0
     err = capsys.readouterr().err.strip().splitlines()

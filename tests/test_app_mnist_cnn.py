@@ -1,4 +1,5 @@
 """apps.mnist_cnn: CNN arithmetic against hand math, the network's size, a quick real-data run, export, bad flags."""
+
 import json
 
 import keras
@@ -41,8 +42,21 @@ def test_network_has_fewer_than_100k_parameters_counted_by_hand():
 def quick_run(data_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("cnn")
     export = out / "saved"
-    result = app.main(["--quick", "--epochs", "1", "--dropout-rates", "0.0,0.5", "--data-dir", str(data_dir),
-                       "--out", str(out), "--export-dir", str(export)])
+    result = app.main(
+        [
+            "--quick",
+            "--epochs",
+            "1",
+            "--dropout-rates",
+            "0.0,0.5",
+            "--data-dir",
+            str(data_dir),
+            "--out",
+            str(out),
+            "--export-dir",
+            str(export),
+        ]
+    )
     return out, export, result
 
 
@@ -54,8 +68,14 @@ def test_quick_run_studies_dropout_then_trains_the_best_rate(quick_run):
     assert result["final"]["parameters"] == app.build_classifier(0.0).count_params()
     (run,) = (out / "mnist_cnn").iterdir()
     report = (run / "report.md").read_text()
-    for heading in ("CNN arithmetic", "**608 parameters**", "**28x28x8**", "Dropout study: 1 epoch(s) per rate",
-                    "Final network (dropout", "Final network: layers"):
+    for heading in (
+        "CNN arithmetic",
+        "**608 parameters**",
+        "**28x28x8**",
+        "Dropout study: 1 epoch(s) per rate",
+        "Final network (dropout",
+        "Final network: layers",
+    ):
         assert heading in report
     assert (run / "dropout_study.png").stat().st_size > 1000
     metrics = json.loads((run / "final" / "metrics.json").read_text())
@@ -75,16 +95,32 @@ def test_exported_cnn_predicts_pngs_like_keras(quick_run, data_dir, tmp_path):
 
 
 def test_fixed_dropout_skips_the_study(data_dir, tmp_path):
-    result = app.main(["--quick", "--epochs", "1", "--dropout", "0.3", "--data-dir", str(data_dir),
-                       "--out", str(tmp_path), "--export-dir", str(tmp_path / "saved")])
+    result = app.main(
+        [
+            "--quick",
+            "--epochs",
+            "1",
+            "--dropout",
+            "0.3",
+            "--data-dir",
+            str(data_dir),
+            "--out",
+            str(tmp_path),
+            "--export-dir",
+            str(tmp_path / "saved"),
+        ]
+    )
     assert result["study"] is None and result["final"]["dropout"] == 0.3
 
 
-@pytest.mark.parametrize("flags, message", [
-    (["--dropout-rates", "0.1,1.2"], "--dropout-rates must be numbers in [0, 1)"),
-    (["--dropout", "-0.1"], "--dropout must be in [0, 1)"),
-    (["--shift", "20"], "--shift must be between 0 and 8"),
-])
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--dropout-rates", "0.1,1.2"], "--dropout-rates must be numbers in [0, 1)"),
+        (["--dropout", "-0.1"], "--dropout must be in [0, 1)"),
+        (["--shift", "20"], "--shift must be between 0 and 8"),
+    ],
+)
 def test_bad_flags_give_one_line_errors(tmp_path, capsys, flags, message):
     assert run_main(app.main, [*flags, "--out", str(tmp_path)]) != 0
     err = capsys.readouterr().err.strip().splitlines()

@@ -1,4 +1,5 @@
 """apps.mnist_depth_width: budget splits, parameter counts, a quick real-data run, export + predict, bad flags."""
+
 import json
 
 import keras
@@ -42,8 +43,21 @@ def test_sweep_flag_groups_architectures_by_total_units():
 def quick_run(data_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("dw")
     export = out / "saved"
-    result = app.main(["--quick", "--budgets", "40", "--max-depth", "2", "--data-dir", str(data_dir),
-                       "--out", str(out), "--export-dir", str(export)])
+    result = app.main(
+        [
+            "--quick",
+            "--budgets",
+            "40",
+            "--max-depth",
+            "2",
+            "--data-dir",
+            str(data_dir),
+            "--out",
+            str(out),
+            "--export-dir",
+            str(export),
+        ]
+    )
     return out, export, result
 
 
@@ -55,8 +69,13 @@ def test_quick_run_tabulates_every_architecture_and_writes_the_report(quick_run)
     assert [r["parameters"] for r in rows] == [app.count_parameters([40], 0.1), app.count_parameters([20, 20], 0.1)]
     (run,) = (out / "mnist_depth_width").iterdir()
     report = (run / "report.md").read_text()
-    for heading in ("## Data", "## Recipe", "Depth vs width: accuracy and parameters", "Best architecture per budget",
-                    "Test accuracy vs depth"):
+    for heading in (
+        "## Data",
+        "## Recipe",
+        "Depth vs width: accuracy and parameters",
+        "Best architecture per budget",
+        "Test accuracy vs depth",
+    ):
         assert heading in report
     assert (run / "depth_vs_accuracy.png").stat().st_size > 1000
     trial = run / "budget_40" / "trials" / "layers=40" / "metrics.json"
@@ -83,12 +102,15 @@ def test_exported_model_serves_single_png_like_keras(quick_run, data_dir, tmp_pa
     np.testing.assert_allclose(single, served[:1], rtol=1e-4, atol=1e-5)
 
 
-@pytest.mark.parametrize("flags, message", [
-    (["--sweep", "depth=3"], "unknown sweep parameter 'depth'"),
-    (["--sweep", "layers=[0]"], "bad value in --sweep"),
-    (["--dropout", "1.5"], "--dropout must be in [0, 1)"),
-    (["--budgets", "0"], "expected a positive integer"),
-])
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--sweep", "depth=3"], "unknown sweep parameter 'depth'"),
+        (["--sweep", "layers=[0]"], "bad value in --sweep"),
+        (["--dropout", "1.5"], "--dropout must be in [0, 1)"),
+        (["--budgets", "0"], "expected a positive integer"),
+    ],
+)
 def test_bad_flags_give_one_line_errors(tmp_path, capsys, flags, message):
     try:
         code = run_main(app.main, [*flags, "--out", str(tmp_path)])

@@ -1,4 +1,5 @@
 """apps.notmnist_cnn: the assignment's CNN, its L2 convention, dropout, studies, and export -> predict end to end."""
+
 import csv
 import json
 
@@ -19,13 +20,22 @@ def _images(n, seed=0):
 def test_architecture_follows_the_assignment():
     model = notmnist_cnn.build_model(seed=0)
     shapes = {layer.name: tuple(layer.output.shape[1:]) for layer in model.layers}
-    assert shapes["conv"] == (28, 28, 32)          # 3x3, 32 filters, stride 1, same padding
-    assert shapes["pool"] == (14, 14, 32)          # 2x2 max-pool
+    assert shapes["conv"] == (28, 28, 32)  # 3x3, 32 filters, stride 1, same padding
+    assert shapes["pool"] == (14, 14, 32)  # 2x2 max-pool
     assert shapes["flatten"] == (14 * 14 * 32,)
     assert shapes["dense_784"] == (784,) and shapes["logits"] == (10,)
     order = [layer.name for layer in model.layers]
-    assert order == ["conv", "conv_relu", "batch_norm", "pool", "flatten", "dense_784", "dropout", "dense_relu",
-                     "logits"]
+    assert order == [
+        "conv",
+        "conv_relu",
+        "batch_norm",
+        "pool",
+        "flatten",
+        "dense_784",
+        "dropout",
+        "dense_relu",
+        "logits",
+    ]
     assert model.count_params() == (9 * 32 + 32) + 4 * 32 + (6272 * 784 + 784) + (784 * 10 + 10)
     assert model.optimizer.learning_rate.numpy() == pytest.approx(1e-4)
 
@@ -34,7 +44,7 @@ def test_xavier_variance_on_the_dense_and_conv_kernels():
     model = notmnist_cnn.build_model(seed=1)
     dense = model.get_layer("dense_784").kernel.numpy()
     assert dense.std() == pytest.approx(np.sqrt(2 / (6272 + 784)), rel=0.01)
-    conv = model.get_layer("conv").kernel.numpy()   # fans count the 3x3 receptive field
+    conv = model.get_layer("conv").kernel.numpy()  # fans count the 3x3 receptive field
     assert conv.std() == pytest.approx(np.sqrt(2 / (9 * 1 + 9 * 32)), rel=0.1)
 
 
@@ -115,8 +125,18 @@ def render_letter(path, letter="B"):
 
 
 def _main(data_dir, tmp_path, *extra):
-    return notmnist_cnn.main(["--quick", "--data-dir", str(data_dir), "--out", str(tmp_path / "runs"),
-                              "--export-dir", str(tmp_path / "saved" / "notmnist_cnn"), *extra])
+    return notmnist_cnn.main(
+        [
+            "--quick",
+            "--data-dir",
+            str(data_dir),
+            "--out",
+            str(tmp_path / "runs"),
+            "--export-dir",
+            str(tmp_path / "saved" / "notmnist_cnn"),
+            *extra,
+        ]
+    )
 
 
 def test_quick_run_exports_a_model_that_predict_serves_end_to_end(data_dir, tmp_path, capsys):
@@ -204,18 +224,21 @@ def _exit_code(main, argv):
         return exit.code
 
 
-@pytest.mark.parametrize("flags, message", [
-    (["--keep-prob", "0"], "--keep-prob must be in (0, 1]"),
-    (["--keep-prob", "1.5"], "--keep-prob must be in (0, 1]"),
-    (["--l2", "-0.1"], "--l2 must be >= 0"),
-    (["--sweep", "width=1,2"], "unknown sweep parameter 'width'"),
-    (["--sweep", "keep_prob=0.5,2"], "--sweep keep_prob values must be in (0, 1]"),
-    (["--sweep", "keep_prob=0.3:2", "--tuner", "hyperband"], "--sweep keep_prob values must be in (0, 1]"),
-    (["--sweep", "learning_rate=0,1e-3"], "--sweep learning_rate values must be > 0"),
-    (["--study", "l2", "--sweep", "l2=0.1"], "either --study or --sweep"),
-    (["--study", "momentum"], "invalid choice"),
-    (["--epochs", "-3"], "expected a positive integer"),
-])
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--keep-prob", "0"], "--keep-prob must be in (0, 1]"),
+        (["--keep-prob", "1.5"], "--keep-prob must be in (0, 1]"),
+        (["--l2", "-0.1"], "--l2 must be >= 0"),
+        (["--sweep", "width=1,2"], "unknown sweep parameter 'width'"),
+        (["--sweep", "keep_prob=0.5,2"], "--sweep keep_prob values must be in (0, 1]"),
+        (["--sweep", "keep_prob=0.3:2", "--tuner", "hyperband"], "--sweep keep_prob values must be in (0, 1]"),
+        (["--sweep", "learning_rate=0,1e-3"], "--sweep learning_rate values must be > 0"),
+        (["--study", "l2", "--sweep", "l2=0.1"], "either --study or --sweep"),
+        (["--study", "momentum"], "invalid choice"),
+        (["--epochs", "-3"], "expected a positive integer"),
+    ],
+)
 def test_bad_flags_give_one_line_and_nonzero_exit(data_dir, tmp_path, capsys, flags, message):
     code = _exit_code(notmnist_cnn.main, ["--quick", "--data-dir", str(data_dir), "--out", str(tmp_path), *flags])
     err = capsys.readouterr().err.strip()

@@ -1,4 +1,5 @@
 """apps.notmnist_mlp: the hand-written-backprop MLP against autodiff and the NumPy reference, and the app end to end."""
+
 import json
 
 import numpy as np
@@ -71,8 +72,18 @@ def test_keras_model_follows_the_numpy_reference_step_for_step(small_batch):
 
 
 def _main(data_dir, tmp_path, *extra):
-    return notmnist_mlp.main(["--quick", "--data-dir", str(data_dir), "--out", str(tmp_path / "runs"),
-                              "--export-dir", str(tmp_path / "model"), *extra])
+    return notmnist_mlp.main(
+        [
+            "--quick",
+            "--data-dir",
+            str(data_dir),
+            "--out",
+            str(tmp_path / "runs"),
+            "--export-dir",
+            str(tmp_path / "model"),
+            *extra,
+        ]
+    )
 
 
 def test_quick_run_writes_metrics_report_and_an_exported_model(data_dir, tmp_path, capsys):
@@ -125,17 +136,20 @@ def _exit_code(main, argv):
         return exit.code
 
 
-@pytest.mark.parametrize("flags, message", [
-    (["--hidden-units", "0"], "expected a positive integer"),
-    (["--gradients", "numeric"], "invalid choice"),
-    (["--learning-rate", "-1"], "expected a positive number"),
-    (["--momentum", "1.5"], "--momentum must be in [0, 1)"),
-    (["--batch-size", "100000"], "larger than the training set"),
-    (["--sweep", "dropout=0.5"], "unknown sweep parameter 'dropout'"),
-    (["--sweep", "learning_rate=1e-4:1e-1:log"], "a grid needs lists of values"),
-    (["--tuner", "bayesian", "--sweep", "learning_rate=1e-4:1e-1:log"], "--tuner bayesian needs --max-trials N"),
-    (["--sweep", "hidden_units=8:64:cubic", "--tuner", "random"], "bad range in --sweep"),
-])
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--hidden-units", "0"], "expected a positive integer"),
+        (["--gradients", "numeric"], "invalid choice"),
+        (["--learning-rate", "-1"], "expected a positive number"),
+        (["--momentum", "1.5"], "--momentum must be in [0, 1)"),
+        (["--batch-size", "100000"], "larger than the training set"),
+        (["--sweep", "dropout=0.5"], "unknown sweep parameter 'dropout'"),
+        (["--sweep", "learning_rate=1e-4:1e-1:log"], "a grid needs lists of values"),
+        (["--tuner", "bayesian", "--sweep", "learning_rate=1e-4:1e-1:log"], "--tuner bayesian needs --max-trials N"),
+        (["--sweep", "hidden_units=8:64:cubic", "--tuner", "random"], "bad range in --sweep"),
+    ],
+)
 def test_bad_flags_give_one_line_and_nonzero_exit(data_dir, tmp_path, capsys, flags, message):
     code = _exit_code(notmnist_mlp.main, ["--quick", "--data-dir", str(data_dir), "--out", str(tmp_path), *flags])
     err = capsys.readouterr().err.strip()

@@ -1,12 +1,21 @@
 """Every app has the same shape (docs/design.md): the same entry points, and no classes but settings dataclasses."""
+
 import dataclasses
 import importlib
 import inspect
 
 import pytest
 
-APPS = ["notmnist_mlp", "notmnist_cnn", "dl_principles", "mnist_depth_width", "mnist_cnn", "catcar_mlp",
-        "trigram_embedding", "cifar_fc_net"]
+APPS = [
+    "notmnist_mlp",
+    "notmnist_cnn",
+    "dl_principles",
+    "mnist_depth_width",
+    "mnist_cnn",
+    "catcar_mlp",
+    "trigram_embedding",
+    "cifar_fc_net",
+]
 ENTRY_POINTS = ("build_parser", "build_model", "get_config", "main")
 
 
@@ -17,8 +26,9 @@ def test_an_app_has_the_shared_entry_points_and_only_dataclasses(app):
     for name in ENTRY_POINTS:
         assert inspect.isfunction(getattr(module, name, None)), f"apps.{app} has no function {name}()"
     classes = [obj for obj in vars(module).values() if inspect.isclass(obj) and obj.__module__ == module.__name__]
-    assert all(dataclasses.is_dataclass(cls) for cls in classes), \
+    assert all(dataclasses.is_dataclass(cls) for cls in classes), (
         f"apps.{app} defines {[c.__name__ for c in classes if not dataclasses.is_dataclass(c)]}: pass (exp, data, args)"
+    )
     assert list(inspect.signature(module.main).parameters)[:1] == ["argv"]
 
 

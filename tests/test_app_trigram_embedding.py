@@ -1,5 +1,6 @@
 """apps.trigram_embedding: the network against a NumPy forward pass, early stopping, the predict subcommand,
 and the whole pipeline on a small real subset."""
+
 import json
 import subprocess
 import sys
@@ -18,11 +19,12 @@ QUICK = ["--quick", "--configs", "8x16", "--extra", "none"]
 
 # -- the network ----------------------------------------------------------------------------------------
 
+
 def _numpy_forward(model, ids, merge):
     """Independent forward pass: R[ids] -> concat/sum -> sigmoid(. W1 + b1) -> . W2 + b2."""
     weights = {w.path.split("/")[-2] + "/" + w.name: w.numpy() for w in model.weights}
     table = weights["embedding/embeddings"]
-    vectors = table[ids]                                            # (N, 3, D)
+    vectors = table[ids]  # (N, 3, D)
     merged = vectors.reshape(len(ids), -1) if merge == "concat" else vectors.sum(axis=1)
     hidden = 1 / (1 + np.exp(-(merged @ weights["hidden/kernel"] + weights["hidden/bias"])))
     return hidden @ weights["logits/kernel"] + weights["logits/bias"]
@@ -71,21 +73,27 @@ def test_mean_probability_logits_softmax_is_the_mean_of_the_nets_probabilities()
     logits = [rng.normal(scale=s, size=(5, 7)).astype("float32") for s in (1.0, 3.0, 80.0)]  # 80: far-apart logits
     out = np.asarray(MeanProbabilityLogits()([keras.ops.convert_to_tensor(x) for x in logits]))
     assert np.isfinite(out).all()
-    np.testing.assert_allclose(softmax(out), np.mean([softmax(x) for x in logits], axis=0),
-                               rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(softmax(out), np.mean([softmax(x) for x in logits], axis=0), rtol=1e-5, atol=1e-7)
 
 
 def test_ensemble_exports_one_model_that_serves_the_mean_probability(tmp_path):
     from tfnets.experiment.export import export_model
 
     keras.utils.set_random_seed(3)
-    nets = [app.build_model(app.Setting(4, 8, "adam", 1e-3), vocab_size=20, init_std=0.5, name=f"net{k}")
-            for k in range(2)]
+    nets = [
+        app.build_model(app.Setting(4, 8, "adam", 1e-3), vocab_size=20, init_std=0.5, name=f"net{k}") for k in range(2)
+    ]
     ensemble = app.build_ensemble(nets, app.Setting(4, 8, "adam", 1e-3, members=2))
     ids = np.array([[1, 2, 3], [19, 0, 5]], "int32")
     expected = np.mean([softmax(net.predict(ids, verbose=0)) for net in nets], axis=0)
-    export_model(ensemble, tmp_path / "export", class_names=[f"w{i}" for i in range(20)], input_shape=[3],
-                 pixel_scale=1.0, extra={"app": app.APP})
+    export_model(
+        ensemble,
+        tmp_path / "export",
+        class_names=[f"w{i}" for i in range(20)],
+        input_shape=[3],
+        pixel_scale=1.0,
+        extra={"app": app.APP},
+    )
     served = app.load_served(tmp_path / "export").predict_proba(np.asarray(ids, np.int32))
     np.testing.assert_allclose(served, expected, rtol=1e-5, atol=1e-7)
     reloaded = keras.models.load_model(tmp_path / "export" / "model.keras")
@@ -136,6 +144,7 @@ def test_missing_model_is_a_one_line_error(tmp_path):
 
 
 # -- the whole app on real data -------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def quick_run(data_dir, tmp_path_factory):
@@ -189,13 +198,25 @@ def test_rerun_with_another_model_resumes_the_finished_one(quick_run, capsys):
     assert before == after and (run_dir / "D8_P16" / "history.csv").read_text() == history
     assert [r["model"] for r in again] == [rows[0]["model"], again[1]["model"], rows[1]["model"]]
     assert "D=4, P=4" in again[1]["model"]
-    assert {k: v for k, v in again[0].items() if k != "wall_time_s"} == \
-           {k: v for k, v in rows[0].items() if k != "wall_time_s"}
+    assert {k: v for k, v in again[0].items() if k != "wall_time_s"} == {
+        k: v for k, v in rows[0].items() if k != "wall_time_s"
+    }
 
 
 def test_ensemble_reuses_the_wide_net_and_trains_the_others_from_their_own_seeds(data_dir, tmp_path, capsys):
-    argv = ["--quick", "--epochs", "1", "--configs", "4x4", "--data-dir", str(data_dir), "--out", str(tmp_path),
-            "--export-dir", str(tmp_path / "export")]
+    argv = [
+        "--quick",
+        "--epochs",
+        "1",
+        "--configs",
+        "4x4",
+        "--data-dir",
+        str(data_dir),
+        "--out",
+        str(tmp_path),
+        "--export-dir",
+        str(tmp_path / "export"),
+    ]
     app.main([*argv, "--extra", "wide"])
     capsys.readouterr()
     rows = app.main([*argv, "--extra", "wide,ensemble", "--ensemble-size", "2"])
@@ -213,26 +234,35 @@ def test_ensemble_reuses_the_wide_net_and_trains_the_others_from_their_own_seeds
 
 def test_extra_list():
     assert app.extra_list("adam,big") == ["adam", "big"] and app.extra_list("none") == []
-    with pytest.raises(ConfigError, match=r"--extra got unknown value\(s\) 'huge'; choose a comma-separated list "
-                                          r"from adam, big, wide, ensemble, or 'none'"):
+    with pytest.raises(
+        ConfigError,
+        match=r"--extra got unknown value\(s\) 'huge'; choose a comma-separated list "
+        r"from adam, big, wide, ensemble, or 'none'",
+    ):
         app.extra_list("adam,huge")
 
 
 def test_cli_unknown_word_exits_nonzero_without_traceback(quick_run):
     _, _, _, export = quick_run
-    result = subprocess.run([sys.executable, "-m", "apps.trigram_embedding", "predict", "i do nott",
-                             "--model-dir", str(export)], capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "apps.trigram_embedding", "predict", "i do nott", "--model-dir", str(export)],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 2
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("error: 'nott' is not one of the 250 vocabulary words; nearest: not")
     assert "Traceback" not in result.stderr
 
 
-@pytest.mark.parametrize("argv, fragment", [
-    (["--configs", "32"], "DxP pairs"),
-    (["--momentum", "1.2"], "--momentum must be in [0, 1)"),
-    (["--ensemble-size", "1"], "--ensemble-size must be at least 2"),
-])
+@pytest.mark.parametrize(
+    "argv, fragment",
+    [
+        (["--configs", "32"], "DxP pairs"),
+        (["--momentum", "1.2"], "--momentum must be in [0, 1)"),
+        (["--ensemble-size", "1"], "--ensemble-size must be at least 2"),
+    ],
+)
 def test_bad_settings_stop_with_one_line(data_dir, tmp_path, argv, fragment):
     with pytest.raises(ConfigError) as err:
         app.main([*argv, "--quick", "--data-dir", str(data_dir), "--out", str(tmp_path)])

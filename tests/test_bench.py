@@ -3,6 +3,7 @@
 No timing is asserted (the machine is shared and noisy); the benchmark's own correctness check (weights
 after one epoch vs the independent NumPy reference) is.
 """
+
 import json
 import statistics
 import subprocess
@@ -61,8 +62,12 @@ def test_quick_writes_every_row(quick_run):
         assert min(row["numpy"], row["tf"], row["tf_xla"], row["tf_bf16"], row["tf_xla_bf16"]) > 0
 
     cnn_rows = [r[0] for r in _table_rows(markdown, "## notMNIST CNN")]
-    assert cnn_rows == ["training, fit, batch 32, XLA off", "training, fit, batch 32, XLA on",
-                        "SavedModel inference, batch 1", "SavedModel inference, batch 256"]
+    assert cnn_rows == [
+        "training, fit, batch 32, XLA off",
+        "training, fit, batch 32, XLA on",
+        "SavedModel inference, batch 1",
+        "SavedModel inference, batch 256",
+    ]
     assert "apps.notmnist_cnn.build_model" in markdown
     assert "## Goals" in markdown and "GEMM limit" in markdown
     goals = markdown.split("## Goals", 1)[1].split("\n## ", 1)[0]
@@ -143,7 +148,7 @@ def test_bf16_mlp_computes_in_bf16_and_leaves_the_global_policy_alone():
     def bf16(a):
         return np.asarray(a, np.float32).astype(ml_dtypes.bfloat16).astype(np.float32)
 
-    eps = 2.0 ** -7  # bf16 spacing relative to the magnitude (8 significant bits)
+    eps = 2.0**-7  # bf16 spacing relative to the magnitude (8 significant bits)
     xq, w1, b1, w2, b2 = (bf16(v) for v in (x, init["W1"], init["b1"], init["W2"], init["b2"]))
     # Each layer rounds twice (after the GEMM, after the bias add; a fused kernel only once). Two correct
     # kernels each land within eps * (|z| + |z + b|) of the exact value, so they differ by at most twice that;
@@ -221,9 +226,27 @@ def test_random_data_fallback_is_labelled(monkeypatch):
 
 def test_mixed_precision_table_runs_on_cpu(tmp_path, data_dir):
     # The GPU section's code path, forced on the CPU with tiny settings.
-    result = bench.main(["--out", str(tmp_path), "--run-id", "mp", "--data-dir", str(data_dir), "--no-cnn",
-                         "--batch-sizes", "32", "--max-samples", "64", "--repeats", "1",
-                         "--variants", "numpy,dense_fit,manual_epoch_fn", "--mixed-precision-table", "always"])
+    result = bench.main(
+        [
+            "--out",
+            str(tmp_path),
+            "--run-id",
+            "mp",
+            "--data-dir",
+            str(data_dir),
+            "--no-cnn",
+            "--batch-sizes",
+            "32",
+            "--max-samples",
+            "64",
+            "--repeats",
+            "1",
+            "--variants",
+            "numpy,dense_fit,manual_epoch_fn",
+            "--mixed-precision-table",
+            "always",
+        ]
+    )
     mixed = result["mixed_precision"]["mlp"]
     assert [r["variant"] for r in mixed] == ["numpy", "dense_fit", "manual_epoch_fn"]
     markdown = (tmp_path / "bench" / "mp" / "bench.md").read_text()
@@ -233,11 +256,14 @@ def test_mixed_precision_table_runs_on_cpu(tmp_path, data_dir):
     assert keras.mixed_precision.global_policy().name == "float32"  # restored afterwards
 
 
-@pytest.mark.parametrize("flags, message", [
-    (["--batch-sizes", "0"], "positive integer"),
-    (["--variants", "numpy,fastest"], "unknown --variants fastest"),
-    (["--batch-sizes", "100", "--max-samples", "256"], "does not divide"),
-])
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--batch-sizes", "0"], "positive integer"),
+        (["--variants", "numpy,fastest"], "unknown --variants fastest"),
+        (["--batch-sizes", "100", "--max-samples", "256"], "does not divide"),
+    ],
+)
 def test_bad_flags_give_one_line_errors(flags, message, capsys, tmp_path, data_dir):
     try:  # argparse errors exit from inside main; our own ConfigErrors come back as an exit code
         code = run_main(bench.main, flags + ["--out", str(tmp_path), "--no-cnn", "--data-dir", str(data_dir)])
@@ -250,8 +276,9 @@ def test_bad_flags_give_one_line_errors(flags, message, capsys, tmp_path, data_d
 
 
 def test_apps_alias_help():
-    done = subprocess.run([sys.executable, "-m", "apps.bench", "--help"], cwd=ROOT, capture_output=True,
-                          text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "apps.bench", "--help"], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0 and "--quick" in done.stdout
 
 

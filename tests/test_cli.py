@@ -1,4 +1,5 @@
 """The shared CLI skeleton: one-line errors and exit codes, never a traceback."""
+
 import ast
 from pathlib import Path
 
@@ -12,15 +13,18 @@ def _parser():
     return base_parser("demo", "demo app", epochs=3, batch_size=8)
 
 
-@pytest.mark.parametrize("argv, fragment", [
-    (["--epochs", "-1"], "expected a positive integer, got -1"),
-    (["--batch-size", "0"], "expected a positive integer, got 0"),
-    (["--epochs", "many"], "expected a positive integer, got 'many'"),
-    (["--frobnicate"], "unrecognized arguments: --frobnicate"),
-    (["--steps-per-execution", "10"], "expected 'epoch' or 1, got '10'"),  # would credit losses to wrong epochs
-    (["--steps-per-execution", "0"], "expected 'epoch' or 1, got '0'"),
-    (["--steps-per-execution", "auto"], "expected 'epoch' or 1, got 'auto'"),
-])
+@pytest.mark.parametrize(
+    "argv, fragment",
+    [
+        (["--epochs", "-1"], "expected a positive integer, got -1"),
+        (["--batch-size", "0"], "expected a positive integer, got 0"),
+        (["--epochs", "many"], "expected a positive integer, got 'many'"),
+        (["--frobnicate"], "unrecognized arguments: --frobnicate"),
+        (["--steps-per-execution", "10"], "expected 'epoch' or 1, got '10'"),  # would credit losses to wrong epochs
+        (["--steps-per-execution", "0"], "expected 'epoch' or 1, got '0'"),
+        (["--steps-per-execution", "auto"], "expected 'epoch' or 1, got 'auto'"),
+    ],
+)
 def test_bad_flags_exit_2_with_one_line(argv, fragment, capsys):
     with pytest.raises(SystemExit) as exit_info:
         _parser().parse_args(argv)
@@ -44,14 +48,22 @@ def test_steps_per_execution_flag(text, value):
 def _raiser(exc):
     def main(argv):
         raise exc
+
     return main
 
 
-@pytest.mark.parametrize("exc, code, line", [
-    (DataError("notMNIST not found: place it at /x"), 2, "error: notMNIST not found: place it at /x"),
-    (TrainingDiverged("loss became nan in epoch 3"), 3, "error: loss became nan in epoch 3"),
-    (ValueError("boom\nsecond line"), 1, "error: unexpected ValueError: boom (re-run with --debug for the traceback)"),
-])
+@pytest.mark.parametrize(
+    "exc, code, line",
+    [
+        (DataError("notMNIST not found: place it at /x"), 2, "error: notMNIST not found: place it at /x"),
+        (TrainingDiverged("loss became nan in epoch 3"), 3, "error: loss became nan in epoch 3"),
+        (
+            ValueError("boom\nsecond line"),
+            1,
+            "error: unexpected ValueError: boom (re-run with --debug for the traceback)",
+        ),
+    ],
+)
 def test_run_main_maps_errors_to_one_line(exc, code, line, capsys):
     assert run_main(_raiser(exc), []) == code
     assert capsys.readouterr().err == line + "\n"
@@ -65,31 +77,40 @@ def test_debug_shows_the_traceback():
 PARTS = ("gradcheck", "overfit", "best")
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("best", ["best"]),
-    ("best, gradcheck", ["best", "gradcheck"]),       # the user's order, spaces ignored
-    ("Overfit,BEST", ["overfit", "best"]),             # any case in, the canonical spelling out
-    ("best,gradcheck,best,,", ["best", "gradcheck"]),  # repeats and empty items dropped
-    ("ALL", ["gradcheck", "overfit", "best"]),         # every choice, in the declared order
-    ("none", []),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("best", ["best"]),
+        ("best, gradcheck", ["best", "gradcheck"]),  # the user's order, spaces ignored
+        ("Overfit,BEST", ["overfit", "best"]),  # any case in, the canonical spelling out
+        ("best,gradcheck,best,,", ["best", "gradcheck"]),  # repeats and empty items dropped
+        ("ALL", ["gradcheck", "overfit", "best"]),  # every choice, in the declared order
+        ("none", []),
+    ],
+)
 def test_choice_list_accepts(text, expected):
     parse = choice_list(PARTS, name="--part", allow_all=True, allow_none=True)
     assert parse(text) == expected
 
 
-@pytest.mark.parametrize("kwargs, text, fragment", [
-    ({}, "best,foo,Bar", "--part got unknown value(s) 'foo', 'Bar'; choose a comma-separated list from gradcheck, "
-                         "overfit, best"),
-    ({}, "", "--part is empty; choose a comma-separated list from gradcheck, overfit, best"),
-    ({}, " , ", "--part is empty"),
-    ({}, "all", "unknown value(s) 'all'"),   # keywords exist only when asked for
-    ({}, "none", "unknown value(s) 'none'"),
-    ({"allow_all": True}, "x", "from gradcheck, overfit, best, or 'all'"),
-    ({"allow_all": True, "allow_none": True}, "x", "from gradcheck, overfit, best, or 'all' or 'none'"),
-    ({"allow_none": True}, "best,none", "'none' must be given alone"),
-    ({"allow_all": True}, "all,best", "'all' must be given alone"),
-])
+@pytest.mark.parametrize(
+    "kwargs, text, fragment",
+    [
+        (
+            {},
+            "best,foo,Bar",
+            "--part got unknown value(s) 'foo', 'Bar'; choose a comma-separated list from gradcheck, overfit, best",
+        ),
+        ({}, "", "--part is empty; choose a comma-separated list from gradcheck, overfit, best"),
+        ({}, " , ", "--part is empty"),
+        ({}, "all", "unknown value(s) 'all'"),  # keywords exist only when asked for
+        ({}, "none", "unknown value(s) 'none'"),
+        ({"allow_all": True}, "x", "from gradcheck, overfit, best, or 'all'"),
+        ({"allow_all": True, "allow_none": True}, "x", "from gradcheck, overfit, best, or 'all' or 'none'"),
+        ({"allow_none": True}, "best,none", "'none' must be given alone"),
+        ({"allow_all": True}, "all,best", "'all' must be given alone"),
+    ],
+)
 def test_choice_list_rejects_with_one_line(kwargs, text, fragment):
     with pytest.raises(ConfigError) as err:
         choice_list(PARTS, name="--part", **kwargs)(text)
@@ -99,15 +120,17 @@ def test_choice_list_rejects_with_one_line(kwargs, text, fragment):
 def test_choice_list_as_argparse_type_reaches_run_main_as_one_line(capsys):
     def main(argv):
         parser = _parser()
-        parser.add_argument("--extra", type=choice_list(("adam", "big"), name="--extra", allow_none=True),
-                            default="adam,big")
+        parser.add_argument(
+            "--extra", type=choice_list(("adam", "big"), name="--extra", allow_none=True), default="adam,big"
+        )
         return parser.parse_args(argv)
 
     assert main([]).extra == ["adam", "big"]  # a string default goes through the type too
     assert main(["--extra", "none"]).extra == []
     assert run_main(main, ["--extra", "adam,huge"]) == ConfigError.exit_code
-    assert capsys.readouterr().err == ("error: --extra got unknown value(s) 'huge'; choose a comma-separated list "
-                                       "from adam, big, or 'none'\n")
+    assert capsys.readouterr().err == (
+        "error: --extra got unknown value(s) 'huge'; choose a comma-separated list from adam, big, or 'none'\n"
+    )
 
 
 def test_choice_list_rejects_ambiguous_choices():

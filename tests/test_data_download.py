@@ -2,6 +2,7 @@
 
 A small HTTP server on 127.0.0.1 that honours `Range` stands in for the canonical sources.
 """
+
 import hashlib
 import http.server
 import io
@@ -99,7 +100,8 @@ def test_make_data_downloads_what_is_missing_and_lists_the_rest(server, tmp_path
     assert (tmp_path / "blob.bin").read_bytes() == PAYLOAD
     assert "Blob: downloaded" in out and f"Private: no public download; copy it to {tmp_path / 'private.h5'}" in out
     assert [line for line in err.splitlines() if "gone.bin" in line] == [
-        f"error: could not fetch {tmp_path / 'gone.bin'}: {server}/gone.bin: HTTP 404 Not Found"]
+        f"error: could not fetch {tmp_path / 'gone.bin'}: {server}/gone.bin: HTTP 404 Not Found"
+    ]
     assert not (tmp_path / "gone.bin").exists()
 
     # A second run finds it in place and downloads nothing.
@@ -127,6 +129,7 @@ def test_the_catalogue_recognises_the_real_data_folder(data_dir):
 
 
 # ---------------------------------------------------------------- the Makefile's choice of data folder
+
 
 def _make_dry_run(tmp_path, target, env_data_dir=None, shared=False):
     """`make -n TARGET` in a copy of the repo's Makefile (without the venv step); returns its output."""

@@ -2,6 +2,7 @@
 
 Every bad input must raise `DataError` whose message is one line and names the offending file.
 """
+
 import gzip
 import io
 import os
@@ -99,6 +100,7 @@ def test_notmnist_ece421_npz_either_orientation(tmp_path):
 def write_notmnist_tarball(path, per_class=3, corrupt=True):
     """A notMNIST_small.tar.gz with constant-valued PNGs (value = 20 * class + index) and one corrupt PNG."""
     with tarfile.open(path, "w:gz") as archive:
+
         def add(name, data):
             info = tarfile.TarInfo(name)
             info.size = len(data)
@@ -150,8 +152,9 @@ def test_notmnist_bad_inputs(tmp_path):
     data = (tmp_path / "whole.tar.gz").read_bytes()
     (tmp_path / "trunc").mkdir()
     (tmp_path / "trunc" / "notMNIST_small.tar.gz").write_bytes(data[: len(data) // 2])
-    assert_data_error(lambda: load_notmnist(tmp_path / "trunc"), tmp_path / "trunc" / "notMNIST_small.tar.gz",
-                      "truncated")
+    assert_data_error(
+        lambda: load_notmnist(tmp_path / "trunc"), tmp_path / "trunc" / "notMNIST_small.tar.gz", "truncated"
+    )
 
     (tmp_path / "npz").mkdir()
     np.savez(tmp_path / "npz" / "notMNIST.npz", images=np.zeros((4, 28, 28)), labels=np.array([0, 1, 2, 10]))
@@ -167,16 +170,31 @@ def test_notmnist_bad_inputs(tmp_path):
 
 
 def test_missing_files_offline_name_path_and_source(tmp_path):
-    assert_data_error(lambda: load_notmnist(tmp_path), tmp_path / "notMNIST_small.tar.gz",
-                      tmp_path / "notMNIST.npz", "yaroslavvb.com", "TFNETS_OFFLINE=1")
-    assert_data_error(lambda: load_mnist(tmp_path), tmp_path / "mnist.npz",
-                      "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz")
+    assert_data_error(
+        lambda: load_notmnist(tmp_path),
+        tmp_path / "notMNIST_small.tar.gz",
+        tmp_path / "notMNIST.npz",
+        "yaroslavvb.com",
+        "TFNETS_OFFLINE=1",
+    )
+    assert_data_error(
+        lambda: load_mnist(tmp_path),
+        tmp_path / "mnist.npz",
+        "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz",
+    )
     assert_data_error(lambda: load_fashion_mnist(tmp_path), tmp_path / "fashion_mnist" / "train-images-idx3-ubyte.gz")
-    assert_data_error(lambda: load_cifar10(tmp_path), tmp_path / "cifar-10-python.tar.gz",
-                      tmp_path / "cifar-10-batches-py", "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz")
+    assert_data_error(
+        lambda: load_cifar10(tmp_path),
+        tmp_path / "cifar-10-python.tar.gz",
+        tmp_path / "cifar-10-batches-py",
+        "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
+    )
     assert_data_error(lambda: load_catcar(tmp_path), tmp_path / "assign2_data1.h5", "copy it there by hand")
-    assert_data_error(lambda: load_trigrams(tmp_path), tmp_path / "trigrams" / "assign2_data2.h5",
-                      tmp_path / "trigrams" / "raw_sentences.txt")
+    assert_data_error(
+        lambda: load_trigrams(tmp_path),
+        tmp_path / "trigrams" / "assign2_data2.h5",
+        tmp_path / "trigrams" / "raw_sentences.txt",
+    )
 
 
 # ---------------------------------------------------------------- fetch and the data directory
@@ -202,15 +220,22 @@ def test_fetch_downloads_and_checks_hash(tmp_path, monkeypatch):
     local = fetch("sub/blob.bin", tmp_path / "data", url=source.as_uri(), sha256=digest)
     assert local == tmp_path / "data" / "sub" / "blob.bin" and local.read_bytes() == b"payload"
     assert fetch("sub/blob.bin", tmp_path / "data", url="file:///nowhere") == local  # present: no download
-    assert_data_error(lambda: fetch("other.bin", tmp_path / "data", url=source.as_uri(), sha256="0" * 64),
-                      tmp_path / "data" / "other.bin", "download failed")
-    assert_data_error(lambda: fetch("gone.bin", tmp_path / "data", url=(tmp_path / "nope").as_uri()),
-                      tmp_path / "data" / "gone.bin", "download failed")
+    assert_data_error(
+        lambda: fetch("other.bin", tmp_path / "data", url=source.as_uri(), sha256="0" * 64),
+        tmp_path / "data" / "other.bin",
+        "download failed",
+    )
+    assert_data_error(
+        lambda: fetch("gone.bin", tmp_path / "data", url=(tmp_path / "nope").as_uri()),
+        tmp_path / "data" / "gone.bin",
+        "download failed",
+    )
     read_only = tmp_path / "read_only"
     read_only.mkdir(mode=0o555)
     if not os.access(read_only, os.W_OK):  # root ignores the mode bits
-        assert_data_error(lambda: fetch("blob.bin", read_only, url=source.as_uri()), read_only / "blob.bin",
-                          "not writable")
+        assert_data_error(
+            lambda: fetch("blob.bin", read_only, url=source.as_uri()), read_only / "blob.bin", "not writable"
+        )
 
 
 # ---------------------------------------------------------------- MNIST / Fashion-MNIST
@@ -225,11 +250,19 @@ def write_idx(path, array):
 
 def write_idx_set(folder, n_train=30, n_test=10, seed=0):
     rng = np.random.default_rng(seed)
-    arrays = {"x_train": rng.integers(0, 256, (n_train, 28, 28)), "y_train": np.arange(n_train) % 10,
-              "x_test": rng.integers(0, 256, (n_test, 28, 28)), "y_test": np.arange(n_test) % 10}
+    arrays = {
+        "x_train": rng.integers(0, 256, (n_train, 28, 28)),
+        "y_train": np.arange(n_train) % 10,
+        "x_test": rng.integers(0, 256, (n_test, 28, 28)),
+        "y_test": np.arange(n_test) % 10,
+    }
     folder.mkdir(parents=True, exist_ok=True)
-    names = {"x_train": "train-images-idx3-ubyte.gz", "y_train": "train-labels-idx1-ubyte.gz",
-             "x_test": "t10k-images-idx3-ubyte.gz", "y_test": "t10k-labels-idx1-ubyte.gz"}
+    names = {
+        "x_train": "train-images-idx3-ubyte.gz",
+        "y_train": "train-labels-idx1-ubyte.gz",
+        "x_test": "t10k-images-idx3-ubyte.gz",
+        "y_test": "t10k-labels-idx1-ubyte.gz",
+    }
     for key, name in names.items():
         write_idx(folder / name, arrays[key])
     return arrays
@@ -266,8 +299,13 @@ def test_mnist_bad_files(tmp_path):
 
     np.savez(tmp_path / "mnist.npz", x_train=np.zeros((5, 28, 28)), y_train=np.zeros(5))
     assert_data_error(lambda: load_mnist(tmp_path, num_validation=0), "mnist.npz", "missing key")
-    np.savez(tmp_path / "mnist.npz", x_train=np.zeros((5, 28, 28)), y_train=np.zeros(4),
-             x_test=np.zeros((2, 28, 28)), y_test=np.zeros(2))
+    np.savez(
+        tmp_path / "mnist.npz",
+        x_train=np.zeros((5, 28, 28)),
+        y_train=np.zeros(4),
+        x_test=np.zeros((2, 28, 28)),
+        y_test=np.zeros(2),
+    )
     assert_data_error(lambda: load_mnist(tmp_path, num_validation=0), "mnist.npz", "4 labels but there are 5")
     (tmp_path / "mnist.npz").write_bytes(b"PK\x03\x04 not really a zip")
     assert_data_error(lambda: load_mnist(tmp_path), tmp_path / "mnist.npz")
@@ -302,7 +340,7 @@ def test_cifar10_tarball_layout(tmp_path):
     assert cifar.class_names == tuple(f"c{i}" for i in range(10))
     row = batches["data_batch_5"][b"data"][-1]
     for channel in range(3):  # channel-major row: 1024 R, then 1024 G, then 1024 B values
-        plane = row[1024 * channel:1024 * (channel + 1)].reshape(32, 32)
+        plane = row[1024 * channel : 1024 * (channel + 1)].reshape(32, 32)
         np.testing.assert_array_equal(cifar.x_valid[-1][..., channel], plane)
     np.testing.assert_array_equal(cifar.y_test, batches["test_batch"][b"labels"])
     centred = load_cifar10(tmp_path, num_validation=3, subtract_mean=True)
@@ -392,11 +430,18 @@ def test_trigrams_layouts_and_preference(tmp_path):
     # 4-grams: 7 tokens -> 4 windows, 2 tokens -> none, 4 tokens -> 1 window; words lower-cased and sorted.
     assert built.class_names == (".", "a", "cat", "dog", "line", "mat", "on", "sat", "short", "the")
     assert sum(built.sizes().values()) == 5 and built.sizes()["train"] == 4
-    grams = {tuple(built.class_names[i] for i in row) + (built.class_names[y],)
-             for x, ys in ((built.x_train, built.y_train), (built.x_valid, built.y_valid), (built.x_test, built.y_test))
-             for row, y in zip(x, ys)}
-    assert grams == {("the", "cat", "sat", "on"), ("cat", "sat", "on", "the"), ("sat", "on", "the", "mat"),
-                     ("on", "the", "mat", "."), ("a", "dog", "sat", ".")}
+    grams = {
+        tuple(built.class_names[i] for i in row) + (built.class_names[y],)
+        for x, ys in ((built.x_train, built.y_train), (built.x_valid, built.y_valid), (built.x_test, built.y_test))
+        for row, y in zip(x, ys)
+    }
+    assert grams == {
+        ("the", "cat", "sat", "on"),
+        ("cat", "sat", "on", "the"),
+        ("sat", "on", "the", "mat"),
+        ("on", "the", "mat", "."),
+        ("a", "dog", "sat", "."),
+    }
 
     words = ["w%d" % i for i in range(5)]
     write_trigram_h5(folder / "assign2_data2_surrogate.h5", words, note="surrogate!")

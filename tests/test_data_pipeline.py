@@ -1,4 +1,5 @@
 """Playground toy sets, `Splits.subset` and the `tf.data` pipeline helper."""
+
 import numpy as np
 import pytest
 
@@ -71,4 +72,3 @@ def test_subset_is_seeded_and_keeps_pairs():
 def test_split_by_fractions():
     assert split_by_fractions(18724, 10000 / 18724, 6000 / 18724) == (10000, 6000, 2724)
     assert split_by_fractions(10, 0.8, 0.1) == (8, 1, 1)
-

@@ -3,6 +3,7 @@
 Expected numbers come from the data folder's README and from the datasets' published statistics, not from
 running the loaders.
 """
+
 import re
 
 import numpy as np
@@ -40,8 +41,11 @@ def test_notmnist_counts_and_split(notmnist, data_dir):
     assert np.bincount(_all_labels(notmnist), minlength=10).tolist() == readme_counts
     n = sum(readme_counts)
     # Same fractions as 10000/6000/2724 of the 18,724-image ECE421 file, rounded to the nearest integer.
-    assert notmnist.sizes() == {"train": round(n * 10000 / 18724), "valid": round(n * 6000 / 18724),
-                                "test": n - round(n * 10000 / 18724) - round(n * 6000 / 18724)}
+    assert notmnist.sizes() == {
+        "train": round(n * 10000 / 18724),
+        "valid": round(n * 6000 / 18724),
+        "test": n - round(n * 10000 / 18724) - round(n * 6000 / 18724),
+    }
     assert notmnist.skipped == 0
     assert notmnist.class_names == tuple("ABCDEFGHIJ")
     for x in (notmnist.x_train, notmnist.x_valid, notmnist.x_test):
@@ -101,8 +105,18 @@ def test_cifar10(cifar, data_dir):
     assert cifar.sizes() == {"train": 49000, "valid": 1000, "test": 10000}
     assert (cifar.class_counts("train") + cifar.class_counts("valid")).tolist() == [5000] * 10
     assert cifar.class_counts("test").tolist() == [1000] * 10
-    assert cifar.class_names == ("airplane", "automobile", "bird", "cat", "deer",
-                                 "dog", "frog", "horse", "ship", "truck")
+    assert cifar.class_names == (
+        "airplane",
+        "automobile",
+        "bird",
+        "cat",
+        "deer",
+        "dog",
+        "frog",
+        "horse",
+        "ship",
+        "truck",
+    )
     assert cifar.x_train.dtype == np.float32 and cifar.x_train.shape[1:] == (32, 32, 3)
     assert cifar.x_train.min() >= 0 and cifar.x_train.max() <= 255
     # README: per-channel training mean ~ 125.3 / 122.9 / 113.9 (over all 50,000 training images).
@@ -154,8 +168,14 @@ def test_trigrams_surrogate(data_dir):
     used = np.unique(np.concatenate([trigrams.x_train.ravel(), trigrams.y_train]))
     assert used.tolist() == list(range(250))  # 1-based file indices 1..250 became 0..249
     # 0-based decoding must give real 4-grams of the corpus (lower-cased, as in the course data).
-    corpus = " " + " ".join(" ".join(line.lower().split()) for line in
-                            (data_dir / "trigrams/raw_sentences.txt").read_text().splitlines()) + " "
+    corpus = (
+        " "
+        + " ".join(
+            " ".join(line.lower().split())
+            for line in (data_dir / "trigrams/raw_sentences.txt").read_text().splitlines()
+        )
+        + " "
+    )
     words = trigrams.class_names
     for row in range(0, 372500, 37250):
         gram = [words[i] for i in trigrams.x_train[row]] + [words[trigrams.y_train[row]]]

@@ -5,6 +5,7 @@ process, through the launcher with 2 workers, and through the launcher with one 
 repeated. Every process gets one TensorFlow thread, so all of them compute the same way and the tables can be
 compared exactly.
 """
+
 import csv
 import json
 import os
@@ -31,14 +32,33 @@ TRIALS = [f"learning_rate={rate}" for rate in RATES.split(",")]
 
 def _env(data_dir):
     env = {k: v for k, v in os.environ.items() if not k.startswith("KERASTUNER_")}
-    env.update(TFNETS_DATA_DIR=str(data_dir), TF_NUM_INTRAOP_THREADS="1", OMP_NUM_THREADS="1",
-               TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1")
+    env.update(
+        TFNETS_DATA_DIR=str(data_dir),
+        TF_NUM_INTRAOP_THREADS="1",
+        OMP_NUM_THREADS="1",
+        TF_CPP_MIN_LOG_LEVEL="2",
+        PYTHONUNBUFFERED="1",
+    )
     return env
 
 
 def _app(out):
-    return [sys.executable, "-m", "apps.notmnist_mlp", "--quick", "--epochs", "20", "--hidden-units", "100",
-            "--sweep", f"learning_rate={RATES}", "--out", str(out / "runs"), "--export-dir", str(out / "export")]
+    return [
+        sys.executable,
+        "-m",
+        "apps.notmnist_mlp",
+        "--quick",
+        "--epochs",
+        "20",
+        "--hidden-units",
+        "100",
+        "--sweep",
+        f"learning_rate={RATES}",
+        "--out",
+        str(out / "runs"),
+        "--export-dir",
+        str(out / "export"),
+    ]
 
 
 def _launch(out, data_dir, workers=2):
@@ -79,8 +99,9 @@ def single_table(data_dir, tmp_path_factory):
 
 @pytest.mark.slow
 def test_two_workers_give_the_single_process_table(single_table, data_dir, tmp_path):
-    done = subprocess.run(_launch(tmp_path, data_dir), cwd=ROOT, env=_env(data_dir), capture_output=True,
-                          text=True, timeout=600)
+    done = subprocess.run(
+        _launch(tmp_path, data_dir), cwd=ROOT, env=_env(data_dir), capture_output=True, text=True, timeout=600
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
     assert _table(tmp_path) == single_table
     trained = _trained_by(done.stdout)
@@ -105,8 +126,14 @@ def _completed_trials(run_dir):
 
 @pytest.mark.slow
 def test_killed_worker_then_relaunch_finishes_without_repeating_completed_trials(single_table, data_dir, tmp_path):
-    proc = subprocess.Popen(_launch(tmp_path, data_dir), cwd=ROOT, env=_env(data_dir), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        _launch(tmp_path, data_dir),
+        cwd=ROOT,
+        env=_env(data_dir),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     lines = queue.Queue()
     threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout], daemon=True).start()
     pids, completed, killed = {}, 0, None
@@ -132,8 +159,10 @@ def test_killed_worker_then_relaunch_finishes_without_repeating_completed_trials
             proc.kill()
     assert proc.returncode != 0
     errors = [line for line in stderr.splitlines() if line.startswith("error:")]
-    assert errors == [f"error: {killed} was killed by SIGKILL; stopped the others. Completed trials and epochs are "
-                      "checkpointed: re-run the same launch to resume"]
+    assert errors == [
+        f"error: {killed} was killed by SIGKILL; stopped the others. Completed trials and epochs are "
+        "checkpointed: re-run the same launch to resume"
+    ]
     assert "Traceback" not in stderr
 
     run_dir = _run_dir(tmp_path)
@@ -141,8 +170,9 @@ def test_killed_worker_then_relaunch_finishes_without_repeating_completed_trials
     assert finished and len(finished) < len(TRIALS)
     before = {name: (run_dir / "trials" / name / "metrics.json").stat().st_mtime_ns for name in finished}
 
-    again = subprocess.run(_launch(tmp_path, data_dir), cwd=ROOT, env=_env(data_dir), capture_output=True,
-                           text=True, timeout=600)
+    again = subprocess.run(
+        _launch(tmp_path, data_dir), cwd=ROOT, env=_env(data_dir), capture_output=True, text=True, timeout=600
+    )
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-2000:]
     retrained = [t for trials in _trained_by(again.stdout).values() for t in trials]
     assert not set(retrained) & set(finished)  # completed trials were not handed out again...
@@ -154,6 +184,7 @@ def test_killed_worker_then_relaunch_finishes_without_repeating_completed_trials
 
 
 # -- a worker on its own, and the folder locks --------------------------------------------------------------------
+
 
 def _fake_train(values, run, epochs=None, callbacks=()):
     history = [{"epoch": 1, "loss": 1.0, "val_loss": float(values["units"])}]
@@ -169,9 +200,11 @@ def test_worker_without_a_chief_gives_one_line_after_a_bounded_wait(tmp_path, mo
     sweep = Sweep(Run(tmp_path, {"seed": 0}), {"units": [1, 2]})
     with pytest.raises(TfnetsError) as caught:
         sweep.search(_fake_train)
-    assert str(caught.value) == (f"tuner0: no answer from the sweep's chief at 127.0.0.1:{port} within 2 s; start it "
-                                 "(KERASTUNER_TUNER_ID=chief, same command) or check KERASTUNER_ORACLE_IP/PORT "
-                                 "(TFNETS_ORACLE_TIMEOUT sets the wait)")
+    assert str(caught.value) == (
+        f"tuner0: no answer from the sweep's chief at 127.0.0.1:{port} within 2 s; start it "
+        "(KERASTUNER_TUNER_ID=chief, same command) or check KERASTUNER_ORACLE_IP/PORT "
+        "(TFNETS_ORACLE_TIMEOUT sets the wait)"
+    )
 
 
 def test_half_set_variables_and_a_bad_timeout_are_one_line_errors(monkeypatch):
@@ -199,22 +232,35 @@ sys.stdin.readline()
 
 
 def _holder(path, kind, env):
-    proc = subprocess.Popen([sys.executable, "-c", _HOLD, str(path), kind], cwd=ROOT, env=env,
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _HOLD, str(path), kind],
+        cwd=ROOT,
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert proc.stdout.readline().strip() == "locked"
     return proc
 
 
 def test_chief_and_workers_share_the_run_folder_but_not_a_tuner_id(tmp_path, monkeypatch):
-    env = {**os.environ, "KERASTUNER_TUNER_ID": "tuner0", "KERASTUNER_ORACLE_IP": "127.0.0.1",
-           "KERASTUNER_ORACLE_PORT": "1"}
+    env = {
+        **os.environ,
+        "KERASTUNER_TUNER_ID": "tuner0",
+        "KERASTUNER_ORACLE_IP": "127.0.0.1",
+        "KERASTUNER_ORACLE_PORT": "1",
+    }
     holder = _holder(tmp_path, "run", env)
     try:
         monkeypatch.setenv("KERASTUNER_ORACLE_IP", "127.0.0.1")
         monkeypatch.setenv("KERASTUNER_ORACLE_PORT", "1")
         monkeypatch.setenv("KERASTUNER_TUNER_ID", "tuner0")
-        with pytest.raises(ConfigError, match=r"KERASTUNER_TUNER_ID=tuner0 on .* is already used by process \d+; "
-                                              "give every worker its own id"):
+        with pytest.raises(
+            ConfigError,
+            match=r"KERASTUNER_TUNER_ID=tuner0 on .* is already used by process \d+; "
+            "give every worker its own id",
+        ):
             Run(tmp_path, {"seed": 0})
         locks.release_all()
         monkeypatch.setenv("KERASTUNER_TUNER_ID", "chief")
@@ -258,14 +304,18 @@ def test_a_trial_locked_by_another_process_is_waited_for_not_a_crash(tmp_path, c
 
 # -- the launcher's own input ----------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("argv, message", [
-    (["--workers", "0", "--", "python"], "error: argument --workers: expected a positive integer, got 0"),
-    (["--workers", "two", "--", "python"], "error: argument --workers: expected a positive integer, got 'two'"),
-    (["--workers", "2"], "error: give the command to run after --"),
-    (["--workers", "2", "--"], "error: the command after -- is empty"),
-    (["--", "python"], "error: one of the arguments --workers --multi-worker is required"),
-    (["--workers", "1", "--multi-worker", "2", "--", "x"], "error: argument --multi-worker: not allowed with"),
-])
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--workers", "0", "--", "python"], "error: argument --workers: expected a positive integer, got 0"),
+        (["--workers", "two", "--", "python"], "error: argument --workers: expected a positive integer, got 'two'"),
+        (["--workers", "2"], "error: give the command to run after --"),
+        (["--workers", "2", "--"], "error: the command after -- is empty"),
+        (["--", "python"], "error: one of the arguments --workers --multi-worker is required"),
+        (["--workers", "1", "--multi-worker", "2", "--", "x"], "error: argument --multi-worker: not allowed with"),
+    ],
+)
 def test_malformed_launcher_arguments_are_one_line(argv, message, capsys):
     try:
         code = launch.main(argv)
@@ -293,20 +343,44 @@ def test_multi_worker_processes_get_one_cluster_and_their_own_index():
 
 # -- a KerasTuner search (not a grid) on the same cluster ------------------------------------------------------------
 
+
 def _search_app(out):
-    return [sys.executable, "-m", "apps.notmnist_mlp", "--quick", "--epochs", "2", "--hidden-units", "20",
-            "--sweep", "learning_rate=0.01:0.5:log", "--tuner", "random", "--max-trials", "4",
-            "--out", str(out / "runs"), "--export-dir", str(out / "export")]
+    return [
+        sys.executable,
+        "-m",
+        "apps.notmnist_mlp",
+        "--quick",
+        "--epochs",
+        "2",
+        "--hidden-units",
+        "20",
+        "--sweep",
+        "learning_rate=0.01:0.5:log",
+        "--tuner",
+        "random",
+        "--max-trials",
+        "4",
+        "--out",
+        str(out / "runs"),
+        "--export-dir",
+        str(out / "export"),
+    ]
 
 
 @pytest.mark.slow
 def test_a_random_search_over_a_range_runs_on_two_workers_like_one_process(data_dir, tmp_path):
-    single = subprocess.run(_search_app(tmp_path / "single"), cwd=ROOT, env=_env(data_dir), capture_output=True,
-                            text=True, timeout=300)
+    single = subprocess.run(
+        _search_app(tmp_path / "single"), cwd=ROOT, env=_env(data_dir), capture_output=True, text=True, timeout=300
+    )
     assert single.returncode == 0, single.stderr[-2000:]
-    done = subprocess.run([sys.executable, "-m", "tfnets.experiment.launch", "--workers", "2", "--",
-                           *_search_app(tmp_path / "cluster")], cwd=ROOT, env=_env(data_dir), capture_output=True,
-                          text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-m", "tfnets.experiment.launch", "--workers", "2", "--", *_search_app(tmp_path / "cluster")],
+        cwd=ROOT,
+        env=_env(data_dir),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
     trained = _trained_by(done.stdout)
     names = sorted(t for trials in trained.values() for t in trials)

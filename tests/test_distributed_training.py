@@ -3,6 +3,7 @@ the per-epoch losses of one device to float32 round-off; only the chief writes; 
 
 Logical devices must be made before TensorFlow starts, so every multi-device run is a fresh child process.
 """
+
 import json
 import os
 import signal
@@ -75,8 +76,10 @@ def _cluster_env(index, ports):
 
 def _run_group(commands_and_envs, timeout=300):
     """Start the processes together (a cluster waits for all its workers); returns their CompletedProcess-likes."""
-    children = [subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-                for cmd, env in commands_and_envs]
+    children = [
+        subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for cmd, env in commands_and_envs
+    ]
     results = []
     for child in children:
         try:
@@ -107,8 +110,7 @@ def one_device(tmp_path_factory):
 
 
 def test_mirrored_over_two_logical_devices_matches_one_device(one_device, tmp_path):
-    [(code, stdout, stderr)] = _run_group([([sys.executable, "-c", TRAIN_BOTH, "mirrored", str(tmp_path)],
-                                            os.environ)])
+    [(code, stdout, stderr)] = _run_group([([sys.executable, "-c", TRAIN_BOTH, "mirrored", str(tmp_path)], os.environ)])
     assert code == 0, stderr
     got = _last_json(stdout)
     assert got["replicas"] == 2 and one_device["replicas"] == 1
@@ -119,8 +121,12 @@ def test_mirrored_over_two_logical_devices_matches_one_device(one_device, tmp_pa
 @pytest.mark.slow
 def test_two_worker_processes_match_one_device(one_device, tmp_path):
     ports = _free_ports(2)
-    results = _run_group([([sys.executable, "-c", TRAIN_BOTH, "multi-worker", str(tmp_path / f"w{i}")],
-                           _cluster_env(i, ports)) for i in range(2)])
+    results = _run_group(
+        [
+            ([sys.executable, "-c", TRAIN_BOTH, "multi-worker", str(tmp_path / f"w{i}")], _cluster_env(i, ports))
+            for i in range(2)
+        ]
+    )
     for code, _, stderr in results:
         assert code == 0, stderr
     chief, worker = (_last_json(out) for _, out, _ in results)
@@ -131,8 +137,19 @@ def test_two_worker_processes_match_one_device(one_device, tmp_path):
 
 
 def _app_argv(out, data_dir):
-    return ["--quick", "--epochs", "2", "--data-dir", str(data_dir), "--out", str(out / "runs"),
-            "--export-dir", str(out / "export"), "--run-id", "r"]
+    return [
+        "--quick",
+        "--epochs",
+        "2",
+        "--data-dir",
+        str(data_dir),
+        "--out",
+        str(out / "runs"),
+        "--export-dir",
+        str(out / "export"),
+        "--run-id",
+        "r",
+    ]
 
 
 def _metrics(out):
@@ -147,14 +164,32 @@ def app_one_device(tmp_path_factory, data_dir):
 
 
 def test_an_app_under_mirrored_records_its_devices_and_matches(app_one_device, tmp_path, data_dir):
-    [(code, stdout, stderr)] = _run_group([(
-        [sys.executable, "-m", "apps.notmnist_mlp", *_app_argv(tmp_path, data_dir), "--distribute", "mirrored",
-         "--devices", "2"], os.environ)])
+    [(code, stdout, stderr)] = _run_group(
+        [
+            (
+                [
+                    sys.executable,
+                    "-m",
+                    "apps.notmnist_mlp",
+                    *_app_argv(tmp_path, data_dir),
+                    "--distribute",
+                    "mirrored",
+                    "--devices",
+                    "2",
+                ],
+                os.environ,
+            )
+        ]
+    )
     assert code == 0, stderr
     assert "training on 2 replica(s): /cpu:0, /cpu:1 (mirrored, float32)" in stdout
     config = json.loads((tmp_path / "runs" / "notmnist_mlp" / "r" / "config.json").read_text())
-    assert config["distribution"] == {"distribute": "mirrored", "replicas": 2, "devices": ["/cpu:0", "/cpu:1"],
-                                      "workers": 1}
+    assert config["distribution"] == {
+        "distribute": "mirrored",
+        "replicas": 2,
+        "devices": ["/cpu:0", "/cpu:1"],
+        "workers": 1,
+    }
     final = _metrics(tmp_path)["final"]
     for key, value in app_one_device["final"].items():
         assert final[key] == pytest.approx(value, rel=TOLERANCE), key
@@ -163,8 +198,14 @@ def test_an_app_under_mirrored_records_its_devices_and_matches(app_one_device, t
 @pytest.mark.slow
 def test_an_app_on_two_workers_writes_once_and_resumes_as_a_group(app_one_device, tmp_path, data_dir):
     ports = _free_ports(2)
-    command = [sys.executable, "-m", "apps.notmnist_mlp", *_app_argv(tmp_path, data_dir),
-               "--distribute", "multi-worker"]
+    command = [
+        sys.executable,
+        "-m",
+        "apps.notmnist_mlp",
+        *_app_argv(tmp_path, data_dir),
+        "--distribute",
+        "multi-worker",
+    ]
     results = _run_group([(command, _cluster_env(i, ports)) for i in range(2)])
     for code, _, stderr in results:
         assert code == 0, stderr
@@ -186,11 +227,15 @@ def test_an_app_on_two_workers_writes_once_and_resumes_as_a_group(app_one_device
 
 # ---------------------------------------------------------------- one-line errors
 
-@pytest.mark.parametrize("value, message", [
-    ("{not json", "TF_CONFIG is not a valid cluster description"),
-    ('{"cluster": {"worker": ["a:1"]}, "task": {"type": "worker", "index": 3}}', "does not name one of the 1"),
-    ('{"cluster": {"ps": ["a:1"]}, "task": {"type": "ps", "index": 0}}', "TF_CONFIG is not a valid cluster"),
-])
+
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        ("{not json", "TF_CONFIG is not a valid cluster description"),
+        ('{"cluster": {"worker": ["a:1"]}, "task": {"type": "worker", "index": 3}}', "does not name one of the 1"),
+        ('{"cluster": {"ps": ["a:1"]}, "task": {"type": "ps", "index": 0}}', "TF_CONFIG is not a valid cluster"),
+    ],
+)
 def test_a_malformed_tf_config_is_one_line(value, message, monkeypatch, tmp_path, capsys):
     monkeypatch.setenv("TF_CONFIG", value)
     assert run_main(notmnist_mlp.main, ["--distribute", "multi-worker", "--out", str(tmp_path)]) == 2
@@ -198,13 +243,19 @@ def test_a_malformed_tf_config_is_one_line(value, message, monkeypatch, tmp_path
     assert len(err) == 1 and err[0].startswith("error: ") and message in err[0]
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--distribute", "multi-worker"], "needs TF_CONFIG (one process per worker); start a cluster on this machine "
-                                       "with: python -m tfnets.experiment.launch --multi-worker 2"),
-    (["--devices", "2"], "--devices needs --distribute mirrored"),
-    (["--distribute", "mirrored", "--devices", "0"], "expected a positive integer, got 0"),
-    (["--distribute", "everywhere"], "invalid choice: 'everywhere'"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (
+            ["--distribute", "multi-worker"],
+            "needs TF_CONFIG (one process per worker); start a cluster on this machine "
+            "with: python -m tfnets.experiment.launch --multi-worker 2",
+        ),
+        (["--devices", "2"], "--devices needs --distribute mirrored"),
+        (["--distribute", "mirrored", "--devices", "0"], "expected a positive integer, got 0"),
+        (["--distribute", "everywhere"], "invalid choice: 'everywhere'"),
+    ],
+)
 def test_bad_distribution_flags_are_one_line(argv, message, monkeypatch, tmp_path, capsys):
     monkeypatch.delenv("TF_CONFIG", raising=False)
     try:
@@ -325,9 +376,17 @@ KILLED_WORKER = textwrap.dedent("""
 def test_a_killed_worker_then_the_group_again_resumes_from_the_chiefs_checkpoint(app_one_device, tmp_path, data_dir):
     ports = _free_ports(2)
     argv = [*_app_argv(tmp_path, data_dir), "--distribute", "multi-worker"]
-    children = [subprocess.Popen([sys.executable, "-c", KILLED_WORKER, "1", *argv], cwd=ROOT,
-                                 env=_cluster_env(i, ports), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-                for i in range(2)]
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-c", KILLED_WORKER, "1", *argv],
+            cwd=ROOT,
+            env=_cluster_env(i, ports),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(2)
+    ]
     chief, worker = children
     try:
         worker.wait(timeout=300)

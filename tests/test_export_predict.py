@@ -1,4 +1,5 @@
 """Export to saved_models/ and the inference CLI, which loads the SavedModel without project code."""
+
 import json
 
 import keras
@@ -15,8 +16,14 @@ from tfnets.experiment.export import ServedModel, export_model
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
     keras.utils.set_random_seed(0)
-    model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Conv2D(2, 3, activation="relu"),
-                              keras.layers.Flatten(), keras.layers.Dense(3)])
+    model = keras.Sequential(
+        [
+            keras.Input((8, 8, 1)),
+            keras.layers.Conv2D(2, 3, activation="relu"),
+            keras.layers.Flatten(),
+            keras.layers.Dense(3),
+        ]
+    )
     path = tmp_path_factory.mktemp("export") / "tiny"
     export_model(model, path, class_names=["a", "b", "c"], input_shape=[8, 8, 1])
     return model, path
@@ -58,12 +65,15 @@ def test_colour_image_is_converted_with_a_note(exported, tmp_path, capsys):
     assert "converted to greyscale" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("case, message", [
-    ("missing_model", "does not exist"),
-    ("wrong_size", "expects 8x8 (--no-resize)"),
-    ("not_an_image", "not a readable image"),
-    ("wrong_array", "expected (N, 8, 8, 1)"),
-])
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        ("missing_model", "does not exist"),
+        ("wrong_size", "expects 8x8 (--no-resize)"),
+        ("not_an_image", "not a readable image"),
+        ("wrong_array", "expected (N, 8, 8, 1)"),
+    ],
+)
 def test_bad_inputs_give_one_clear_error(exported, tmp_path, case, message):
     _, path = exported
     model_dir, inputs = str(path), []

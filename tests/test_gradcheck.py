@@ -1,4 +1,5 @@
 """The gradient checker itself: known derivatives, and it must flag a wrong backward pass."""
+
 import numpy as np
 import pytest
 import tensorflow as tf

@@ -22,6 +22,7 @@ from a restored initial state with different flags (tracing, not the steps, is w
 The last tests pin the layer types each app builds its model from (a `keras.layers.Dense` where a `ManualDense`
 belongs fails them).
 """
+
 import ast
 import dataclasses
 import functools
@@ -40,9 +41,16 @@ from tfnets.nn.solver import Solver
 
 STEPS = 2  # optimizer steps per training run
 # Keras's own layers that compute their gradients by autodiff: none may appear in an app's model.
-AUTODIFF_LAYERS = (keras.layers.Dense, keras.layers.EinsumDense, keras.layers.Embedding, keras.layers.Dropout,
-                   keras.layers.BatchNormalization, keras.layers.LayerNormalization, keras.layers.Activation,
-                   keras.layers.ReLU)
+AUTODIFF_LAYERS = (
+    keras.layers.Dense,
+    keras.layers.EinsumDense,
+    keras.layers.Embedding,
+    keras.layers.Dropout,
+    keras.layers.BatchNormalization,
+    keras.layers.LayerNormalization,
+    keras.layers.Activation,
+    keras.layers.ReLU,
+)
 
 
 def _hand_written_ops():
@@ -50,8 +58,9 @@ def _hand_written_ops():
     names = set()
     for outer in ast.parse(inspect.getsource(ops)).body:
         if isinstance(outer, ast.FunctionDef) and any(
-                isinstance(node, ast.FunctionDef) and "tf.custom_gradient" in map(ast.unparse, node.decorator_list)
-                for node in ast.walk(outer)):
+            isinstance(node, ast.FunctionDef) and "tf.custom_gradient" in map(ast.unparse, node.decorator_list)
+            for node in ast.walk(outer)
+        ):
             names.add(outer.name)
     return frozenset(names)
 
@@ -132,10 +141,10 @@ class Case:
 @dataclasses.dataclass
 class Runs:
     initial: dict
-    plain: dict         # trained without the switch
-    genuine: dict       # trained under the switch, every flag 1
-    again: dict         # the same, after all the zeroed runs (the restore is complete)
-    zeroed: dict        # op -> weights trained with that op's backward zeroed; "all" -> every op's
+    plain: dict  # trained without the switch
+    genuine: dict  # trained under the switch, every flag 1
+    again: dict  # the same, after all the zeroed runs (the restore is complete)
+    zeroed: dict  # op -> weights trained with that op's backward zeroed; "all" -> every op's
     ran: set
 
 
@@ -193,8 +202,14 @@ def _compiled(layers, loss):
 
 _TRIGRAM_DEFAULT = trigram_embedding.Setting(4, 6)  # the assignment's net: momentum SGD, sigmoid units
 _TRIGRAM_WIDE = dataclasses.replace(  # the app's "wide" extra (Adam, ReLU, dropout, Glorot init), made tiny
-    next(c for c in trigram_embedding.configs_from(trigram_embedding.build_parser().parse_args(["--extra", "wide"]))
-         if c.activation == "relu"), embed_dim=4, hidden=6)
+    next(
+        c
+        for c in trigram_embedding.configs_from(trigram_embedding.build_parser().parse_args(["--extra", "wide"]))
+        if c.activation == "relu"
+    ),
+    embed_dim=4,
+    hidden=6,
+)
 _TRIGRAM_IDS = _rng.integers(0, 11, (8, 3)).astype("int32")
 _TRIGRAM_NEXT = _rng.integers(0, 11, 8).astype("int32")
 _CIFAR_HIDDEN = tuple(f"{kind}{layer}" for kind in ("W", "b", "gamma", "beta") for layer in (1, 2))
@@ -205,56 +220,119 @@ _NOTMNIST_Y = _rng.integers(0, 10, 8).astype("int32")
 
 CASES = {
     "notmnist_mlp": Case(
-        build=lambda: notmnist_mlp.build_model(hidden_units=6, seed=1), x=_NOTMNIST_X, y=_NOTMNIST_Y,
-        frozen_by={"affine": ALL, "relu": ("hidden/",), "softmax_cross_entropy_per_example": ALL}),
+        build=lambda: notmnist_mlp.build_model(hidden_units=6, seed=1),
+        x=_NOTMNIST_X,
+        y=_NOTMNIST_Y,
+        frozen_by={"affine": ALL, "relu": ("hidden/",), "softmax_cross_entropy_per_example": ALL},
+    ),
     "catcar_mlp": Case(  # two hidden layers with momentum, as in part e
-        build=_seeded(lambda: catcar_mlp.build_model(
-            catcar_mlp.Setting(hidden=(5, 3), learning_rate=0.1, batch_size=8, init_std=0.3, momentum=0.5),
-            input_dim=16)),
-        x=_rng.standard_normal((8, 16)).astype("float32"), y=np.tile(np.float32([-1, 1]), 4),
+        build=_seeded(
+            lambda: catcar_mlp.build_model(
+                catcar_mlp.Setting(hidden=(5, 3), learning_rate=0.1, batch_size=8, init_std=0.3, momentum=0.5),
+                input_dim=16,
+            )
+        ),
+        x=_rng.standard_normal((8, 16)).astype("float32"),
+        y=np.tile(np.float32([-1, 1]), 4),
         # every unit is tanh, the output included: zeroing tanh's backward stops every gradient
-        frozen_by={"affine": ALL, "tanh": ALL, "mean_squared_error_per_example": ALL}),
+        frozen_by={"affine": ALL, "tanh": ALL, "mean_squared_error_per_example": ALL},
+    ),
     "trigram_embedding": Case(
         build=_seeded(lambda: trigram_embedding.build_model(_TRIGRAM_DEFAULT, vocab_size=11)),
-        x=_TRIGRAM_IDS, y=_TRIGRAM_NEXT,
-        frozen_by={"embedding_lookup": ("embedding/",), "affine": ALL, "sigmoid": ("embedding/", "hidden/"),
-                   "softmax_cross_entropy_per_example": ALL}),
+        x=_TRIGRAM_IDS,
+        y=_TRIGRAM_NEXT,
+        frozen_by={
+            "embedding_lookup": ("embedding/",),
+            "affine": ALL,
+            "sigmoid": ("embedding/", "hidden/"),
+            "softmax_cross_entropy_per_example": ALL,
+        },
+    ),
     "trigram_embedding_wide": Case(
         build=_seeded(lambda: trigram_embedding.build_model(_TRIGRAM_WIDE, vocab_size=11)),
-        x=_TRIGRAM_IDS, y=_TRIGRAM_NEXT,
-        frozen_by={"embedding_lookup": ("embedding/",), "affine": ALL, "relu": ("embedding/", "hidden/"),
-                   "dropout": ("embedding/", "hidden/"), "softmax_cross_entropy_per_example": ALL}),
+        x=_TRIGRAM_IDS,
+        y=_TRIGRAM_NEXT,
+        frozen_by={
+            "embedding_lookup": ("embedding/",),
+            "affine": ALL,
+            "relu": ("embedding/", "hidden/"),
+            "dropout": ("embedding/", "hidden/"),
+            "softmax_cross_entropy_per_example": ALL,
+        },
+    ),
     "cifar_fc_net": Case(  # the "best" part's Keras model (batch norm, dropout, augmentation, Adam); reg 0 so
         # that no hand-added L2 gradient moves a weight whose data gradient is zeroed
         build=lambda: cifar_fc_net.build_model(hidden="5-4", reg=0.0, epochs=1, steps_per_epoch=STEPS, seed=3),
-        x=_IMAGES, y=_LABELS,
-        frozen_by={"affine": ALL, "batch_norm": _CIFAR_HIDDEN, "relu": _CIFAR_HIDDEN, "dropout": _CIFAR_HIDDEN,
-                   "softmax_cross_entropy": ALL},
-        may_stay=frozenset({"b1", "b2"})),
+        x=_IMAGES,
+        y=_LABELS,
+        frozen_by={
+            "affine": ALL,
+            "batch_norm": _CIFAR_HIDDEN,
+            "relu": _CIFAR_HIDDEN,
+            "dropout": _CIFAR_HIDDEN,
+            "softmax_cross_entropy": ALL,
+        },
+        may_stay=frozenset({"b1", "b2"}),
+    ),
     # Library layers the apps do not use (yet): batch and layer norm, a softmax output, an embedding with MSE.
     "layers_norm_softmax": Case(
-        build=_seeded(lambda: _compiled(
-            [keras.Input((6,)), L.ManualDense(5, activation="relu", name="dense"),
-             L.ManualBatchNormalization(name="bn"), L.ManualLayerNormalization(name="ln"),
-             L.ManualDropout(0.3, name="dropout"), L.ManualDense(3, activation="softmax", name="probs")],
-            losses.SoftmaxCrossEntropy(from_logits=False))),
-        x=_rng.standard_normal((8, 6)).astype("float32"), y=_rng.integers(0, 3, 8).astype("int32"),
-        frozen_by={"affine": ALL, "relu": ("dense/",), "batch_norm": ("dense/", "bn/"),
-                   "layer_norm": ("dense/", "bn/", "ln/"), "dropout": ("dense/", "bn/", "ln/"), "softmax": ALL,
-                   "softmax_cross_entropy_per_example": ALL}),
+        build=_seeded(
+            lambda: _compiled(
+                [
+                    keras.Input((6,)),
+                    L.ManualDense(5, activation="relu", name="dense"),
+                    L.ManualBatchNormalization(name="bn"),
+                    L.ManualLayerNormalization(name="ln"),
+                    L.ManualDropout(0.3, name="dropout"),
+                    L.ManualDense(3, activation="softmax", name="probs"),
+                ],
+                losses.SoftmaxCrossEntropy(from_logits=False),
+            )
+        ),
+        x=_rng.standard_normal((8, 6)).astype("float32"),
+        y=_rng.integers(0, 3, 8).astype("int32"),
+        frozen_by={
+            "affine": ALL,
+            "relu": ("dense/",),
+            "batch_norm": ("dense/", "bn/"),
+            "layer_norm": ("dense/", "bn/", "ln/"),
+            "dropout": ("dense/", "bn/", "ln/"),
+            "softmax": ALL,
+            "softmax_cross_entropy_per_example": ALL,
+        },
+    ),
     "layers_embedding_mse": Case(
-        build=_seeded(lambda: _compiled(
-            [keras.Input((2,), dtype="int32"), L.ManualEmbedding(7, 3, name="embedding"), keras.layers.Flatten(),
-             L.ManualDense(4, activation="tanh", name="hidden"), L.ManualDense(2, activation="sigmoid", name="out")],
-            losses.MeanSquaredError())),
-        x=_rng.integers(0, 7, (8, 2)).astype("int32"), y=_rng.random((8, 2)).astype("float32"),
-        frozen_by={"embedding_lookup": ("embedding/",), "affine": ALL, "tanh": ("embedding/", "hidden/"),
-                   "sigmoid": ALL, "mean_squared_error_per_example": ALL}),
+        build=_seeded(
+            lambda: _compiled(
+                [
+                    keras.Input((2,), dtype="int32"),
+                    L.ManualEmbedding(7, 3, name="embedding"),
+                    keras.layers.Flatten(),
+                    L.ManualDense(4, activation="tanh", name="hidden"),
+                    L.ManualDense(2, activation="sigmoid", name="out"),
+                ],
+                losses.MeanSquaredError(),
+            )
+        ),
+        x=_rng.integers(0, 7, (8, 2)).astype("int32"),
+        y=_rng.random((8, 2)).astype("float32"),
+        frozen_by={
+            "embedding_lookup": ("embedding/",),
+            "affine": ALL,
+            "tanh": ("embedding/", "hidden/"),
+            "sigmoid": ALL,
+            "mean_squared_error_per_example": ALL,
+        },
+    ),
 }
 # Negative control: the notMNIST net's autodiff twin (`--gradients autodiff`: keras.layers.Dense and Keras's
 # cross-entropy) runs no hand-written backward, so the switch cannot touch it.
-AUTODIFF_TWIN = Case(build=lambda: notmnist_mlp.build_model(hidden_units=6, seed=1, gradients="autodiff"),
-                     x=_NOTMNIST_X, y=_NOTMNIST_Y, frozen_by={})
+AUTODIFF_TWIN = Case(
+    build=lambda: notmnist_mlp.build_model(hidden_units=6, seed=1, gradients="autodiff"),
+    x=_NOTMNIST_X,
+    y=_NOTMNIST_Y,
+    frozen_by={},
+)
 
 
 # -- training goes through the hand-written backward passes ------------------------------------------------------
@@ -302,8 +380,13 @@ def test_cifar_solver_and_net_loss_take_their_gradients_from_the_hand_written_ba
     monkeypatch.setattr(ops, "tf", switch)
     net = cifar_fc_net.fresh_net(5, [5, 4], dropout_keep_ratio=0.5, normalization="layernorm", weight_scale=5e-2)
     hidden = {f"{kind}{layer}" for kind in ("W", "b", "gamma", "beta") for layer in (1, 2)}
-    frozen_by = {"affine": set(net.params), "layer_norm": hidden, "relu": hidden, "dropout": hidden,
-                 "softmax_cross_entropy": set(net.params)}
+    frozen_by = {
+        "affine": set(net.params),
+        "layer_norm": hidden,
+        "relu": hidden,
+        "dropout": hidden,
+        "softmax_cross_entropy": set(net.params),
+    }
     assert set(net.params) == hidden | {"W3", "b3"}
     for op, expected in [(None, set()), *frozen_by.items()]:
         switch.zero_only({op})
@@ -317,8 +400,15 @@ def test_cifar_solver_and_net_loss_take_their_gradients_from_the_hand_written_ba
         switch.zero_only(zeroed)
         for name, value in initial.items():
             net.params[name].assign(value)
-        Solver(net, data, update_rule="adam", optim_config={"learning_rate": 1e-2}, batch_size=4, num_epochs=1,
-               verbose=False).train()  # 2 steps
+        Solver(
+            net,
+            data,
+            update_rule="adam",
+            optim_config={"learning_rate": 1e-2},
+            batch_size=4,
+            num_epochs=1,
+            verbose=False,
+        ).train()  # 2 steps
         assert _frozen(initial, {name: v.numpy() for name, v in net.params.items()}) == expected, zeroed
 
 
@@ -336,16 +426,24 @@ def _op_calls():
         "softmax": ([x], lambda x: tf.reduce_sum(ops.softmax(x) ** 2)),
         "softmax_cross_entropy": ([x], lambda x: ops.softmax_cross_entropy(x, [0, 1, 2, 0])),
         "softmax_cross_entropy_per_example": (
-            [x], lambda x: tf.reduce_sum(ops.softmax_cross_entropy_per_example(x, [0, 1, 2, 0]))),
+            [x],
+            lambda x: tf.reduce_sum(ops.softmax_cross_entropy_per_example(x, [0, 1, 2, 0])),
+        ),
         "mean_squared_error": ([x, w[:, :4].T], ops.mean_squared_error),
         "mean_squared_error_per_example": (
-            [x, w[:, :4].T], lambda p, t: tf.reduce_sum(ops.mean_squared_error_per_example(p, t))),
+            [x, w[:, :4].T],
+            lambda p, t: tf.reduce_sum(ops.mean_squared_error_per_example(p, t)),
+        ),
         "svm_loss": ([x], lambda s: ops.svm_loss(s, [0, 1, 2, 0])),
         "dropout": ([x], lambda x: tf.reduce_sum(ops.dropout(x, 0.5, training=True, seed=3) ** 2)),
-        "batch_norm": ([x, b[:3], w[:, 0]], lambda x, g, be: tf.reduce_sum(
-            ops.batch_norm(x, g, be, *stats, training=True)[0] ** 3)),
-        "batch_norm (inference)": ([x, b[:3], w[:, 0]], lambda x, g, be: tf.reduce_sum(
-            ops.batch_norm(x, g, be, *stats, training=False)[0] ** 3)),
+        "batch_norm": (
+            [x, b[:3], w[:, 0]],
+            lambda x, g, be: tf.reduce_sum(ops.batch_norm(x, g, be, *stats, training=True)[0] ** 3),
+        ),
+        "batch_norm (inference)": (
+            [x, b[:3], w[:, 0]],
+            lambda x, g, be: tf.reduce_sum(ops.batch_norm(x, g, be, *stats, training=False)[0] ** 3),
+        ),
         "layer_norm": ([x, b[:3], w[:, 0]], lambda x, g, be: tf.reduce_sum(ops.layer_norm(x, g, be) ** 3)),
         "embedding_lookup": ([w], lambda t: tf.reduce_sum(ops.embedding_lookup([[0, 2], [2, 1]], t) ** 2)),
     }
@@ -439,11 +537,14 @@ def test_catcar_mlp_is_manual_tanh_dense_layers_and_the_manual_mse(hidden):
     assert type(model.loss) is losses.MeanSquaredError
 
 
-@pytest.mark.parametrize("config, merge, merge_layer", [
-    (_TRIGRAM_DEFAULT, "concat", keras.layers.Flatten),
-    (_TRIGRAM_DEFAULT, "sum", L.SumOverWords),
-    (_TRIGRAM_WIDE, "concat", keras.layers.Flatten),
-])
+@pytest.mark.parametrize(
+    "config, merge, merge_layer",
+    [
+        (_TRIGRAM_DEFAULT, "concat", keras.layers.Flatten),
+        (_TRIGRAM_DEFAULT, "sum", L.SumOverWords),
+        (_TRIGRAM_WIDE, "concat", keras.layers.Flatten),
+    ],
+)
 def test_trigram_embedding_is_manual_embedding_dense_dropout_and_the_manual_loss(config, merge, merge_layer):
     model = trigram_embedding.build_model(config, vocab_size=11, merge=merge)
     expected = [("embedding", L.ManualEmbedding), (merge, merge_layer), ("hidden", L.ManualDense)]
@@ -466,7 +567,10 @@ def test_cifar_fc_net_is_a_fully_connected_model_with_its_own_manual_train_step(
     assert type(model) is FullyConnectedModel and _layers(model) == []  # weights of its own, no Keras layers
     assert model.normalization == "batchnorm" and model.dropout_keep_ratio < 1
     assert sorted(v.path.removeprefix(model.name + "/") for v in model.trainable_variables) == sorted(
-        f"{kind}{layer}" for layer in (1, 2, 3) for kind in ("W", "b", "gamma", "beta")
-        if layer < 3 or kind in ("W", "b"))
+        f"{kind}{layer}"
+        for layer in (1, 2, 3)
+        for kind in ("W", "b", "gamma", "beta")
+        if layer < 3 or kind in ("W", "b")
+    )
     net = cifar_fc_net.fresh_net(0, [5, 4])
     assert type(net) is FullyConnectedNet and type(net.as_keras_model()) is FullyConnectedModel

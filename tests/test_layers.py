@@ -1,6 +1,7 @@
 """Manual Keras layers and losses: gradient checks vs numeric and vs Keras's own layers (float64),
 a whole 2-hidden-layer model vs a Keras Dense twin, fit in graph mode / XLA / mixed precision,
 initializers and regularizers, `.keras` save/reload and SavedModel export."""
+
 import keras
 import numpy as np
 import pytest
@@ -246,7 +247,9 @@ def _small_model(dropout=True):
 def test_fit_learns_in_graph_mode_and_under_xla(jit_compile):
     x, y = _blobs()
     model = _small_model()
-    model.compile(keras.optimizers.Adam(0.02), losses.SoftmaxCrossEntropy(), metrics=["accuracy"], jit_compile=jit_compile)
+    model.compile(
+        keras.optimizers.Adam(0.02), losses.SoftmaxCrossEntropy(), metrics=["accuracy"], jit_compile=jit_compile
+    )
     history = model.fit(x, y, batch_size=32, epochs=8, verbose=0)
     assert history.history["loss"][-1] < 0.7 * history.history["loss"][0]
     assert history.history["accuracy"][-1] > 0.8

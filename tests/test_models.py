@@ -1,4 +1,5 @@
 """FullyConnectedNet / TwoLayerNet: CS231n loss contract, manual gradients vs numeric ones, Keras fit, SVM loss."""
+
 import keras
 import numpy as np
 import pytest
@@ -93,8 +94,16 @@ def test_initial_loss_is_log_num_classes():
 @pytest.mark.parametrize("normalization", [None, "batchnorm", "layernorm"])
 def test_gradients_match_numeric_in_float64(small_problem, reg, normalization):
     X, y, D, C = small_problem
-    net = FullyConnectedNet([6, 5], input_dim=D, num_classes=C, reg=reg, normalization=normalization,
-                            weight_scale=5e-1, dtype=tf.float64, seed=1)
+    net = FullyConnectedNet(
+        [6, 5],
+        input_dim=D,
+        num_classes=C,
+        reg=reg,
+        normalization=normalization,
+        weight_scale=5e-1,
+        dtype=tf.float64,
+        seed=1,
+    )
     randomize_biases(net)
     loss, grads = net.loss(X, y)
     np.testing.assert_allclose(float(loss), numpy_loss(net, X, y), rtol=1e-10)
@@ -108,8 +117,17 @@ def test_gradients_match_numeric_in_float64(small_problem, reg, normalization):
 @pytest.mark.parametrize("normalization", [None, "batchnorm"])
 def test_dropout_gradients_match_numeric_with_fixed_seed(small_problem, normalization):
     X, y, D, C = small_problem
-    net = FullyConnectedNet([5, 4], input_dim=D, num_classes=C, dropout_keep_ratio=0.5, reg=0.3,
-                            normalization=normalization, weight_scale=5e-1, dtype=tf.float64, seed=123)
+    net = FullyConnectedNet(
+        [5, 4],
+        input_dim=D,
+        num_classes=C,
+        dropout_keep_ratio=0.5,
+        reg=0.3,
+        normalization=normalization,
+        weight_scale=5e-1,
+        dtype=tf.float64,
+        seed=123,
+    )
     randomize_biases(net)
     loss_a, grads = net.loss(X, y)
     loss_b, _ = net.loss(X, y)
@@ -142,9 +160,12 @@ def test_two_layer_net_matches_cs231n_reference_values():
     X = np.linspace(-5.5, 4.5, num=N * D).reshape(D, N).T
     scores = np.asarray(model.loss(X))
     correct_scores = np.asarray(
-        [[11.53165108, 12.2917344, 13.05181771, 13.81190102, 14.57198434, 15.33206765, 16.09215096],
-         [12.05769098, 12.74614105, 13.43459113, 14.1230412, 14.81149128, 15.49994135, 16.18839143],
-         [12.58373087, 13.20054771, 13.81736455, 14.43418138, 15.05099822, 15.66781506, 16.2846319]])
+        [
+            [11.53165108, 12.2917344, 13.05181771, 13.81190102, 14.57198434, 15.33206765, 16.09215096],
+            [12.05769098, 12.74614105, 13.43459113, 14.1230412, 14.81149128, 15.49994135, 16.18839143],
+            [12.58373087, 13.20054771, 13.81736455, 14.43418138, 15.05099822, 15.66781506, 16.2846319],
+        ]
+    )
     assert np.abs(scores - correct_scores).sum() < 1e-6
     y = np.asarray([0, 5, 1])
     assert abs(float(model.loss(X, y)[0]) - 3.4702243556) < 1e-10
@@ -190,8 +211,16 @@ def test_batchnorm_updates_running_statistics_and_uses_them_at_test_time(small_p
 def test_keras_fit_step_uses_the_manual_gradients(small_problem):
     X, y, D, C = small_problem
     X = X.astype(np.float32).astype(np.float64)  # Keras' data adapter hands fit float32 inputs
-    net = FullyConnectedNet([6, 5], input_dim=D, num_classes=C, reg=0.1, normalization="layernorm",
-                            weight_scale=0.5, dtype=tf.float64, seed=4)
+    net = FullyConnectedNet(
+        [6, 5],
+        input_dim=D,
+        num_classes=C,
+        reg=0.1,
+        normalization="layernorm",
+        weight_scale=0.5,
+        dtype=tf.float64,
+        seed=4,
+    )
     before = {k: v.numpy() for k, v in net.params.items()}
     _, grads = net.loss(X, y)
     model = net.as_keras_model()
@@ -209,8 +238,9 @@ def test_keras_fit_learns_and_evaluate_includes_the_l2_term():
     y = rng.integers(0, 3, size=300)
     X = (centers[y] + rng.standard_normal((300, 10))).astype(np.float32)
     keras.utils.set_random_seed(0)
-    net = FullyConnectedNet([32], input_dim=10, num_classes=3, normalization="batchnorm", dropout_keep_ratio=0.8,
-                            reg=1e-3, weight_scale=0.1)
+    net = FullyConnectedNet(
+        [32], input_dim=10, num_classes=3, normalization="batchnorm", dropout_keep_ratio=0.8, reg=1e-3, weight_scale=0.1
+    )
     model = net.as_keras_model()
     model.compile(optimizer=optim.Adam(learning_rate=1e-2), loss=SoftmaxCrossEntropy(), metrics=["accuracy"])
     history = model.fit(X, y, batch_size=50, epochs=5, verbose=0).history
@@ -240,19 +270,23 @@ def test_flip_augmentation_flips_whole_images():
     out = model.augment(tf.constant(images.reshape(2, -1)), tf.constant([1, 2])).numpy().reshape(images.shape)
     for original, augmented in zip(images, out):
         assert np.array_equal(augmented, original) or np.array_equal(augmented, original[:, ::-1])
-    crop = FullyConnectedModel([3], input_dim=48, num_classes=2, augmentation="flip_crop", image_shape=(4, 4, 3),
-                               crop_padding=1)
+    crop = FullyConnectedModel(
+        [3], input_dim=48, num_classes=2, augmentation="flip_crop", image_shape=(4, 4, 3), crop_padding=1
+    )
     out = crop.augment(tf.constant(images.reshape(2, -1)), tf.constant([3, 4])).numpy().reshape(images.shape)
     # Every output pixel is zero padding or a pixel of the same image.
     for original, augmented in zip(images, out):
         assert set(augmented.ravel()) <= set(original.ravel()) | {0.0}
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"normalization": "groupnorm"}, "normalization"),
-    ({"dropout_keep_ratio": 0.0}, "dropout_keep_ratio"),
-    ({"augmentation": "flip"}, "image_shape"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"normalization": "groupnorm"}, "normalization"),
+        ({"dropout_keep_ratio": 0.0}, "dropout_keep_ratio"),
+        ({"augmentation": "flip"}, "image_shape"),
+    ],
+)
 def test_bad_settings_raise_config_errors(kwargs, message):
     with pytest.raises(ConfigError, match=message):
         FullyConnectedNet([4], input_dim=12, **kwargs)

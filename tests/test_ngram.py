@@ -1,4 +1,5 @@
 """tfnets.nn.ngram: the interpolated absolute-discounting n-gram model against a plain dictionary implementation."""
+
 from collections import Counter, defaultdict
 
 import numpy as np

@@ -1,5 +1,6 @@
 """Hand-written ops: gradients vs central differences and vs autodiff of independent code,
 forward values vs NumPy, and behaviour in eager / tf.function / XLA and in float32/float16."""
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -53,16 +54,46 @@ def _cases():
     labels = rng.integers(0, C, N)
     running_mean, running_var = rng.standard_normal(D), rng.random(D) + 0.5
     return {
-        "affine": (ops.affine, ref.affine, [rng.standard_normal((N, D)), rng.standard_normal((D, M)), rng.standard_normal(M)], None),
+        "affine": (
+            ops.affine,
+            ref.affine,
+            [rng.standard_normal((N, D)), rng.standard_normal((D, M)), rng.standard_normal(M)],
+            None,
+        ),
         "relu": (ops.relu, ref.relu, [away_from_zero((N, D), rng)], None),
         "tanh": (ops.tanh, ref.tanh, [rng.standard_normal((N, D))], None),
         "sigmoid": (ops.sigmoid, ref.sigmoid, [rng.standard_normal((N, D))], None),
         "softmax": (ops.softmax, ref.softmax, [rng.standard_normal((N, C))], None),
-        "softmax_cross_entropy_int": (ops.softmax_cross_entropy, ref.softmax_cross_entropy, [rng.standard_normal((N, C)), labels], None),
-        "softmax_cross_entropy_onehot": (ops.softmax_cross_entropy, ref.softmax_cross_entropy, [rng.standard_normal((N, C)), np.eye(C)[labels]], [0]),
-        "softmax_cross_entropy_per_example": (ops.softmax_cross_entropy_per_example, ref.softmax_cross_entropy_per_example, [rng.standard_normal((N, C)), labels], None),
-        "mean_squared_error": (ops.mean_squared_error, ref.mean_squared_error, [rng.standard_normal((N, M)), rng.standard_normal((N, M))], None),
-        "mean_squared_error_per_example": (ops.mean_squared_error_per_example, ref.mean_squared_error_per_example, [rng.standard_normal((N, M, 2)), rng.standard_normal((N, M, 2))], None),
+        "softmax_cross_entropy_int": (
+            ops.softmax_cross_entropy,
+            ref.softmax_cross_entropy,
+            [rng.standard_normal((N, C)), labels],
+            None,
+        ),
+        "softmax_cross_entropy_onehot": (
+            ops.softmax_cross_entropy,
+            ref.softmax_cross_entropy,
+            [rng.standard_normal((N, C)), np.eye(C)[labels]],
+            [0],
+        ),
+        "softmax_cross_entropy_per_example": (
+            ops.softmax_cross_entropy_per_example,
+            ref.softmax_cross_entropy_per_example,
+            [rng.standard_normal((N, C)), labels],
+            None,
+        ),
+        "mean_squared_error": (
+            ops.mean_squared_error,
+            ref.mean_squared_error,
+            [rng.standard_normal((N, M)), rng.standard_normal((N, M))],
+            None,
+        ),
+        "mean_squared_error_per_example": (
+            ops.mean_squared_error_per_example,
+            ref.mean_squared_error_per_example,
+            [rng.standard_normal((N, M, 2)), rng.standard_normal((N, M, 2))],
+            None,
+        ),
         "svm_loss": (ops.svm_loss, ref.svm_loss, [_away_from_hinge(rng.standard_normal((N, C)), labels), labels], None),
         "dropout": (
             lambda x: ops.dropout(x, 0.3, training=True, seed=tf.constant(DROPOUT_SEED)),
@@ -88,8 +119,18 @@ def _cases():
             [rng.standard_normal((N, D)), rng.standard_normal(D), rng.standard_normal(D)],
             None,
         ),
-        "layer_norm": (ops.layer_norm, ref.layer_norm, [rng.standard_normal((N, D)), rng.standard_normal(D), rng.standard_normal(D)], None),
-        "embedding_lookup": (ops.embedding_lookup, ref.embedding_lookup, [np.array([[1, 3, 1], [0, 1, 6]]), rng.standard_normal((V, D))], None),
+        "layer_norm": (
+            ops.layer_norm,
+            ref.layer_norm,
+            [rng.standard_normal((N, D)), rng.standard_normal(D), rng.standard_normal(D)],
+            None,
+        ),
+        "embedding_lookup": (
+            ops.embedding_lookup,
+            ref.embedding_lookup,
+            [np.array([[1, 3, 1], [0, 1, 6]]), rng.standard_normal((V, D))],
+            None,
+        ),
     }
 
 
@@ -141,7 +182,9 @@ def test_forward_values_match_numpy_formulas():
     np.testing.assert_allclose(
         ops.mean_squared_error_per_example(pred, target).numpy(), ((pred - target) ** 2).mean(axis=1), rtol=1e-12
     )
-    np.testing.assert_allclose(ops.mean_squared_error_per_example(pred[:, 0], target[:, 0]).numpy(), (pred[:, 0] - target[:, 0]) ** 2)
+    np.testing.assert_allclose(
+        ops.mean_squared_error_per_example(pred[:, 0], target[:, 0]).numpy(), (pred[:, 0] - target[:, 0]) ** 2
+    )
 
 
 def _svm_loss_naive(scores, labels):
@@ -258,7 +301,9 @@ def test_layer_norm_matches_numpy():
     rng = _rng(9)
     x, gamma, beta = rng.standard_normal((N, D)), rng.standard_normal(D), rng.standard_normal(D)
     mean, var = x.mean(axis=1, keepdims=True), x.var(axis=1, keepdims=True)
-    np.testing.assert_allclose(ops.layer_norm(x, gamma, beta).numpy(), gamma * (x - mean) / np.sqrt(var + 1e-5) + beta, rtol=1e-12)
+    np.testing.assert_allclose(
+        ops.layer_norm(x, gamma, beta).numpy(), gamma * (x - mean) / np.sqrt(var + 1e-5) + beta, rtol=1e-12
+    )
 
 
 # ------------------------------------------------------------------ embedding

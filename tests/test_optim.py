@@ -1,4 +1,5 @@
 """tfnets.nn.optim: pure update rules, the generic step API, and the Keras optimizers built on them."""
+
 import math
 
 import keras
@@ -39,8 +40,12 @@ HPARAMS = {
     "rmsprop": {"learning_rate": 0.01, "decay_rate": 0.99, "epsilon": 1e-8},
     "adam": {"learning_rate": 0.01, "beta1": 0.9, "beta2": 0.999, "epsilon": 1e-8},
 }
-SCALAR_STATE = {"sgd": {}, "sgd_momentum": {"velocity": 0.0}, "rmsprop": {"cache": 0.0},
-                "adam": {"m": 0.0, "v": 0.0, "t": 0}}
+SCALAR_STATE = {
+    "sgd": {},
+    "sgd_momentum": {"velocity": 0.0},
+    "rmsprop": {"cache": 0.0},
+    "adam": {"m": 0.0, "v": 0.0, "t": 0},
+}
 
 
 def _grad_of_quadratic(w):
@@ -100,8 +105,9 @@ def test_hand_computed_values():
     w, cache = optim.rmsprop(np.array([1.0]), np.array([2.0]), np.array([0.0]), epsilon=0.0)
     np.testing.assert_allclose([w[0], cache[0]], [0.9, 0.04])
     # adam step 1: bias correction makes m_hat = dw, v_hat = dw^2, so the step is exactly lr*sign(dw).
-    w, m, v, t = optim.adam(np.array([1.0, 1.0]), np.array([-5.0, 1e-3]), np.zeros(2), np.zeros(2), 0,
-                            learning_rate=0.1, epsilon=0.0)
+    w, m, v, t = optim.adam(
+        np.array([1.0, 1.0]), np.array([-5.0, 1e-3]), np.zeros(2), np.zeros(2), 0, learning_rate=0.1, epsilon=0.0
+    )
     np.testing.assert_allclose(w, [1.1, 0.9])
     assert t == 1
 
@@ -127,13 +133,12 @@ def test_step_api_and_errors():
 def test_notmnist_momentum_form_equals_sgd_momentum():
     alpha, gamma = 0.05, 0.9
     w_a = W0.copy()
-    v_a = np.zeros_like(W0)           # notMNIST velocity: v <- gamma v + alpha grad; w <- w - v
+    v_a = np.zeros_like(W0)  # notMNIST velocity: v <- gamma v + alpha grad; w <- w - v
     w_b, vel_b = W0.copy(), np.zeros_like(W0)
     for _ in range(10):
         v_a = gamma * v_a + alpha * _grad_of_quadratic(w_a)
         w_a = w_a - v_a
-        w_b, vel_b = optim.sgd_momentum(w_b, _grad_of_quadratic(w_b), vel_b,
-                                        learning_rate=alpha, momentum=gamma)
+        w_b, vel_b = optim.sgd_momentum(w_b, _grad_of_quadratic(w_b), vel_b, learning_rate=alpha, momentum=gamma)
         np.testing.assert_allclose(w_b, w_a, rtol=1e-12, atol=1e-12)
         np.testing.assert_allclose(vel_b, -v_a, rtol=1e-12, atol=1e-12)
     opt = optim.SGDMomentum.from_notmnist_form(alpha, gamma)
@@ -149,17 +154,19 @@ def test_cat_vs_car_momentum_form_equals_sgd_momentum():
     rng = np.random.default_rng(0)
     x, y = rng.standard_normal((8, 3)), rng.standard_normal(8)
     eta, beta, batch = 0.05, 0.8, x.shape[0]
-    w_a, delta = np.zeros(3), np.zeros(3)   # cat-vs-car: D <- grad_sum + beta D; w <- w - eta D / batch
+    w_a, delta = np.zeros(3), np.zeros(3)  # cat-vs-car: D <- grad_sum + beta D; w <- w - eta D / batch
     w_b, vel_b = np.zeros(3), np.zeros(3)
     for _ in range(10):
         delta = _per_sample_grads(w_a, x, y).sum(0) + beta * delta
         w_a = w_a - eta * delta / batch
-        w_b, vel_b = optim.sgd_momentum(w_b, _per_sample_grads(w_b, x, y).sum(0), vel_b,
-                                        learning_rate=eta / batch, momentum=beta)
+        w_b, vel_b = optim.sgd_momentum(
+            w_b, _per_sample_grads(w_b, x, y).sum(0), vel_b, learning_rate=eta / batch, momentum=beta
+        )
         np.testing.assert_allclose(w_b, w_a, rtol=1e-12, atol=1e-12)
         np.testing.assert_allclose(vel_b, -(eta / batch) * delta, rtol=1e-12, atol=1e-12)
-    assert float(optim.SGDMomentum.from_cat_vs_car_form(eta, beta, batch, summed_gradients=True)
-                 .learning_rate) == pytest.approx(eta / batch)
+    assert float(
+        optim.SGDMomentum.from_cat_vs_car_form(eta, beta, batch, summed_gradients=True).learning_rate
+    ) == pytest.approx(eta / batch)
 
     # With a Keras (batch-mean) loss the conversion is learning_rate=eta: fit a linear model with
     # MSE and compare against the cat-vs-car recurrence on summed per-sample gradients.
@@ -241,7 +248,7 @@ def test_learning_rate_schedule(rule):
     opt = type(opt).from_config({**opt.get_config(), "learning_rate": schedule})
     model.compile(optimizer=opt, loss="mse", jit_compile=True)
     model.fit(x, y, batch_size=len(x), epochs=4, shuffle=False, verbose=0)
-    expected = _numpy_fit(rule, kernel0, bias0, x, y, steps=4, lr_at=lambda t: lr0 * 0.5 ** t)
+    expected = _numpy_fit(rule, kernel0, bias0, x, y, steps=4, lr_at=lambda t: lr0 * 0.5**t)
     constant = _numpy_fit(rule, kernel0, bias0, x, y, steps=4)
     np.testing.assert_allclose(model.get_weights()[0], expected[0], rtol=2e-5, atol=2e-6)
     assert not np.allclose(model.get_weights()[0], constant[0], rtol=1e-3)
@@ -280,7 +287,7 @@ def _apply_once(opt, w0, g):
 def test_adam_epsilon_placement_differs_from_keras():
     w0 = np.array([1.0, -1.0, 0.5], np.float32)
     g = np.array([0.1, -0.02, 0.003], np.float32)
-    lr, b2, eps = 0.1, 0.999, 0.1    # a large epsilon makes the difference visible
+    lr, b2, eps = 0.1, 0.999, 0.1  # a large epsilon makes the difference visible
     ours = _apply_once(optim.Adam(lr, beta2=b2, epsilon=eps), w0, g)
     theirs = _apply_once(keras.optimizers.Adam(lr, beta_2=b2, epsilon=eps), w0, g)
     # Step 1: m_hat = g, v_hat = g^2. Ours: lr*g/(|g|+eps). Keras: eps added to the uncorrected
@@ -309,8 +316,9 @@ def test_sgd_momentum_in_keras_reproduces_numpy_reference_mlp():
     model = keras.Sequential([keras.Input((12,)), keras.layers.Dense(16, activation="relu"), keras.layers.Dense(5)])
     model.set_weights([ref.params[k] for k in ("W1", "b1", "W2", "b2")])
     alpha, gamma = 0.5, 0.9
-    model.compile(optim.SGDMomentum.from_notmnist_form(alpha, gamma),
-                  keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.compile(
+        optim.SGDMomentum.from_notmnist_form(alpha, gamma), keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    )
     history = model.fit(x, y, batch_size=len(x), epochs=5, shuffle=False, verbose=0)
     losses = [ref.train_step(x, y, learning_rate=alpha, momentum=gamma) for _ in range(5)]
     np.testing.assert_allclose(history.history["loss"], losses, rtol=1e-5)

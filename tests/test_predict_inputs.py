@@ -6,6 +6,7 @@ The preprocessing checks compare what `tfnets.experiment.images.prepare` makes o
 image, written out independently here; the prediction checks run the CLI with small models trained at module
 scope on real data (a softmax regression, seconds) and require the canonical image's class.
 """
+
 import csv
 import io
 import json
@@ -39,11 +40,17 @@ def only(candidates_and_notes):
 # Test images
 # ---------------------------------------------------------------------------------------------------------
 
+
 def render_letter(letter, size, canvas, offset=(0, 0), dark_on_light=False):
     """A letter in Pillow's built-in scalable font, `size` pixels high, centred at the canvas centre + offset."""
     image = Image.new("L", canvas, 255 if dark_on_light else 0)
-    ImageDraw.Draw(image).text((canvas[0] / 2 + offset[0], canvas[1] / 2 + offset[1]), letter,
-                               fill=0 if dark_on_light else 255, font=ImageFont.load_default(size=size), anchor="mm")
+    ImageDraw.Draw(image).text(
+        (canvas[0] / 2 + offset[0], canvas[1] / 2 + offset[1]),
+        letter,
+        fill=0 if dark_on_light else 255,
+        font=ImageFont.load_default(size=size),
+        anchor="mm",
+    )
     return np.asarray(image)
 
 
@@ -51,7 +58,7 @@ def canonical_letter(letter):
     """notMNIST framing: the glyph's bounding box stretched to fill 28x28, light on dark."""
     big = render_letter(letter, 200, (300, 300))
     ys, xs = np.nonzero(big)
-    crop = Image.fromarray(big[ys.min():ys.max() + 1, xs.min():xs.max() + 1])
+    crop = Image.fromarray(big[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1])
     return np.asarray(crop.resize((28, 28), Image.Resampling.LANCZOS), np.float32)
 
 
@@ -66,10 +73,10 @@ LETTER_VARIANTS = {  # (glyph size, canvas (w, h), offset of the centre, dark on
 def pasted_digit(digit, scale, canvas, at, dark_on_light=False):
     """An MNIST digit's ink, enlarged `scale` times, pasted with its top-left at `at` into a (h, w) canvas."""
     ys, xs = np.nonzero(digit)
-    ink = Image.fromarray(digit[ys.min():ys.max() + 1, xs.min():xs.max() + 1])
+    ink = Image.fromarray(digit[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1])
     ink = np.asarray(ink.resize((ink.width * scale, ink.height * scale), Image.Resampling.LANCZOS))
     out = np.zeros(canvas, np.uint8)
-    out[at[0]:at[0] + ink.shape[0], at[1]:at[1] + ink.shape[1]] = ink
+    out[at[0] : at[0] + ink.shape[0], at[1] : at[1] + ink.shape[1]] = ink
     return 255 - out if dark_on_light else out
 
 
@@ -83,6 +90,7 @@ DIGIT_VARIANTS = {  # (scale, canvas (h, w), top-left, dark on light)
 # ---------------------------------------------------------------------------------------------------------
 # Preprocessing, model-free
 # ---------------------------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("letter", ["A", "C", "G", "J"])
 @pytest.mark.parametrize("variant", sorted(LETTER_VARIANTS))
@@ -135,7 +143,7 @@ def test_polarity_comes_from_a_clear_border_and_stays_open_otherwise():
 
 def test_photo_resize_keeps_aspect_ratio_and_pads_with_the_background():
     image = np.zeros((40, 80, 3), np.float32)
-    image[...] = (0, 0, 200)         # blue background
+    image[...] = (0, 0, 200)  # blue background
     image[5:35, 25:55] = (220, 0, 0)  # a red square, centred
     out, notes = prepare(image, InputSpec(32, 32, 3))
     out = out[0]
@@ -157,20 +165,24 @@ def test_no_resize_refuses_another_size():
 # Real exports: softmax regressions trained at module scope, exported as both image kinds
 # ---------------------------------------------------------------------------------------------------------
 
+
 def _train_and_export(x, y, folder, image_style):
     """Exports of one trained softmax regression: `cnn` takes (28, 28, 1), `mlp` flat 784 (image_shape)."""
     keras.utils.set_random_seed(0)
     flat = keras.Sequential([keras.Input((784,)), keras.layers.Dense(10)])
-    flat.compile(keras.optimizers.Adam(0.01),
-                 keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    flat.compile(keras.optimizers.Adam(0.01), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     flat.fit(x.reshape(len(x), -1).astype("float32") / 255, y, epochs=3, batch_size=256, verbose=0)
     shaped = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(), keras.layers.Dense(10)])
     shaped.set_weights(flat.get_weights())
     names = LETTERS if image_style == "notmnist" else [str(d) for d in range(10)]
-    return {"cnn": export_model(shaped, folder / "cnn", class_names=names, input_shape=[28, 28, 1],
-                                image_style=image_style),
-            "mlp": export_model(flat, folder / "mlp", class_names=names, input_shape=[784],
-                                image_shape=[28, 28, 1], image_style=image_style)}
+    return {
+        "cnn": export_model(
+            shaped, folder / "cnn", class_names=names, input_shape=[28, 28, 1], image_style=image_style
+        ),
+        "mlp": export_model(
+            flat, folder / "mlp", class_names=names, input_shape=[784], image_shape=[28, 28, 1], image_style=image_style
+        ),
+    }
 
 
 @pytest.fixture(scope="module")
@@ -183,8 +195,9 @@ def notmnist_exports(data_dir, tmp_path_factory):
     from tfnets.data import load_notmnist
 
     data = load_notmnist(data_dir)
-    return _train_and_export(np.round(data.x_train * 255), data.y_train, tmp_path_factory.mktemp("notmnist"),
-                             "notmnist")
+    return _train_and_export(
+        np.round(data.x_train * 255), data.y_train, tmp_path_factory.mktemp("notmnist"), "notmnist"
+    )
 
 
 def _classes(model_dir, folder):
@@ -227,14 +240,19 @@ def test_letters_drawn_any_way_get_the_canonical_class(notmnist_exports, kind, t
     # The font is not one of notMNIST's, so the regression's class for a canonical letter may be wrong; a
     # framed variant must still land where the canonical image does, and most canonical letters are right.
     assert sum(classes[f"{letter}_canonical.png"] == letter for letter in SHAPED_LETTERS) >= 7
-    mismatches = [(letter, name) for letter in SHAPED_LETTERS for name in LETTER_VARIANTS
-                  if classes[f"{letter}_{name}.png"] != classes[f"{letter}_canonical.png"]]
+    mismatches = [
+        (letter, name)
+        for letter in SHAPED_LETTERS
+        for name in LETTER_VARIANTS
+        if classes[f"{letter}_{name}.png"] != classes[f"{letter}_canonical.png"]
+    ]
     assert len(mismatches) <= 2, mismatches
 
 
 # ---------------------------------------------------------------------------------------------------------
 # Many inputs, outputs for scripts, bad inputs
 # ---------------------------------------------------------------------------------------------------------
+
 
 @pytest.fixture
 def digit_folder(mnist, tmp_path):
@@ -266,15 +284,17 @@ def test_json_and_csv_outputs_parse(mnist, mnist_exports, digit_folder, capsys):
     probabilities = expected.predict_proba(expected.prepare_images(np.stack(ordered)))
     predict.main([str(mnist_exports["mlp"]), str(digit_folder), "--format", "json"])
     document = json.loads(capsys.readouterr().out)
-    assert [p["file"] for p in document["predictions"]] == [str(digit_folder / n) for n in ("a.png", "b.png",
-                                                                                           "more/c.png")]
+    assert [p["file"] for p in document["predictions"]] == [
+        str(digit_folder / n) for n in ("a.png", "b.png", "more/c.png")
+    ]
     for row, p in zip(document["predictions"], probabilities):
         assert len(row["top_k"]) == 3
         assert row["top_k"][0] == {"class": str(p.argmax()), "probability": pytest.approx(p.max(), rel=1e-5)}
     assert document["errors"] == []
     out = digit_folder.parent / "p.csv"
-    predict.main([str(mnist_exports["mlp"]), str(digit_folder / "*.png"), "--format", "csv", "--top-k", "2",
-                  "--out", str(out)])
+    predict.main(
+        [str(mnist_exports["mlp"]), str(digit_folder / "*.png"), "--format", "csv", "--top-k", "2", "--out", str(out)]
+    )
     assert capsys.readouterr().out == ""
     rows = list(csv.DictReader(out.read_text().splitlines()))
     assert list(rows[0]) == ["file", "class_1", "probability_1", "class_2", "probability_2"]
@@ -299,11 +319,14 @@ def test_one_model_call_per_batch(mnist_exports, digit_folder, monkeypatch, caps
     assert calls == [4, 2]
 
 
-@pytest.mark.parametrize("inputs, message", [
-    (["nothing_here/*.png"], "error: no file matches nothing_here/*.png"),
-    (["missing.png"], "error: input file missing.png does not exist"),
-    (["empty_folder"], "error: empty_folder is a folder with no image files"),
-])
+@pytest.mark.parametrize(
+    "inputs, message",
+    [
+        (["nothing_here/*.png"], "error: no file matches nothing_here/*.png"),
+        (["missing.png"], "error: input file missing.png does not exist"),
+        (["empty_folder"], "error: empty_folder is a folder with no image files"),
+    ],
+)
 def test_bad_inputs_are_one_line_each(mnist_exports, tmp_path, monkeypatch, capsys, inputs, message):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "empty_folder").mkdir()
@@ -332,6 +355,7 @@ def test_progress_bar_only_on_a_terminal():
 # Serving: every export kind converts to TFLite and ranks like the SavedModel
 # ---------------------------------------------------------------------------------------------------------
 
+
 def _export_kind(kind, path):
     """An untrained model of each app's export kind, exported as that app does (raw pixels in)."""
     from tfnets.nn.preprocessing import ZCA
@@ -341,28 +365,54 @@ def _export_kind(kind, path):
     if kind == "mnist_cnn":
         from apps.mnist_cnn import build_classifier
 
-        return export_model(build_classifier(0.1, filters=(4, 4, 8, 8)), path, class_names=list("0123456789"),
-                            input_shape=[28, 28, 1], image_style="mnist")
+        return export_model(
+            build_classifier(0.1, filters=(4, 4, 8, 8)),
+            path,
+            class_names=list("0123456789"),
+            input_shape=[28, 28, 1],
+            image_style="mnist",
+        )
     if kind == "notmnist_mlp":
         from apps.notmnist_mlp import build_model
 
-        return export_model(build_model(hidden_units=32), path, class_names=list(LETTERS), input_shape=[784],
-                            image_shape=[28, 28, 1], image_style="notmnist")
+        return export_model(
+            build_model(hidden_units=32),
+            path,
+            class_names=list(LETTERS),
+            input_shape=[784],
+            image_shape=[28, 28, 1],
+            image_style="notmnist",
+        )
     if kind == "catcar_mlp":
         from apps.catcar_mlp import Setting, build_model
 
         zca = ZCA(rng.uniform(0, 1, 1024), np.eye(1024) + rng.normal(0, 0.01, (1024, 1024)), 0.5)
         net = build_model(Setting(hidden=(16,), learning_rate=0.1, batch_size=38, init_std=0.05))
         served = keras.Sequential([keras.Input((1024,)), zca.layer(), net])
-        return export_model(served, path, class_names=["cat", "car"], input_shape=[1024], image_shape=[32, 32, 1],
-                            output="tanh", pixel_scale=1 / 255, mean_image=rng.uniform(0, 0.1, 1024),
-                            image_style="photo")
+        return export_model(
+            served,
+            path,
+            class_names=["cat", "car"],
+            input_shape=[1024],
+            image_shape=[32, 32, 1],
+            output="tanh",
+            pixel_scale=1 / 255,
+            mean_image=rng.uniform(0, 0.1, 1024),
+            image_style="photo",
+        )
     from apps.cifar_fc_net import build_model
 
     zca = ZCA(rng.uniform(0, 255, 3072), (np.eye(3072) + rng.normal(0, 0.002, (3072, 3072))) / 64, 1.0)
     served = keras.Sequential([keras.Input((32, 32, 3)), zca.layer(), build_model(hidden="32-16", epochs=1)])
-    return export_model(served, path, class_names=[f"c{i}" for i in range(10)], input_shape=[32, 32, 3],
-                        image_shape=[32, 32, 3], pixel_scale=1.0, image_style="photo")
+    return export_model(
+        served,
+        path,
+        class_names=[f"c{i}" for i in range(10)],
+        input_shape=[32, 32, 3],
+        image_shape=[32, 32, 3],
+        pixel_scale=1.0,
+        image_style="photo",
+    )
 
 
 @pytest.mark.parametrize("kind", ["mnist_cnn", "notmnist_mlp", "catcar_mlp", "cifar_fc_net"])
@@ -378,7 +428,7 @@ def test_tflite_conversion_ranks_like_the_savedmodel(kind, tmp_path):
     converter = tf.lite.TFLiteConverter.from_saved_model(str(path / "serving"))
     interpreter = tf.lite.Interpreter(model_content=converter.convert())
     runner = interpreter.get_signature_runner("serving_default")
-    outputs = np.concatenate([runner(pixels=pixels[i:i + 1])["output_0"] for i in range(len(pixels))])
+    outputs = np.concatenate([runner(pixels=pixels[i : i + 1])["output_0"] for i in range(len(pixels))])
     served_raw = served._serve(pixels=tf.constant(pixels))["output_0"].numpy()
     np.testing.assert_allclose(outputs, served_raw, rtol=1e-3, atol=1e-4)
     if served.metadata["output"] == "tanh":

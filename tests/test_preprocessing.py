@@ -1,4 +1,5 @@
 """tfnets.nn.preprocessing: ZCA whitening against its defining properties, and the Keras layer against the NumPy map."""
+
 import keras
 import numpy as np
 import pytest
@@ -32,7 +33,7 @@ def test_epsilon_shrinks_each_direction_to_s_over_s_plus_epsilon_and_the_scale_g
     flat = x.reshape(len(x), -1).astype(np.float64) * input_scale
     s, u = np.linalg.eigh(np.cov(flat, rowvar=False, bias=True))
     y = zca.apply(x).reshape(len(x), -1).astype(np.float64)
-    variances = np.var(y @ u, axis=0) / zca.output_scale ** 2  # variance along each principal direction
+    variances = np.var(y @ u, axis=0) / zca.output_scale**2  # variance along each principal direction
     np.testing.assert_allclose(variances, s / (s + epsilon), rtol=1e-4, atol=1e-6)
     assert float(np.std(y)) == pytest.approx(1.0, rel=1e-4)
 

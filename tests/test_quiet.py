@@ -1,5 +1,6 @@
 """Quiet, fast command lines: `--help` loads no TensorFlow, a default run shows no TF log lines (`--debug` does),
 and `tfnets.load_model` reloads models of our layers in a fresh process."""
+
 import os
 import re
 import subprocess
@@ -18,8 +19,9 @@ TF_LOG_LINE = re.compile(r"^[IWE]\d{4} |absl::InitializeLog|NodeDef|cuInit", re.
 
 
 def _python(code, env=None, **kwargs):
-    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=600, **kwargs)
+    return subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, **kwargs
+    )
 
 
 def _env(**changes):
@@ -58,10 +60,21 @@ def test_is_hidden_follows_the_log_level():
 
 
 def _quick_run(data_dir, tmp_path, *flags):
-    argv = ["-m", "apps.notmnist_cnn", "--quick", "--epochs", "1", "--data-dir", str(data_dir),
-            "--out", str(tmp_path / "runs"), "--export-dir", str(tmp_path / "export"), *flags]
-    return subprocess.run([sys.executable, *argv], cwd=ROOT, env=_env(), capture_output=True, text=True,
-                          timeout=600)
+    argv = [
+        "-m",
+        "apps.notmnist_cnn",
+        "--quick",
+        "--epochs",
+        "1",
+        "--data-dir",
+        str(data_dir),
+        "--out",
+        str(tmp_path / "runs"),
+        "--export-dir",
+        str(tmp_path / "export"),
+        *flags,
+    ]
+    return subprocess.run([sys.executable, *argv], cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=600)
 
 
 @pytest.mark.slow

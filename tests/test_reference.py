@@ -1,4 +1,5 @@
 """tfnets.nn.reference.NumpyMLP: gradients vs central differences, training, init statistics."""
+
 import sys
 
 import numpy as np
@@ -131,6 +132,7 @@ def test_set_params_copies_and_validates():
 
 def test_module_does_not_import_tensorflow():
     import subprocess
+
     code = "import sys, tfnets.nn.reference; print('tensorflow' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

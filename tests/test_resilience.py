@@ -5,6 +5,7 @@ paying a fresh TensorFlow import per case) and asserts the exit code and the one
 reach the user. The SIGKILL test, and one data error and one flag error of the matrix, run the real
 `python -m apps...` command in a subprocess, as a user would.
 """
+
 import gzip
 import importlib
 import json
@@ -36,8 +37,9 @@ def _env(**extra):
 
 
 def _run(args, timeout=300, **env):
-    return subprocess.run([sys.executable, "-m", *args], cwd=ROOT, env=_env(**env), capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", *args], cwd=ROOT, env=_env(**env), capture_output=True, text=True, timeout=timeout
+    )
 
 
 def _run_in_process(args, capsys, monkeypatch):
@@ -93,14 +95,23 @@ runpy.run_module("apps.notmnist_cnn", run_name="__main__", alter_sys=True)
 @pytest.mark.slow
 def test_sigkill_mid_training_then_rerun_equals_uninterrupted_run(data_dir, tmp_path, capsys, monkeypatch):
     base = ["--quick", "--epochs", "5", "--seed", "3", "--data-dir", str(data_dir)]
-    whole = _run_in_process(["apps.notmnist_cnn", *base, "--out", str(tmp_path / "a"),
-                             "--export-dir", str(tmp_path / "ma")], capsys, monkeypatch)
+    whole = _run_in_process(
+        ["apps.notmnist_cnn", *base, "--out", str(tmp_path / "a"), "--export-dir", str(tmp_path / "ma")],
+        capsys,
+        monkeypatch,
+    )
     assert whole.returncode == 0, whole.stderr[-2000:]
 
     command = [*base, "--out", str(tmp_path / "b"), "--export-dir", str(tmp_path / "mb")]
     marker = tmp_path / "hanging"
-    process = subprocess.Popen([sys.executable, "-c", _HANG_BEFORE_CHECKPOINT, str(marker), *command], cwd=ROOT,
-                               env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-c", _HANG_BEFORE_CHECKPOINT, str(marker), *command],
+        cwd=ROOT,
+        env=_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 600  # only a hang guard
         while not marker.exists() and process.poll() is None and time.monotonic() < deadline:
@@ -124,12 +135,34 @@ def test_sigkill_mid_training_then_rerun_equals_uninterrupted_run(data_dir, tmp_
 
 # --quick trains on 300 examples: 3 batches of 100. One graph call per epoch (the default) can only name the
 # epoch's batch range; one call per batch names the batch.
-@pytest.mark.parametrize("flags, where", [([], r"epoch 1, within batches 1-3 \("),
-                                          (["--steps-per-execution", "1"], r"epoch 1, batch [1-3] \(")])
+@pytest.mark.parametrize(
+    "flags, where",
+    [([], r"epoch 1, within batches 1-3 \("), (["--steps-per-execution", "1"], r"epoch 1, batch [1-3] \(")],
+)
 def test_nan_loss_stops_with_one_line_and_exit_3(data_dir, tmp_path, flags, where, capsys, monkeypatch):
-    result = _run_in_process(["apps.notmnist_mlp", "--quick", "--epochs", "5", "--learning-rate", "1e20", "--hidden-units", "50",
-                   "--batch-size", "100", *flags, "--data-dir", str(data_dir), "--out", str(tmp_path),
-                   "--export-dir", str(tmp_path / "m")], capsys, monkeypatch)
+    result = _run_in_process(
+        [
+            "apps.notmnist_mlp",
+            "--quick",
+            "--epochs",
+            "5",
+            "--learning-rate",
+            "1e20",
+            "--hidden-units",
+            "50",
+            "--batch-size",
+            "100",
+            *flags,
+            "--data-dir",
+            str(data_dir),
+            "--out",
+            str(tmp_path),
+            "--export-dir",
+            str(tmp_path / "m"),
+        ],
+        capsys,
+        monkeypatch,
+    )
     assert result.returncode == 3
     line = _error_line(result)
     assert re.search(r"^error: loss became (nan|inf) in " + where, line), line
@@ -139,6 +172,7 @@ def test_nan_loss_stops_with_one_line_and_exit_3(data_dir, tmp_path, flags, wher
 
 
 # -- the bad-input matrix -------------------------------------------------------------------------------------------
+
 
 def _notmnist_npz(path, images=None, labels=None, **arrays):
     rng = np.random.default_rng(0)
@@ -186,33 +220,67 @@ def _bad_data(case, folder, shared):
         _truncate(folder / "notMNIST_small.tar.gz", 0.6)
         return mlp, "notMNIST_small.tar.gz"
     if case == "truncated_h5":
-        (folder / "assign2_data1.h5").write_bytes(
-            require_file(shared, "assign2_data1.h5").read_bytes()[:100_000])
+        (folder / "assign2_data1.h5").write_bytes(require_file(shared, "assign2_data1.h5").read_bytes()[:100_000])
         return ["apps.catcar_mlp", "--quick", "--data-dir", str(folder)], "assign2_data1.h5"
     if case == "truncated_idx_gz":
         raw = gzip.compress(b"\x00\x00\x08\x03" + b"\x00" * 100)
         (folder / "fashion_mnist").mkdir()
-        for name in ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz",
-                     "t10k-labels-idx1-ubyte.gz"):
+        for name in (
+            "train-images-idx3-ubyte.gz",
+            "train-labels-idx1-ubyte.gz",
+            "t10k-images-idx3-ubyte.gz",
+            "t10k-labels-idx1-ubyte.gz",
+        ):
             (folder / "fashion_mnist" / name).write_bytes(raw[:20])
-        return ["apps.mnist_depth_width", "--quick", "--dataset", "fashion_mnist", "--data-dir", str(folder)], \
-            "fashion_mnist"
+        return [
+            "apps.mnist_depth_width",
+            "--quick",
+            "--dataset",
+            "fashion_mnist",
+            "--data-dir",
+            str(folder),
+        ], "fashion_mnist"
     if case == "unknown_sweep_parameter":
-        return ["apps.notmnist_cnn", "--quick", "--sweep", "momentum=0.1,0.2", "--data-dir", str(shared)], \
-            "unknown sweep parameter 'momentum'"
+        return [
+            "apps.notmnist_cnn",
+            "--quick",
+            "--sweep",
+            "momentum=0.1,0.2",
+            "--data-dir",
+            str(shared),
+        ], "unknown sweep parameter 'momentum'"
     if case == "negative_epochs":
         return ["apps.notmnist_cnn", "--epochs", "-3"], "expected a positive integer, got -3"
     if case == "unknown_flag_value":
         return ["apps.notmnist_mlp", "--gradients", "magic"], "invalid choice: 'magic'"
     if case == "batch_larger_than_data":
-        return ["apps.notmnist_cnn", "--quick", "--batch-size", "5000", "--data-dir", str(shared)], \
-            "larger than the training set"
+        return [
+            "apps.notmnist_cnn",
+            "--quick",
+            "--batch-size",
+            "5000",
+            "--data-dir",
+            str(shared),
+        ], "larger than the training set"
     raise AssertionError(case)
 
 
-CASES = ["missing_data_dir", "missing_file", "truncated_npz", "wrong_keys", "wrong_image_shape",
-         "labels_out_of_range", "empty_dataset", "truncated_tarball", "truncated_h5", "truncated_idx_gz",
-         "unknown_sweep_parameter", "negative_epochs", "unknown_flag_value", "batch_larger_than_data"]
+CASES = [
+    "missing_data_dir",
+    "missing_file",
+    "truncated_npz",
+    "wrong_keys",
+    "wrong_image_shape",
+    "labels_out_of_range",
+    "empty_dataset",
+    "truncated_tarball",
+    "truncated_h5",
+    "truncated_idx_gz",
+    "unknown_sweep_parameter",
+    "negative_epochs",
+    "unknown_flag_value",
+    "batch_larger_than_data",
+]
 
 
 def _check_bad_input(case, result, fragment, tmp_path):
@@ -226,8 +294,9 @@ def _check_bad_input(case, result, fragment, tmp_path):
 @pytest.mark.parametrize("case", CASES)
 def test_bad_input_gives_one_error_line_and_nonzero_exit(case, data_dir, tmp_path, capsys, monkeypatch):
     args, fragment = _bad_data(case, tmp_path / "data", data_dir)
-    result = _run_in_process([*args, "--out", str(tmp_path / "runs"), "--export-dir", str(tmp_path / "model")],
-                             capsys, monkeypatch)
+    result = _run_in_process(
+        [*args, "--out", str(tmp_path / "runs"), "--export-dir", str(tmp_path / "model")], capsys, monkeypatch
+    )
     _check_bad_input(case, result, fragment, tmp_path)
 
 

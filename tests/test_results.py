@@ -3,6 +3,7 @@
 The run folders are written here, in the layout the apps write (`config.json` from the app's own parser,
 `metrics.json` with `final` metrics), so these tests need no data and no training.
 """
+
 import importlib
 import json
 import os
@@ -25,14 +26,24 @@ def write_run(runs, app, run_id, parser, argv=(), test_accuracy=None, quick=Fals
     args = parser.parse_args(list(argv))
     args.quick = quick
     settings = {k: v for k, v in vars(args).items() if not k.startswith("_")}
-    config = {"app": app, **importlib.import_module(f"apps.{app}").get_config(args),
-              "distribution": {"devices": ["/device:CPU:0"], "replicas": 1},
-              "settings": {**settings, "out": str(runs), "data_dir": "../shared/data"}}
+    config = {
+        "app": app,
+        **importlib.import_module(f"apps.{app}").get_config(args),
+        "distribution": {"devices": ["/device:CPU:0"], "replicas": 1},
+        "settings": {**settings, "out": str(runs), "data_dir": "../shared/data"},
+    }
     (folder / "config.json").write_text(json.dumps(config))
     if test_accuracy is not None:
         metrics = folder / "metrics.json"
-        metrics.write_text(json.dumps({"final": {"test_accuracy": test_accuracy, "valid_accuracy": 0.5},
-                                       "best": {}, "epochs": config["epochs"]}))
+        metrics.write_text(
+            json.dumps(
+                {
+                    "final": {"test_accuracy": test_accuracy, "valid_accuracy": 0.5},
+                    "best": {},
+                    "epochs": config["epochs"],
+                }
+            )
+        )
         if mtime is not None:
             os.utime(metrics, (mtime, mtime))
     return folder
@@ -58,8 +69,9 @@ def test_only_the_latest_finished_run_of_the_default_settings_counts(tmp_path):
     write_run(runs, "notmnist_mlp", "seed0-default", parser, test_accuracy=0.9116, mtime=2_000_000)
     # Newer, but not results of the default command: other settings, a smoke test, an unfinished run.
     write_run(runs, "notmnist_mlp", "seed0-epochs50", parser, ["--epochs", "50"], test_accuracy=0.9911, mtime=3_000_000)
-    write_run(runs, "notmnist_mlp", "seed0-lr03", parser, ["--learning-rate", "0.3"], test_accuracy=0.9922,
-              mtime=3_000_000)
+    write_run(
+        runs, "notmnist_mlp", "seed0-lr03", parser, ["--learning-rate", "0.3"], test_accuracy=0.9922, mtime=3_000_000
+    )
     write_run(runs, "notmnist_mlp", "quick-x", parser, test_accuracy=0.4950, quick=True, mtime=3_000_000)
     write_run(runs, "notmnist_mlp", "seed0-unfinished", parser)
 
@@ -106,8 +118,10 @@ def test_readme_block_keeps_recorded_values_and_is_rewritten_only_when_asked_or_
     write_run(runs, "notmnist_mlp", "seed0-default", notmnist_mlp_parser(), test_accuracy=0.9116)
     readme = tmp_path / "README.md"
     label = part("notmnist_cnn").label
-    readme.write_text(f"intro\n{results.START}\n| assignment part | original | a | b | c | d |\n| --- |\n"
-                      f"| {label} | x | 93.48 % | 94.39 % | cmd | page |\n{results.END}\nrest\n")
+    readme.write_text(
+        f"intro\n{results.START}\n| assignment part | original | a | b | c | d |\n| --- |\n"
+        f"| {label} | x | 93.48 % | 94.39 % | cmd | page |\n{results.END}\nrest\n"
+    )
     before = readme.read_text()
 
     page, after = run_results(tmp_path, runs)

@@ -4,6 +4,7 @@ The SIGKILL test trains a small network with ReduceLROnPlateau and EarlyStopping
 process (SIGKILL) right after an epoch's checkpoint, re-runs it, and compares history and weights with a run that was
 never interrupted.
 """
+
 import contextlib
 import json
 import os
@@ -61,9 +62,14 @@ TRAIN_SCRIPT = textwrap.dedent("""
 
 
 def _train(folder, kill_after=0):
-    done = subprocess.run([sys.executable, "-c", TRAIN_SCRIPT, str(folder), str(kill_after)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    done = subprocess.run(
+        [sys.executable, "-c", TRAIN_SCRIPT, str(folder), str(kill_after)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
     return done
 
 
@@ -117,10 +123,12 @@ def test_keep_best_keeps_the_best_epoch_and_survives_a_resume(tmp_path, monkeypa
                 save(self, model, epochs_done, *args, **kwargs)
                 if epochs_done == stop_after:
                     raise KeyboardInterrupt
+
             monkeypatch.setattr(Run, "save_checkpoint", save_then_stop)
         try:
-            history = Run(folder, {"seed": 0}).fit(model, train, valid, epochs=epochs, batch_size=8, verbose=0,
-                                                   callbacks=[keeper], tensorboard=False)
+            history = Run(folder, {"seed": 0}).fit(
+                model, train, valid, epochs=epochs, batch_size=8, verbose=0, callbacks=[keeper], tensorboard=False
+            )
         finally:
             monkeypatch.undo()
         return model, keeper, history
@@ -136,8 +144,9 @@ def test_keep_best_keeps_the_best_epoch_and_survives_a_resume(tmp_path, monkeypa
     with pytest.raises(KeyboardInterrupt):
         fit(tmp_path / "resumed", 25, stop_after=keeper.best_epoch + 1)
     model2, keeper2, history2 = fit(tmp_path / "resumed", 25)
-    assert [{k: v for k, v in r.items() if k != "time_s"} for r in history2] == \
-        [{k: v for k, v in r.items() if k != "time_s"} for r in history]
+    assert [{k: v for k, v in r.items() if k != "time_s"} for r in history2] == [
+        {k: v for k, v in r.items() if k != "time_s"} for r in history
+    ]
     assert (keeper2.best, keeper2.best_epoch, keeper2.wait) == (keeper.best, keeper.best_epoch, keeper.wait)
     keeper2.restore_best(model2)
     keeper.restore_best(model)
@@ -173,8 +182,9 @@ HOLD_SCRIPT = textwrap.dedent("""
 @contextlib.contextmanager
 def held_by_another_process(lock_file):
     """A child process holding the lock at `lock_file` until the block ends (then it is SIGKILLed)."""
-    child = subprocess.Popen([sys.executable, "-c", HOLD_SCRIPT, str(lock_file)], cwd=ROOT, stdout=subprocess.PIPE,
-                             text=True)
+    child = subprocess.Popen(
+        [sys.executable, "-c", HOLD_SCRIPT, str(lock_file)], cwd=ROOT, stdout=subprocess.PIPE, text=True
+    )
     try:
         assert child.stdout.readline().strip() == "locked"
         yield child
@@ -186,8 +196,11 @@ def held_by_another_process(lock_file):
 def test_a_run_folder_in_use_is_one_line_and_the_lock_dies_with_its_process(tmp_path):
     folder = tmp_path / "run"
     with held_by_another_process(folder / ".lock") as child:
-        with pytest.raises(ConfigError, match=rf"run folder .* is in use by process {child.pid}; wait for it or "
-                                              r"pass --run-id"):
+        with pytest.raises(
+            ConfigError,
+            match=rf"run folder .* is in use by process {child.pid}; wait for it or "
+            r"pass --run-id",
+        ):
             Run(folder, {"seed": 0})
         assert not (folder / "config.json").exists()  # nothing written
         child.kill()  # SIGKILL: no clean-up ran, yet the kernel dropped the lock
@@ -216,8 +229,11 @@ def test_an_export_folder_being_written_is_one_line(tmp_path):
     export_model(model, export_dir, class_names="abc", input_shape=[4])
     before = (export_dir / "metadata.json").stat().st_mtime_ns
     with held_by_another_process(export_dir.parent / ".tiny.lock") as child:
-        with pytest.raises(ConfigError, match=rf"export folder {export_dir} is being written by process "
-                                              rf"{child.pid}; wait for it or pass --export-dir"):
+        with pytest.raises(
+            ConfigError,
+            match=rf"export folder {export_dir} is being written by process "
+            rf"{child.pid}; wait for it or pass --export-dir",
+        ):
             export_model(model, export_dir, class_names="abc", input_shape=[4])
     assert (export_dir / "metadata.json").stat().st_mtime_ns == before  # untouched
     export_model(model, export_dir, class_names="abc", input_shape=[4])  # free again
@@ -235,4 +251,5 @@ def test_sigterm_prints_the_interrupt_line(tmp_path):
     done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert done.returncode == 143
     assert done.stderr.strip().splitlines() == [
-        "interrupted: completed epochs are checkpointed; re-run the same command to resume"]
+        "interrupted: completed epochs are checkpointed; re-run the same command to resume"
+    ]

@@ -1,4 +1,5 @@
 """Each app's run configuration is explicit (`get_config`): the run id hashes exactly those fields."""
+
 import importlib
 
 import pytest
@@ -6,8 +7,16 @@ import pytest
 from tfnets.experiment.cli import RUN_FLAGS
 from tfnets.experiment.runs import run_id_for
 
-APPS = ["notmnist_mlp", "notmnist_cnn", "dl_principles", "mnist_depth_width", "mnist_cnn", "catcar_mlp",
-        "trigram_embedding", "cifar_fc_net"]
+APPS = [
+    "notmnist_mlp",
+    "notmnist_cnn",
+    "dl_principles",
+    "mnist_depth_width",
+    "mnist_cnn",
+    "catcar_mlp",
+    "trigram_embedding",
+    "cifar_fc_net",
+]
 # Flags that say where things live or how the work is split, for every app; and per app, the flags that only choose
 # which parts or models run (each part/model has its own folder).
 WHERE_AND_HOW = {"app", "data_dir", "out", "run_id", "export_dir", "debug", "steps_per_execution"}
@@ -44,23 +53,35 @@ def test_an_unrelated_new_flag_does_not_change_the_run_id(app):
     assert run_id_for(module.get_config(plain)) == run_id_for(module.get_config(with_flag))
 
 
-@pytest.mark.parametrize("app, argv", [
-    ("notmnist_mlp", ["--learning-rate", "0.02"]), ("mnist_cnn", ["--shift", "1"]), ("cifar_fc_net", ["--seed", "3"]),
-    ("trigram_embedding", ["--merge", "sum"]), ("catcar_mlp", ["--sweep", "hidden=10,20"]),
-    ("notmnist_mlp", ["--trial-patience", "2"]), ("notmnist_mlp", ["--tuner", "hyperband"]),
-    ("notmnist_mlp", ["--objective", "val_accuracy"]),
-])
+@pytest.mark.parametrize(
+    "app, argv",
+    [
+        ("notmnist_mlp", ["--learning-rate", "0.02"]),
+        ("mnist_cnn", ["--shift", "1"]),
+        ("cifar_fc_net", ["--seed", "3"]),
+        ("trigram_embedding", ["--merge", "sum"]),
+        ("catcar_mlp", ["--sweep", "hidden=10,20"]),
+        ("notmnist_mlp", ["--trial-patience", "2"]),
+        ("notmnist_mlp", ["--tuner", "hyperband"]),
+        ("notmnist_mlp", ["--objective", "val_accuracy"]),
+    ],
+)
 def test_a_setting_that_changes_the_computation_changes_the_run_id(app, argv):
     module, plain = _parsed(app)
     _, changed = _parsed(app, argv)
     assert run_id_for(module.get_config(plain)) != run_id_for(module.get_config(changed))
 
 
-@pytest.mark.parametrize("app, argv", [
-    ("catcar_mlp", ["--part", "c"]), ("trigram_embedding", ["--extra", "none"]), ("notmnist_mlp", ["--out", "x"]),
-    # One graph call per batch or per epoch trains the same weights: a run started with either resumes with the other.
-    ("notmnist_cnn", ["--steps-per-execution", "1"]),
-])
+@pytest.mark.parametrize(
+    "app, argv",
+    [
+        ("catcar_mlp", ["--part", "c"]),
+        ("trigram_embedding", ["--extra", "none"]),
+        ("notmnist_mlp", ["--out", "x"]),
+        # One graph call per batch or per epoch trains the same weights: a run started with either resumes with the other.
+        ("notmnist_cnn", ["--steps-per-execution", "1"]),
+    ],
+)
 def test_choosing_parts_or_folders_keeps_the_run_id(app, argv):
     module, plain = _parsed(app)
     _, changed = _parsed(app, argv)

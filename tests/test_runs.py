@@ -1,4 +1,5 @@
 """The run framework: history/metrics/curves on disk, deterministic resume, NaN guard, atomic writes."""
+
 import json
 import types
 
@@ -20,10 +21,14 @@ def _data(n=96, seed=0):
 
 
 def _model(learning_rate=0.05):
-    model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(8, activation="relu"),
-                              keras.layers.Dropout(0.3), keras.layers.Dense(2)])
-    model.compile(keras.optimizers.Adam(learning_rate),
-                  keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+    model = keras.Sequential(
+        [keras.Input((6,)), keras.layers.Dense(8, activation="relu"), keras.layers.Dropout(0.3), keras.layers.Dense(2)]
+    )
+    model.compile(
+        keras.optimizers.Adam(learning_rate),
+        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
     return model
 
 
@@ -44,9 +49,19 @@ def _train(path, epochs=4, callbacks=(), learning_rate=0.05, steps_per_execution
     model = _model(learning_rate)
     run = Run(path, {"seed": 7, "epochs": epochs})
     x, y = _data()
-    history = run.fit(model, (x[:64], y[:64]), (x[64:80], y[64:80]), (x[80:], y[80:]), epochs=epochs,
-                      batch_size=16, seed=7, callbacks=callbacks, verbose=0, tensorboard=False,
-                      steps_per_execution=steps_per_execution)
+    history = run.fit(
+        model,
+        (x[:64], y[:64]),
+        (x[64:80], y[64:80]),
+        (x[80:], y[80:]),
+        epochs=epochs,
+        batch_size=16,
+        seed=7,
+        callbacks=callbacks,
+        verbose=0,
+        tensorboard=False,
+        steps_per_execution=steps_per_execution,
+    )
     return model, run, history
 
 
@@ -92,8 +107,9 @@ def test_resume_after_crash_matches_uninterrupted_run(tmp_path, crashed_with):
 
 
 # One call per batch names the bad batch; one call per epoch only knows the epoch's batch range.
-@pytest.mark.parametrize("steps_per_execution, where", [(1, "epoch 1, batch 3 "),
-                                                        ("epoch", "epoch 1, within batches 1-3 ")])
+@pytest.mark.parametrize(
+    "steps_per_execution, where", [(1, "epoch 1, batch 3 "), ("epoch", "epoch 1, within batches 1-3 ")]
+)
 def test_nan_loss_stops_with_one_line_and_keeps_checkpoint(tmp_path, steps_per_execution, where):
     x, y = _data()
     determinism.configure(0)
@@ -103,8 +119,18 @@ def test_nan_loss_stops_with_one_line_and_keeps_checkpoint(tmp_path, steps_per_e
     x_bad[-1, 0] = np.nan  # the last of the 3 batches of epoch 1 poisons the loss
     run = Run(tmp_path / "nan", {"seed": 0})
     with pytest.raises(TrainingDiverged) as err:
-        run.fit(model, (x_bad, y.astype("float32")[:, None]), epochs=3, batch_size=32, seed=0, shuffle=False,
-                setting="learning_rate=1.0", verbose=0, tensorboard=False, steps_per_execution=steps_per_execution)
+        run.fit(
+            model,
+            (x_bad, y.astype("float32")[:, None]),
+            epochs=3,
+            batch_size=32,
+            seed=0,
+            shuffle=False,
+            setting="learning_rate=1.0",
+            verbose=0,
+            tensorboard=False,
+            steps_per_execution=steps_per_execution,
+        )
     message = str(err.value)
     assert "\n" not in message and "learning_rate=1.0" in message and "try a lower learning rate" in message
     assert message.startswith("loss became nan in " + where), message
@@ -128,8 +154,7 @@ class _PoisonAtEpoch(keras.callbacks.Callback):
 @pytest.mark.parametrize("steps_per_execution", ["epoch", 1])
 def test_nan_in_a_later_epoch_keeps_the_last_good_checkpoint(tmp_path, steps_per_execution):
     with pytest.raises(TrainingDiverged) as err:
-        _train(tmp_path / "nan", epochs=4, callbacks=[_PoisonAtEpoch(2)],
-                           steps_per_execution=steps_per_execution)
+        _train(tmp_path / "nan", epochs=4, callbacks=[_PoisonAtEpoch(2)], steps_per_execution=steps_per_execution)
     message = str(err.value)
     batch = "batch 1 " if steps_per_execution == 1 else "within batches 1-4 "  # 64 examples, batch 16
     assert message.startswith("loss became nan in epoch 3, " + batch), message
@@ -141,10 +166,19 @@ def test_nan_in_a_later_epoch_keeps_the_last_good_checkpoint(tmp_path, steps_per
 
 
 def _bn_dropout_model():
-    model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(16), keras.layers.BatchNormalization(),
-                              keras.layers.Activation("relu"), keras.layers.Dropout(0.3), keras.layers.Dense(2)])
-    model.compile(keras.optimizers.Adam(0.01), keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  metrics=["accuracy"])
+    model = keras.Sequential(
+        [
+            keras.Input((6,)),
+            keras.layers.Dense(16),
+            keras.layers.BatchNormalization(),
+            keras.layers.Activation("relu"),
+            keras.layers.Dropout(0.3),
+            keras.layers.Dense(2),
+        ]
+    )
+    model.compile(
+        keras.optimizers.Adam(0.01), keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"]
+    )
     return model
 
 
@@ -154,9 +188,19 @@ def _fit_bn_dropout(path, steps_per_execution):
     model = _bn_dropout_model()
     x, y = _data(110)
     calls = _CountCalls()
-    history = Run(path, {"seed": 7}).fit(model, (x[:70], y[:70]), (x[70:90], y[70:90]), (x[90:], y[90:]),
-                                         epochs=3, batch_size=16, seed=3, callbacks=[calls], verbose=0,
-                                         tensorboard=False, steps_per_execution=steps_per_execution)
+    history = Run(path, {"seed": 7}).fit(
+        model,
+        (x[:70], y[:70]),
+        (x[70:90], y[70:90]),
+        (x[90:], y[90:]),
+        epochs=3,
+        batch_size=16,
+        seed=3,
+        callbacks=[calls],
+        verbose=0,
+        tensorboard=False,
+        steps_per_execution=steps_per_execution,
+    )
     return model, _without_time(history), calls.per_epoch
 
 
@@ -186,8 +230,9 @@ def test_one_graph_call_per_epoch_trains_exactly_what_one_call_per_batch_trains(
 def test_steps_per_execution_must_be_epoch_or_a_divisor(tmp_path, value):
     x, y = _data(80)  # 5 batches of 16
     with pytest.raises(ConfigError, match="divisor of the 5 batches"):
-        Run(tmp_path, {}).fit(_model(), (x, y), epochs=1, batch_size=16, verbose=0, tensorboard=False,
-                              steps_per_execution=value)
+        Run(tmp_path, {}).fit(
+            _model(), (x, y), epochs=1, batch_size=16, verbose=0, tensorboard=False, steps_per_execution=value
+        )
 
 
 def test_batch_size_larger_than_data_is_a_config_error(tmp_path):
@@ -207,8 +252,11 @@ def test_epoch_order_depends_only_on_seed_and_epoch():
 
 
 def test_best_epoch_picks_lowest_validation_loss():
-    history = [{"epoch": 1, "val_loss": 0.5, "loss": 0.9}, {"epoch": 2, "val_loss": 0.3, "loss": 0.6},
-               {"epoch": 3, "val_loss": 0.4, "loss": 0.2}]
+    history = [
+        {"epoch": 1, "val_loss": 0.5, "loss": 0.9},
+        {"epoch": 2, "val_loss": 0.3, "loss": 0.6},
+        {"epoch": 3, "val_loss": 0.4, "loss": 0.2},
+    ]
     assert best_epoch(history) == {"epoch": 2, "valid_loss": 0.3, "train_loss": 0.6}
 
 
@@ -224,12 +272,21 @@ def test_atomic_write_leaves_old_file_on_failure(tmp_path):
 
 
 def test_experiment_trains_writes_metrics_and_exports(tmp_path):
-    args = types.SimpleNamespace(app="demo", seed=1, jit=False, out=str(tmp_path / "runs"), run_id=None,
-                                 export_dir=str(tmp_path / "model"), epochs=2, batch_size=16)
+    args = types.SimpleNamespace(
+        app="demo",
+        seed=1,
+        jit=False,
+        out=str(tmp_path / "runs"),
+        run_id=None,
+        export_dir=str(tmp_path / "model"),
+        epochs=2,
+        batch_size=16,
+    )
     exp = Experiment(args, "demo", lambda a: {"seed": a.seed, "epochs": a.epochs, "batch_size": a.batch_size})
     x, y = _data()
-    data = types.SimpleNamespace(x_train=x[:64], y_train=y[:64], x_valid=x[64:80], y_valid=y[64:80],
-                                 x_test=x[80:], y_test=y[80:])
+    data = types.SimpleNamespace(
+        x_train=x[:64], y_train=y[:64], x_valid=x[64:80], y_valid=y[64:80], x_test=x[80:], y_test=y[80:]
+    )
     result = exp.train(_model(), data)
     metrics = json.loads((exp.run.path / "metrics.json").read_text())
     assert metrics["epochs"] == 2 and set(metrics["best"]) >= {"epoch", "valid_loss", "test_accuracy"}
@@ -269,8 +326,20 @@ def test_an_app_trains_under_jit(data_dir, tmp_path, monkeypatch):
     determinism.configure(0)  # as after any earlier run in this process: op determinism on
     assert determinism.op_determinism_enabled()
     try:
-        notmnist_mlp.main(["--quick", "--jit", "--hidden-units", "20", "--data-dir", str(data_dir),
-                           "--out", str(tmp_path), "--export-dir", str(tmp_path / "model")])
+        notmnist_mlp.main(
+            [
+                "--quick",
+                "--jit",
+                "--hidden-units",
+                "20",
+                "--data-dir",
+                str(data_dir),
+                "--out",
+                str(tmp_path),
+                "--export-dir",
+                str(tmp_path / "model"),
+            ]
+        )
     finally:
         determinism.configure(0)  # later tests in this process expect op determinism
     (metrics,) = tmp_path.glob("notmnist_mlp/*/metrics.json")
@@ -283,8 +352,9 @@ def test_checkpoint_of_a_differently_shaped_model_is_not_restored(tmp_path, caps
     # Same settings (same run folder) but the network changed shape, as after a code change: start afresh
     # instead of failing to assign mismatched arrays.
     _train(tmp_path / "run", epochs=2)
-    wider = keras.Sequential([keras.Input((6,)), keras.layers.Dense(16, activation="relu"),
-                              keras.layers.Dropout(0.3), keras.layers.Dense(2)])
+    wider = keras.Sequential(
+        [keras.Input((6,)), keras.layers.Dense(16, activation="relu"), keras.layers.Dropout(0.3), keras.layers.Dense(2)]
+    )
     wider.compile(keras.optimizers.Adam(0.05), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     run = Run(tmp_path / "run", {"seed": 7, "epochs": 2})
     wider(_data()[0][:1])

@@ -5,6 +5,7 @@ of a trial (a KeyboardInterrupt after the trial's first checkpointed epoch), run
 same search run without a kill: the same trials with the same scores, no completed trial trained again, and the
 interrupted one continued from its checkpoint.
 """
+
 import argparse
 import json
 import os
@@ -29,25 +30,32 @@ ALLOWED = {"learning_rate": float, "units": int, "layers": json.loads}
 
 # -- syntax --------------------------------------------------------------------------------------------------------
 
+
 def test_ranges_next_to_lists():
     space = parse_sweep(["learning_rate=1e-4:1e-1:log", "units=64:1024:log2", "layers=[4],[4,4]"], ALLOWED)
-    assert space == {"learning_rate": Range(1e-4, 0.1, "log"), "units": Range(64, 1024, "log", True, 2.0),
-                     "layers": [[4], [4, 4]]}
+    assert space == {
+        "learning_rate": Range(1e-4, 0.1, "log"),
+        "units": Range(64, 1024, "log", True, 2.0),
+        "layers": [[4], [4, 4]],
+    }
     assert parse_sweep(["learning_rate=0.3:1.0"], ALLOWED) == {"learning_rate": Range(0.3, 1.0, "linear")}
     assert parse_sweep(["learning_rate=1:8:log:int"], ALLOWED)["learning_rate"] == Range(1, 8, "log", True)
     assert isinstance(parse_sweep(["units=8:64"], ALLOWED)["units"].low, int)  # an int parameter samples ints
 
 
-@pytest.mark.parametrize("spec, message", [
-    ("learning_rate=0.1:0.01", "LOW must be below HIGH"),
-    ("learning_rate=0:1:log", "a log range needs LOW > 0"),
-    ("learning_rate=1:2:cubic", r"expected LOW:HIGH\[:linear\|log\|logN\]\[:int\]"),
-    ("learning_rate=1:2:3:4", "expected LOW:HIGH"),
-    ("learning_rate=a:2", "bad range"),
-    ("units=1.5:8", "an integer range needs integer ends"),
-    ("units=2:8:log1", "the factor of logN must be > 1"),
-    ("layers=1:2", "layers takes a list of values"),
-])
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        ("learning_rate=0.1:0.01", "LOW must be below HIGH"),
+        ("learning_rate=0:1:log", "a log range needs LOW > 0"),
+        ("learning_rate=1:2:cubic", r"expected LOW:HIGH\[:linear\|log\|logN\]\[:int\]"),
+        ("learning_rate=1:2:3:4", "expected LOW:HIGH"),
+        ("learning_rate=a:2", "bad range"),
+        ("units=1.5:8", "an integer range needs integer ends"),
+        ("units=2:8:log1", "the factor of logN must be > 1"),
+        ("layers=1:2", "layers takes a list of values"),
+    ],
+)
 def test_bad_ranges_are_one_line_errors(spec, message):
     with pytest.raises(ConfigError, match=message) as caught:
         parse_sweep([spec], ALLOWED)
@@ -61,16 +69,19 @@ def _args(*argv):
     return parser.parse_args(list(argv))
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--sweep", "learning_rate=1e-4:1e-1:log"], "a grid needs lists of values, but --sweep learning_rate="),
-    (["--tuner", "bayesian", "--sweep", "units=1,2"], "--tuner bayesian needs --max-trials N"),
-    (["--tuner", "random", "--sweep", "units=1:4"], "--tuner random over a range needs --max-trials N"),
-    (["--tuner", "hyperband", "--max-trials", "3", "--sweep", "units=1:4"], "--max-trials does not apply"),
-    (["--tuner", "random", "--max-trials", "0", "--sweep", "units=1,2"], "--max-trials must be >= 1"),
-    (["--trial-patience", "0", "--sweep", "units=1,2"], "--trial-patience must be >= 1"),
-    (["--tuner", "hyperband", "--hyperband-factor", "1", "--sweep", "units=1:4"], "--hyperband-factor must be"),
-    (["--objective", "val loss", "--sweep", "units=1,2"], "--objective expects a metric name"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--sweep", "learning_rate=1e-4:1e-1:log"], "a grid needs lists of values, but --sweep learning_rate="),
+        (["--tuner", "bayesian", "--sweep", "units=1,2"], "--tuner bayesian needs --max-trials N"),
+        (["--tuner", "random", "--sweep", "units=1:4"], "--tuner random over a range needs --max-trials N"),
+        (["--tuner", "hyperband", "--max-trials", "3", "--sweep", "units=1:4"], "--max-trials does not apply"),
+        (["--tuner", "random", "--max-trials", "0", "--sweep", "units=1,2"], "--max-trials must be >= 1"),
+        (["--trial-patience", "0", "--sweep", "units=1,2"], "--trial-patience must be >= 1"),
+        (["--tuner", "hyperband", "--hyperband-factor", "1", "--sweep", "units=1:4"], "--hyperband-factor must be"),
+        (["--objective", "val loss", "--sweep", "units=1,2"], "--objective expects a metric name"),
+    ],
+)
 def test_tuner_flags_check_the_space(argv, message):
     args = _args(*argv)
     with pytest.raises(ConfigError, match=message):
@@ -82,7 +93,10 @@ def test_sweep_mode_is_an_alias_and_old_run_configs_are_kept(tmp_path):
     assert _args().tuner == "grid"
     # A grid or random sweep hashes the same fields as before there were other tuners: its runs still resume.
     assert sweep_config(_args("--sweep-mode", "random", "--max-trials", "2")) == {
-        "sweep": [], "sweep_mode": "random", "max_trials": 2}
+        "sweep": [],
+        "sweep_mode": "random",
+        "max_trials": 2,
+    }
     assert sweep_config(_args("--tuner", "hyperband", "--objective", "val_accuracy"))["objective"] == "val_accuracy"
     options = sweep_options(_args("--objective", "val_accuracy"))
     assert Sweep(Run(tmp_path, {"seed": 0}), {"units": [1]}, **options).direction == "max"
@@ -91,16 +105,23 @@ def test_sweep_mode_is_an_alias_and_old_run_configs_are_kept(tmp_path):
 def test_ranges_become_keras_tuner_hyperparameters():
     from tfnets.experiment.tuner import hyperparameters
 
-    hp = hyperparameters(parse_sweep(["learning_rate=1e-4:1e-1:log", "units=64:1024:log2", "layers=[4],[4,4]"],
-                                     ALLOWED))
+    hp = hyperparameters(
+        parse_sweep(["learning_rate=1e-4:1e-1:log", "units=64:1024:log2", "layers=[4],[4,4]"], ALLOWED)
+    )
     lr, units, layers = hp.space
     assert (type(lr).__name__, lr.min_value, lr.max_value, lr.sampling) == ("Float", 1e-4, 0.1, "log")
     assert (type(units).__name__, units.min_value, units.max_value, units.step, units.sampling) == (
-        "Int", 64, 1024, 2, "log")
+        "Int",
+        64,
+        1024,
+        2,
+        "log",
+    )
     assert type(layers).__name__ == "Choice" and layers.values == ["[4]", "[4, 4]"]
 
 
 # -- the toy trainer -----------------------------------------------------------------------------------------------
+
 
 class _Kill(keras.callbacks.Callback):
     """A kill after this call's first checkpointed epoch (or at its end when it trains only one)."""
@@ -137,16 +158,28 @@ def _trainer(calls, kill_at=None, default_epochs=3):
 
     def train(values, run, epochs=None, callbacks=()):
         determinism.configure(0)
-        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(values.get("units", 4), activation="relu"),
-                                  keras.layers.Dense(2)])
-        model.compile(keras.optimizers.SGD(values.get("learning_rate", 0.1)),
-                      keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+        model = keras.Sequential(
+            [keras.Input((4,)), keras.layers.Dense(values.get("units", 4), activation="relu"), keras.layers.Dense(2)]
+        )
+        model.compile(
+            keras.optimizers.SGD(values.get("learning_rate", 0.1)),
+            keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            metrics=["accuracy"],
+        )
         count = _Count()
         extra = [_Kill()] if len(calls) == kill_at else []
         try:
-            history = run.fit(model, (x[:48], y[:48]), (x[48:], y[48:]), epochs=epochs or default_epochs,
-                              batch_size=16, seed=0, callbacks=[*callbacks, count, *extra], verbose=0,
-                              tensorboard=False)
+            history = run.fit(
+                model,
+                (x[:48], y[:48]),
+                (x[48:], y[48:]),
+                epochs=epochs or default_epochs,
+                batch_size=16,
+                seed=0,
+                callbacks=[*callbacks, count, *extra],
+                verbose=0,
+                tensorboard=False,
+            )
         finally:
             calls.append((run.path.name, count.epochs))
         final = run.evaluate(model, {"train": (x[:48], y[:48]), "valid": (x[48:], y[48:])})
@@ -200,7 +233,8 @@ def test_random_search_over_ranges_resumes(tmp_path):
     assert len(set(rates)) == 4 and all(1e-2 <= r <= 1.0 for r in rates)
     assert all(isinstance(row["units"], int) and 2 <= row["units"] <= 16 for row in whole.results())
     assert sorted(p.name for p in (tmp_path / "whole" / "trials").iterdir()) == sorted(
-        row["trial"] for row in whole.results())  # one folder per trial, each named units=..._learning_rate=...
+        row["trial"] for row in whole.results()
+    )  # one folder per trial, each named units=..._learning_rate=...
 
 
 def test_bayesian_search_resumes_after_its_gaussian_process_started(tmp_path):
@@ -215,7 +249,8 @@ def test_hyperband_continues_promoted_trials_and_resumes(tmp_path):
     # --epochs 3, factor 3: a bracket of 3 one-epoch trials whose best goes on to 3 epochs, then 2 three-epoch trials.
     space = {"learning_rate": Range(1e-2, 1.0, "log"), "units": Range(2, 16, "log", True)}
     whole, whole_calls, resumed, first, second = _killed_and_resumed(
-        tmp_path, space, kill_at=3, tuner="hyperband", epochs=3, factor=3)
+        tmp_path, space, kill_at=3, tuner="hyperband", epochs=3, factor=3
+    )
     _check_resume(whole, whole_calls, resumed, first, second)
     assert len(whole.search_trace()) == 6
     rows = whole.results()
@@ -228,8 +263,9 @@ def test_hyperband_continues_promoted_trials_and_resumes(tmp_path):
 
 def test_grid_trials_stop_early_and_the_table_is_ranked_by_the_objective(tmp_path):
     # Learning rate 0 never improves: with patience 1 it stops after 2 of its 6 epochs.
-    sweep = Sweep(Run(tmp_path, {"seed": 0}), {"learning_rate": [0.0, 0.5]}, epochs=6, patience=1,
-                  objective="val_accuracy")
+    sweep = Sweep(
+        Run(tmp_path, {"seed": 0}), {"learning_rate": [0.0, 0.5]}, epochs=6, patience=1, objective="val_accuracy"
+    )
     sweep.search(_trainer([]))
     rows = sweep.write_outputs()
     frozen = next(row for row in rows if row["learning_rate"] == 0.0)
@@ -243,8 +279,11 @@ def test_grid_trials_stop_early_and_the_table_is_ranked_by_the_objective(tmp_pat
 
 def test_an_objective_the_trials_do_not_record_is_one_line(tmp_path):
     sweep = Sweep(Run(tmp_path, {"seed": 0}), {"units": [2]}, epochs=1, objective="val_auc")
-    with pytest.raises(ConfigError, match="--objective val_auc: the trials record no such per-epoch metric; "
-                                          "they record accuracy, loss, val_accuracy, val_loss"):
+    with pytest.raises(
+        ConfigError,
+        match="--objective val_auc: the trials record no such per-epoch metric; "
+        "they record accuracy, loss, val_accuracy, val_loss",
+    ):
         sweep.search(_trainer([]))
 
 
@@ -283,9 +322,12 @@ def test_hyperband_survives_sigkill(tmp_path):
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, done.stderr[-2000:]
     calls = eval(done.stdout.split("calls ", 1)[1])
-    sweep = Sweep(Run(tmp_path / "run", {"seed": 0}), {"learning_rate": Range(1e-2, 1.0, "log"),
-                                                       "units": Range(2, 16, "log", True)},
-                  tuner="hyperband", epochs=3)
+    sweep = Sweep(
+        Run(tmp_path / "run", {"seed": 0}),
+        {"learning_rate": Range(1e-2, 1.0, "log"), "units": Range(2, 16, "log", True)},
+        tuner="hyperband",
+        epochs=3,
+    )
     assert len(sweep.search_trace()) == 6 and all(score is not None for _, score, _ in sweep.search_trace())
     assert sorted(row["epochs"] for row in sweep.results()) == [1, 1, 3, 3, 3]  # 11 epochs in all
     # The two trials that had ended before the kill (at least one epoch each) were not trained again.

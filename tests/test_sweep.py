@@ -1,4 +1,5 @@
 """Sweeps: grid parsing, results table, and resuming after a kill without repeating finished trials."""
+
 import json
 
 import keras
@@ -14,7 +15,9 @@ from tfnets.experiment.sweep import Sweep, grid, parse_sweep
 def test_parse_sweep_converts_values_and_rejects_unknown_names():
     allowed = {"l2": float, "layers": json.loads}
     assert parse_sweep(["l2=0.01,0.1", "layers=[50,50],[100]"], allowed) == {
-        "l2": [0.01, 0.1], "layers": [[50, 50], [100]]}
+        "l2": [0.01, 0.1],
+        "layers": [[50, 50], [100]],
+    }
     with pytest.raises(ConfigError, match="unknown sweep parameter 'lr'; choose from l2, layers"):
         parse_sweep(["lr=0.1"], allowed)
     with pytest.raises(ConfigError, match="bad value"):
@@ -23,7 +26,11 @@ def test_parse_sweep_converts_values_and_rejects_unknown_names():
 
 def test_grid_varies_last_name_fastest():
     assert grid({"a": [1, 2], "b": ["x", "y"]}) == [
-        {"a": 1, "b": "x"}, {"a": 1, "b": "y"}, {"a": 2, "b": "x"}, {"a": 2, "b": "y"}]
+        {"a": 1, "b": "x"},
+        {"a": 1, "b": "y"},
+        {"a": 2, "b": "x"},
+        {"a": 2, "b": "y"},
+    ]
 
 
 def _trainer(calls, crash_on=None):
@@ -38,12 +45,22 @@ def _trainer(calls, crash_on=None):
     def train(values, run, epochs=None, callbacks=()):
         calls.append(values["units"])
         determinism.configure(0)
-        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(values["units"], activation="relu"),
-                                  keras.layers.Dense(2)])
+        model = keras.Sequential(
+            [keras.Input((4,)), keras.layers.Dense(values["units"], activation="relu"), keras.layers.Dense(2)]
+        )
         model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
         callbacks = [*callbacks, Crash()] if values["units"] == crash_on else list(callbacks)
-        history = run.fit(model, (x[:48], y[:48]), (x[48:], y[48:]), epochs=epochs or 2, batch_size=16, seed=0,
-                          callbacks=callbacks, verbose=0, tensorboard=False)
+        history = run.fit(
+            model,
+            (x[:48], y[:48]),
+            (x[48:], y[48:]),
+            epochs=epochs or 2,
+            batch_size=16,
+            seed=0,
+            callbacks=callbacks,
+            verbose=0,
+            tensorboard=False,
+        )
         final = run.evaluate(model, {"train": (x[:48], y[:48]), "valid": (x[48:], y[48:])})
         return TrainResult(history, run.write_metrics(final, history, 0.0), run)
 

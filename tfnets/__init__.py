@@ -14,14 +14,21 @@ The apps (`apps/`) sit on top; the benchmark (`benchmarks/`) beside them.
 
 `tfnets.load_model("saved_models/notmnist_mlp")` loads an exported `model.keras` built from our layers.
 """
+
 import importlib
 from pathlib import Path
 
 __version__ = "0.1.0"
 
 # The modules that register Keras classes (`register_keras_serializable`) a saved model may name.
-REGISTERING_MODULES = ("tfnets.nn.layers", "tfnets.nn.losses", "tfnets.nn.metrics", "tfnets.nn.optim",
-                       "tfnets.nn.models", "tfnets.nn.preprocessing")
+REGISTERING_MODULES = (
+    "tfnets.nn.layers",
+    "tfnets.nn.losses",
+    "tfnets.nn.metrics",
+    "tfnets.nn.optim",
+    "tfnets.nn.models",
+    "tfnets.nn.preprocessing",
+)
 
 
 def load_model(path, *, compile=True, **kwargs):

@@ -3,6 +3,7 @@
 Every writer goes to a temporary sibling first and is moved into place with `os.replace`, which is atomic on
 POSIX when source and target are on the same filesystem (siblings always are).
 """
+
 import contextlib
 import json
 import os

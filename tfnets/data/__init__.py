@@ -14,6 +14,7 @@ Helpers: `Splits.subset` (the apps' --quick mode), `resolve_data_dir` (argument,
 ~/.cache/tfnets/data) and `fetch` (a download with `tfnets.data.download`: resumable, checksummed; or a one-line
 `DataError` saying which file to place where; `TFNETS_OFFLINE=1` never downloads). Any unreadable, truncated or mis-shaped file raises `tfnets.errors.DataError` naming the file.
 """
+
 from tfnets.data.catcar import load_catcar, to_signed_labels
 from tfnets.data.cifar10 import load_cifar10
 from tfnets.data.mnist import load_fashion_mnist, load_mnist
@@ -24,7 +25,16 @@ from tfnets.data.toy2d import make_toy_dataset, train_test_split
 from tfnets.data.trigrams import load_trigrams
 
 __all__ = [
-    "Splits", "fetch", "load_catcar", "load_cifar10", "load_fashion_mnist", "load_mnist",
-    "load_notmnist", "load_trigrams", "make_toy_dataset", "resolve_data_dir",
-    "to_signed_labels", "train_test_split",
+    "Splits",
+    "fetch",
+    "load_catcar",
+    "load_cifar10",
+    "load_fashion_mnist",
+    "load_mnist",
+    "load_notmnist",
+    "load_trigrams",
+    "make_toy_dataset",
+    "resolve_data_dir",
+    "to_signed_labels",
+    "train_test_split",
 ]

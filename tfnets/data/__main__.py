@@ -4,6 +4,7 @@ Downloads each dataset that has a public source and is not in the data directory
 where known; an interrupted download resumes on the next run), then lists the datasets to copy in by hand.
 Exit code 0 when every downloadable dataset is in place, 1 when some could not be fetched (one line each).
 """
+
 import sys
 
 from tfnets.data.catalog import DATASETS
@@ -15,8 +16,9 @@ from tfnets.experiment.cli import ArgumentParser, exit_with
 
 def main(argv=None):
     parser = ArgumentParser(prog="python -m tfnets.data", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data-dir", default=None,
-                        help="dataset folder (default: $TFNETS_DATA_DIR, else ~/.cache/tfnets/data)")
+    parser.add_argument(
+        "--data-dir", default=None, help="dataset folder (default: $TFNETS_DATA_DIR, else ~/.cache/tfnets/data)"
+    )
     args = parser.parse_args(argv)
     data_dir = resolve_data_dir(args.data_dir)
     print(f"data directory: {data_dir}")

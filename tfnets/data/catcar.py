@@ -9,6 +9,7 @@ validation split; `num_validation` > 0 takes the last training images as one.
 Labels are returned as int 0/1 (0 = cat, 1 = car); `to_signed_labels` maps them to the -1/+1 targets
 used with tanh outputs in the assignment.
 """
+
 import numpy as np
 
 from tfnets.data.checks import check_images, check_labels
@@ -35,11 +36,21 @@ def load_catcar(data_dir=None, num_validation=0):
         raise DataError(f"num_validation={num_validation} must be in 0..{len(x_train) - 1} for {path}")
     x_train, x_test = upright(x_train), upright(x_test)
     n_train = len(x_train) - num_validation
-    validation = (f"validation = last {num_validation} training images" if num_validation
-                  else "no validation split (as in the assignment)")
+    validation = (
+        f"validation = last {num_validation} training images"
+        if num_validation
+        else "no validation split (as in the assignment)"
+    )
     return Splits(
-        x_train[:n_train], y_train[:n_train], x_train[n_train:], y_train[n_train:], x_test, y_test,
-        class_names=CLASS_NAMES, source=str(path), note="images transposed back to upright; " + validation,
+        x_train[:n_train],
+        y_train[:n_train],
+        x_train[n_train:],
+        y_train[n_train:],
+        x_test,
+        y_test,
+        class_names=CLASS_NAMES,
+        source=str(path),
+        note="images transposed back to upright; " + validation,
     )
 
 

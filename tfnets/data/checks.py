@@ -1,4 +1,5 @@
 """Validation shared by the loaders: every problem becomes a one-line `DataError` naming the file."""
+
 import numpy as np
 
 from tfnets.errors import DataError
@@ -40,9 +41,7 @@ def check_labels(y, source, name, num_classes, count=None):
         raise DataError(f"{source}: '{name}' contains non-integer labels")
     y = y.astype(np.int64)
     if y.size and (y.min() < 0 or y.max() >= num_classes):
-        raise DataError(
-            f"{source}: '{name}' has labels in [{y.min()}, {y.max()}], expected 0..{num_classes - 1}"
-        )
+        raise DataError(f"{source}: '{name}' has labels in [{y.min()}, {y.max()}], expected 0..{num_classes - 1}")
     return y
 
 

@@ -10,6 +10,7 @@ training images, training = the rest (49,000), test = the 10,000 test images. Pi
 as in CS231n; `subtract_mean=True` subtracts the mean image of the (reduced) training split from every split,
 and that mean is returned in `Splits.extras["mean_image"]`.
 """
+
 import pickle
 import tarfile
 import zlib
@@ -30,8 +31,7 @@ TARBALL_NAME = "cifar-10-python.tar.gz"
 TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
 TEST_BATCH = "test_batch"
 META = "batches.meta"
-DEFAULT_CLASS_NAMES = ("airplane", "automobile", "bird", "cat", "deer",
-                       "dog", "frog", "horse", "ship", "truck")
+DEFAULT_CLASS_NAMES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 
 
 def load_cifar10(data_dir=None, num_validation=1000, subtract_mean=False):
@@ -48,8 +48,7 @@ def load_cifar10(data_dir=None, num_validation=1000, subtract_mean=False):
         batches = {name: _read_pickle_file(folder / name) for name in (*TRAIN_BATCHES, TEST_BATCH)}
         meta = _read_pickle_file(folder / META) if (folder / META).exists() else None
     else:
-        source = fetch(TARBALL_NAME, data_dir, url=URL, sha256=TARBALL_SHA256, what="CIFAR-10",
-                       alternatives=(folder,))
+        source = fetch(TARBALL_NAME, data_dir, url=URL, sha256=TARBALL_SHA256, what="CIFAR-10", alternatives=(folder,))
         batches, meta = _read_tarball(source)
 
     x_parts, y_parts = [], []
@@ -72,8 +71,15 @@ def load_cifar10(data_dir=None, num_validation=1000, subtract_mean=False):
         x_train, x_valid, x_test = x_train - mean_image, x_valid - mean_image, x_test - mean_image
         extras["mean_image"] = mean_image
     return Splits(
-        x_train, y_train, x_valid, y_valid, x_test, y_test,
-        class_names=class_names, source=str(source), extras=extras,
+        x_train,
+        y_train,
+        x_valid,
+        y_valid,
+        x_test,
+        y_test,
+        class_names=class_names,
+        source=str(source),
+        extras=extras,
         note=f"validation = last {num_validation} training images"
         + ("; train mean image subtracted" if subtract_mean else ""),
     )
@@ -82,8 +88,18 @@ def load_cifar10(data_dir=None, num_validation=1000, subtract_mean=False):
 def _unpickle(stream, where):
     try:
         return pickle.load(stream, encoding="bytes")
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, ImportError,
-            IndexError, KeyError, OSError, zlib.error) as err:
+    except (
+        pickle.UnpicklingError,
+        EOFError,
+        ValueError,
+        TypeError,
+        AttributeError,
+        ImportError,
+        IndexError,
+        KeyError,
+        OSError,
+        zlib.error,
+    ) as err:
         raise corrupt_file_error(where, err, "pickle (cannot unpickle)") from err
 
 

@@ -5,6 +5,7 @@
 SHA-256 (or MD5, for a 32-digit hash) and only then renames the part file onto `target`. A kill at any moment
 leaves either no `target` or a complete, verified one; the next call picks up the `.part` file where it stopped.
 """
+
 import hashlib
 import os
 import sys
@@ -73,8 +74,9 @@ def download(url, target, sha256=None, *, progress=None):
         actual = file_hash(part, sha256)
         if actual != sha256.lower():
             part.unlink()
-            raise DownloadError(f"{url}: checksum mismatch (expected {sha256}, got {actual}); the download was "
-                                f"removed, try again")
+            raise DownloadError(
+                f"{url}: checksum mismatch (expected {sha256}, got {actual}); the download was removed, try again"
+            )
     os.replace(part, target)
     return target
 

@@ -1,4 +1,5 @@
 """Reading HDF5 files (the EEE443 assignment files) with every h5py failure turned into a `DataError`."""
+
 from tfnets.data.checks import corrupt_file_error, require_keys
 
 

@@ -9,6 +9,7 @@ When nothing is present, the Keras `mnist.npz` / the Fashion-MNIST idx files are
 Validation split: the LAST `num_validation` training images (default 10,000, i.e. 50,000 / 10,000 / 10,000
 as in Nielsen's and many course loaders); `num_validation=0` gives empty validation arrays.
 """
+
 import gzip
 import zipfile
 import zlib
@@ -31,8 +32,18 @@ IDX_FILES = {
     "y_test": "t10k-labels-idx1-ubyte.gz",
 }
 MNIST_CLASSES = tuple(str(d) for d in range(10))
-FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-                   "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
+FASHION_CLASSES = (
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+)
 IDX_IMAGES_MAGIC = 2051  # 0x00000803: unsigned byte, 3 dimensions
 IDX_LABELS_MAGIC = 2049  # 0x00000801: unsigned byte, 1 dimension
 
@@ -41,8 +52,14 @@ def load_mnist(data_dir=None, num_validation=10000):
     """Load MNIST. Returns Splits with x_* float32 (N, 28, 28) in [0, 1] and y_* int64 in 0..9."""
     data_dir = resolve_data_dir(data_dir)
     if (data_dir / "mnist.npz").exists() or not _has_idx(data_dir / "mnist"):
-        path = fetch("mnist.npz", data_dir, url=KERAS_ORIGIN + "mnist.npz", sha256=MNIST_NPZ_SHA256,
-                     what="MNIST", alternatives=(data_dir / "mnist" / IDX_FILES["x_train"],))
+        path = fetch(
+            "mnist.npz",
+            data_dir,
+            url=KERAS_ORIGIN + "mnist.npz",
+            sha256=MNIST_NPZ_SHA256,
+            what="MNIST",
+            alternatives=(data_dir / "mnist" / IDX_FILES["x_train"],),
+        )
         arrays = read_mnist_npz(path)
     else:
         path = data_dir / "mnist"
@@ -60,8 +77,13 @@ def load_fashion_mnist(data_dir=None, num_validation=10000):
     else:
         needs = f"Fashion-MNIST (all of {', '.join(IDX_FILES.values())} in {folder})"
         for name in IDX_FILES.values():
-            fetch(f"fashion_mnist/{name}", data_dir, url=KERAS_ORIGIN + name, what=needs,
-                  alternatives=(data_dir / "fashion_mnist.npz",))
+            fetch(
+                f"fashion_mnist/{name}",
+                data_dir,
+                url=KERAS_ORIGIN + name,
+                what=needs,
+                alternatives=(data_dir / "fashion_mnist.npz",),
+            )
         path = folder
         arrays = read_idx_set(folder)
     return _to_splits(arrays, path, FASHION_CLASSES, num_validation)
@@ -92,7 +114,7 @@ def read_idx(path, magic):
     header = 4 * (1 + ndim)
     if len(raw) < header or int.from_bytes(raw[:4], "big") != magic:
         raise DataError(f"{path}: not an idx file of {'images' if ndim == 3 else 'labels'} (bad magic number)")
-    shape = tuple(int.from_bytes(raw[4 * (i + 1): 4 * (i + 2)], "big") for i in range(ndim))
+    shape = tuple(int.from_bytes(raw[4 * (i + 1) : 4 * (i + 2)], "big") for i in range(ndim))
     if len(raw) != header + int(np.prod(shape)):
         raise DataError(f"{path}: holds {len(raw) - header} data bytes but its header says shape {shape}; truncated")
     return np.frombuffer(raw, np.uint8, offset=header).reshape(shape)
@@ -100,8 +122,10 @@ def read_idx(path, magic):
 
 def read_idx_set(folder):
     """Read the four idx files of one dataset folder."""
-    return {key: read_idx(folder / name, IDX_IMAGES_MAGIC if key.startswith("x") else IDX_LABELS_MAGIC)
-            for key, name in IDX_FILES.items()}
+    return {
+        key: read_idx(folder / name, IDX_IMAGES_MAGIC if key.startswith("x") else IDX_LABELS_MAGIC)
+        for key, name in IDX_FILES.items()
+    }
 
 
 def _to_splits(arrays, source, class_names, num_validation):
@@ -114,9 +138,13 @@ def _to_splits(arrays, source, class_names, num_validation):
     n_train = len(x_train) - num_validation
     scale = lambda x: np.asarray(x, np.float32) / 255.0  # noqa: E731
     return Splits(
-        scale(x_train[:n_train]), y_train[:n_train],
-        scale(x_train[n_train:]), y_train[n_train:],
-        scale(x_test), y_test,
-        class_names=class_names, source=str(source),
+        scale(x_train[:n_train]),
+        y_train[:n_train],
+        scale(x_train[n_train:]),
+        y_train[n_train:],
+        scale(x_test),
+        y_test,
+        class_names=class_names,
+        source=str(source),
         note=f"validation = last {num_validation} training images",
     )

@@ -13,6 +13,7 @@ Split (ECE421 `loadData`): `np.random.seed(521)`, `randIndx = np.arange(len(Data
 remaining 2,724 test. For a different number of images the same fractions (10000/18724, 6000/18724) are
 used with train and valid sizes rounded to the nearest integer, and test gets the rest.
 """
+
 import io
 import tarfile
 import warnings
@@ -54,8 +55,9 @@ def load_notmnist(data_dir=None):
         source = data_dir / FOLDER_NAME
         images, labels, skipped = read_png_folder(source)
     else:
-        source = fetch(TARBALL_NAME, data_dir, url=URL, what="notMNIST",
-                       alternatives=(data_dir / NPZ_NAME, data_dir / FOLDER_NAME))
+        source = fetch(
+            TARBALL_NAME, data_dir, url=URL, what="notMNIST", alternatives=(data_dir / NPZ_NAME, data_dir / FOLDER_NAME)
+        )
         images, labels, skipped = read_png_tarball(source)
     if skipped:
         warnings.warn(f"notMNIST: skipped {skipped} unreadable PNG file(s) in {source}", stacklevel=2)
@@ -73,13 +75,19 @@ def assignment_split(images, labels, source, skipped=0):
         n_train, n_valid = ASSIGNMENT_TRAIN, ASSIGNMENT_VALID
     else:
         n_train, n_valid, _ = split_by_fractions(
-            len(images), ASSIGNMENT_TRAIN / ASSIGNMENT_SIZE, ASSIGNMENT_VALID / ASSIGNMENT_SIZE)
+            len(images), ASSIGNMENT_TRAIN / ASSIGNMENT_SIZE, ASSIGNMENT_VALID / ASSIGNMENT_SIZE
+        )
     end_valid = n_train + n_valid
     return Splits(
-        images[:n_train], labels[:n_train],
-        images[n_train:end_valid], labels[n_train:end_valid],
-        images[end_valid:], labels[end_valid:],
-        class_names=CLASS_NAMES, source=str(source), skipped=skipped,
+        images[:n_train],
+        labels[:n_train],
+        images[n_train:end_valid],
+        labels[n_train:end_valid],
+        images[end_valid:],
+        labels[end_valid:],
+        class_names=CLASS_NAMES,
+        source=str(source),
+        skipped=skipped,
         note=f"shuffled with np.random.seed({SHUFFLE_SEED}); {n_train}/{n_valid}/{len(images) - end_valid} split",
     )
 

@@ -11,6 +11,7 @@ read `notMNIST_small.tar.gz` and `cifar-10-python.tar.gz` in place, which avoids
 or `TFNETS_OFFLINE=1`, which the tests set so they never wait on the network) `fetch` raises `DataError`
 with one line naming the exact file to place, its full path and its canonical source.
 """
+
 import os
 from pathlib import Path
 

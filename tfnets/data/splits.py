@@ -1,4 +1,5 @@
 """The `Splits` container every loader returns, and the `tf.data` input pipeline helper."""
+
 import dataclasses
 from dataclasses import dataclass, field
 
@@ -63,8 +64,13 @@ class Splits:
         x_valid, y_valid = pick(self.x_valid, self.y_valid, n_eval)
         x_test, y_test = pick(self.x_test, self.y_test, n_eval)
         return dataclasses.replace(
-            self, x_train=x_train, y_train=y_train, x_valid=x_valid, y_valid=y_valid,
-            x_test=x_test, y_test=y_test,
+            self,
+            x_train=x_train,
+            y_train=y_train,
+            x_valid=x_valid,
+            y_valid=y_valid,
+            x_test=x_test,
+            y_test=y_test,
             note=(self.note + "; " if self.note else "") + f"subset(n_train={n_train}, n_eval={n_eval}, seed={seed})",
         )
 

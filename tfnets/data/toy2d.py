@@ -6,6 +6,7 @@ As in Playground, circle and XOR labels are computed from a noise-perturbed copy
 clean point is stored, so noise shows up as label flips near the boundary; Gaussian noise widens the blobs
 (variance 0.5..4) and spiral noise jitters the points.
 """
+
 import numpy as np
 
 from tfnets.errors import ConfigError

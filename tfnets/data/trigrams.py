@@ -14,6 +14,7 @@ course); a missing file stops with a message saying where to place it.
 Returned indices are 0-BASED: x_* int64 (N, 3) (the three context words), y_* int64 (N,) (the fourth word);
 `Splits.class_names` holds the vocabulary as str.
 """
+
 import numpy as np
 
 from tfnets.data.checks import check_images, check_labels, corrupt_file_error
@@ -38,9 +39,13 @@ def load_trigrams(data_dir=None, seed=443):
             return read_trigram_h5(folder / name)
     if (folder / RAW).exists():
         return build_from_sentences(folder / RAW, seed)
-    raise DataError(missing_message(
-        "trigram data (the EEE443 assign2_data2.h5, or raw_sentences.txt from the data of assignment 2 of "
-        "Hinton's Coursera course 'Neural Networks for Machine Learning')", [folder / ORIGINAL, folder / RAW]))
+    raise DataError(
+        missing_message(
+            "trigram data (the EEE443 assign2_data2.h5, or raw_sentences.txt from the data of assignment 2 of "
+            "Hinton's Coursera course 'Neural Networks for Machine Learning')",
+            [folder / ORIGINAL, folder / RAW],
+        )
+    )
 
 
 def read_trigram_h5(path):
@@ -65,7 +70,7 @@ def sentence_windows(lines):
     for line in lines:
         tokens = line.lower().split()
         for start in range(len(tokens) - WINDOW + 1):
-            yield tokens[start:start + WINDOW]
+            yield tokens[start : start + WINDOW]
 
 
 def build_from_sentences(path, seed):
@@ -84,7 +89,7 @@ def build_from_sentences(path, seed):
     order = np.random.default_rng(seed).permutation(len(grams))
     grams = grams[order]
     n_train, n_valid = int(0.8 * len(grams)), int(0.1 * len(grams))
-    parts = (grams[:n_train], grams[n_train:n_train + n_valid], grams[n_train + n_valid:])
+    parts = (grams[:n_train], grams[n_train : n_train + n_valid], grams[n_train + n_valid :])
     arrays = [a for part in parts for a in (part[:, :3], part[:, 3])]
     note = f"built from {path.name}: {len(grams)} 4-grams, {len(words)} words, seed {seed}, split 80/10/10"
     return Splits(*arrays, class_names=tuple(words), source=str(path), note=note)

@@ -16,6 +16,7 @@ A typical app reads top to bottom as::
 Importing this module loads no TensorFlow (apps import it before parsing their arguments); creating an
 `Experiment` does.
 """
+
 import dataclasses
 import tempfile
 import time
@@ -63,8 +64,9 @@ class Experiment:
         from tfnets.experiment.runs import Run, run_id_for
 
         # First: logical devices can only be made before TensorFlow's runtime starts.
-        self.distribution = distribute.setup(getattr(args, "distribute", "none"), getattr(args, "devices", None),
-                                             getattr(args, "precision", "float32"))
+        self.distribution = distribute.setup(
+            getattr(args, "distribute", "none"), getattr(args, "devices", None), getattr(args, "precision", "float32")
+        )
         if args.batch_size:  # an early error; `train` checks the batch size each training really uses
             self.distribution.check_batch_size(args.batch_size)
         self.config["distribution"] = self.distribution.describe()
@@ -85,8 +87,10 @@ class Experiment:
         self.report = Report(self.run.path / "report.md", title)
         print(f"run folder: {self.run.path}")
         if self.distribution.kind != "none" or "GPU" in self.distribution.devices[0].upper():
-            print(f"training on {self.distribution.replicas} replica(s): {', '.join(self.distribution.devices)} "
-                  f"({self.distribution.kind}, {getattr(args, 'precision', 'float32')})")
+            print(
+                f"training on {self.distribution.replicas} replica(s): {', '.join(self.distribution.devices)} "
+                f"({self.distribution.kind}, {getattr(args, 'precision', 'float32')})"
+            )
         # Models, optimizers and checkpoint restores of this command are made inside the strategy's scope.
         distribute.enter_scope(self.distribution)
 
@@ -104,8 +108,22 @@ class Experiment:
         print("data: " + ", ".join(f"{k} {v}" for k, v in sizes.items()) + f" from {data.source}")
         return data
 
-    def train(self, model, data, *, run=None, epochs=None, batch_size=None, setting="", shuffle=True,
-              callbacks=(), title=None, eval_batch_size=1024, steps_per_execution=None, seed=None):
+    def train(
+        self,
+        model,
+        data,
+        *,
+        run=None,
+        epochs=None,
+        batch_size=None,
+        setting="",
+        shuffle=True,
+        callbacks=(),
+        title=None,
+        eval_batch_size=1024,
+        steps_per_execution=None,
+        seed=None,
+    ):
         """Fit `model` (compiled) on `data` (a `tfnets.data.Splits`), then evaluate every split.
 
         `seed` (default `--seed`) orders the batches of every epoch.
@@ -121,10 +139,20 @@ class Experiment:
         seed = self.args.seed if seed is None else seed
         self.distribution.check_batch_size(batch_size)
         started = time.perf_counter()
-        history = run.fit(model, _pair(data, "train"), _pair(data, "valid"), _pair(data, "test"),
-                          epochs=epochs, batch_size=batch_size, seed=seed, shuffle=shuffle,
-                          setting=setting, callbacks=callbacks, eval_batch_size=eval_batch_size,
-                          steps_per_execution=steps_per_execution)
+        history = run.fit(
+            model,
+            _pair(data, "train"),
+            _pair(data, "valid"),
+            _pair(data, "test"),
+            epochs=epochs,
+            batch_size=batch_size,
+            seed=seed,
+            shuffle=shuffle,
+            setting=setting,
+            callbacks=callbacks,
+            eval_batch_size=eval_batch_size,
+            steps_per_execution=steps_per_execution,
+        )
         splits = {name: _pair(data, name) for name in ("train", "valid", "test")}
         final = run.evaluate(model, {k: v for k, v in splits.items() if v is not None}, batch_size=eval_batch_size)
         # Epoch times survive a resume in the history; this process's own time covers the rest.

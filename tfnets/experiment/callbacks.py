@@ -4,6 +4,7 @@
 and lists of NumPy arrays) after each epoch, and puts it back when the run resumes, so a resumed run behaves exactly
 like one that never stopped.
 """
+
 import keras
 import numpy as np
 
@@ -26,8 +27,10 @@ class KeepBest(keras.callbacks.Callback):
             return
         self.wait += 1
         if self.patience is not None and self.wait >= self.patience:
-            print(f"early stop after epoch {epoch + 1}: {self.monitor} has not improved for {self.patience} epochs "
-                  f"(best {self.best:.4f} at epoch {self.best_epoch})")
+            print(
+                f"early stop after epoch {epoch + 1}: {self.monitor} has not improved for {self.patience} epochs "
+                f"(best {self.best:.4f} at epoch {self.best_epoch})"
+            )
             self.model.stop_training = True
 
     def restore_best(self, model):
@@ -37,8 +40,7 @@ class KeepBest(keras.callbacks.Callback):
         return self.best_epoch
 
     def get_state(self):
-        return {"best": self.best, "wait": self.wait, "best_epoch": self.best_epoch,
-                "best_weights": self.best_weights}
+        return {"best": self.best, "wait": self.wait, "best_epoch": self.best_epoch, "best_weights": self.best_weights}
 
     def set_state(self, state):
         self.best, self.wait, self.best_epoch = state["best"], state["wait"], state["best_epoch"]

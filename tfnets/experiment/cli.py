@@ -6,6 +6,7 @@ and a non-zero exit, never a traceback (unless `--debug`), and keeps TensorFlow'
 user's way (`tfnets.experiment.quiet`; `--debug` shows them). This module imports no TensorFlow: apps build and check their
 arguments before anything heavy is loaded.
 """
+
 import argparse
 import os
 import signal
@@ -84,12 +85,15 @@ def choice_list(choices, *, name, allow_all=False, allow_none=False):
             return list(choices) if words == ["all"] else []
         misplaced = [word for word in words if word in keywords]
         if misplaced:
-            raise ConfigError(f"{name} {text!r}: '{misplaced[0]}' must be given alone; choose a comma-separated "
-                              f"list from {valid}")
+            raise ConfigError(
+                f"{name} {text!r}: '{misplaced[0]}' must be given alone; choose a comma-separated list from {valid}"
+            )
         unknown = [word for word in typed if word.lower() not in by_key]
         if unknown:
-            raise ConfigError(f"{name} got unknown value(s) {', '.join(map(repr, unknown))}; choose a "
-                              f"comma-separated list from {valid}")
+            raise ConfigError(
+                f"{name} got unknown value(s) {', '.join(map(repr, unknown))}; choose a "
+                f"comma-separated list from {valid}"
+            )
         return [by_key[word] for word in dict.fromkeys(words)]
 
     return parse
@@ -115,37 +119,72 @@ def base_parser(app, description, *, epochs, batch_size, seed=0):
     parser = ArgumentParser(prog=f"python -m apps.{app}", description=description)
     parser.set_defaults(app=app)
     core = parser.add_argument_group("common options")
-    core.add_argument("--data-dir", default=None,
-                      help="dataset folder (default: $TFNETS_DATA_DIR, else ~/.cache/tfnets/data)")
-    core.add_argument("--epochs", type=positive_int, default=epochs, action=_StoreExplicit,
-                      help=f"training epochs (default {epochs}; 2 under --quick unless given)")
-    core.add_argument("--batch-size", type=positive_int, default=batch_size,
-                      help=f"mini-batch size (default {batch_size})")
+    core.add_argument(
+        "--data-dir", default=None, help="dataset folder (default: $TFNETS_DATA_DIR, else ~/.cache/tfnets/data)"
+    )
+    core.add_argument(
+        "--epochs",
+        type=positive_int,
+        default=epochs,
+        action=_StoreExplicit,
+        help=f"training epochs (default {epochs}; 2 under --quick unless given)",
+    )
+    core.add_argument(
+        "--batch-size", type=positive_int, default=batch_size, help=f"mini-batch size (default {batch_size})"
+    )
     core.add_argument("--seed", type=int, default=seed, help=f"seeds Python, NumPy and TF (default {seed})")
     core.add_argument("--out", default="runs", help="root folder of run outputs (default runs/)")
-    core.add_argument("--run-id", default=None,
-                      help="name of this run's folder (default: derived from the settings, so re-running the "
-                           "same command resumes it)")
-    core.add_argument("--export-dir", default=None,
-                      help=f"where the trained model is exported (default saved_models/{app})")
-    core.add_argument("--quick", action="store_true",
-                      help="a tiny real subset and one or two epochs: a smoke test of the whole pipeline")
-    core.add_argument("--jit", action=argparse.BooleanOptionalAction, default=False,
-                      help="compile with XLA; turns off op determinism, so repeated runs may differ in the last "
-                           "bits (default: off, deterministic)")
-    core.add_argument("--steps-per-execution", type=steps_per_execution, default="epoch", metavar="{epoch,1}",
-                      help="batches per graph call: 'epoch' (default, faster) or 1; both give the same results, "
-                           "1 shows per-batch progress and names the exact batch where the loss became NaN")
+    core.add_argument(
+        "--run-id",
+        default=None,
+        help="name of this run's folder (default: derived from the settings, so re-running the "
+        "same command resumes it)",
+    )
+    core.add_argument(
+        "--export-dir", default=None, help=f"where the trained model is exported (default saved_models/{app})"
+    )
+    core.add_argument(
+        "--quick",
+        action="store_true",
+        help="a tiny real subset and one or two epochs: a smoke test of the whole pipeline",
+    )
+    core.add_argument(
+        "--jit",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="compile with XLA; turns off op determinism, so repeated runs may differ in the last "
+        "bits (default: off, deterministic)",
+    )
+    core.add_argument(
+        "--steps-per-execution",
+        type=steps_per_execution,
+        default="epoch",
+        metavar="{epoch,1}",
+        help="batches per graph call: 'epoch' (default, faster) or 1; both give the same results, "
+        "1 shows per-batch progress and names the exact batch where the loss became NaN",
+    )
     core.add_argument("--debug", action="store_true", help="show full tracebacks and TensorFlow's log lines")
     scale = parser.add_argument_group("devices and precision")
-    scale.add_argument("--distribute", choices=("none", "mirrored", "multi-worker"), default="none",
-                       help="none (default): one device; mirrored: all visible GPUs, or --devices N logical CPU "
-                            "devices; multi-worker: one process per worker, from TF_CONFIG (see docs/distributed.md)")
-    scale.add_argument("--devices", type=positive_int, default=None,
-                       help="with --distribute mirrored: how many GPUs (default all), or without a GPU how many "
-                            "logical CPU devices to split the CPU into")
-    scale.add_argument("--precision", choices=("float32", "mixed_float16", "mixed_bfloat16"), default="float32",
-                       help="Keras mixed-precision policy (default float32)")
+    scale.add_argument(
+        "--distribute",
+        choices=("none", "mirrored", "multi-worker"),
+        default="none",
+        help="none (default): one device; mirrored: all visible GPUs, or --devices N logical CPU "
+        "devices; multi-worker: one process per worker, from TF_CONFIG (see docs/distributed.md)",
+    )
+    scale.add_argument(
+        "--devices",
+        type=positive_int,
+        default=None,
+        help="with --distribute mirrored: how many GPUs (default all), or without a GPU how many "
+        "logical CPU devices to split the CPU into",
+    )
+    scale.add_argument(
+        "--precision",
+        choices=("float32", "mixed_float16", "mixed_bfloat16"),
+        default="float32",
+        help="Keras mixed-precision policy (default float32)",
+    )
     return parser
 
 
@@ -182,8 +221,10 @@ def run_main(main, argv=None):
         if debug:
             raise
         message = str(err).strip().splitlines()[0] if str(err).strip() else ""
-        print(f"error: unexpected {type(err).__name__}: {message} (re-run with --debug for the traceback)",
-              file=sys.stderr)
+        print(
+            f"error: unexpected {type(err).__name__}: {message} (re-run with --debug for the traceback)",
+            file=sys.stderr,
+        )
         return 1
     finally:
         if previous is not None:

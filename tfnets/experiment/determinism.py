@@ -5,6 +5,7 @@ bit-identical weights across processes on CPU; with op determinism on, Keras sil
 `jit_compile=True`. Our rule: determinism wins by default; asking for `--jit` explicitly turns op
 determinism off (and says so), because the user asked for speed over bit-reproducibility.
 """
+
 import logging
 import os
 

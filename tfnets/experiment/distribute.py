@@ -10,6 +10,7 @@
 reduced by Keras over the global batch) match single-device training. Logical devices can only be made before
 TensorFlow starts its runtime, so `setup` must run before the first TensorFlow op of the process.
 """
+
 import dataclasses
 import json
 import os
@@ -45,8 +46,10 @@ class Distribution:
 
     def check_batch_size(self, batch_size):
         if batch_size % self.replicas:
-            raise ConfigError(f"--batch-size {batch_size} does not split evenly over {self.replicas} replicas; "
-                              f"use a multiple of {self.replicas}")
+            raise ConfigError(
+                f"--batch-size {batch_size} does not split evenly over {self.replicas} replicas; "
+                f"use a multiple of {self.replicas}"
+            )
 
 
 def parse_tf_config(text):
@@ -57,11 +60,11 @@ def parse_tf_config(text):
         task = config["task"]
         index = int(task["index"])
     except (ValueError, TypeError, KeyError) as err:
-        raise ConfigError(f"TF_CONFIG is not a valid cluster description ({type(err).__name__}: {err}); expected "
-                          '{"cluster": {"worker": ["host:port", ...]}, "task": {"type": "worker", "index": i}}') \
-            from None
-    if not isinstance(workers, list) or not workers or task.get("type") != "worker" \
-            or not 0 <= index < len(workers):
+        raise ConfigError(
+            f"TF_CONFIG is not a valid cluster description ({type(err).__name__}: {err}); expected "
+            '{"cluster": {"worker": ["host:port", ...]}, "task": {"type": "worker", "index": i}}'
+        ) from None
+    if not isinstance(workers, list) or not workers or task.get("type") != "worker" or not 0 <= index < len(workers):
         raise ConfigError(f"TF_CONFIG: task {task} does not name one of the {len(workers)} worker(s) in the cluster")
     return len(workers), index
 
@@ -85,9 +88,11 @@ def setup(kind="none", devices=None, precision="float32"):
         names = _mirrored_devices(tf, devices)
         return Distribution(kind, tf.distribute.MirroredStrategy(devices=names), names)
     if "TF_CONFIG" not in os.environ:
-        raise ConfigError("--distribute multi-worker needs TF_CONFIG (one process per worker); start a cluster on "
-                          "this machine with: python -m tfnets.experiment.launch --multi-worker 2 -- python -m apps.<app> "
-                          "--distribute multi-worker ...")
+        raise ConfigError(
+            "--distribute multi-worker needs TF_CONFIG (one process per worker); start a cluster on "
+            "this machine with: python -m tfnets.experiment.launch --multi-worker 2 -- python -m apps.<app> "
+            "--distribute multi-worker ..."
+        )
     workers, index = parse_tf_config(os.environ["TF_CONFIG"])
     strategy = tf.distribute.MultiWorkerMirroredStrategy()
     return Distribution(kind, strategy, [_default_device(tf)], workers, index)
@@ -112,8 +117,10 @@ def _mirrored_devices(tf, count):
     except RuntimeError:  # the runtime already started (e.g. a second command in one process)
         made = len(tf.config.list_logical_devices("CPU"))
         if made != count:
-            raise ConfigError(f"--devices {count}: TensorFlow already started with {made} CPU device(s) in this "
-                              f"process; run the command in a fresh process") from None
+            raise ConfigError(
+                f"--devices {count}: TensorFlow already started with {made} CPU device(s) in this "
+                f"process; run the command in a fresh process"
+            ) from None
     return [f"/cpu:{i}" for i in range(count)]
 
 

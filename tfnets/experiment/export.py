@@ -12,6 +12,7 @@ trained with itself, so TF Serving, TFLite and `apps.predict` all feed it what a
 graph cannot decide for itself (the training images' polarity and framing, see `tfnets.experiment.images`) is recorded in
 the metadata for the client. `docs/serving.md` shows the request.
 """
+
 import json
 from pathlib import Path
 
@@ -25,8 +26,19 @@ from tfnets.experiment.images import IMAGE_STYLES
 OUTPUT_KINDS = ("logits", "probabilities", "tanh")
 
 
-def export_model(model, export_dir, *, class_names, input_shape, image_shape=None, output="logits",
-                 pixel_scale=1 / 255.0, mean_image=None, image_style=None, extra=None):
+def export_model(
+    model,
+    export_dir,
+    *,
+    class_names,
+    input_shape,
+    image_shape=None,
+    output="logits",
+    pixel_scale=1 / 255.0,
+    mean_image=None,
+    image_style=None,
+    extra=None,
+):
     """Write `model` to `export_dir` atomically; returns the path.
 
     `input_shape` is the per-example shape the model takes (e.g. `[28, 28, 1]` or `[784]`); `image_shape`
@@ -46,12 +58,21 @@ def export_model(model, export_dir, *, class_names, input_shape, image_shape=Non
     pixel_shape = [int(d) for d in (image_shape if image_shape is not None else input_shape)]
     takes_pixels = len(pixel_shape) in (2, 3)
     style = IMAGE_STYLES[image_style] if image_style else {"background": None, "framing": None}
-    metadata = {"class_names": [str(c) for c in class_names], "input_shape": [int(d) for d in input_shape],
-                "image_shape": [int(d) for d in image_shape] if image_shape is not None else None,
-                "output": output, "pixel_scale": float(pixel_scale), "mean_image": None, **style,
-                "serving_input": ({"name": "pixels", "shape": [None, *pixel_shape], "dtype": "float32",
-                                   "values": "raw pixels 0..255"} if takes_pixels else None),
-                **(extra or {})}
+    metadata = {
+        "class_names": [str(c) for c in class_names],
+        "input_shape": [int(d) for d in input_shape],
+        "image_shape": [int(d) for d in image_shape] if image_shape is not None else None,
+        "output": output,
+        "pixel_scale": float(pixel_scale),
+        "mean_image": None,
+        **style,
+        "serving_input": (
+            {"name": "pixels", "shape": [None, *pixel_shape], "dtype": "float32", "values": "raw pixels 0..255"}
+            if takes_pixels
+            else None
+        ),
+        **(extra or {}),
+    }
     # One writer at a time: two commands exporting to the same folder would each swap in their own model.
     lock = export_dir.parent / f".{export_dir.name}.lock"
     locks.acquire(lock, f"export folder {export_dir} is being written by", "wait for it or pass --export-dir")
@@ -89,8 +110,9 @@ def _export_pixel_serving(model, path, input_shape, pixel_shape, pixel_scale, me
     archive = keras.export.ExportArchive()
     archive.track(model)
     # The first endpoint is also written as `serving_default`, the signature TF Serving and TFLite use.
-    archive.add_endpoint("serve", serve, input_signature=[tf.TensorSpec([None, *pixel_shape], tf.float32,
-                                                                        name="pixels")])
+    archive.add_endpoint(
+        "serve", serve, input_signature=[tf.TensorSpec([None, *pixel_shape], tf.float32, name="pixels")]
+    )
     archive.write_out(str(path), verbose=False)
 
 
@@ -143,8 +165,10 @@ class ServedModel:
         x = np.asarray(images, np.float32) * self.metadata["pixel_scale"]
         if self.mean_image is not None:
             if self.mean_image.size != int(np.prod(x.shape[1:])):
-                raise ModelError(f"input has {int(np.prod(x.shape[1:]))} values per example; the model's mean "
-                                 f"image has {self.mean_image.size}")
+                raise ModelError(
+                    f"input has {int(np.prod(x.shape[1:]))} values per example; the model's mean "
+                    f"image has {self.mean_image.size}"
+                )
             x = x - self.mean_image.reshape(x.shape[1:])
         return self.reshape(x)
 
@@ -152,8 +176,10 @@ class ServedModel:
         """(N, ...) -> (N, *serving_shape) float32, refusing a different number of values per example."""
         expected = int(np.prod(self.serving_shape))
         if int(np.prod(x.shape[1:])) != expected:
-            raise ModelError(f"input has shape {tuple(x.shape[1:])} per example, but the model expects "
-                             f"{self.serving_shape} ({expected} values)")
+            raise ModelError(
+                f"input has shape {tuple(x.shape[1:])} per example, but the model expects "
+                f"{self.serving_shape} ({expected} values)"
+            )
         return x.reshape((len(x),) + self.serving_shape).astype(np.float32)
 
     def predict_proba(self, x):

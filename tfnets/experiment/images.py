@@ -13,6 +13,7 @@ An export's `metadata.json` describes its training images (`tfnets.experiment.ex
 inverted) when its border does not say which polarity it has, for the caller to let the model decide.
 Every array here is float32 `(H, W, C)` of raw pixels in 0..255; the export does the scaling.
 """
+
 import dataclasses
 
 import numpy as np
@@ -56,8 +57,14 @@ class InputSpec:
     @classmethod
     def from_metadata(cls, metadata, pixel_shape, **options):
         channels = pixel_shape[2] if len(pixel_shape) == 3 else 1
-        return cls(int(pixel_shape[0]), int(pixel_shape[1]), int(channels), metadata.get("background"),
-                   metadata.get("framing"), **options)
+        return cls(
+            int(pixel_shape[0]),
+            int(pixel_shape[1]),
+            int(channels),
+            metadata.get("background"),
+            metadata.get("framing"),
+            **options,
+        )
 
 
 def border(pixels):
@@ -86,8 +93,14 @@ def resample(pixels, height, width):
 
     if pixels.shape[:2] == (height, width):
         return pixels.astype(np.float32)
-    channels = [np.asarray(Image.fromarray(np.ascontiguousarray(pixels[..., k], np.float32), "F")
-                           .resize((width, height), Image.Resampling.LANCZOS)) for k in range(pixels.shape[-1])]
+    channels = [
+        np.asarray(
+            Image.fromarray(np.ascontiguousarray(pixels[..., k], np.float32), "F").resize(
+                (width, height), Image.Resampling.LANCZOS
+            )
+        )
+        for k in range(pixels.shape[-1])
+    ]
     return np.clip(np.stack(channels, axis=-1), 0, 255).astype(np.float32)
 
 
@@ -101,7 +114,7 @@ def resize_padded(pixels, height, width):
     canvas = np.empty((new_h, new_w, c), np.float32)
     canvas[...] = np.median(border(pixels), axis=0)
     top, left = (new_h - h) // 2, (new_w - w) // 2
-    canvas[top:top + h, left:left + w] = pixels
+    canvas[top : top + h, left : left + w] = pixels
     return resample(canvas, height, width)
 
 
@@ -120,7 +133,7 @@ def frame_glyph(grey, height, width, framing):
         return None
     g = np.clip((g - low) * (255.0 / (high - low)), 0, 255)
     rows, cols = np.nonzero(g.max(axis=1) > INK_LEVEL * 255)[0], np.nonzero(g.max(axis=0) > INK_LEVEL * 255)[0]
-    crop = g[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1, None]
+    crop = g[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1, None]
     if framing == "fill":
         return resample(crop, height, width)
     if framing != "mnist":
@@ -137,7 +150,7 @@ def frame_glyph(grey, height, width, framing):
     # Paste with clipping: a lopsided glyph centred by mass may overhang the frame, as in MNIST itself.
     y0, x0 = max(top, 0), max(left, 0)
     y1, x1 = min(top + glyph.shape[0], height), min(left + glyph.shape[1], width)
-    frame[y0:y1, x0:x1] = glyph[y0 - top:y1 - top, x0 - left:x1 - left]
+    frame[y0:y1, x0:x1] = glyph[y0 - top : y1 - top, x0 - left : x1 - left]
     return frame[..., None]
 
 

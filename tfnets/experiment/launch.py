@@ -16,6 +16,7 @@ Either way every line a process prints comes out prefixed with its name (`[chief
 re-running the same launch resumes) and the launcher exits non-zero with one line. With N processes on one
 machine each one gets `cpus // N` TensorFlow threads unless `--threads` or the variables are given.
 """
+
 import json
 import os
 import signal
@@ -44,28 +45,43 @@ def build_parser():
     parser = ArgumentParser(
         prog="python -m tfnets.experiment.launch",
         description="Run a command as a distributed sweep (--workers) or a multi-worker training cluster "
-                    "(--multi-worker) on this machine; give the command after --.")
+        "(--multi-worker) on this machine; give the command after --.",
+    )
     mode = parser.add_mutually_exclusive_group(required=True)
-    mode.add_argument("--workers", type=positive_int, metavar="N",
-                      help="a KerasTuner distributed sweep: one chief (the oracle) and N workers training trials")
-    mode.add_argument("--multi-worker", type=positive_int, metavar="N",
-                      help="N processes with TF_CONFIG each: one MultiWorkerMirroredStrategy cluster")
-    parser.add_argument("--port", type=positive_int, default=None,
-                        help="the chief's port (--workers; default: a free one)")
-    parser.add_argument("--threads", type=positive_int, default=None,
-                        help="TensorFlow threads per training process (default: CPUs // N, unless "
-                             "TF_NUM_INTRAOP_THREADS is set)")
+    mode.add_argument(
+        "--workers",
+        type=positive_int,
+        metavar="N",
+        help="a KerasTuner distributed sweep: one chief (the oracle) and N workers training trials",
+    )
+    mode.add_argument(
+        "--multi-worker",
+        type=positive_int,
+        metavar="N",
+        help="N processes with TF_CONFIG each: one MultiWorkerMirroredStrategy cluster",
+    )
+    parser.add_argument(
+        "--port", type=positive_int, default=None, help="the chief's port (--workers; default: a free one)"
+    )
+    parser.add_argument(
+        "--threads",
+        type=positive_int,
+        default=None,
+        help="TensorFlow threads per training process (default: CPUs // N, unless TF_NUM_INTRAOP_THREADS is set)",
+    )
     return parser
 
 
 def parse_args(argv):
     """`[launcher flags] -- command...` -> (args, command)."""
     if "--" not in argv:
-        raise LaunchError("give the command to run after --, e.g. python -m tfnets.experiment.launch --workers 2 -- "
-                          "python -m apps.notmnist_mlp --sweep learning_rate=0.01,0.1")
+        raise LaunchError(
+            "give the command to run after --, e.g. python -m tfnets.experiment.launch --workers 2 -- "
+            "python -m apps.notmnist_mlp --sweep learning_rate=0.01,0.1"
+        )
     split = argv.index("--")
     args = build_parser().parse_args(argv[:split])
-    command = argv[split + 1:]
+    command = argv[split + 1 :]
     if not command:
         raise LaunchError("the command after -- is empty")
     if args.port is not None and args.port > 65535:
@@ -106,15 +122,24 @@ def sweep_processes(n, port, threads):
     common = {"KERASTUNER_ORACLE_IP": HOST, "KERASTUNER_ORACLE_PORT": str(port)}
     # The chief only answers requests: one thread is plenty, and leaves the cores to the workers.
     processes = [("chief", {**common, "KERASTUNER_TUNER_ID": "chief", **thread_env(1)})]
-    processes += [(f"tuner{i}", {**common, "KERASTUNER_TUNER_ID": f"tuner{i}", **thread_env(threads)})
-                  for i in range(n)]
+    processes += [
+        (f"tuner{i}", {**common, "KERASTUNER_TUNER_ID": f"tuner{i}", **thread_env(threads)}) for i in range(n)
+    ]
     return processes
 
 
 def multi_worker_processes(n, ports, threads):
     cluster = {"worker": [f"{HOST}:{port}" for port in ports]}
-    return [(f"worker{i}", {"TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}}),
-                            **thread_env(threads)}) for i in range(n)]
+    return [
+        (
+            f"worker{i}",
+            {
+                "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}}),
+                **thread_env(threads),
+            },
+        )
+        for i in range(n)
+    ]
 
 
 class Cluster:
@@ -142,8 +167,14 @@ class Cluster:
         env["PYTHONUNBUFFERED"] = "1"  # lines as they happen, not when a 8 KiB buffer fills
         try:
             # Its own process group, so that stopping it stops whatever the command started too.
-            proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL, start_new_session=True)
+            proc = subprocess.Popen(
+                command,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
         except OSError as err:
             self.stop()
             raise LaunchError(f"cannot start {command[0]!r}: {err.strerror or err}") from None
@@ -158,7 +189,7 @@ class Cluster:
         for line in iter(proc.stdout.readline, b""):
             line = line.rstrip(b"\r\n")
             if line.startswith(b"error: "):  # the one-line reason a tfnets command failed
-                self.errors[name] = line[len(b"error: "):].decode(errors="replace")
+                self.errors[name] = line[len(b"error: ") :].decode(errors="replace")
             self._write(prefix + line + b"\n")
         proc.stdout.close()
 
@@ -207,8 +238,10 @@ class Cluster:
                 if time.monotonic() - workers_done_at > CHIEF_GRACE_S:
                     self.stop()
                     self.join_output()
-                    raise LaunchError(f"every worker ended but the chief still waits for trials after "
-                                      f"{CHIEF_GRACE_S} s; stopped it. Re-run the same launch to finish the sweep")
+                    raise LaunchError(
+                        f"every worker ended but the chief still waits for trials after "
+                        f"{CHIEF_GRACE_S} s; stopped it. Re-run the same launch to finish the sweep"
+                    )
             time.sleep(0.1)
 
 
@@ -231,15 +264,20 @@ def launch(args, command, cluster):
         processes = multi_worker_processes(n, free_ports(n), threads)
     for name, extra in processes:
         cluster.start(name, command, extra)
-    cluster.say(", ".join(f"{name} pid {proc.pid}" for name, proc in cluster.procs.items())
-                + (f"; oracle on {HOST}:{port}" if args.workers else "") + f"; {threads} TF thread(s) per worker")
+    cluster.say(
+        ", ".join(f"{name} pid {proc.pid}" for name, proc in cluster.procs.items())
+        + (f"; oracle on {HOST}:{port}" if args.workers else "")
+        + f"; {threads} TF thread(s) per worker"
+    )
     codes = cluster.wait(chief="chief" if args.workers else None)
     if any(code != 0 for code in codes.values()):
         name = cluster.first_failed
         if name in cluster.errors:
             raise LaunchError(f"{name} failed: {cluster.errors[name]} (stopped the others)")
-        raise LaunchError(f"{name} {describe(codes[name])}; stopped the others. Completed trials and epochs are "
-                          "checkpointed: re-run the same launch to resume")
+        raise LaunchError(
+            f"{name} {describe(codes[name])}; stopped the others. Completed trials and epochs are "
+            "checkpointed: re-run the same launch to resume"
+        )
     if not args.workers:
         return 0
     cluster.say("sweep done; writing the results with one plain run of the command")
@@ -278,8 +316,11 @@ def main(argv=None):
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         cluster.stop()
         cluster.join_output()
-        print("interrupted: stopped every process; completed trials and epochs are checkpointed, re-run the same "
-              "launch to resume", file=sys.stderr)
+        print(
+            "interrupted: stopped every process; completed trials and epochs are checkpointed, re-run the same "
+            "launch to resume",
+            file=sys.stderr,
+        )
         return 128 + (interrupted[0] if interrupted else signal.SIGINT)
     finally:
         for signum, handler in previous.items():

@@ -5,6 +5,7 @@ argument errors answer at once and TensorFlow loads only after the arguments wer
 `tfnets.experiment.quiet` has been set up). Use it for modules accessed as `module.attribute` only; a module-level
 `class X(keras.layers.Layer)` would import Keras at once (such classes belong in the library).
 """
+
 import importlib
 
 

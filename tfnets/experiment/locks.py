@@ -7,6 +7,7 @@ same lock twice in one process is a no-op, and `release_all()` (called when a co
 A shared lock (`shared=True`) lets several cooperating processes hold a folder together (the chief and workers of one
 distributed sweep share its run folder) while still keeping out an exclusive holder, and vice versa.
 """
+
 import fcntl
 import os
 from pathlib import Path

@@ -3,6 +3,7 @@
 Matplotlib is imported on the first figure (`pyplot()`), not with this module: apps import it at the top and
 must still answer `--help` without loading it.
 """
+
 import numpy as np
 
 from tfnets.atomic import atomic_path

@@ -17,6 +17,7 @@ its libraries load ignore it. So `quiet_tensorflow()` sets the level (unless the
 stderr while `tensorflow` itself is imported, dropping exactly the log lines below that level. It must run
 before TensorFlow is imported; `tfnets.experiment.cli.run_main` calls it for every app.
 """
+
 import contextlib
 import importlib.abc
 import importlib.util

@@ -1,4 +1,5 @@
 """`report.md`: the tables and figures of a run, rewritten atomically whenever something is added."""
+
 import csv
 import io
 from pathlib import Path

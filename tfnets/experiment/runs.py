@@ -16,6 +16,7 @@ logs and a resumable checkpoint. `Run.fit()` wraps `model.fit` so that every app
   epoch and the setting;
 * test-set metrics per epoch (when a test split is given), a CSV history and curves.
 """
+
 import contextlib
 import csv
 import dataclasses
@@ -49,8 +50,11 @@ NEUTRAL_DEFAULTS = {"distribute": "none", "devices": None, "precision": "float32
 
 def stable_config(config):
     """The part of `config` that defines what a run computes (what its id and checkpoint hash cover)."""
-    return {k: v for k, v in sorted(config.items())
-            if k not in VOLATILE_KEYS and not (k in NEUTRAL_DEFAULTS and v == NEUTRAL_DEFAULTS[k])}
+    return {
+        k: v
+        for k, v in sorted(config.items())
+        if k not in VOLATILE_KEYS and not (k in NEUTRAL_DEFAULTS and v == NEUTRAL_DEFAULTS[k])
+    }
 
 
 def config_digest(config):
@@ -101,9 +105,24 @@ class Run:
         return Run(self.path / name, config, read_from=self.read_from / name)
 
     # -- training ----------------------------------------------------------------------------------------
-    def fit(self, model, train, valid=None, test=None, *, epochs, batch_size, seed=0, shuffle=True,
-            setting="", callbacks=(), eval_batch_size=1024, verbose=None, tensorboard=True,
-            steps_per_execution="epoch"):
+    def fit(
+        self,
+        model,
+        train,
+        valid=None,
+        test=None,
+        *,
+        epochs,
+        batch_size,
+        seed=0,
+        shuffle=True,
+        setting="",
+        callbacks=(),
+        eval_batch_size=1024,
+        verbose=None,
+        tensorboard=True,
+        steps_per_execution="epoch",
+    ):
         """Train a compiled `model` on `train=(x, y)`; returns the history as a list of per-epoch dicts.
 
         `valid`/`test` are `(x, y)` pairs evaluated after every epoch. `setting` is a short description of
@@ -143,26 +162,44 @@ class Run:
         if initial_epoch:
             print(f"{self.path}: resuming after epoch {initial_epoch} of {epochs}")
 
-        dataset = epoch_dataset(x_train, y_train, batch_size, seed=seed, first_epoch=initial_epoch,
-                                last_epoch=epochs, shuffle=shuffle)
+        dataset = epoch_dataset(
+            x_train, y_train, batch_size, seed=seed, first_epoch=initial_epoch, last_epoch=epochs, shuffle=shuffle
+        )
         # Arrays handed to fit/evaluate go through Keras' own pipeline, whose parallel map TF logs a spurious
         # "NodeDef mentions attribute use_unbounded_threadpool" error for under op determinism: pass datasets.
         valid, test = (None if pair is None else eval_dataset(*pair, eval_batch_size) for pair in (valid, test))
         recorder = _EpochRecorder(model, history, test, setting, self)
         all_callbacks = [_NanGuard(self, setting), recorder, *callbacks]
         if tensorboard:
-            all_callbacks.append(keras.callbacks.TensorBoard(log_dir=str(self.path / "tensorboard"),
-                                                             write_graph=False, profile_batch=0))
+            all_callbacks.append(
+                keras.callbacks.TensorBoard(log_dir=str(self.path / "tensorboard"), write_graph=False, profile_batch=0)
+            )
         # Last, so that a checkpoint holds what every other callback did to the epoch.
         all_callbacks.append(_Checkpointer(self, model, recorder, callbacks, saved.callback_states))
         verbose = _progress_verbosity() if verbose is None else verbose
         if _multi_worker():
-            fit_multi_worker(model, dataset, valid, all_callbacks, epochs=epochs, initial_epoch=initial_epoch,
-                             steps_per_epoch=steps_per_epoch, verbose=verbose)
+            fit_multi_worker(
+                model,
+                dataset,
+                valid,
+                all_callbacks,
+                epochs=epochs,
+                initial_epoch=initial_epoch,
+                steps_per_epoch=steps_per_epoch,
+                verbose=verbose,
+            )
             return recorder.history
         with _steps_per_execution(model, per_call):
-            model.fit(dataset, epochs=epochs, initial_epoch=initial_epoch, steps_per_epoch=steps_per_epoch,
-                      validation_data=valid, shuffle=False, callbacks=all_callbacks, verbose=verbose)
+            model.fit(
+                dataset,
+                epochs=epochs,
+                initial_epoch=initial_epoch,
+                steps_per_epoch=steps_per_epoch,
+                validation_data=valid,
+                shuffle=False,
+                callbacks=all_callbacks,
+                verbose=verbose,
+            )
         return recorder.history
 
     @staticmethod
@@ -190,8 +227,14 @@ class Run:
             for key, values in weights.items():
                 arrays.update({f"cb{i}.{key}.{j}": np.asarray(a) for j, a in enumerate(values)})
                 scalars[key] = {"arrays": len(values)}
-        state = {"format": CHECKPOINT_FORMAT, "epochs_done": epochs_done, "history": history,
-                 "config_hash": self.config_hash, "stopped": bool(stopped), "callbacks": states}
+        state = {
+            "format": CHECKPOINT_FORMAT,
+            "epochs_done": epochs_done,
+            "history": history,
+            "config_hash": self.config_hash,
+            "stopped": bool(stopped),
+            "callbacks": states,
+        }
         arrays["state"] = np.frombuffer(json.dumps(state).encode(), dtype=np.uint8)
         with atomic.atomic_path(self.checkpoint_path) as tmp:
             with open(tmp, "wb") as handle:
@@ -234,16 +277,23 @@ class Run:
             variables = self._state_variables(model)
             arrays = [saved[f"v{i}"] for i in range(sum(1 for k in saved.files if k.startswith("v")))]
             # Same settings but a different network (the code changed since): compare shapes, not just counts.
-            if len(arrays) != len(variables) or any(tuple(a.shape) != tuple(v.shape)
-                                                    for a, v in zip(arrays, variables)):
+            if len(arrays) != len(variables) or any(
+                tuple(a.shape) != tuple(v.shape) for a, v in zip(arrays, variables)
+            ):
                 print(f"{self.path}: checkpoint does not match this model; starting afresh")
                 return nothing
             for variable, array in zip(variables, arrays):
                 variable.assign(array)
             callback_states = []
             for i, scalars in enumerate(state.get("callbacks", [])):
-                callback_states.append({key: [saved[f"cb{i}.{key}.{j}"] for j in range(value["arrays"])]
-                                        if isinstance(value, dict) else value for key, value in scalars.items()})
+                callback_states.append(
+                    {
+                        key: [saved[f"cb{i}.{key}.{j}"] for j in range(value["arrays"])]
+                        if isinstance(value, dict)
+                        else value
+                        for key, value in scalars.items()
+                    }
+                )
         return _Saved(state["epochs_done"], state["history"], state.get("stopped", False), callback_states)
 
     # -- results -----------------------------------------------------------------------------------------
@@ -273,8 +323,12 @@ class Run:
 
     def write_metrics(self, final, history, wall_time_s, extra=None):
         """metrics.json: final and best-epoch metrics. Everything except `timing` is deterministic."""
-        metrics = {"final": final, "best": best_epoch(history), "epochs": len(history),
-                   "timing": {"wall_time_s": round(wall_time_s, 3)}}
+        metrics = {
+            "final": final,
+            "best": best_epoch(history),
+            "epochs": len(history),
+            "timing": {"wall_time_s": round(wall_time_s, 3)},
+        }
         if extra:
             metrics.update(extra)
         atomic.write_json(self.path / "metrics.json", metrics)
@@ -355,6 +409,7 @@ def evaluate(model, dataset):
 # `test_step` run on every replica by `strategy.run`, so overridden steps, losses, metrics and callbacks behave as
 # under `fit`. Each global batch is split over the workers, every worker taking a strided share of it.
 
+
 def _multi_worker():
     import tensorflow as tf
 
@@ -368,7 +423,7 @@ def _distributed(dataset):
     strategy = tf.distribute.get_strategy()
 
     def shard(context):
-        share = lambda x: x[context.input_pipeline_id::context.num_input_pipelines]  # noqa: E731
+        share = lambda x: x[context.input_pipeline_id :: context.num_input_pipelines]  # noqa: E731
         local = dataset.map(lambda x, y: (share(x), share(y)))
         options = tf.data.Options()
         options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
@@ -401,8 +456,15 @@ def fit_multi_worker(model, dataset, valid, callbacks, *, epochs, initial_epoch,
 
     strategy = tf.distribute.get_strategy()
     train_function = tf.function(lambda batch: strategy.run(model.train_step, args=(batch,)))
-    callback_list = keras.callbacks.CallbackList(callbacks, add_history=False, add_progbar=verbose != 0,
-                                                 model=model, verbose=verbose, epochs=epochs, steps=steps_per_epoch)
+    callback_list = keras.callbacks.CallbackList(
+        callbacks,
+        add_history=False,
+        add_progbar=verbose != 0,
+        model=model,
+        verbose=verbose,
+        epochs=epochs,
+        steps=steps_per_epoch,
+    )
     batches = iter(_distributed(dataset))
     model.stop_training = False
     callback_list.on_train_begin()
@@ -432,11 +494,17 @@ def _steps_per_call(steps_per_execution, steps_per_epoch):
     """`"epoch"` or a divisor of `steps_per_epoch` -> batches per graph call (an int)."""
     if steps_per_execution == "epoch":
         return steps_per_epoch
-    if (isinstance(steps_per_execution, (int, np.integer)) and not isinstance(steps_per_execution, bool)
-            and steps_per_execution >= 1 and steps_per_epoch % steps_per_execution == 0):
+    if (
+        isinstance(steps_per_execution, (int, np.integer))
+        and not isinstance(steps_per_execution, bool)
+        and steps_per_execution >= 1
+        and steps_per_epoch % steps_per_execution == 0
+    ):
         return int(steps_per_execution)
-    raise ConfigError(f"steps_per_execution must be 'epoch' or a divisor of the {steps_per_epoch} batches of an "
-                      f"epoch, got {steps_per_execution!r}; use --steps-per-execution epoch or 1")
+    raise ConfigError(
+        f"steps_per_execution must be 'epoch' or a divisor of the {steps_per_epoch} batches of an "
+        f"epoch, got {steps_per_execution!r}; use --steps-per-execution epoch or 1"
+    )
 
 
 @contextlib.contextmanager
@@ -481,7 +549,8 @@ class _EpochRecorder(keras.callbacks.Callback):
             # The weights after this epoch's updates are already broken: do not checkpoint them.
             raise TrainingDiverged(
                 f"{bad[0]} became {row[bad[0]]} after epoch {epoch + 1} ({self.setting or 'default settings'}); "
-                f"{_kept(self.run, epoch)}; try a lower learning rate")
+                f"{_kept(self.run, epoch)}; try a lower learning rate"
+            )
         row["time_s"] = round(time.perf_counter() - self._epoch_start, 3)
         self.history.append(row)
 
@@ -509,8 +578,13 @@ class _Checkpointer(keras.callbacks.Callback):
             self._save()
 
     def _save(self):
-        self.run.save_checkpoint(self._target, self._epochs_done, self.recorder.history, self.callbacks,
-                                 stopped=bool(self._target.stop_training))
+        self.run.save_checkpoint(
+            self._target,
+            self._epochs_done,
+            self.recorder.history,
+            self.callbacks,
+            stopped=bool(self._target.stop_training),
+        )
         self.run.write_history(self.recorder.history)
 
 
@@ -591,11 +665,15 @@ class _NanGuard(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         loss = (logs or {}).get("loss")
         if loss is not None and not math.isfinite(float(loss)):
-            where = (f"batch {batch + 1}" if batch == self._first_batch
-                     else f"within batches {self._first_batch + 1}-{batch + 1}")
+            where = (
+                f"batch {batch + 1}"
+                if batch == self._first_batch
+                else f"within batches {self._first_batch + 1}-{batch + 1}"
+            )
             raise TrainingDiverged(
                 f"loss became {float(loss)} in epoch {self._epoch + 1}, {where} "
-                f"({self.setting or 'default settings'}); {_kept(self.run, self._epoch)}; try a lower learning rate")
+                f"({self.setting or 'default settings'}); {_kept(self.run, self._epoch)}; try a lower learning rate"
+            )
 
 
 def _kept(run, epochs_done):

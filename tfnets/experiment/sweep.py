@@ -31,6 +31,7 @@ The same sweep runs over several processes in KerasTuner's distributed mode (`tf
 Apps build their parsers with this module, so it imports no KerasTuner, Keras or TensorFlow itself: the
 KerasTuner classes live in `tfnets.experiment.tuner`, imported when a search starts.
 """
+
 import argparse
 import dataclasses
 import json
@@ -76,32 +77,63 @@ def extremes(spec):
 def add_sweep_arguments(parser, allowed):
     """`--sweep NAME=V1,V2,...|NAME=LOW:HIGH[:SCALE]` (repeatable) and the search flags; `allowed`: name -> type."""
     group = parser.add_argument_group("sweeps")
-    group.add_argument("--sweep", action="append", default=[], metavar="NAME=V1,V2|NAME=LOW:HIGH[:log][:int]",
-                       help=f"search a hyperparameter over a list of values or a range (linear, log, logN; :int for "
-                            f"integers); names: {', '.join(sorted(allowed))}")
-    group.add_argument("--tuner", choices=TUNERS, default="grid",
-                       help="grid: every combination of the lists (default); random: a random subset of the "
-                            "space; bayesian: Bayesian optimisation; hyperband: Hyperband (--epochs at most per "
-                            "trial)")
-    group.add_argument("--sweep-mode", choices=("grid", "random"), dest="tuner", default=argparse.SUPPRESS,
-                       help="the same as --tuner grid|random")
-    group.add_argument("--max-trials", type=int, default=None,
-                       help="number of trials (random, bayesian; caps a grid)")
-    group.add_argument("--objective", default=DEFAULT_OBJECTIVE,
-                       help="what the search optimises: a per-epoch metric (val_loss, val_accuracy, ...; the best "
-                            "epoch counts), minimised unless it names an accuracy or ends in :max (default "
-                            "%(default)s)")
-    group.add_argument("--trial-patience", type=int, default=None, metavar="N",
-                       help="stop a trial when its objective has not improved for N epochs (default: never)")
-    group.add_argument("--hyperband-factor", type=int, default=DEFAULT_FACTOR,
-                       help="Hyperband's reduction factor between rounds (default %(default)s)")
+    group.add_argument(
+        "--sweep",
+        action="append",
+        default=[],
+        metavar="NAME=V1,V2|NAME=LOW:HIGH[:log][:int]",
+        help=f"search a hyperparameter over a list of values or a range (linear, log, logN; :int for "
+        f"integers); names: {', '.join(sorted(allowed))}",
+    )
+    group.add_argument(
+        "--tuner",
+        choices=TUNERS,
+        default="grid",
+        help="grid: every combination of the lists (default); random: a random subset of the "
+        "space; bayesian: Bayesian optimisation; hyperband: Hyperband (--epochs at most per "
+        "trial)",
+    )
+    group.add_argument(
+        "--sweep-mode",
+        choices=("grid", "random"),
+        dest="tuner",
+        default=argparse.SUPPRESS,
+        help="the same as --tuner grid|random",
+    )
+    group.add_argument("--max-trials", type=int, default=None, help="number of trials (random, bayesian; caps a grid)")
+    group.add_argument(
+        "--objective",
+        default=DEFAULT_OBJECTIVE,
+        help="what the search optimises: a per-epoch metric (val_loss, val_accuracy, ...; the best "
+        "epoch counts), minimised unless it names an accuracy or ends in :max (default "
+        "%(default)s)",
+    )
+    group.add_argument(
+        "--trial-patience",
+        type=int,
+        default=None,
+        metavar="N",
+        help="stop a trial when its objective has not improved for N epochs (default: never)",
+    )
+    group.add_argument(
+        "--hyperband-factor",
+        type=int,
+        default=DEFAULT_FACTOR,
+        help="Hyperband's reduction factor between rounds (default %(default)s)",
+    )
     return group
 
 
 def sweep_options(args):
     """The `Sweep` keyword arguments the sweep flags give."""
-    return {"tuner": args.tuner or "grid", "max_trials": args.max_trials, "seed": args.seed,
-            "objective": args.objective, "patience": args.trial_patience, "factor": args.hyperband_factor}
+    return {
+        "tuner": args.tuner or "grid",
+        "max_trials": args.max_trials,
+        "seed": args.seed,
+        "objective": args.objective,
+        "patience": args.trial_patience,
+        "factor": args.hyperband_factor,
+    }
 
 
 def sweep_config(args):
@@ -185,8 +217,10 @@ def parse_objective(text):
     """`"val_accuracy"` -> `("val_accuracy", "max")`; `"NAME:min|max"` sets the direction."""
     name, _, direction = text.partition(":")
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name) or direction not in ("", "min", "max"):
-        raise ConfigError(f"--objective expects a metric name such as val_loss or val_accuracy, optionally with "
-                          f":min or :max, got {text!r}")
+        raise ConfigError(
+            f"--objective expects a metric name such as val_loss or val_accuracy, optionally with "
+            f":min or :max, got {text!r}"
+        )
     if not direction:
         direction = "max" if any(word in name for word in _MAXIMISED) else "min"
     return name, direction
@@ -198,16 +232,23 @@ def check_search(space, tuner, max_trials, patience=None, factor=DEFAULT_FACTOR)
         raise ConfigError(f"unknown tuner {tuner!r}; use {', '.join(TUNERS)}")
     ranges = [f"{k}={v}" for k, v in space.items() if isinstance(v, Range)]
     if tuner == "grid" and ranges:
-        raise ConfigError(f"a grid needs lists of values, but --sweep {ranges[0]} is a range; use --tuner random, "
-                          "bayesian or hyperband, or list the values")
+        raise ConfigError(
+            f"a grid needs lists of values, but --sweep {ranges[0]} is a range; use --tuner random, "
+            "bayesian or hyperband, or list the values"
+        )
     if max_trials is not None and max_trials < 1:
         raise ConfigError(f"--max-trials must be >= 1, got {max_trials}")
     if max_trials is None and (tuner == "bayesian" or (tuner == "random" and ranges)):
-        raise ConfigError(f"--tuner {tuner} over a range needs --max-trials N" if tuner == "random"
-                          else "--tuner bayesian needs --max-trials N")
+        raise ConfigError(
+            f"--tuner {tuner} over a range needs --max-trials N"
+            if tuner == "random"
+            else "--tuner bayesian needs --max-trials N"
+        )
     if tuner == "hyperband" and max_trials is not None:
-        raise ConfigError("--max-trials does not apply to --tuner hyperband: its brackets set the trials (--epochs "
-                          "and --hyperband-factor)")
+        raise ConfigError(
+            "--max-trials does not apply to --tuner hyperband: its brackets set the trials (--epochs "
+            "and --hyperband-factor)"
+        )
     if patience is not None and patience < 1:
         raise ConfigError(f"--trial-patience must be >= 1, got {patience}")
     if factor < 2:
@@ -235,8 +276,21 @@ class Sweep:
     `patience`: stop a trial when the objective has not improved for that many epochs.
     """
 
-    def __init__(self, run, space, *, epochs=None, tuner="grid", mode=None, max_trials=None, seed=0,
-                 name="sweep", objective=DEFAULT_OBJECTIVE, patience=None, factor=DEFAULT_FACTOR):
+    def __init__(
+        self,
+        run,
+        space,
+        *,
+        epochs=None,
+        tuner="grid",
+        mode=None,
+        max_trials=None,
+        seed=0,
+        name="sweep",
+        objective=DEFAULT_OBJECTIVE,
+        patience=None,
+        factor=DEFAULT_FACTOR,
+    ):
         if not space:
             raise ConfigError("the sweep has no parameters; pass --sweep NAME=V1,V2")
         tuner = mode or tuner  # `mode`: the older name of the keyword
@@ -315,9 +369,14 @@ class Sweep:
                 continue
             metrics = json.loads((path / "metrics.json").read_text())
             record = json.loads((path / TRIAL_FILE).read_text()) if (path / TRIAL_FILE).exists() else {}
-            row = {"trial": trial_name(values), **values, "status": None, "epochs": None,
-                   "stopped": self._stopped(record, metrics),
-                   "objective": objective_value(_read_history(path), self.objective, self.direction)}
+            row = {
+                "trial": trial_name(values),
+                **values,
+                "status": None,
+                "epochs": None,
+                "stopped": self._stopped(record, metrics),
+                "objective": objective_value(_read_history(path), self.objective, self.direction),
+            }
             row.update(flat_metrics(metrics))  # (status and epochs keep their places)
             rows.append(row)
         return rows
@@ -326,8 +385,11 @@ class Sweep:
         asked = record.get("epochs_asked") or self.epochs
         if record.get("stopped_early") and (asked is None or (metrics.get("epochs") or 0) < asked):
             return "early stopping"  # (a trial stopped in its last epoch still ran all of them)
-        if self.tuner == "hyperband" and metrics.get("status", "completed") == "completed" \
-                and (metrics.get("epochs") or 0) < self.epochs:
+        if (
+            self.tuner == "hyperband"
+            and metrics.get("status", "completed") == "completed"
+            and (metrics.get("epochs") or 0) < self.epochs
+        ):
             return "hyperband"
         return ""
 
@@ -354,11 +416,23 @@ class Sweep:
         return sorted(trials, key=lambda t: t[0])
 
     def histories(self):
-        return {", ".join(f"{k}={v}" for k, v in values.items()): _read_history(self.trial_path(values))
-                for values in self.tried() if (self.trial_path(values) / "history.csv").exists()}
+        return {
+            ", ".join(f"{k}={v}" for k, v in values.items()): _read_history(self.trial_path(values))
+            for values in self.tried()
+            if (self.trial_path(values) / "history.csv").exists()
+        }
 
-    def write_outputs(self, report=None, heading=None, metrics=("val_loss", "val_accuracy"), *, row=None,
-                      baseline=None, note=None, ranked=True):
+    def write_outputs(
+        self,
+        report=None,
+        heading=None,
+        metrics=("val_loss", "val_accuracy"),
+        *,
+        row=None,
+        baseline=None,
+        note=None,
+        ranked=True,
+    ):
         """`<name>_results.md|csv` (sorted by the objective; `ranked=False`: in `table_order()`, a grid's own order),
         a curves overlay and a search figure under `<run>/`; adds them to `report`. Returns the table's trial rows
         in trial order.
@@ -383,9 +457,11 @@ class Sweep:
             table.insert(0, row(result, history))
             curves = {label: history, **curves}
         write_csv(self.run.path / f"{self.name}_results.csv", table)
-        note = note or (f"{self.tuner} search; objective: {self.objective} "
-                        f"({'max' if self.direction == 'max' else 'min'}imised, best epoch); sorted best first; "
-                        "stopped: trained fewer epochs than asked (early stopping or Hyperband's schedule)")
+        note = note or (
+            f"{self.tuner} search; objective: {self.objective} "
+            f"({'max' if self.direction == 'max' else 'min'}imised, best epoch); sorted best first; "
+            "stopped: trained fewer epochs than asked (early stopping or Hyperband's schedule)"
+        )
         text = note + "\n\n" + markdown_table(table)
         atomic.write_text(self.run.path / f"{self.name}_results.md", text)
         title = heading or self.name
@@ -406,16 +482,25 @@ class Sweep:
         for name, spec in self.space.items():
             if len(numeric) == 2:
                 break
-            if isinstance(spec, Range) or (len(set(map(str, spec))) > 1 and all(
-                    isinstance(v, (int, float)) and not isinstance(v, bool) for v in spec)):
+            if isinstance(spec, Range) or (
+                len(set(map(str, spec))) > 1
+                and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in spec)
+            ):
                 points = [(row[name], row["objective"]) for row in rows if row.get("objective") is not None]
-                log = spec.sampling == "log" if isinstance(spec, Range) else \
-                    min(spec) > 0 and max(spec) / min(spec) >= 20
+                log = (
+                    spec.sampling == "log" if isinstance(spec, Range) else min(spec) > 0 and max(spec) / min(spec) >= 20
+                )
                 numeric[name] = (points, log)
         if not trace and not rows:
             return None
-        return plot_search(trace, numeric, self.run.path / f"{self.name}_search.png", objective=self.objective,
-                           maximise=self.direction == "max", title=title)
+        return plot_search(
+            trace,
+            numeric,
+            self.run.path / f"{self.name}_search.png",
+            objective=self.objective,
+            maximise=self.direction == "max",
+            title=title,
+        )
 
     def best(self, key=None):
         """The completed trial with the best objective (or the lowest `key`, e.g. `"best_valid_loss"`)."""
@@ -432,8 +517,13 @@ def flat_metrics(metrics):
     epoch's `best_valid_*`/`best_test_*`, wall time."""
     row = {"status": metrics.get("status", "completed"), "epochs": metrics.get("epochs")}
     row.update({f"final_{k}": v for k, v in metrics.get("final", {}).items()})
-    row.update({f"best_{k}": v for k, v in metrics.get("best", {}).items()
-                if k == "epoch" or k.startswith(("valid_", "test_"))})
+    row.update(
+        {
+            f"best_{k}": v
+            for k, v in metrics.get("best", {}).items()
+            if k == "epoch" or k.startswith(("valid_", "test_"))
+        }
+    )
     row["wall_time_s"] = metrics.get("timing", {}).get("wall_time_s")
     return row
 

@@ -17,6 +17,7 @@ trains nothing but sweep trials: a command that trains something before its swee
 
 Importing this module is cheap: gRPC and KerasTuner are imported only when a sweep runs.
 """
+
 import os
 import time
 from pathlib import Path
@@ -41,8 +42,10 @@ def tuner_id():
         return None
     missing = [name for name in ("KERASTUNER_ORACLE_PORT", "KERASTUNER_TUNER_ID") if not os.environ.get(name)]
     if missing:
-        raise ConfigError(f"KERASTUNER_ORACLE_IP is set but {' and '.join(missing)} is not; a distributed sweep "
-                          "needs all three (see docs/distributed.md)")
+        raise ConfigError(
+            f"KERASTUNER_ORACLE_IP is set but {' and '.join(missing)} is not; a distributed sweep "
+            "needs all three (see docs/distributed.md)"
+        )
     return os.environ["KERASTUNER_TUNER_ID"]
 
 
@@ -81,9 +84,11 @@ def unreachable(err):
     """A one-line `TfnetsError` for a gRPC failure talking to the chief."""
     code = err.code().name if hasattr(err, "code") else type(err).__name__
     if code == "DEADLINE_EXCEEDED":
-        return TfnetsError(f"{tuner_id()}: no answer from the sweep's chief at {address()} within "
-                           f"{oracle_timeout():g} s; start it (KERASTUNER_TUNER_ID=chief, same command) or check "
-                           f"KERASTUNER_ORACLE_IP/PORT ({TIMEOUT_VARIABLE} sets the wait)")
+        return TfnetsError(
+            f"{tuner_id()}: no answer from the sweep's chief at {address()} within "
+            f"{oracle_timeout():g} s; start it (KERASTUNER_TUNER_ID=chief, same command) or check "
+            f"KERASTUNER_ORACLE_IP/PORT ({TIMEOUT_VARIABLE} sets the wait)"
+        )
     details = err.details() if hasattr(err, "details") else str(err)
     return TfnetsError(f"{tuner_id()}: the sweep's chief at {address()} failed: {code} {details}")
 
@@ -110,8 +115,10 @@ def serve(oracle):
     except RuntimeError:
         port = 0
     if port == 0:
-        raise ConfigError(f"the sweep's chief cannot listen on {address()} (port in use, or not an address of "
-                          "this host); pick another KERASTUNER_ORACLE_PORT")
+        raise ConfigError(
+            f"the sweep's chief cannot listen on {address()} (port in use, or not an address of "
+            "this host); pick another KERASTUNER_ORACLE_PORT"
+        )
     server.start()
     print(f"chief: serving the sweep's oracle on {address()}", flush=True)
     try:
@@ -137,13 +144,18 @@ def lock_run(path, trial):
         locks.acquire(path / ".lock", f"run folder {path} is in use by", "wait for it or pass --run-id")
         return
     locks.acquire(path / ".lock", f"run folder {path} is in use by", "wait for it or pass --run-id", shared=True)
-    locks.acquire(path / f".lock.{name}", f"KERASTUNER_TUNER_ID={name} on {path} is already used by",
-                  "give every worker its own id")
+    locks.acquire(
+        path / f".lock.{name}",
+        f"KERASTUNER_TUNER_ID={name} on {path} is already used by",
+        "give every worker its own id",
+    )
 
 
 def refuse_training_outside_trials(run):
     """In a distributed sweep every process trains sweep trials only: anything else would be trained N times."""
     if not getattr(run, "trial", True) and tuner_id() is not None:
-        raise ConfigError(f"{tuner_id()}: this command trains {run.path} outside its sweep, which a distributed "
-                          "sweep cannot share; launch only commands whose training is their sweep (see "
-                          "docs/distributed.md)")
+        raise ConfigError(
+            f"{tuner_id()}: this command trains {run.path} outside its sweep, which a distributed "
+            "sweep cannot share; launch only commands whose training is their sweep (see "
+            "docs/distributed.md)"
+        )

@@ -4,6 +4,7 @@
 `tfnets.experiment.sweep`); random, bayesian and hyperband use KerasTuner's own oracles. This module imports KerasTuner (and
 with it TensorFlow), so `tfnets.experiment.sweep` imports it only when a search starts.
 """
+
 import json
 import math
 from pathlib import Path
@@ -181,8 +182,11 @@ class _FunctionTuner(kt.engine.base_tuner.BaseTuner):
     def _callbacks(self):
         if self.sweep.patience is None:
             return []
-        return [keras.callbacks.EarlyStopping(monitor=self.sweep.objective, mode=self.sweep.direction,
-                                              patience=self.sweep.patience)]
+        return [
+            keras.callbacks.EarlyStopping(
+                monitor=self.sweep.objective, mode=self.sweep.direction, patience=self.sweep.patience
+            )
+        ]
 
     def _run_locked(self, trial_id, values, epochs):
         run = self.sweep.trial_run(values)
@@ -202,8 +206,10 @@ class _FunctionTuner(kt.engine.base_tuner.BaseTuner):
         score = objective_value(history, self.sweep.objective, self.sweep.direction)
         if score is None:
             names = sorted({k for row in history for k in row} - {"epoch", "time_s"})
-            self.error = ConfigError(f"--objective {self.sweep.objective}: the trials record no such per-epoch "
-                                     f"metric; they record {', '.join(names) or 'none'}")
+            self.error = ConfigError(
+                f"--objective {self.sweep.objective}: the trials record no such per-epoch "
+                f"metric; they record {', '.join(names) or 'none'}"
+            )
             raise kt.errors.FatalError(str(self.error))
         self._record(run, trial_id, values, epochs, history, score)
         return {self.sweep.objective: score}
@@ -214,9 +220,17 @@ class _FunctionTuner(kt.engine.base_tuner.BaseTuner):
         path = run.path / TRIAL_FILE
         before = json.loads(path.read_text()) if path.exists() else {}
         trial_ids = sorted(set(before.get("trial_ids", [])) | {trial_id})
-        atomic.write_json(path, {"values": values, "trial_ids": trial_ids, "epochs_asked": epochs,
-                                 "epochs": len(history), "stopped_early": run.stopped_early(),
-                                 "objective": score if score is None or math.isfinite(score) else None})
+        atomic.write_json(
+            path,
+            {
+                "values": values,
+                "trial_ids": trial_ids,
+                "epochs_asked": epochs,
+                "epochs": len(history),
+                "stopped_early": run.stopped_early(),
+                "objective": score if score is None or math.isfinite(score) else None,
+            },
+        )
 
 
 def run_search(sweep, train_fn):
@@ -226,8 +240,14 @@ def run_search(sweep, train_fn):
     or trains the trials it is given, then prints one line and EXITS (status 0) when none is left.
     """
     name = sweep_cluster.tuner_id()
-    tuner = _FunctionTuner(make_oracle(sweep), sweep, train_fn, directory=str(sweep.run.path / "tuner"),
-                           project_name=sweep.name, overwrite=False)
+    tuner = _FunctionTuner(
+        make_oracle(sweep),
+        sweep,
+        train_fn,
+        directory=str(sweep.run.path / "tuner"),
+        project_name=sweep.name,
+        overwrite=False,
+    )
     if name is not None and sweep_cluster.is_chief():
         tuner.save()
         sweep_cluster.serve(tuner.oracle)

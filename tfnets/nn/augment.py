@@ -21,8 +21,9 @@ def with_random_shift(classifier, max_shift_px, name=None):
     x = inputs
     if max_shift_px:
         height, width = classifier.input_shape[1:3]
-        x = keras.layers.RandomTranslation(max_shift_px / height, max_shift_px / width, fill_mode="constant",
-                                           fill_value=0.0, name="random_shift")(x)
+        x = keras.layers.RandomTranslation(
+            max_shift_px / height, max_shift_px / width, fill_mode="constant", fill_value=0.0, name="random_shift"
+        )(x)
     model = keras.Model(inputs, classifier(x), name=name or f"{classifier.name}_trainer")
     model.classifier_name = classifier.name
     return model

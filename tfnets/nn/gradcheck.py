@@ -10,6 +10,7 @@ weights as inputs to get a per-weight report.
 Non-scalar outputs are reduced to a scalar `sum(f(inputs) * upstream)` with a fixed random
 `upstream`, which checks the full vector-Jacobian product rather than just its sum.
 """
+
 import numpy as np
 import tensorflow as tf
 
@@ -113,9 +114,7 @@ def autodiff_gradient(f, inputs, upstream=None):
     return out
 
 
-def check_gradients(
-    f, inputs, reference_f=None, upstream=None, names=None, eps=1e-6, seed=0, wrt=None, stencil=2
-):
+def check_gradients(f, inputs, reference_f=None, upstream=None, names=None, eps=1e-6, seed=0, wrt=None, stencil=2):
     """Compare the hand-written gradients of `f` with numeric and reference-autodiff gradients.
 
     f: callable(*tensors) -> tensor, built from `tfnets.nn.ops` (custom gradients).

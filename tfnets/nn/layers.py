@@ -9,6 +9,7 @@ Weights are passed into the ops as tensors (`variable.value`), never as `keras.V
 `keras.Variable` is not a `tf.Variable`, and reading `.value` inside `call` also applies the mixed
 precision autocast.
 """
+
 import math
 
 import keras
@@ -126,9 +127,7 @@ class ManualEmbedding(keras.layers.Layer):
     ):
         super().__init__(**kwargs)
         if int(input_dim) <= 0 or int(output_dim) <= 0:
-            raise ConfigError(
-                f"ManualEmbedding needs positive input_dim and output_dim; got {input_dim}, {output_dim}"
-            )
+            raise ConfigError(f"ManualEmbedding needs positive input_dim and output_dim; got {input_dim}, {output_dim}")
         self.input_dim = int(input_dim)
         self.output_dim = int(output_dim)
         self.embeddings_initializer = keras.initializers.get(embeddings_initializer)
@@ -219,9 +218,7 @@ def _feature_weights(layer, input_shape, trainable_specs, stat_specs=()):
         setattr(
             layer,
             name,
-            layer.add_weight(
-                name=name, shape=(dim,), initializer=initializer, trainable=False, autocast=False
-            ),
+            layer.add_weight(name=name, shape=(dim,), initializer=initializer, trainable=False, autocast=False),
         )
 
 
@@ -360,6 +357,7 @@ class ManualLayerNormalization(keras.layers.Layer):
 
 # The merge and ensemble layers of `apps.trigram_embedding`. They keep the registered names they were exported
 # under when they lived in that app ("tfnets_apps>..."), so its earlier exports still load.
+
 
 @keras.saving.register_keras_serializable(package="tfnets_apps")
 class SumOverWords(keras.layers.Layer):

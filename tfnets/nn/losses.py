@@ -4,6 +4,7 @@
 sample weights. A `call` returning the batch mean would not be rescaled across replicas under
 `tf.distribute` (training silently diverges from single-device training), see the pitfalls notes.
 """
+
 import keras
 import tensorflow as tf
 

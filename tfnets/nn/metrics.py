@@ -9,6 +9,7 @@ rule `tfnets.experiment.export` uses for `output="tanh"`, so a reported accuracy
 `ClassificationError` is the assignment's MCE: the percentage of misclassified examples (0..100).
 For top-k accuracy of a softmax model use `keras.metrics.SparseTopKCategoricalAccuracy`.
 """
+
 import keras
 from keras import ops
 

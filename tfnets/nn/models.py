@@ -17,6 +17,7 @@ Each net is backed by a Keras model: `model = net.as_keras_model()`, `model.comp
 loss=SoftmaxCrossEntropy(), metrics=["accuracy"])` then `model.fit(...)` trains with the same manual gradients (see `train_step`), including the
 running batch-norm statistics and the optional training-time augmentation (`augmentation="flip"`/`"flip_crop"`).
 """
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -58,16 +59,31 @@ class FullyConnectedModel(keras.Model):
       image_shape: (H, W, C) of the images behind the flat inputs; needed for augmentation.
     """
 
-    def __init__(self, hidden_dims, input_dim=3 * 32 * 32, num_classes=10, dropout_keep_ratio=1.0,
-                 normalization=None, reg=0.0, weight_scale=1e-2, dtype=tf.float32, seed=None,
-                 augmentation=None, image_shape=None, crop_padding=4, **kwargs):
+    def __init__(
+        self,
+        hidden_dims,
+        input_dim=3 * 32 * 32,
+        num_classes=10,
+        dropout_keep_ratio=1.0,
+        normalization=None,
+        reg=0.0,
+        weight_scale=1e-2,
+        dtype=tf.float32,
+        seed=None,
+        augmentation=None,
+        image_shape=None,
+        crop_padding=4,
+        **kwargs,
+    ):
         dtype_name = _dtype_name(dtype)
         kwargs.pop("dtype", None)
         super().__init__(dtype=dtype_name, **kwargs)
         hidden_dims = [int(h) for h in hidden_dims]
         if any(h < 1 for h in hidden_dims) or int(input_dim) < 1 or int(num_classes) < 2:
-            raise ConfigError(f"FullyConnectedNet needs positive sizes; got hidden_dims={hidden_dims}, "
-                              f"input_dim={input_dim}, num_classes={num_classes}")
+            raise ConfigError(
+                f"FullyConnectedNet needs positive sizes; got hidden_dims={hidden_dims}, "
+                f"input_dim={input_dim}, num_classes={num_classes}"
+            )
         if normalization not in NORMALIZATIONS:
             raise ConfigError(f"normalization must be None, 'batchnorm' or 'layernorm'; got {normalization!r}")
         if not 0.0 < float(dropout_keep_ratio) <= 1.0:
@@ -75,8 +91,10 @@ class FullyConnectedModel(keras.Model):
         if augmentation not in AUGMENTATIONS:
             raise ConfigError(f"augmentation must be None, 'flip' or 'flip_crop'; got {augmentation!r}")
         if augmentation is not None and (image_shape is None or int(np.prod(image_shape)) != int(input_dim)):
-            raise ConfigError(f"augmentation {augmentation!r} needs image_shape (H, W, C) with H*W*C = input_dim "
-                              f"({input_dim}); got {image_shape}")
+            raise ConfigError(
+                f"augmentation {augmentation!r} needs image_shape (H, W, C) with H*W*C = input_dim "
+                f"({input_dim}); got {image_shape}"
+            )
         self.hidden_dims = hidden_dims
         self.input_dim, self.num_classes = int(input_dim), int(num_classes)
         self.dropout_keep_ratio = float(dropout_keep_ratio)
@@ -109,16 +127,19 @@ class FullyConnectedModel(keras.Model):
                 self.params[f"beta{layer}"] = self._weight(f"beta{layer}", (fan_out,), "zeros")
                 if self.normalization == "batchnorm":
                     self.bn_stats[f"running_mean{layer}"] = self._weight(
-                        f"running_mean{layer}", (fan_out,), "zeros", trainable=False)
+                        f"running_mean{layer}", (fan_out,), "zeros", trainable=False
+                    )
                     self.bn_stats[f"running_var{layer}"] = self._weight(
-                        f"running_var{layer}", (fan_out,), "ones", trainable=False)
+                        f"running_var{layer}", (fan_out,), "ones", trainable=False
+                    )
         # Advances once per training step, so dropout masks and augmentations differ step to step yet are
         # reproducible (and checkpointed with the model's variables).
         self.seed_generator = keras.random.SeedGenerator(self.seed)
 
     def _weight(self, name, shape, initializer, trainable=True):
-        return self.add_weight(name=name, shape=shape, initializer=initializer, dtype=self.param_dtype,
-                               trainable=trainable)
+        return self.add_weight(
+            name=name, shape=shape, initializer=initializer, dtype=self.param_dtype, trainable=trainable
+        )
 
     @property
     def param_names(self):
@@ -133,8 +154,9 @@ class FullyConnectedModel(keras.Model):
         if x.shape.rank is not None and x.shape.rank >= 2 and None not in x.shape[1:]:
             features = int(np.prod(x.shape[1:]))
             if features != self.input_dim:
-                raise ConfigError(f"the net takes {self.input_dim} features per example; got input shape "
-                                  f"{tuple(x.shape)}")
+                raise ConfigError(
+                    f"the net takes {self.input_dim} features per example; got input shape {tuple(x.shape)}"
+                )
         return tf.reshape(x, [-1, self.input_dim])
 
     def _dropout_seed(self, layer, step_seed):
@@ -154,9 +176,13 @@ class FullyConnectedModel(keras.Model):
             hidden = ops.affine(hidden, weights[f"W{layer}"], weights[f"b{layer}"])
             if self.normalization == "batchnorm":
                 hidden, mean, var = ops.batch_norm(
-                    hidden, weights[f"gamma{layer}"], weights[f"beta{layer}"],
-                    self.bn_stats[f"running_mean{layer}"].value, self.bn_stats[f"running_var{layer}"].value,
-                    training=training)
+                    hidden,
+                    weights[f"gamma{layer}"],
+                    weights[f"beta{layer}"],
+                    self.bn_stats[f"running_mean{layer}"].value,
+                    self.bn_stats[f"running_var{layer}"].value,
+                    training=training,
+                )
                 if training:
                     updates[f"running_mean{layer}"], updates[f"running_var{layer}"] = mean, var
             elif self.normalization == "layernorm":
@@ -165,8 +191,9 @@ class FullyConnectedModel(keras.Model):
                 relu_inputs.append(hidden)
             hidden = ops.relu(hidden)
             if training and self.dropout_keep_ratio < 1.0:
-                hidden = ops.dropout(hidden, rate=1.0 - self.dropout_keep_ratio, training=True,
-                                     seed=self._dropout_seed(layer, step_seed))
+                hidden = ops.dropout(
+                    hidden, rate=1.0 - self.dropout_keep_ratio, training=True, seed=self._dropout_seed(layer, step_seed)
+                )
         last = self.num_layers
         scores = ops.affine(hidden, weights[f"W{last}"], weights[f"b{last}"])
         return scores, updates
@@ -215,8 +242,9 @@ class FullyConnectedModel(keras.Model):
         if self.augmentation == "flip_crop" and self.crop_padding > 0:
             pad = self.crop_padding
             padded = tf.pad(images, [[0, 0], [pad, pad], [pad, pad], [0, 0]])
-            offsets = tf.random.stateless_uniform([tf.shape(images)[0], 2], seed=seed + 1, minval=0,
-                                                  maxval=2 * pad + 1, dtype=tf.int32, alg="philox")
+            offsets = tf.random.stateless_uniform(
+                [tf.shape(images)[0], 2], seed=seed + 1, minval=0, maxval=2 * pad + 1, dtype=tf.int32, alg="philox"
+            )
             # One random window per image: gather rows then columns with per-example offsets.
             rows = offsets[:, :1] + tf.range(height)[None, :]
             cols = offsets[:, 1:] + tf.range(width)[None, :]
@@ -229,8 +257,9 @@ class FullyConnectedModel(keras.Model):
         """Class scores (N, C) for inputs (N, ...); Keras calls this in evaluate/predict and in export."""
         x = self._flatten(inputs)
         if training:
-            scores, updates = self.forward(x, self._param_tensors(), training=True,
-                                           step_seed=self.seed_generator.next())
+            scores, updates = self.forward(
+                x, self._param_tensors(), training=True, step_seed=self.seed_generator.next()
+            )
             for name, value in updates.items():
                 self.bn_stats[name].assign(value)
             return scores
@@ -257,11 +286,19 @@ class FullyConnectedModel(keras.Model):
 
     def get_config(self):
         return {
-            "hidden_dims": self.hidden_dims, "input_dim": self.input_dim, "num_classes": self.num_classes,
-            "dropout_keep_ratio": self.dropout_keep_ratio, "normalization": self.normalization,
-            "reg": self.reg, "weight_scale": self.weight_scale, "dtype": self.param_dtype.name,
-            "seed": self.seed, "augmentation": self.augmentation, "image_shape": self.image_shape,
-            "crop_padding": self.crop_padding, "name": self.name,
+            "hidden_dims": self.hidden_dims,
+            "input_dim": self.input_dim,
+            "num_classes": self.num_classes,
+            "dropout_keep_ratio": self.dropout_keep_ratio,
+            "normalization": self.normalization,
+            "reg": self.reg,
+            "weight_scale": self.weight_scale,
+            "dtype": self.param_dtype.name,
+            "seed": self.seed,
+            "augmentation": self.augmentation,
+            "image_shape": self.image_shape,
+            "crop_padding": self.crop_padding,
+            "name": self.name,
         }
 
     @classmethod
@@ -287,12 +324,31 @@ class FullyConnectedNet:
     batch-norm statistics), `num_layers`. `as_keras_model()` gives the Keras model that owns these variables.
     """
 
-    def __init__(self, hidden_dims, input_dim=3 * 32 * 32, num_classes=10, dropout_keep_ratio=1.0,
-                 normalization=None, reg=0.0, weight_scale=1e-2, dtype=tf.float32, seed=None, **model_kwargs):
+    def __init__(
+        self,
+        hidden_dims,
+        input_dim=3 * 32 * 32,
+        num_classes=10,
+        dropout_keep_ratio=1.0,
+        normalization=None,
+        reg=0.0,
+        weight_scale=1e-2,
+        dtype=tf.float32,
+        seed=None,
+        **model_kwargs,
+    ):
         self.model = FullyConnectedModel(
-            hidden_dims, input_dim=input_dim, num_classes=num_classes, dropout_keep_ratio=dropout_keep_ratio,
-            normalization=normalization, reg=reg, weight_scale=weight_scale, dtype=dtype, seed=seed,
-            **model_kwargs)
+            hidden_dims,
+            input_dim=input_dim,
+            num_classes=num_classes,
+            dropout_keep_ratio=dropout_keep_ratio,
+            normalization=normalization,
+            reg=reg,
+            weight_scale=weight_scale,
+            dtype=dtype,
+            seed=seed,
+            **model_kwargs,
+        )
 
     @classmethod
     def from_keras_model(cls, model):
@@ -355,14 +411,28 @@ class FullyConnectedNet:
         return loss, grads
 
 
-
 class TwoLayerNet(FullyConnectedNet):
     """`affine - relu - affine - softmax` (CS231n's TwoLayerNet): params W1, b1, W2, b2; same `loss` contract."""
 
-    def __init__(self, input_dim=3 * 32 * 32, hidden_dim=100, num_classes=10, weight_scale=1e-3, reg=0.0,
-                 dtype=tf.float32, seed=None):
-        super().__init__([hidden_dim], input_dim=input_dim, num_classes=num_classes, reg=reg,
-                         weight_scale=weight_scale, dtype=dtype, seed=seed)
+    def __init__(
+        self,
+        input_dim=3 * 32 * 32,
+        hidden_dim=100,
+        num_classes=10,
+        weight_scale=1e-3,
+        reg=0.0,
+        dtype=tf.float32,
+        seed=None,
+    ):
+        super().__init__(
+            [hidden_dim],
+            input_dim=input_dim,
+            num_classes=num_classes,
+            reg=reg,
+            weight_scale=weight_scale,
+            dtype=dtype,
+            seed=seed,
+        )
         self.hidden_dim = int(hidden_dim)
 
 

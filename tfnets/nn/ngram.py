@@ -8,6 +8,7 @@ where n counts training examples, T(c_k) is the number of distinct words seen af
 the recursion ends at the add-one unigram P(w). A context never seen in training passes its shorter context's
 distribution through unchanged. Every row of `predict_proba` sums to 1.
 """
+
 import numpy as np
 
 from tfnets.errors import ConfigError
@@ -33,8 +34,9 @@ class InterpolatedNgram:
     def fit(self, contexts, targets):
         contexts, targets = self._check(contexts), np.asarray(targets, dtype=np.int64)
         if len(targets) != len(contexts) or len(targets) == 0:
-            raise ConfigError(f"need as many targets as contexts (and at least one); got {len(targets)} and "
-                              f"{len(contexts)}")
+            raise ConfigError(
+                f"need as many targets as contexts (and at least one); got {len(targets)} and {len(contexts)}"
+            )
         self._check_ids(targets)
         self.unigram = (np.bincount(targets, minlength=self.vocab_size) + 1.0) / (len(targets) + self.vocab_size)
         self.levels = []
@@ -42,9 +44,15 @@ class InterpolatedNgram:
             pairs, counts = np.unique(self._keys(contexts[:, -k:]) * self.vocab_size + targets, return_counts=True)
             owners = pairs // self.vocab_size
             starts = np.flatnonzero(np.r_[True, owners[1:] != owners[:-1]])  # each context's first pair
-            self.levels.append({"contexts": owners[starts], "starts": starts,
-                                "ends": np.r_[starts[1:], len(pairs)], "words": pairs % self.vocab_size,
-                                "counts": counts.astype(np.float64)})
+            self.levels.append(
+                {
+                    "contexts": owners[starts],
+                    "starts": starts,
+                    "ends": np.r_[starts[1:], len(pairs)],
+                    "words": pairs % self.vocab_size,
+                    "counts": counts.astype(np.float64),
+                }
+            )
         return self
 
     def predict_proba(self, contexts, chunk=4096):
@@ -53,8 +61,8 @@ class InterpolatedNgram:
             raise ConfigError("fit the n-gram model before predicting")
         if contexts.shape[1] < len(self.levels):
             raise ConfigError(f"contexts need {len(self.levels)} words, got {contexts.shape[1]}")
-        contexts = contexts[:, contexts.shape[1] - len(self.levels):]
-        return np.concatenate([self._predict_chunk(contexts[i:i + chunk]) for i in range(0, len(contexts), chunk)])
+        contexts = contexts[:, contexts.shape[1] - len(self.levels) :]
+        return np.concatenate([self._predict_chunk(contexts[i : i + chunk]) for i in range(0, len(contexts), chunk)])
 
     def _predict_chunk(self, contexts):
         probabilities = np.tile(self.unigram, (len(contexts), 1))
@@ -67,21 +75,24 @@ class InterpolatedNgram:
             starts, ends = level["starts"][slot[seen]], level["ends"][slot[seen]]
             lengths = ends - starts
             # The pair indices of every seen row's range [start, end), without a Python loop.
-            pair_index = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths) + \
-                np.repeat(starts, lengths)
+            pair_index = (
+                np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths) + np.repeat(starts, lengths)
+            )
             counts = np.zeros((len(seen), self.vocab_size))
             counts[np.repeat(np.arange(len(seen)), lengths), level["words"][pair_index]] = level["counts"][pair_index]
             totals = counts.sum(axis=1, keepdims=True)
             types = (counts > 0).sum(axis=1, keepdims=True)
-            probabilities[seen] = (np.maximum(counts - self.discount, 0) + self.discount * types *
-                                   probabilities[seen]) / totals
+            probabilities[seen] = (
+                np.maximum(counts - self.discount, 0) + self.discount * types * probabilities[seen]
+            ) / totals
         return probabilities
 
     def _check(self, contexts):
         contexts = np.asarray(contexts)
         if contexts.ndim != 2 or not np.issubdtype(contexts.dtype, np.integer):
-            raise ConfigError(f"contexts must be an (N, K) integer array, got shape {contexts.shape} "
-                              f"dtype {contexts.dtype}")
+            raise ConfigError(
+                f"contexts must be an (N, K) integer array, got shape {contexts.shape} dtype {contexts.dtype}"
+            )
         self._check_ids(contexts)
         return contexts.astype(np.int64)
 

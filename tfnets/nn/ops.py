@@ -18,6 +18,7 @@ Conventions
 * Tests: `tests/test_ops.py` gradient-checks every op in float64 against central differences and
   against TensorFlow autodiff of the independent plain implementations in `tfnets.nn.reference_ops`.
 """
+
 import tensorflow as tf
 
 from tfnets.errors import ConfigError
@@ -148,9 +149,7 @@ def _one_hot_targets(labels, num_classes, dtype, batch_rank):
     labels = tf.convert_to_tensor(labels)
     if labels.dtype.is_integer:
         if labels.shape.rank != batch_rank:
-            raise ConfigError(
-                f"integer labels must have shape (N,) to match logits (N, C); got {labels.shape}"
-            )
+            raise ConfigError(f"integer labels must have shape (N,) to match logits (N, C); got {labels.shape}")
         return tf.one_hot(labels, num_classes, dtype=dtype)
     if labels.shape.rank != batch_rank + 1:
         raise ConfigError(f"float labels must be one-hot of shape (N, C); got {labels.shape}")
@@ -182,9 +181,7 @@ def softmax_cross_entropy_per_example(logits, labels):
         def backward(dlosses):
             dlosses = tf.cast(dlosses, work_dtype)
             # sum(targets) is 1 for one-hot labels; keeping it makes soft labels exact too.
-            grad = dlosses[:, None] * (
-                tf.exp(log_probs) * tf.reduce_sum(targets, axis=-1, keepdims=True) - targets
-            )
+            grad = dlosses[:, None] * (tf.exp(log_probs) * tf.reduce_sum(targets, axis=-1, keepdims=True) - targets)
             return tf.cast(grad, logits.dtype)
 
         return tf.cast(losses, logits.dtype), backward
@@ -357,9 +354,7 @@ def dropout(x, rate, training, seed=None):
         uniform = tf.random.uniform(tf.shape(x), dtype=tf.float32)
     else:
         # Philox explicitly: "auto_select" gives a different stream under XLA than in eager/graph.
-        uniform = tf.random.stateless_uniform(
-            tf.shape(x), seed=_stateless_seed(seed), dtype=tf.float32, alg="philox"
-        )
+        uniform = tf.random.stateless_uniform(tf.shape(x), seed=_stateless_seed(seed), dtype=tf.float32, alg="philox")
     scale = 1 / (1 - rate_t)
     mask = tf.cast(uniform >= tf.cast(rate, tf.float32), x.dtype) * scale
     if not isinstance(training, bool):  # symbolic flag: the mask collapses to ones in inference

@@ -31,6 +31,7 @@ Momentum forms used by the assignments (both map exactly onto `sgd_momentum`):
   trajectory needs `learning_rate=eta`. `SGDMomentum.from_cat_vs_car_form(eta, beta, batch_size,
   summed_gradients=False)` does the conversion for either case.
 """
+
 import keras
 import numpy as np
 from keras import ops
@@ -38,15 +39,24 @@ from keras import ops
 from tfnets.errors import ConfigError
 
 __all__ = [
-    "sgd", "sgd_momentum", "rmsprop", "adam",
-    "UPDATE_RULES", "init_state", "step",
-    "SGD", "SGDMomentum", "RMSProp", "Adam",
+    "sgd",
+    "sgd_momentum",
+    "rmsprop",
+    "adam",
+    "UPDATE_RULES",
+    "init_state",
+    "step",
+    "SGD",
+    "SGDMomentum",
+    "RMSProp",
+    "Adam",
 ]
 
 
 # --------------------------------------------------------------------------------------------
 # Pure update rules
 # --------------------------------------------------------------------------------------------
+
 
 def _is_numpy(x):
     return isinstance(x, (np.ndarray, np.generic, float, int))
@@ -132,8 +142,8 @@ def adam(w, dw, m, v, t, learning_rate=1e-3, beta1=0.9, beta2=0.999, epsilon=1e-
     next_t = t + 1
     next_m = beta1 * m + (1 - beta1) * dw
     next_v = beta2 * v + (1 - beta2) * (dw * dw)
-    m_hat = next_m / (1 - beta1 ** next_t)
-    v_hat = next_v / (1 - beta2 ** next_t)
+    m_hat = next_m / (1 - beta1**next_t)
+    v_hat = next_v / (1 - beta2**next_t)
     next_w = w - learning_rate * m_hat / (_sqrt(v_hat) + epsilon)
     return next_w, next_m, next_v, next_t
 
@@ -156,9 +166,7 @@ _STATE_NAMES = {
 
 def _check_rule(rule):
     if rule not in UPDATE_RULES:
-        raise ConfigError(
-            f"unknown update rule {rule!r}; choose one of {', '.join(sorted(UPDATE_RULES))}"
-        )
+        raise ConfigError(f"unknown update rule {rule!r}; choose one of {', '.join(sorted(UPDATE_RULES))}")
 
 
 def init_state(rule, w):
@@ -190,6 +198,7 @@ def step(rule, w, dw, state, **hparams):
 # Keras optimizers built on the pure rules
 # --------------------------------------------------------------------------------------------
 
+
 def _check_range(name, value, low, high):
     if not low <= value < high:
         raise ConfigError(f"{name} must be in [{low}, {high}), got {value}")
@@ -207,8 +216,7 @@ class _PureRuleOptimizer(keras.optimizers.Optimizer):
         super().build(variables)
         # One list per state slot, indexed like `variables` (see `_get_variable_index`).
         self._slots = {
-            name: [self.add_variable_from_reference(v, name=name) for v in variables]
-            for name in self._slot_names
+            name: [self.add_variable_from_reference(v, name=name) for v in variables] for name in self._slot_names
         }
 
     def _slot(self, name, variable):
@@ -298,8 +306,7 @@ class RMSProp(_PureRuleOptimizer):
 
     _slot_names = ("cache",)
 
-    def __init__(self, learning_rate=1e-2, decay_rate=0.99, epsilon=1e-8,
-                 name="tfnets_rmsprop", **kwargs):
+    def __init__(self, learning_rate=1e-2, decay_rate=0.99, epsilon=1e-8, name="tfnets_rmsprop", **kwargs):
         super().__init__(learning_rate=learning_rate, name=name, **kwargs)
         self.decay_rate = _check_range("decay_rate", decay_rate, 0.0, 1.0)
         self.epsilon = float(epsilon)
@@ -308,8 +315,12 @@ class RMSProp(_PureRuleOptimizer):
         w, dw, lr = self._tensors(gradient, variable, learning_rate)
         cache = self._slot("cache", variable)
         next_w, next_cache = rmsprop(
-            w, dw, ops.convert_to_tensor(cache), learning_rate=lr,
-            decay_rate=self.decay_rate, epsilon=self.epsilon,
+            w,
+            dw,
+            ops.convert_to_tensor(cache),
+            learning_rate=lr,
+            decay_rate=self.decay_rate,
+            epsilon=self.epsilon,
         )
         self.assign(cache, next_cache)
         self.assign(variable, next_w)
@@ -331,8 +342,7 @@ class Adam(_PureRuleOptimizer):
 
     _slot_names = ("m", "v")
 
-    def __init__(self, learning_rate=1e-3, beta1=0.9, beta2=0.999, epsilon=1e-8,
-                 name="tfnets_adam", **kwargs):
+    def __init__(self, learning_rate=1e-3, beta1=0.9, beta2=0.999, epsilon=1e-8, name="tfnets_adam", **kwargs):
         super().__init__(learning_rate=learning_rate, name=name, **kwargs)
         self.beta1 = _check_range("beta1", beta1, 0.0, 1.0)
         self.beta2 = _check_range("beta2", beta2, 0.0, 1.0)
@@ -345,8 +355,15 @@ class Adam(_PureRuleOptimizer):
         # all variables are updated, so it is `t` before this step (adam adds 1 itself).
         t = ops.cast(self.iterations, variable.dtype)
         next_w, next_m, next_v, _ = adam(
-            w, dw, ops.convert_to_tensor(m), ops.convert_to_tensor(v), t,
-            learning_rate=lr, beta1=self.beta1, beta2=self.beta2, epsilon=self.epsilon,
+            w,
+            dw,
+            ops.convert_to_tensor(m),
+            ops.convert_to_tensor(v),
+            t,
+            learning_rate=lr,
+            beta1=self.beta1,
+            beta2=self.beta2,
+            epsilon=self.epsilon,
         )
         self.assign(m, next_m)
         self.assign(v, next_v)

@@ -12,6 +12,7 @@ and `epsilon` keeps the noise-dominated directions (s << epsilon) from being blo
 `fit_zca` computes the map from images; `ZCAWhitening` is the Keras layer that applies it inside an exported
 model, so that `apps.predict` can feed raw pixels.
 """
+
 import dataclasses
 
 import keras
@@ -23,9 +24,9 @@ from keras import ops
 class ZCA:
     """A fitted whitening map on flat inputs of size D: `apply(x) = ((x - mean) @ matrix) * output_scale`."""
 
-    mean: np.ndarray      # (D,)
-    matrix: np.ndarray    # (D, D), symmetric
-    output_scale: float   # makes the whitened training set's overall std 1
+    mean: np.ndarray  # (D,)
+    matrix: np.ndarray  # (D, D), symmetric
+    output_scale: float  # makes the whitened training set's overall std 1
 
     def apply(self, x, chunk=4096):
         """x (N, ...) with prod(...) = D -> float32 array of x's shape, whitened."""
@@ -33,8 +34,8 @@ class ZCA:
         flat = x.reshape(len(x), -1)
         out = np.empty(flat.shape, np.float32)
         for start in range(0, len(flat), chunk):  # chunks: a float64 copy of all of CIFAR's 49,000 images is 1.2 GB
-            block = flat[start:start + chunk].astype(np.float64) - self.mean
-            out[start:start + chunk] = (block @ self.matrix) * self.output_scale
+            block = flat[start : start + chunk].astype(np.float64) - self.mean
+            out[start : start + chunk] = (block @ self.matrix) * self.output_scale
         return out.reshape(x.shape)
 
     def layer(self, name="zca_whitening"):
@@ -55,9 +56,9 @@ def fit_zca(x, epsilon=0.1, input_scale=1.0, chunk=4096):
     mean = flat.mean(axis=0, dtype=np.float64)
     cov = np.zeros((dim, dim))
     for start in range(0, n, chunk):
-        block = flat[start:start + chunk].astype(np.float64) - mean
+        block = flat[start : start + chunk].astype(np.float64) - mean
         cov += block.T @ block
-    cov *= input_scale ** 2 / n
+    cov *= input_scale**2 / n
     eigenvalues, eigenvectors = np.linalg.eigh(cov)
     eigenvalues = np.clip(eigenvalues, 0.0, None)  # round-off can make the null directions slightly negative
     matrix = (eigenvectors * (input_scale / np.sqrt(eigenvalues + epsilon))) @ eigenvectors.T
@@ -86,12 +87,18 @@ class ZCAWhitening(keras.layers.Layer):
 
     def build(self, input_shape):
         mean, matrix = self._initial
-        self.mean = self.add_weight(name="mean", shape=(self.dim,), trainable=False,
-                                    initializer="zeros" if mean is None else keras.initializers.Constant(
-                                        np.asarray(mean, np.float32)))
-        self.matrix = self.add_weight(name="matrix", shape=(self.dim, self.dim), trainable=False,
-                                      initializer="identity" if matrix is None else keras.initializers.Constant(
-                                          np.asarray(matrix, np.float32)))
+        self.mean = self.add_weight(
+            name="mean",
+            shape=(self.dim,),
+            trainable=False,
+            initializer="zeros" if mean is None else keras.initializers.Constant(np.asarray(mean, np.float32)),
+        )
+        self.matrix = self.add_weight(
+            name="matrix",
+            shape=(self.dim, self.dim),
+            trainable=False,
+            initializer="identity" if matrix is None else keras.initializers.Constant(np.asarray(matrix, np.float32)),
+        )
         self._initial = (None, None)  # do not keep a second copy of a 36 MB matrix
 
     def call(self, inputs):

@@ -13,6 +13,7 @@ Network and training, as in the assignment:
 Xavier init: zero-mean Gaussian with variance 2 / (fan_in + fan_out) (not truncated, unlike
 `keras.initializers.GlorotNormal`), zero biases.
 """
+
 import numpy as np
 
 from tfnets.errors import DataError
@@ -63,9 +64,7 @@ class NumpyMLP:
                 raise DataError(f"set_params: missing {name!r}; pass a dict with keys {PARAM_NAMES}")
             value = np.asarray(params[name])
             if value.shape != self.params[name].shape:
-                raise DataError(
-                    f"set_params: {name} has shape {value.shape}, expected {self.params[name].shape}"
-                )
+                raise DataError(f"set_params: {name} has shape {value.shape}, expected {self.params[name].shape}")
             self.params[name][...] = value
         if reset_velocities:
             for v in self.velocities.values():
@@ -94,8 +93,9 @@ class NumpyMLP:
 
     def _work(self, n):
         if n not in self._buffers:
-            self._buffers = {n: (np.empty((n, self.hidden_units), self.dtype),
-                                 np.empty((n, self.num_classes), self.dtype))}
+            self._buffers = {
+                n: (np.empty((n, self.hidden_units), self.dtype), np.empty((n, self.num_classes), self.dtype))
+            }
         return self._buffers[n]
 
     def _forward_into(self, x, hidden, logits):
@@ -140,14 +140,14 @@ class NumpyMLP:
         hidden, probs = self._work(n)
         self._forward_into(x, hidden, probs)
         loss = self._softmax_xent_(probs, y)
-        dlogits = probs                       # reuse: (softmax - onehot) / N
+        dlogits = probs  # reuse: (softmax - onehot) / N
         dlogits[np.arange(n), y] -= 1
         dlogits *= 1.0 / n
         g, p = self._grads, self.params
         np.matmul(hidden.T, dlogits, out=g["W2"])
         np.sum(dlogits, axis=0, out=g["b2"])
-        dhidden = np.matmul(dlogits, p["W2"].T)   # (N, H)
-        dhidden *= hidden > 0                     # ReLU: pass gradient where the unit was active
+        dhidden = np.matmul(dlogits, p["W2"].T)  # (N, H)
+        dhidden *= hidden > 0  # ReLU: pass gradient where the unit was active
         np.matmul(x.T, dhidden, out=g["W1"])
         np.sum(dhidden, axis=0, out=g["b1"])
         return loss, g
@@ -161,7 +161,7 @@ class NumpyMLP:
         for name, w in self.params.items():
             v, g = self.velocities[name], grads[name]
             v *= momentum
-            g *= learning_rate   # grads are scratch buffers, safe to scale in place
+            g *= learning_rate  # grads are scratch buffers, safe to scale in place
             v += g
             w -= v
         return loss
@@ -171,7 +171,7 @@ class NumpyMLP:
         x, y = self._inputs(x, y)
         total_loss, correct = 0.0, 0
         for start in range(0, x.shape[0], chunk_size):
-            xs, ys = x[start:start + chunk_size], y[start:start + chunk_size]
+            xs, ys = x[start : start + chunk_size], y[start : start + chunk_size]
             logits = self.forward(xs)
             correct += int(np.count_nonzero(logits.argmax(axis=1) == ys))
             total_loss += self._softmax_xent_(logits, ys) * xs.shape[0]

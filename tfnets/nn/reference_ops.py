@@ -4,6 +4,7 @@ These deliberately share NO code with `tfnets.nn.ops`: they use TensorFlow's bui
 `tf.gather`, ...) or the most literal formula, so agreement with the hand-written backward passes is
 evidence, not a tautology. They are for tests and `tfnets.nn.gradcheck`; use `tfnets.nn.ops` in models.
 """
+
 import tensorflow as tf
 
 

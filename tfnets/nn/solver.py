@@ -14,6 +14,7 @@ resumed run sees the same batches. After every epoch the train accuracy (on a FI
 net at the end, batch-norm running statistics included), and with `checkpoint_path` everything needed to resume
 is written atomically. A NaN/Inf loss raises `TrainingDiverged` naming the epoch and the setting.
 """
+
 import json
 import math
 import time
@@ -50,9 +51,24 @@ class Solver:
       setting: a short description of the hyperparameters, quoted if the loss diverges.
     """
 
-    def __init__(self, model, data, update_rule="sgd", optim_config=None, lr_decay=1.0, batch_size=100,
-                 num_epochs=10, num_train_samples=1000, num_val_samples=None, print_every=10, verbose=True,
-                 checkpoint_path=None, seed=0, augment=False, setting=""):
+    def __init__(
+        self,
+        model,
+        data,
+        update_rule="sgd",
+        optim_config=None,
+        lr_decay=1.0,
+        batch_size=100,
+        num_epochs=10,
+        num_train_samples=1000,
+        num_val_samples=None,
+        print_every=10,
+        verbose=True,
+        checkpoint_path=None,
+        seed=0,
+        augment=False,
+        setting="",
+    ):
         missing = [k for k in ("X_train", "y_train", "X_val", "y_val") if k not in data]
         if missing:
             raise ConfigError(f"Solver data is missing {', '.join(missing)}")
@@ -93,8 +109,9 @@ class Solver:
         for name, param in self.model.params.items():
             zeros = optim.init_state(self.update_rule, np.zeros(param.shape, dtype.as_numpy_dtype))
             # Adam's step count t is kept as a float scalar variable: beta ** t works on tensors.
-            self.optim_state[name] = {k: tf.Variable(np.asarray(v, dtype.as_numpy_dtype), trainable=False)
-                                      for k, v in zeros.items()}
+            self.optim_state[name] = {
+                k: tf.Variable(np.asarray(v, dtype.as_numpy_dtype), trainable=False) for k, v in zeros.items()
+            }
         self._step_fn = None
         self._iterations = 0
 
@@ -111,14 +128,25 @@ class Solver:
         dtype = model.param_dtype
         params, states = model.params, self.optim_state
 
-        @tf.function(input_signature=[tf.TensorSpec([None, model.input_dim], dtype), tf.TensorSpec([None], tf.int32),
-                                      tf.TensorSpec([2], tf.int32)])
+        @tf.function(
+            input_signature=[
+                tf.TensorSpec([None, model.input_dim], dtype),
+                tf.TensorSpec([None], tf.int32),
+                tf.TensorSpec([2], tf.int32),
+            ]
+        )
         def train_step(x, y, step_seed):
             loss, grads, _ = model.training_pass(x, y, step_seed=step_seed, augment=self.augment)
             for name, param in params.items():
                 state = {k: v.read_value() for k, v in states[name].items()}
-                next_w, next_state = optim.step(rule, tf.convert_to_tensor(param.value), grads[name], state,
-                                                learning_rate=self.learning_rate.read_value(), **hparams)
+                next_w, next_state = optim.step(
+                    rule,
+                    tf.convert_to_tensor(param.value),
+                    grads[name],
+                    state,
+                    learning_rate=self.learning_rate.read_value(),
+                    **hparams,
+                )
                 param.assign(next_w)
                 for key, value in next_state.items():
                     states[name][key].assign(tf.cast(value, dtype))
@@ -141,8 +169,9 @@ class Solver:
         if num_samples is not None and len(X) > num_samples:
             index = np.random.default_rng([self.seed, 1]).choice(len(X), num_samples, replace=False)
             X, y = X[index], y[index]
-        predictions = [np.argmax(self.predict_scores(X[i:i + batch_size]), axis=1)
-                       for i in range(0, len(X), batch_size)]
+        predictions = [
+            np.argmax(self.predict_scores(X[i : i + batch_size]), axis=1) for i in range(0, len(X), batch_size)
+        ]
         return float(np.mean(np.concatenate(predictions) == y)) if len(X) else 0.0
 
     def predict_scores(self, X):
@@ -166,18 +195,25 @@ class Solver:
             order = np.random.default_rng([self.seed, self.epoch]).permutation(n_train)
             self._iterations = self.epoch * iterations_per_epoch
             for i in range(iterations_per_epoch):
-                index = order[i * self.batch_size:(i + 1) * self.batch_size]
+                index = order[i * self.batch_size : (i + 1) * self.batch_size]
                 loss = self._step(self.X_train[index], self.y_train[index].astype(np.int32))
                 if not math.isfinite(loss):
                     raise TrainingDiverged(
                         f"loss became {loss} in epoch {self.epoch + 1}, iteration {i + 1} "
                         f"({self.setting or self.update_rule}); "
-                        + (f"the last good checkpoint is kept in {self.checkpoint_path}" if self.checkpoint_path
-                           else "nothing was saved") + "; try a lower learning rate")
+                        + (
+                            f"the last good checkpoint is kept in {self.checkpoint_path}"
+                            if self.checkpoint_path
+                            else "nothing was saved"
+                        )
+                        + "; try a lower learning rate"
+                    )
                 self.loss_history.append(loss)
                 if self.verbose and self.print_every and len(self.loss_history) % self.print_every == 0:
-                    print(f"(Iteration {len(self.loss_history)} / {iterations_per_epoch * self.num_epochs}) "
-                          f"loss: {loss:.6f}")
+                    print(
+                        f"(Iteration {len(self.loss_history)} / {iterations_per_epoch * self.num_epochs}) "
+                        f"loss: {loss:.6f}"
+                    )
             self.epoch += 1
             self.learning_rate.assign(self.learning_rate * self.lr_decay)
             train_acc = self.check_accuracy(*train_subsample)
@@ -197,8 +233,7 @@ class Solver:
     def _train_subsample(self):
         if self.num_train_samples is None or self.num_train_samples >= len(self.X_train):
             return self.X_train, self.y_train
-        index = np.random.default_rng([self.seed, 2]).choice(len(self.X_train), self.num_train_samples,
-                                                              replace=False)
+        index = np.random.default_rng([self.seed, 2]).choice(len(self.X_train), self.num_train_samples, replace=False)
         return self.X_train[index], self.y_train[index]
 
     def _restore_best(self):
@@ -213,18 +248,33 @@ class Solver:
         per_epoch = len(self.loss_history) // max(len(self.train_acc_history), 1)
         rows = []
         for e, (train_acc, val_acc) in enumerate(zip(self.train_acc_history, self.val_acc_history)):
-            losses = self.loss_history[e * per_epoch:(e + 1) * per_epoch]
-            rows.append({"epoch": e + 1, "loss": float(np.mean(losses)) if losses else float("nan"),
-                         "train_accuracy": train_acc, "val_accuracy": val_acc,
-                         "time_s": self.epoch_times[e] if e < len(self.epoch_times) else None})
+            losses = self.loss_history[e * per_epoch : (e + 1) * per_epoch]
+            rows.append(
+                {
+                    "epoch": e + 1,
+                    "loss": float(np.mean(losses)) if losses else float("nan"),
+                    "train_accuracy": train_acc,
+                    "val_accuracy": val_acc,
+                    "time_s": self.epoch_times[e] if e < len(self.epoch_times) else None,
+                }
+            )
         return rows
 
     # -- checkpoints -----------------------------------------------------------------------------------
     def _fingerprint(self):
-        return json.dumps({"rule": self.update_rule, "config": self.optim_config, "lr_decay": self.lr_decay,
-                           "batch_size": self.batch_size, "seed": self.seed, "n_train": len(self.X_train),
-                           "variables": [list(v.shape) for v in self._state_variables()]}, sort_keys=True,
-                          default=str)
+        return json.dumps(
+            {
+                "rule": self.update_rule,
+                "config": self.optim_config,
+                "lr_decay": self.lr_decay,
+                "batch_size": self.batch_size,
+                "seed": self.seed,
+                "n_train": len(self.X_train),
+                "variables": [list(v.shape) for v in self._state_variables()],
+            },
+            sort_keys=True,
+            default=str,
+        )
 
     def _save_checkpoint(self):
         if self.checkpoint_path is None:
@@ -232,9 +282,15 @@ class Solver:
         arrays = {f"v{i}": np.asarray(v.numpy()) for i, v in enumerate(self._state_variables())}
         for i, value in enumerate(self._best_values or []):
             arrays[f"best{i}"] = value
-        state = {"epoch": self.epoch, "fingerprint": self._fingerprint(), "best_val_acc": self.best_val_acc,
-                 "loss_history": self.loss_history, "train_acc_history": self.train_acc_history,
-                 "val_acc_history": self.val_acc_history, "epoch_times": self.epoch_times}
+        state = {
+            "epoch": self.epoch,
+            "fingerprint": self._fingerprint(),
+            "best_val_acc": self.best_val_acc,
+            "loss_history": self.loss_history,
+            "train_acc_history": self.train_acc_history,
+            "val_acc_history": self.val_acc_history,
+            "epoch_times": self.epoch_times,
+        }
         arrays["state"] = np.frombuffer(json.dumps(state).encode(), dtype=np.uint8)
         with atomic.atomic_path(self.checkpoint_path) as tmp:
             with open(tmp, "wb") as handle:
