@@ -489,7 +489,7 @@ def results_markdown(table, runs_label, figure_name):
             if cell.found is not None:
                 config = cell.found.config
                 folder = cell.found.run.relative_to(cell.found.run.parent.parent).as_posix()
-                data = _data_label(config.get("data_dir"))
+                data = _data_label(config.get("settings", {}).get("data_dir"))  # (a flag, not configuration)
                 lines.append(
                     f"| {part.label} | {cell.column} | `{folder}` | {cell.found.date} | {data} | "
                     f"{config.get('seed', '')} | {command} |"

@@ -84,6 +84,9 @@ def test_only_the_latest_finished_run_of_the_default_settings_counts(tmp_path):
     row = next(line for line in page.splitlines() if line.startswith("| ECE421 part 1"))
     assert "91.16 %" in row and "99." not in row and "49.50" not in row
     assert "`notmnist_mlp/seed0-default`" in page and "seed0-unfinished" not in page
+    provenance = page.split("## Where each number comes from", 1)[1]
+    source = next(line for line in provenance.splitlines() if "`notmnist_mlp/seed0-default`" in line)
+    assert source.split(" | ")[4:6] == ["`../shared/data`", "0"]  # the data folder the run was given, its seed
     # ≈ 90–92 %: 91.16 lies inside the original range.
     assert row.split(" | ")[3] == "within"
 
