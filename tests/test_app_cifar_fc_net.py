@@ -129,10 +129,9 @@ def test_rerun_resumes_finished_solver_runs(data_dir, tmp_path, capsys):
     ],
 )
 def test_bad_flags_give_one_line_errors(tmp_path, capsys, flags, message):
-    try:
-        code = run_main(cifar_fc_net.main, ["--out", str(tmp_path), "--data-dir", str(tmp_path), *flags])
-    except SystemExit as exit:  # argparse rejects bad flag values itself (one line, exit 2)
-        code = exit.code
+    code = run_main(
+        cifar_fc_net.main, ["--out", str(tmp_path), "--data-dir", str(tmp_path), *flags]
+    )  # argparse's own errors included (exit 2)
     err = capsys.readouterr().err.strip()
     assert code != 0 and message in err and len(err.splitlines()) == 1 and "Traceback" not in err
 

@@ -112,10 +112,7 @@ def test_exported_model_serves_single_png_like_keras(quick_run, data_dir, tmp_pa
     ],
 )
 def test_bad_flags_give_one_line_errors(tmp_path, capsys, flags, message):
-    try:
-        code = run_main(app.main, [*flags, "--out", str(tmp_path)])
-    except SystemExit as exit_:  # argparse's own type errors
-        code = exit_.code
+    code = run_main(app.main, [*flags, "--out", str(tmp_path)])  # argparse's own errors included (exit 2)
     assert code != 0
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0]

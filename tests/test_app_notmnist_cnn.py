@@ -217,13 +217,6 @@ def test_study_all_adds_the_improved_row_with_its_own_width_and_dropout(data_dir
     assert (served / "serving" / "saved_model.pb").exists()
 
 
-def _exit_code(main, argv):
-    try:
-        return run_main(main, argv)
-    except SystemExit as exit:  # argparse errors exit by themselves
-        return exit.code
-
-
 @pytest.mark.parametrize(
     "flags, message",
     [
@@ -240,7 +233,7 @@ def _exit_code(main, argv):
     ],
 )
 def test_bad_flags_give_one_line_and_nonzero_exit(data_dir, tmp_path, capsys, flags, message):
-    code = _exit_code(notmnist_cnn.main, ["--quick", "--data-dir", str(data_dir), "--out", str(tmp_path), *flags])
+    code = run_main(notmnist_cnn.main, ["--quick", "--data-dir", str(data_dir), "--out", str(tmp_path), *flags])
     err = capsys.readouterr().err.strip()
     assert code != 0 and message in err
     assert len(err.splitlines()) == 1 and "Traceback" not in err

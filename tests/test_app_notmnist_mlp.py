@@ -128,14 +128,6 @@ def test_hidden_unit_study_tabulates_each_size(data_dir, tmp_path):
     assert (run_dir / "trials" / "hidden_units=16" / "metrics.json").exists()
 
 
-def _exit_code(main, argv):
-    """What `python -m apps.<app> ARGV` would exit with: argparse exits itself, run_main maps our errors."""
-    try:
-        return run_main(main, argv)
-    except SystemExit as exit:
-        return exit.code
-
-
 @pytest.mark.parametrize(
     "flags, message",
     [
@@ -151,7 +143,7 @@ def _exit_code(main, argv):
     ],
 )
 def test_bad_flags_give_one_line_and_nonzero_exit(data_dir, tmp_path, capsys, flags, message):
-    code = _exit_code(notmnist_mlp.main, ["--quick", "--data-dir", str(data_dir), "--out", str(tmp_path), *flags])
+    code = run_main(notmnist_mlp.main, ["--quick", "--data-dir", str(data_dir), "--out", str(tmp_path), *flags])
     err = capsys.readouterr().err.strip()
     assert code != 0 and message in err
     assert len(err.splitlines()) == 1 and "Traceback" not in err

@@ -69,6 +69,17 @@ def test_run_main_maps_errors_to_one_line(exc, code, line, capsys):
     assert capsys.readouterr().err == line + "\n"
 
 
+def test_run_main_returns_what_argparse_exits_with(capsys):
+    def main(argv):
+        _parser().parse_args(argv)
+
+    assert run_main(main, ["--help"]) == 0 and "usage:" in capsys.readouterr().out
+    assert run_main(main, ["--no-such-flag"]) == 2
+    assert capsys.readouterr().err.startswith("error: unrecognized arguments: --no-such-flag")  # one line
+    assert run_main(lambda argv: exit("stopped: no data"), []) == 1
+    assert capsys.readouterr().err == "stopped: no data\n"
+
+
 def test_debug_shows_the_traceback():
     with pytest.raises(DataError):
         run_main(_raiser(DataError("x")), ["--debug"])

@@ -258,10 +258,7 @@ def test_a_malformed_tf_config_is_one_line(value, message, monkeypatch, tmp_path
 )
 def test_bad_distribution_flags_are_one_line(argv, message, monkeypatch, tmp_path, capsys):
     monkeypatch.delenv("TF_CONFIG", raising=False)
-    try:
-        code = run_main(notmnist_mlp.main, [*argv, "--out", str(tmp_path)])
-    except SystemExit as stop:  # argparse's own errors
-        code = stop.code
+    code = run_main(notmnist_mlp.main, [*argv, "--out", str(tmp_path)])  # argparse's own errors included (exit 2)
     assert code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: ") and message in err[0]

@@ -48,10 +48,7 @@ def _run_in_process(args, capsys, monkeypatch):
     monkeypatch.setenv("TFNETS_OFFLINE", "1")
     module, argv = args[0], list(args[1:])
     capsys.readouterr()  # drop anything printed before
-    try:
-        code = run_main(importlib.import_module(module).main, argv)
-    except SystemExit as stop:  # argparse rejects bad flags itself: one line and exit 2
-        code = stop.code
+    code = run_main(importlib.import_module(module).main, argv)  # argparse's own errors included (exit 2)
     captured = capsys.readouterr()
     return types.SimpleNamespace(returncode=code, stdout=captured.out, stderr=captured.err)
 

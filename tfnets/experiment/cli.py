@@ -199,13 +199,19 @@ def core_config(args):
 
 
 def run_main(main, argv=None):
-    """Run `main(argv)`; map errors to one line on stderr and an exit code. Returns the exit code."""
+    """Run `main(argv)`; map errors to one line on stderr and an exit code. Returns the exit code, the one
+    `python -m` would end with (argparse's own `--help` and usage errors included)."""
     debug = "--debug" in (sys.argv[1:] if argv is None else argv) or os.environ.get("TFNETS_DEBUG") == "1"
     quiet_tensorflow(debug)
     previous = _interrupt_on_sigterm()
     try:
         main(argv)
         return 0
+    except SystemExit as stop:  # argparse: --help (0) and bad flags (2, its usage line already printed)
+        if stop.code is None or isinstance(stop.code, int):
+            return stop.code or 0
+        print(stop.code, file=sys.stderr)
+        return 1
     except Terminated:
         print(INTERRUPTED, file=sys.stderr)
         return 128 + signal.SIGTERM
