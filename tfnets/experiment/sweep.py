@@ -416,8 +416,16 @@ class Sweep:
         return sorted(trials, key=lambda t: t[0])
 
     def histories(self):
+        """`{"name=value, ...": per-epoch rows}` of every trial that has trained an epoch."""
+        return {label: history for label, history in self._histories_by_trial().values()}
+
+    def _histories_by_trial(self):
+        """`{trial folder name: (label, history)}`, each trial's history.csv read once."""
         return {
-            ", ".join(f"{k}={v}" for k, v in values.items()): _read_history(self.trial_path(values))
+            trial_name(values): (
+                ", ".join(f"{k}={v}" for k, v in values.items()),
+                _read_history(self.trial_path(values)),
+            )
             for values in self.tried()
             if (self.trial_path(values) / "history.csv").exists()
         }
@@ -446,12 +454,13 @@ class Sweep:
         """
         rows = self.results()
         row = row or (lambda result, history: result)
-        made = {r["trial"]: row(r, _read_history(self.run.path / "trials" / r["trial"])) for r in rows}
+        by_trial = self._histories_by_trial()
+        made = {r["trial"]: row(r, by_trial.get(r["trial"], ("", []))[1]) for r in rows}
         if ranked:
             table = [made[r["trial"]] for r in self.ranked(rows)]
         else:
             table = [made[trial_name(values)] for values in self.table_order() if trial_name(values) in made]
-        curves = self.histories()
+        curves = dict(by_trial.values())
         if baseline is not None:
             label, result, history = baseline
             table.insert(0, row(result, history))
