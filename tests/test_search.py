@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from tfnets.errors import ConfigError
-from tfnets.experiment import TrainResult, determinism
+from tfnets.experiment import TrainResult, determinism, tuner
 from tfnets.experiment.runs import Run
 from tfnets.experiment.sweep import Range, Sweep, add_sweep_arguments, parse_sweep, sweep_config, sweep_options
 
@@ -235,6 +235,29 @@ def test_random_search_over_ranges_resumes(tmp_path):
     assert sorted(p.name for p in (tmp_path / "whole" / "trials").iterdir()) == sorted(
         row["trial"] for row in whole.results()
     )  # one folder per trial, each named units=..._learning_rate=...
+
+
+def test_a_kill_between_a_new_trial_file_and_the_oracle_file_leaves_no_extra_trial(tmp_path, monkeypatch):
+    # KerasTuner writes a new trial's trial.json, then oracle.json; a kill in between must not add a trial.
+    space = {"learning_rate": Range(1e-2, 1.0, "log")}
+    options = dict(tuner="random", max_trials=3, epochs=1)
+    whole = Sweep(Run(tmp_path / "whole", {"seed": 0}), space, **options)
+    whole.search(_trainer([]))
+    save_trial = tuner.RandomOracle._save_trial
+
+    def save_trial_then_die(self, trial):
+        save_trial(self, trial)
+        if trial.trial_id == "2" and trial.status == "RUNNING":
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(tuner.RandomOracle, "_save_trial", save_trial_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        Sweep(Run(tmp_path / "killed", {"seed": 0}), space, **options).search(_trainer([]))
+    monkeypatch.undo()
+    resumed = Sweep(Run(tmp_path / "killed", {"seed": 0}), space, **options)
+    resumed.search(_trainer([]))
+    assert _trace(resumed) == _trace(whole)
+    assert _table(resumed) == _table(whole)
 
 
 def test_bayesian_search_resumes_after_its_gaussian_process_started(tmp_path):

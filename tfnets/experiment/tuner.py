@@ -46,6 +46,14 @@ class _Resumable:
     def save(self):
         _write_state(self._get_oracle_fname(), self.get_state())
 
+    def reload(self):
+        super().reload()
+        # KerasTuner writes a new trial's trial.json before oracle.json: a kill in between leaves a trial the oracle
+        # never recorded, and never trained. Reloaded from its file it would keep its number, so the search would go
+        # on with one trial more than an uninterrupted one; dropped, the next trial takes its number (and folder).
+        for trial_id in [t for t in self.trials if t not in self.start_order]:
+            del self.trials[trial_id]
+
     def _save_trial(self, trial):
         _write_state(Path(self._get_trial_dir(trial.trial_id)) / "trial.json", trial.get_state())
 
