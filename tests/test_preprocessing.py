@@ -38,6 +38,19 @@ def test_epsilon_shrinks_each_direction_to_s_over_s_plus_epsilon_and_the_scale_g
     assert float(np.std(y)) == pytest.approx(1.0, rel=1e-4)
 
 
+def test_fewer_images_than_pixels_give_the_map_of_the_full_eigendecomposition():
+    # N < D: the map is built from an SVD of the images instead of the D x D covariance's eigendecomposition; the
+    # directions the images do not span (variance 0) get 1 / sqrt(epsilon) either way.
+    x = correlated_images(n=20, shape=(4, 4, 2), seed=3)
+    flat = x.reshape(len(x), -1).astype(np.float64) / 255
+    s, u = np.linalg.eigh(np.cov(flat, rowvar=False, bias=True))
+    s = np.clip(s, 0, None)
+    expected = (u * (1 / 255 / np.sqrt(s + 0.1))) @ u.T
+    zca = fit_zca(x, epsilon=0.1, input_scale=1 / 255)
+    np.testing.assert_allclose(zca.matrix, expected, rtol=1e-9, atol=1e-12)
+    assert zca.output_scale == pytest.approx(1 / np.sqrt(np.mean(s / (s + 0.1))), rel=1e-9)
+
+
 def test_layer_matches_the_numpy_map_and_survives_a_keras_save(tmp_path):
     x = correlated_images(n=500, seed=2)
     zca = fit_zca(x[:400], epsilon=0.1, input_scale=1 / 255)

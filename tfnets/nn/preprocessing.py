@@ -47,24 +47,35 @@ def fit_zca(x, epsilon=0.1, input_scale=1.0, chunk=4096):
 
     `epsilon` is in units of `x * input_scale` (e.g. `input_scale=1/255` makes it relative to pixels in [0, 1],
     where 0.1 is a common choice); the returned map takes x in its original units. Costs one D x D covariance and
-    one symmetric eigendecomposition (seconds for D = 3,072).
+    one symmetric eigendecomposition (seconds for D = 3,072), or, with fewer images than features (N < D), one
+    N x D singular value decomposition: the covariance then has rank < N, and every direction outside the images'
+    span has variance 0 (factor 1 / sqrt(epsilon)).
     """
     if epsilon <= 0:
         raise ValueError(f"epsilon must be > 0, got {epsilon}")
     flat = np.asarray(x).reshape(len(x), -1)
     n, dim = flat.shape
     mean = flat.mean(axis=0, dtype=np.float64)
-    cov = np.zeros((dim, dim))
-    for start in range(0, n, chunk):
-        block = flat[start : start + chunk].astype(np.float64) - mean
-        cov += block.T @ block
-    cov *= input_scale**2 / n
-    eigenvalues, eigenvectors = np.linalg.eigh(cov)
-    eigenvalues = np.clip(eigenvalues, 0.0, None)  # round-off can make the null directions slightly negative
-    matrix = (eigenvectors * (input_scale / np.sqrt(eigenvalues + epsilon))) @ eigenvectors.T
+    if n < dim:
+        _, singular, directions = np.linalg.svd(flat.astype(np.float64) - mean, full_matrices=False)
+        eigenvalues = singular**2 * input_scale**2 / n  # (n,), the only non-zero ones
+        factors = input_scale / np.sqrt(eigenvalues + epsilon)
+        null_factor = input_scale / np.sqrt(epsilon)
+        # U diag(f) U^T over all D directions = null_factor * I + U_r diag(f_r - null_factor) U_r^T.
+        matrix = (directions.T * (factors - null_factor)) @ directions
+        matrix[np.diag_indices(dim)] += null_factor
+    else:
+        cov = np.zeros((dim, dim))
+        for start in range(0, n, chunk):
+            block = flat[start : start + chunk].astype(np.float64) - mean
+            cov += block.T @ block
+        cov *= input_scale**2 / n
+        eigenvalues, eigenvectors = np.linalg.eigh(cov)
+        eigenvalues = np.clip(eigenvalues, 0.0, None)  # round-off can make the null directions slightly negative
+        matrix = (eigenvectors * (input_scale / np.sqrt(eigenvalues + epsilon))) @ eigenvectors.T
     # Variance of the whitened training data along eigenvector i is s_i / (s_i + epsilon); their mean over the D
-    # directions is the whitened data's overall variance, which the output scale brings to 1.
-    whitened_variance = float(np.mean(eigenvalues / (eigenvalues + epsilon)))
+    # directions (zero for the null ones) is the whitened data's overall variance, which the output scale brings to 1.
+    whitened_variance = float(np.sum(eigenvalues / (eigenvalues + epsilon)) / dim)
     return ZCA(mean=mean, matrix=matrix, output_scale=1.0 / np.sqrt(whitened_variance))
 
 
