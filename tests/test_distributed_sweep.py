@@ -1,9 +1,8 @@
 """Distributed sweeps (KerasTuner's chief + workers) and `python -m tfnets.experiment.launch`.
 
-The end-to-end tests run a real 4-trial `apps.notmnist_mlp` sweep (--quick, 20 epochs per trial) as one plain
-process, through the launcher with 2 workers, and through the launcher with one worker killed mid-trial and the launch
-repeated. Every process gets one TensorFlow thread, so all of them compute the same way and the tables can be
-compared exactly.
+The end-to-end test runs a real 4-trial `apps.notmnist_mlp` random search (--quick, 20 epochs per trial) as one
+plain process, and through the launcher with 2 workers, one of them killed mid-trial, then the launch repeated.
+Every process gets one TensorFlow thread, so all of them compute the same way and the tables can be compared exactly.
 """
 
 import csv
@@ -23,11 +22,10 @@ import pytest
 from tfnets.errors import ConfigError, TfnetsError
 from tfnets.experiment import TrainResult, launch, locks, sweep_cluster
 from tfnets.experiment.runs import Run
-from tfnets.experiment.sweep import Sweep
+from tfnets.experiment.sweep import Sweep, trial_name
 
 ROOT = Path(__file__).resolve().parents[1]
-RATES = "0.01,0.05,0.1,0.3"
-TRIALS = [f"learning_rate={rate}" for rate in RATES.split(",")]
+MAX_TRIALS = 4
 
 
 def _env(data_dir):
@@ -43,6 +41,7 @@ def _env(data_dir):
 
 
 def _app(out):
+    """A KerasTuner random search over a range (not a grid): 4 trials of 20 epochs, long enough to be killed in."""
     return [
         sys.executable,
         "-m",
@@ -51,9 +50,13 @@ def _app(out):
         "--epochs",
         "20",
         "--hidden-units",
-        "100",
+        "20",
         "--sweep",
-        f"learning_rate={RATES}",
+        "learning_rate=0.01:0.5:log",
+        "--tuner",
+        "random",
+        "--max-trials",
+        str(MAX_TRIALS),
         "--out",
         str(out / "runs"),
         "--export-dir",
@@ -61,7 +64,7 @@ def _app(out):
     ]
 
 
-def _launch(out, data_dir, workers=2):
+def _launch(out, workers=2):
     return [sys.executable, "-m", "tfnets.experiment.launch", "--workers", str(workers), "--", *_app(out)]
 
 
@@ -92,26 +95,10 @@ def single_table(data_dir, tmp_path_factory):
     done = subprocess.run(_app(out), cwd=ROOT, env=_env(data_dir), capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     table = _table(out)
-    assert [row["learning_rate"] for row in table] == RATES.split(",")
-    assert all(row["status"] == "completed" for row in table)
+    assert len(table) == MAX_TRIALS and all(row["status"] == "completed" for row in table)
+    rates = [float(row["learning_rate"]) for row in table]
+    assert len(set(rates)) == MAX_TRIALS and all(0.01 <= rate <= 0.5 for rate in rates)
     return table
-
-
-@pytest.mark.slow
-def test_two_workers_give_the_single_process_table(single_table, data_dir, tmp_path):
-    done = subprocess.run(
-        _launch(tmp_path, data_dir), cwd=ROOT, env=_env(data_dir), capture_output=True, text=True, timeout=600
-    )
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
-    assert _table(tmp_path) == single_table
-    trained = _trained_by(done.stdout)
-    assert set(trained) == {"tuner0", "tuner1"}, trained  # each worker ran at least one trial
-    assert sorted(t for trials in trained.values() for t in trials) == sorted(TRIALS)  # each trial ran once
-    for name in ("chief", "tuner0", "tuner1"):
-        assert f"[{name}] {name}: no trials left" in done.stdout
-    # The tables, figures and export are written once, by the plain run at the end.
-    assert (_run_dir(tmp_path) / "learning_rate_curves.png").exists()
-    assert not re.search(r"^\[final\] trial ", done.stdout, flags=re.M)  # it found every trial finished
 
 
 def _completed_trials(run_dir):
@@ -120,21 +107,25 @@ def _completed_trials(run_dir):
     for path in (run_dir / "tuner" / "learning_rate").glob("trial_*/trial.json"):
         trial = json.loads(path.read_text())
         if trial["status"] == "COMPLETED":
-            names.append("learning_rate=" + trial["hyperparameters"]["values"]["learning_rate"])
+            names.append(trial_name(trial["hyperparameters"]["values"]))
     return names
 
 
 @pytest.mark.slow
-def test_killed_worker_then_relaunch_finishes_without_repeating_completed_trials(single_table, data_dir, tmp_path):
+def test_two_workers_killed_mid_trial_then_relaunched_give_the_single_process_table(single_table, data_dir, tmp_path):
+    # One launch (chief + 2 workers) until a trial has completed and a worker is in the middle of another one;
+    # that worker is killed. The same launch again must finish the sweep without repeating a completed trial, resume
+    # the killed trial from its checkpoint, and end with exactly the table of one plain process: the chief's seeded
+    # oracle proposes the same learning rates, and each trial trains the same way wherever it runs.
     proc = subprocess.Popen(
-        _launch(tmp_path, data_dir),
+        _launch(tmp_path),
         cwd=ROOT,
         env=_env(data_dir),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
-    lines = queue.Queue()
+    lines, seen = queue.Queue(), []
     threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout], daemon=True).start()
     pids, completed, killed = {}, 0, None
     deadline = time.monotonic() + 300
@@ -145,10 +136,11 @@ def test_killed_worker_then_relaunch_finishes_without_repeating_completed_trials
             except queue.Empty:
                 assert proc.poll() is None, "the launch ended before a worker could be killed"
                 continue
+            seen.append(line)
             if line.startswith("[launch] chief pid"):
                 pids = dict((name, int(pid)) for name, pid in re.findall(r"(\w+) pid (\d+)", line))
             completed += line.startswith("[chief] Trial ") and " Complete " in line
-            started = re.match(r"^\[(tuner\d)\] Epoch 5/20", line)
+            started = re.match(r"^\[(tuner\d)\] Epoch 3/20", line)
             if completed and started:  # a trial is finished and this worker is in the middle of another one
                 killed = started.group(1)
                 os.kill(pids[killed], signal.SIGKILL)
@@ -167,19 +159,26 @@ def test_killed_worker_then_relaunch_finishes_without_repeating_completed_trials
 
     run_dir = _run_dir(tmp_path)
     finished = _completed_trials(run_dir)
-    assert finished and len(finished) < len(TRIALS)
+    assert finished and len(finished) < MAX_TRIALS
     before = {name: (run_dir / "trials" / name / "metrics.json").stat().st_mtime_ns for name in finished}
+    first = _trained_by("".join(seen))
 
-    again = subprocess.run(
-        _launch(tmp_path, data_dir), cwd=ROOT, env=_env(data_dir), capture_output=True, text=True, timeout=600
-    )
+    again = subprocess.run(_launch(tmp_path), cwd=ROOT, env=_env(data_dir), capture_output=True, text=True, timeout=600)
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-2000:]
-    retrained = [t for trials in _trained_by(again.stdout).values() for t in trials]
+    second = _trained_by(again.stdout)
+    retrained = [t for trials in second.values() for t in trials]
     assert not set(retrained) & set(finished)  # completed trials were not handed out again...
     after = {name: (run_dir / "trials" / name / "metrics.json").stat().st_mtime_ns for name in finished}
     assert after == before  # ...nor touched
-    assert sorted(retrained + finished) == sorted(TRIALS)
+    expected = sorted(trial_name({"learning_rate": float(row["learning_rate"])}) for row in single_table)
+    assert sorted(retrained + finished) == expected  # each trial finished once
     assert "resuming after epoch" in again.stdout  # the killed worker's trial went on from its checkpoint
+    assert {*first, *second} == {"tuner0", "tuner1"}, (first, second)  # both workers trained
+    for name in ("chief", "tuner0", "tuner1"):
+        assert f"[{name}] {name}: no trials left" in again.stdout
+    # The tables, figures and export are written once, by the plain run at the end, which found every trial finished.
+    assert not re.search(r"^\[final\] trial ", again.stdout, flags=re.M)
+    assert (run_dir / "learning_rate_curves.png").exists()
     assert _table(tmp_path) == single_table  # the interrupted trial resumed exactly
 
 
@@ -339,53 +338,3 @@ def test_multi_worker_processes_get_one_cluster_and_their_own_index():
     assert [name for name, _ in specs] == ["worker0", "worker1"]
     assert all(c["cluster"] == {"worker": ["127.0.0.1:4001", "127.0.0.1:4002"]} for c in configs)
     assert [c["task"] for c in configs] == [{"type": "worker", "index": 0}, {"type": "worker", "index": 1}]
-
-
-# -- a KerasTuner search (not a grid) on the same cluster ------------------------------------------------------------
-
-
-def _search_app(out):
-    return [
-        sys.executable,
-        "-m",
-        "apps.notmnist_mlp",
-        "--quick",
-        "--epochs",
-        "2",
-        "--hidden-units",
-        "20",
-        "--sweep",
-        "learning_rate=0.01:0.5:log",
-        "--tuner",
-        "random",
-        "--max-trials",
-        "4",
-        "--out",
-        str(out / "runs"),
-        "--export-dir",
-        str(out / "export"),
-    ]
-
-
-@pytest.mark.slow
-def test_a_random_search_over_a_range_runs_on_two_workers_like_one_process(data_dir, tmp_path):
-    single = subprocess.run(
-        _search_app(tmp_path / "single"), cwd=ROOT, env=_env(data_dir), capture_output=True, text=True, timeout=300
-    )
-    assert single.returncode == 0, single.stderr[-2000:]
-    done = subprocess.run(
-        [sys.executable, "-m", "tfnets.experiment.launch", "--workers", "2", "--", *_search_app(tmp_path / "cluster")],
-        cwd=ROOT,
-        env=_env(data_dir),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
-    trained = _trained_by(done.stdout)
-    names = sorted(t for trials in trained.values() for t in trials)
-    assert len(names) == 4 and len(set(names)) == 4  # the chief's oracle handed each trial out once
-    assert "[chief] chief: no trials left" in done.stdout
-    # The chief's seeded oracle proposes the same learning rates as one process, and each trains the same way.
-    assert _table(tmp_path / "cluster") == _table(tmp_path / "single")
-    assert sorted(f"learning_rate={row['learning_rate']}" for row in _table(tmp_path / "single")) == names

@@ -195,36 +195,6 @@ def test_an_app_under_mirrored_records_its_devices_and_matches(app_one_device, t
         assert final[key] == pytest.approx(value, rel=TOLERANCE), key
 
 
-@pytest.mark.slow
-def test_an_app_on_two_workers_writes_once_and_resumes_as_a_group(app_one_device, tmp_path, data_dir):
-    ports = _free_ports(2)
-    command = [
-        sys.executable,
-        "-m",
-        "apps.notmnist_mlp",
-        *_app_argv(tmp_path, data_dir),
-        "--distribute",
-        "multi-worker",
-    ]
-    results = _run_group([(command, _cluster_env(i, ports)) for i in range(2)])
-    for code, _, stderr in results:
-        assert code == 0, stderr
-    final = _metrics(tmp_path)["final"]
-    for key, value in app_one_device["final"].items():
-        assert final[key] == pytest.approx(value, rel=TOLERANCE), key
-    # The chief wrote the run folder and the export; the other worker wrote only its own scratch folder.
-    assert (tmp_path / "export" / "metadata.json").exists()
-    worker_out = results[1][1]
-    assert f"run folder: {tmp_path}" not in worker_out and "tfnets-worker1-" in worker_out
-
-    # The whole group run again: every worker restores the chief's checkpoint, nothing is retrained.
-    again = _run_group([(command, _cluster_env(i, ports)) for i in range(2)])
-    for code, out, stderr in again:
-        assert code == 0, stderr
-        assert "all 2 epochs already trained" in out
-    assert _metrics(tmp_path)["final"] == final
-
-
 # ---------------------------------------------------------------- one-line errors
 
 
@@ -370,7 +340,9 @@ KILLED_WORKER = textwrap.dedent("""
 
 
 @pytest.mark.slow
-def test_a_killed_worker_then_the_group_again_resumes_from_the_chiefs_checkpoint(app_one_device, tmp_path, data_dir):
+def test_a_killed_worker_then_the_group_again_resumes_from_the_chiefs_checkpoint_and_only_the_chief_writes(
+    app_one_device, tmp_path, data_dir
+):
     ports = _free_ports(2)
     argv = [*_app_argv(tmp_path, data_dir), "--distribute", "multi-worker"]
     children = [
@@ -399,11 +371,24 @@ def test_a_killed_worker_then_the_group_again_resumes_from_the_chiefs_checkpoint
             child.kill()
             child.communicate()
 
+    command = [sys.executable, "-m", "apps.notmnist_mlp", *argv]
     ports = _free_ports(2)
-    again = _run_group([([sys.executable, "-m", "apps.notmnist_mlp", *argv], _cluster_env(i, ports)) for i in range(2)])
-    for code, out, stderr in again:
+    resumed = _run_group([(command, _cluster_env(i, ports)) for i in range(2)])
+    for code, out, stderr in resumed:
         assert code == 0, stderr
         assert "resuming after epoch 1 of 2" in out
     final = _metrics(tmp_path)["final"]
     for key, value in app_one_device["final"].items():
         assert final[key] == pytest.approx(value, rel=TOLERANCE), key
+    # The chief wrote the run folder and the export; the other worker wrote only its own scratch folder.
+    assert (tmp_path / "export" / "metadata.json").exists()
+    worker_out = resumed[1][1]
+    assert f"run folder: {tmp_path}" not in worker_out and "tfnets-worker1-" in worker_out
+
+    # The whole group run again: every worker restores the chief's final checkpoint, nothing is retrained.
+    ports = _free_ports(2)
+    again = _run_group([(command, _cluster_env(i, ports)) for i in range(2)])
+    for code, out, stderr in again:
+        assert code == 0, stderr
+        assert "all 2 epochs already trained" in out
+    assert _metrics(tmp_path)["final"] == final

@@ -2,7 +2,7 @@
 
 The SIGKILL test trains a small network with ReduceLROnPlateau and EarlyStopping in a child process, kills that
 process (SIGKILL) right after an epoch's checkpoint, re-runs it, and compares history and weights with a run that was
-never interrupted.
+never interrupted (trained in the test's own process).
 """
 
 import contextlib
@@ -73,11 +73,17 @@ def _train(folder, kill_after=0):
     return done
 
 
+def _train_here(folder, capsys, monkeypatch):
+    """The same script in this process (no kill): what it prints. Saves a TensorFlow start-up per run."""
+    monkeypatch.setattr(sys, "argv", ["-c", str(folder), "0"])
+    capsys.readouterr()
+    exec(compile(TRAIN_SCRIPT, "<train script>", "exec"), {"__name__": "__main__"})
+    return capsys.readouterr().out
+
+
 @pytest.mark.slow
-def test_sigkill_after_a_checkpoint_then_rerun_equals_an_uninterrupted_run(tmp_path):
-    whole = _train(tmp_path / "whole")
-    assert whole.returncode == 0, whole.stderr
-    expected = json.loads(whole.stdout.splitlines()[-1])
+def test_sigkill_after_a_checkpoint_then_rerun_equals_an_uninterrupted_run(tmp_path, capsys, monkeypatch):
+    expected = json.loads(_train_here(tmp_path / "whole", capsys, monkeypatch).splitlines()[-1])
     epochs = len(expected["history"])
     assert 6 < epochs < 30  # early stopping ended it, after the kill below
     assert expected["lr"] < 0.02 / 2  # and the learning rate was halved more than once
@@ -94,9 +100,9 @@ def test_sigkill_after_a_checkpoint_then_rerun_equals_an_uninterrupted_run(tmp_p
     for a, b in zip(got["weights"], expected["weights"]):
         np.testing.assert_array_equal(np.array(a), np.array(b))
 
-    again = _train(tmp_path / "resumed")  # a run that stopped early stays stopped
-    assert f"stopped early already trained (checkpoint, {epochs} epochs)" in again.stdout
-    assert json.loads(again.stdout.splitlines()[-1]) == expected
+    again = _train_here(tmp_path / "resumed", capsys, monkeypatch)  # a run that stopped early stays stopped
+    assert f"stopped early already trained (checkpoint, {epochs} epochs)" in again
+    assert json.loads(again.splitlines()[-1]) == expected
 
 
 def _tiny_model(seed):
