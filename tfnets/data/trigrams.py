@@ -65,12 +65,15 @@ def read_trigram_h5(path):
     return Splits(*splits, class_names=tuple(words), source=str(path), note=note)
 
 
-def sentence_windows(lines):
-    """All consecutive 4-word windows of each line (lower-cased whitespace tokens), as lists of words."""
-    for line in lines:
-        tokens = line.lower().split()
-        for start in range(len(tokens) - WINDOW + 1):
-            yield tokens[start : start + WINDOW]
+def sentence_windows(token_ids):
+    """All consecutive 4-token windows of each line's token ids (windows never cross a line end): (N, 4) int64."""
+    lengths = np.array([len(ids) for ids in token_ids], np.int64)
+    flat = np.fromiter((i for ids in token_ids for i in ids), np.int64, count=int(lengths.sum()))
+    if len(flat) < WINDOW:
+        return np.empty((0, WINDOW), np.int64)
+    line = np.repeat(np.arange(len(lengths)), lengths)  # the line of every token
+    inside = line[: len(flat) - WINDOW + 1] == line[WINDOW - 1 :]  # the window's first and last token share a line
+    return np.lib.stride_tricks.sliding_window_view(flat, WINDOW)[inside]
 
 
 def build_from_sentences(path, seed):
@@ -79,13 +82,13 @@ def build_from_sentences(path, seed):
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as err:
         raise corrupt_file_error(path, err, "text file (expected UTF-8 sentences)") from err
-    windows = list(sentence_windows(lines))
-    if not windows:
-        raise DataError(f"{path}: no line has 4 or more words; not the raw_sentences.txt corpus")
     # Lower-case like Hinton's course data: the corpus has 652 cased tokens but 250 words.
-    words = sorted({word for line in lines for word in line.lower().split()})
+    tokens = [line.lower().split() for line in lines]
+    words = sorted({word for line in tokens for word in line})
     index = {word: i for i, word in enumerate(words)}
-    grams = np.array([[index[w] for w in window] for window in windows], dtype=np.int64)
+    grams = sentence_windows([[index[w] for w in line] for line in tokens])
+    if not len(grams):
+        raise DataError(f"{path}: no line has 4 or more words; not the raw_sentences.txt corpus")
     order = np.random.default_rng(seed).permutation(len(grams))
     grams = grams[order]
     n_train, n_valid = int(0.8 * len(grams)), int(0.1 * len(grams))
