@@ -180,8 +180,8 @@ def part_gradcheck(exp, data, args):
 
     rng = np.random.default_rng(args.seed)
     # N > 2: with two examples batch norm's output barely depends on the weights; small N keeps few ReLU kinks.
-    N, D, C = 5, quick(args, 15, 5), 10
-    hidden = quick(args, [20, 30], [6, 5])
+    N, D, C = 5, quick(args, 15, 5), quick(args, 10, 4)
+    hidden = quick(args, [20, 30], [4, 3])
     X, y = rng.standard_normal((N, D)), rng.integers(0, C, size=N)
     rows = []
     cases = [
