@@ -21,13 +21,14 @@ demo: venv
 	$(WITH_DATA) $(PY) -m apps.notmnist_cnn
 
 # Two pytest workers where the machine has the cores (every test is independent; TensorFlow start-up and the
-# subprocess tests leave a core idle otherwise).
+# subprocess tests leave a core idle otherwise). loadgroup: tests sharing a module-scoped fixture stay together
+# (tests/conftest.py), so an app's quick run is made once.
 test: venv
-	$(WITH_DATA) $(PY) -m pytest -q -n auto --maxprocesses 2
+	$(WITH_DATA) $(PY) -m pytest -q -n auto --maxprocesses 2 --dist loadgroup
 
 # The edit-test loop: everything but the tests marked slow (multi-process, kill-and-resume, whole-app runs).
 test-fast: venv
-	$(WITH_DATA) $(PY) -m pytest -q -n auto --maxprocesses 2 -m "not slow"
+	$(WITH_DATA) $(PY) -m pytest -q -n auto --maxprocesses 2 --dist loadgroup -m "not slow"
 
 lint: venv
 	$(PY) -m ruff check .

@@ -51,3 +51,15 @@ def _release_folder_locks():
 
     locks.release_all()
     distribute.reset()
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
+def pytest_collection_modifyitems(config, items):
+    """With pytest-xdist's `--dist loadgroup` (`make test`): the tests that share a module-scoped fixture (a quick
+    run of an app, a reference training) go to one worker together, so that fixture runs once, not once per worker
+    that happens to get one of them (tens of seconds each)."""
+    for item in items:
+        fixtures = getattr(item, "_fixtureinfo", None)
+        shared = fixtures and any(defs[-1].scope == "module" for defs in fixtures.name2fixturedefs.values())
+        if shared:
+            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
