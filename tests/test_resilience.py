@@ -85,7 +85,7 @@ def save_or_hang(self, model, epochs_done, history, *args, **kwargs):
         time.sleep(3600)
     save(self, model, epochs_done, history, *args, **kwargs)
 Run.save_checkpoint = save_or_hang
-runpy.run_module("apps.notmnist_cnn", run_name="__main__", alter_sys=True)
+runpy.run_module("apps.notmnist_mlp", run_name="__main__", alter_sys=True)
 """
 
 
@@ -93,7 +93,7 @@ runpy.run_module("apps.notmnist_cnn", run_name="__main__", alter_sys=True)
 def test_sigkill_mid_training_then_rerun_equals_uninterrupted_run(data_dir, tmp_path, capsys, monkeypatch):
     base = ["--quick", "--epochs", "5", "--seed", "3", "--data-dir", str(data_dir)]
     whole = _run_in_process(
-        ["apps.notmnist_cnn", *base, "--out", str(tmp_path / "a"), "--export-dir", str(tmp_path / "ma")],
+        ["apps.notmnist_mlp", *base, "--out", str(tmp_path / "a"), "--export-dir", str(tmp_path / "ma")],
         capsys,
         monkeypatch,
     )
@@ -124,7 +124,7 @@ def test_sigkill_mid_training_then_rerun_equals_uninterrupted_run(data_dir, tmp_
         assert json.loads(bytes(saved["state"]).decode())["epochs_done"] == 2
     assert not (checkpoint.parent / "metrics.json").exists()
 
-    resumed = _run_in_process(["apps.notmnist_cnn", *command], capsys, monkeypatch)
+    resumed = _run_in_process(["apps.notmnist_mlp", *command], capsys, monkeypatch)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert "resuming after epoch 2" in resumed.stdout
     assert _metrics(tmp_path / "b") == _metrics(tmp_path / "a")

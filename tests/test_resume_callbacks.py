@@ -50,7 +50,8 @@ TRAIN_SCRIPT = textwrap.dedent("""
     (x, y), (xv, yv) = noisy(96), noisy(48)
     model = keras.Sequential([keras.Input((12,)), keras.layers.Dense(32, activation="relu"),
                               keras.layers.Dropout(0.3), keras.layers.Dense(3)])
-    model.compile(keras.optimizers.Adam(0.02), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.compile(keras.optimizers.Adam(0.02), keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  run_eagerly=True)  # tiny batches: tracing would cost more than it saves
     callbacks = [keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=1),
                  keras.callbacks.EarlyStopping(monitor="val_loss", patience=4, restore_best_weights=True)]
     history = Run(folder, {"seed": 0}).fit(model, (x, y), (xv, yv), epochs=30, batch_size=32, verbose=0,
@@ -108,7 +109,9 @@ def test_sigkill_after_a_checkpoint_then_rerun_equals_an_uninterrupted_run(tmp_p
 def _tiny_model(seed):
     keras.utils.set_random_seed(seed)
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
-    model.compile(keras.optimizers.SGD(0.5), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.compile(
+        keras.optimizers.SGD(0.5), keras.losses.SparseCategoricalCrossentropy(from_logits=True), run_eagerly=True
+    )
     return model
 
 

@@ -48,7 +48,12 @@ def _trainer(calls, crash_on=None):
         model = keras.Sequential(
             [keras.Input((4,)), keras.layers.Dense(values["units"], activation="relu"), keras.layers.Dense(2)]
         )
-        model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+        model.compile(
+            "adam",
+            keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            metrics=["accuracy"],
+            run_eagerly=True,  # a few tiny batches: tracing would cost more than it saves
+        )
         callbacks = [*callbacks, Crash()] if values["units"] == crash_on else list(callbacks)
         history = run.fit(
             model,
