@@ -117,10 +117,19 @@ def one_device(tmp_path_factory):
     return _last_json(printed.getvalue())
 
 
-def test_mirrored_over_two_logical_devices_matches_one_device(one_device, tmp_path):
-    [(code, stdout, stderr)] = _run_group([([sys.executable, "-c", TRAIN_BOTH, "mirrored", str(tmp_path)], os.environ)])
+@pytest.fixture(scope="module")
+def mirrored(tmp_path_factory):
+    """TRAIN_BOTH, then BATCH_NORM, in one child process with 2 logical CPU devices: their two JSON lines."""
+    out = tmp_path_factory.mktemp("mirrored")
+    script = TRAIN_BOTH + BATCH_NORM
+    [(code, stdout, stderr)] = _run_group([([sys.executable, "-c", script, "mirrored", str(out)], os.environ)])
     assert code == 0, stderr
-    got = _last_json(stdout)
+    *_, both, batch_norm = stdout.strip().splitlines()
+    return json.loads(both), json.loads(batch_norm)
+
+
+def test_mirrored_over_two_logical_devices_matches_one_device(one_device, mirrored):
+    got = mirrored[0]
     assert got["replicas"] == 2 and one_device["replicas"] == 1
     for net in ("mlp", "fc"):
         assert _max_relative_difference(got["losses"][net], one_device["losses"][net]) < TOLERANCE, net
@@ -278,10 +287,8 @@ def test_precision_is_the_models_compute_dtype_and_is_put_back(tmp_path, data_di
 
 # Batch normalisation under a strategy: each replica's statistics come from its half of the batch unless the layer
 # is synchronized. The CNN apps build synchronized layers whenever there are several replicas.
+# Run after TRAIN_BOTH in the same process (its `dist` is the mirrored strategy over 2 logical devices).
 BATCH_NORM = textwrap.dedent("""
-    import json, sys
-    from tfnets.experiment import distribute, determinism
-    mirrored = distribute.setup("mirrored", 2)
     determinism.configure(0)
     import keras, numpy as np
     from apps import mnist_cnn
@@ -298,7 +305,7 @@ BATCH_NORM = textwrap.dedent("""
             # beta, which follows the batch mean, into full-size steps).
             model.compile(keras.optimizers.SGD(0.05),
                           keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-            history = Run(f"{sys.argv[1]}/{name}", {}).fit(model, (x, y), (x[:32], y[:32]), epochs=2, batch_size=32,
+            history = Run(f"{out}/{name}", {}).fit(model, (x, y), (x[:32], y[:32]), epochs=2, batch_size=32,
                                                 verbose=0, tensorboard=False)
         synchronized = [layer.synchronized for layer in model.layers
                         if isinstance(layer, keras.layers.BatchNormalization)]
@@ -314,15 +321,13 @@ BATCH_NORM = textwrap.dedent("""
 
     one = __import__("tensorflow").distribute.get_strategy()
     print(json.dumps({"one": train("one", one, lambda: mnist_cnn.build_classifier(0.0)),
-                      "app": train("app", mirrored.strategy, lambda: mnist_cnn.build_classifier(0.0)),
-                      "plain": train("plain", mirrored.strategy, per_replica)}))
+                      "app": train("app", dist.strategy, lambda: mnist_cnn.build_classifier(0.0)),
+                      "plain": train("plain", dist.strategy, per_replica)}))
 """)
 
 
-def test_batch_norm_under_mirrored_uses_global_batch_statistics(tmp_path):
-    [(code, stdout, stderr)] = _run_group([([sys.executable, "-c", BATCH_NORM, str(tmp_path)], os.environ)])
-    assert code == 0, stderr
-    runs = _last_json(stdout)
+def test_batch_norm_under_mirrored_uses_global_batch_statistics(mirrored):
+    runs = mirrored[1]
     assert runs["one"]["synchronized"] == [False] * 4  # one device: the layers are left as they were
     assert runs["app"]["synchronized"] == [True] * 4
     assert runs["plain"]["synchronized"] == [False] * 4
