@@ -50,7 +50,7 @@ def _app(out):
         "--epochs",
         "20",
         "--hidden-units",
-        "20",
+        "100",
         "--sweep",
         "learning_rate=0.01:0.5:log",
         "--tuner",
@@ -140,7 +140,7 @@ def test_two_workers_killed_mid_trial_then_relaunched_give_the_single_process_ta
             if line.startswith("[launch] chief pid"):
                 pids = dict((name, int(pid)) for name, pid in re.findall(r"(\w+) pid (\d+)", line))
             completed += line.startswith("[chief] Trial ") and " Complete " in line
-            started = re.match(r"^\[(tuner\d)\] Epoch 3/20", line)
+            started = re.match(r"^\[(tuner\d)\] Epoch 2/20", line)
             if completed and started:  # a trial is finished and this worker is in the middle of another one
                 killed = started.group(1)
                 os.kill(pids[killed], signal.SIGKILL)
