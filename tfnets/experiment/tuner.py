@@ -53,6 +53,7 @@ class _Resumable:
         # on with one trial more than an uninterrupted one; dropped, the next trial takes its number (and folder).
         for trial_id in [t for t in self.trials if t not in self.start_order]:
             del self.trials[trial_id]
+            (Path(self._get_trial_dir(trial_id)) / "trial.json").unlink(missing_ok=True)
 
     def _save_trial(self, trial):
         _write_state(Path(self._get_trial_dir(trial.trial_id)) / "trial.json", trial.get_state())
