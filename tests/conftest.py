@@ -4,7 +4,10 @@ Real-data tests read `TFNETS_DATA_DIR`. Without it they skip with a reason; `.ci
 `TFNETS_REQUIRE_DATA=1` so that a missing dataset fails CI instead of silently skipping.
 """
 
+import contextlib
+import io
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -40,6 +43,19 @@ def require_file(data_dir, relative):
             pytest.fail(reason + " but TFNETS_REQUIRE_DATA=1")
         pytest.skip(reason)
     return path
+
+
+def run_script_here(script, *argv):
+    """Run a `python -c` script in this process (a TensorFlow start-up less than a child process) with `argv` as its
+    arguments; returns what it printed."""
+    printed, saved_argv = io.StringIO(), sys.argv
+    sys.argv = ["-c", *map(str, argv)]
+    try:
+        with contextlib.redirect_stdout(printed):
+            exec(compile(script, "<script>", "exec"), {"__name__": "__main__"})
+    finally:
+        sys.argv = saved_argv
+    return printed.getvalue()
 
 
 @pytest.fixture(autouse=True)

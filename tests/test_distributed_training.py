@@ -4,8 +4,6 @@ the per-epoch losses of one device to float32 round-off; only the chief writes; 
 Logical devices must be made before TensorFlow starts, so every multi-device run is a fresh child process.
 """
 
-import contextlib
-import io
 import json
 import os
 import signal
@@ -20,6 +18,7 @@ import numpy as np
 import pytest
 
 from apps import notmnist_mlp
+from tests.conftest import run_script_here
 from tfnets.errors import ConfigError
 from tfnets.experiment import distribute
 from tfnets.experiment.cli import run_main
@@ -106,15 +105,7 @@ def _max_relative_difference(a, b):
 @pytest.fixture(scope="module")
 def one_device(tmp_path_factory):
     # One device needs no logical devices made before TensorFlow starts: trained in this process.
-    out = tmp_path_factory.mktemp("none")
-    printed, argv = io.StringIO(), sys.argv
-    sys.argv = ["-c", "none", str(out)]
-    try:
-        with contextlib.redirect_stdout(printed):
-            exec(compile(TRAIN_BOTH, "<train both>", "exec"), {"__name__": "__main__"})
-    finally:
-        sys.argv = argv
-    return _last_json(printed.getvalue())
+    return _last_json(run_script_here(TRAIN_BOTH, "none", tmp_path_factory.mktemp("none")))
 
 
 @pytest.fixture(scope="module")

@@ -18,6 +18,7 @@ import keras
 import numpy as np
 import pytest
 
+from tests.conftest import run_script_here
 from tfnets.errors import ConfigError
 from tfnets.experiment.callbacks import KeepBest
 from tfnets.experiment.cli import run_main
@@ -74,17 +75,10 @@ def _train(folder, kill_after=0):
     return done
 
 
-def _train_here(folder, capsys, monkeypatch):
-    """The same script in this process (no kill): what it prints. Saves a TensorFlow start-up per run."""
-    monkeypatch.setattr(sys, "argv", ["-c", str(folder), "0"])
-    capsys.readouterr()
-    exec(compile(TRAIN_SCRIPT, "<train script>", "exec"), {"__name__": "__main__"})
-    return capsys.readouterr().out
-
-
 @pytest.mark.slow
-def test_sigkill_after_a_checkpoint_then_rerun_equals_an_uninterrupted_run(tmp_path, capsys, monkeypatch):
-    expected = json.loads(_train_here(tmp_path / "whole", capsys, monkeypatch).splitlines()[-1])
+def test_sigkill_after_a_checkpoint_then_rerun_equals_an_uninterrupted_run(tmp_path):
+    # The uninterrupted run and the final one train in this process (run_script_here): a TF start-up less each.
+    expected = json.loads(run_script_here(TRAIN_SCRIPT, tmp_path / "whole", 0).splitlines()[-1])
     epochs = len(expected["history"])
     assert 6 < epochs < 30  # early stopping ended it, after the kill below
     assert expected["lr"] < 0.02 / 2  # and the learning rate was halved more than once
@@ -101,7 +95,7 @@ def test_sigkill_after_a_checkpoint_then_rerun_equals_an_uninterrupted_run(tmp_p
     for a, b in zip(got["weights"], expected["weights"]):
         np.testing.assert_array_equal(np.array(a), np.array(b))
 
-    again = _train_here(tmp_path / "resumed", capsys, monkeypatch)  # a run that stopped early stays stopped
+    again = run_script_here(TRAIN_SCRIPT, tmp_path / "resumed", 0)  # a run that stopped early stays stopped
     assert f"stopped early already trained (checkpoint, {epochs} epochs)" in again
     assert json.loads(again.splitlines()[-1]) == expected
 

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from tfnets.errors import ConfigError
-from tfnets.experiment import TrainResult, determinism, locks, tuner
+from tfnets.experiment import TrainResult, determinism, tuner
 from tfnets.experiment.runs import Run
 from tfnets.experiment.sweep import Range, Sweep, add_sweep_arguments, parse_sweep, sweep_config, sweep_options
 
@@ -345,9 +345,8 @@ def test_hyperband_survives_sigkill(tmp_path):
     # The same search again, in this process: it resumes from what the killed one left on disk.
     calls = []
     space = {"learning_rate": Range(1e-2, 1.0, "log"), "units": Range(2, 16, "log", True)}
-    Sweep(Run(tmp_path / "run", {"seed": 0}), space, tuner="hyperband", epochs=3).search(_trainer(calls))
-    locks.release_all()
     sweep = Sweep(Run(tmp_path / "run", {"seed": 0}), space, tuner="hyperband", epochs=3)
+    sweep.search(_trainer(calls))
     assert len(sweep.search_trace()) == 6 and all(score is not None for _, score, _ in sweep.search_trace())
     assert sorted(row["epochs"] for row in sweep.results()) == [1, 1, 3, 3, 3]  # 11 epochs in all
     # The two trials that had ended before the kill (at least one epoch each) were not trained again.
