@@ -292,11 +292,13 @@ BATCH_NORM = textwrap.dedent("""
         with strategy.scope():
             keras.utils.set_random_seed(0)
             model = build()
-            # Plain SGD: Adam would blow round-off up (it turns the near-zero gradients of a batch norm's
-            # beta, which follows the batch mean, into full-size steps).
-            model.compile(keras.optimizers.SGD(0.05),
+            # Small plain steps, one epoch (two updates): the two summation orders must stay within float32
+            # round-off on every CPU. Adam turns the near-zero gradients of a batch norm's beta (it follows the
+            # batch mean) into full-size steps, and larger or more steps flip ReLUs near 0 by round-off that
+            # depends on the instruction set (seen: SGD(0.05) over 2 epochs differs by 7e-4 with AVX2 kernels).
+            model.compile(keras.optimizers.SGD(0.001),
                           keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-            history = Run(f"{out}/{name}", {}).fit(model, (x, y), (x[:32], y[:32]), epochs=2, batch_size=32,
+            history = Run(f"{out}/{name}", {}).fit(model, (x, y), (x[:32], y[:32]), epochs=1, batch_size=32,
                                                 verbose=0, tensorboard=False)
         synchronized = [layer.synchronized for layer in model.layers
                         if isinstance(layer, keras.layers.BatchNormalization)]
@@ -324,7 +326,7 @@ def test_batch_norm_under_mirrored_uses_global_batch_statistics(mirrored):
     assert runs["plain"]["synchronized"] == [False] * 4
     # Synchronized statistics give the one-device losses; per-replica statistics visibly do not.
     assert _max_relative_difference(runs["app"]["losses"], runs["one"]["losses"]) < TOLERANCE
-    assert _max_relative_difference(runs["plain"]["losses"], runs["one"]["losses"]) > 1e-4
+    assert _max_relative_difference(runs["plain"]["losses"], runs["one"]["losses"]) > 1e-3  # 5e-2 seen
 
 
 # A worker process that SIGKILLs itself right after its checkpoint of epoch `kill_after` (worker 1 only).
