@@ -69,11 +69,35 @@ def _release_folder_locks():
     distribute.reset()
 
 
+def onednn_capped_below_avx512():
+    """True when `ONEDNN_MAX_CPU_ISA` caps oneDNN below AVX-512 on a CPU that has it: a developer's stand-in for an
+    older CPU. TensorFlow still chooses oneDNN's bfloat16 kernels from what the CPU reports, and the capped oneDNN
+    then aborts the process. A real CPU without AVX-512 gets TensorFlow's Eigen bfloat16 kernels instead."""
+    isa = os.environ.get("ONEDNN_MAX_CPU_ISA", "").upper()
+    if not isa or isa in ("ALL", "DEFAULT") or "AVX512" in isa or "AVX10" in isa:
+        return False
+    if os.environ.get("TF_ENABLE_ONEDNN_OPTS") == "0":
+        return False
+    try:
+        return "avx512f" in Path("/proc/cpuinfo").read_text().split()
+    except OSError:
+        return False
+
+
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
 def pytest_collection_modifyitems(config, items):
     """With pytest-xdist's `--dist loadgroup` (`make test`): the tests that share a module-scoped fixture (a quick
     run of an app, a reference training) go to one worker together, so that fixture runs once, not once per worker
-    that happens to get one of them (tens of seconds each)."""
+    that happens to get one of them (tens of seconds each). Under an emulated older CPU (see
+    `onednn_capped_below_avx512`) the bf16 tests are skipped with the reason."""
+    if onednn_capped_below_avx512():
+        reason = (
+            f"ONEDNN_MAX_CPU_ISA={os.environ['ONEDNN_MAX_CPU_ISA']} on an AVX-512 CPU aborts in oneDNN's bf16 "
+            "kernels; run `-m bf16` with TF_ENABLE_ONEDNN_OPTS=0 for the Eigen kernels of a CPU without AVX-512"
+        )
+        for item in items:
+            if item.get_closest_marker("bf16"):
+                item.add_marker(pytest.mark.skip(reason=reason))
     for item in items:
         fixtures = getattr(item, "_fixtureinfo", None)
         shared = fixtures and any(defs[-1].scope == "module" for defs in fixtures.name2fixturedefs.values())

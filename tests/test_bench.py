@@ -42,6 +42,7 @@ def _table_rows(markdown, heading):
 
 
 @pytest.mark.slow
+@pytest.mark.bf16  # the --quick table includes the bf16 variants
 def test_quick_writes_every_row(quick_run):
     folder, result = quick_run
     markdown = (folder / "bench.md").read_text()
@@ -82,6 +83,7 @@ def test_quick_writes_every_row(quick_run):
 
 
 @pytest.mark.slow
+@pytest.mark.bf16
 def test_every_tf_variant_trains_like_the_numpy_reference(quick_run):
     # One epoch from identical weights: the float32 TF variants (Dense, hand-written layers, fit, epoch-in-one-
     # function, XLA) must end where the independent NumPy implementation ends, up to float32 rounding. The
@@ -103,6 +105,7 @@ def test_every_tf_variant_trains_like_the_numpy_reference(quick_run):
 
 
 @pytest.mark.slow
+@pytest.mark.bf16
 def test_bf16_trains_as_well_as_float32(quick_run):
     # Loss and accuracy after the first epoch, evaluated on the training set: float32 variants agree with the
     # NumPy reference's; bf16 ones land close to it (bf16 changes the bits, not how well the network trains).
@@ -119,6 +122,7 @@ def test_bf16_trains_as_well_as_float32(quick_run):
     assert all(0 < r["loss_after_epoch1"] < np.log(10) + 0.5 for r in result["mlp"])
 
 
+@pytest.mark.bf16
 def test_bf16_mlp_computes_in_bf16_and_leaves_the_global_policy_alone():
     # Independent check of the bf16 forward pass against NumPy with every GEMM operand rounded to bfloat16
     # (ml_dtypes) and float32 accumulation. Kernels legitimately differ in the last bf16 bit by instruction set:
@@ -173,6 +177,7 @@ def test_bf16_mlp_computes_in_bf16_and_leaves_the_global_policy_alone():
 
 
 @pytest.mark.slow
+@pytest.mark.bf16
 def test_throughput_columns_follow_from_the_recorded_epoch_times(quick_run):
     # The bench records every timed call (`seconds`, each `epochs_per_repeat` epochs over `n_train` samples).
     # Rebuild the reported numbers from those raw times and the independent FLOP count of one training step
@@ -224,6 +229,7 @@ def test_random_data_fallback_is_labelled(monkeypatch):
     assert note.startswith("RANDOM data") and "/nowhere" in note
 
 
+@pytest.mark.bf16
 def test_mixed_precision_table_runs_on_cpu(tmp_path, data_dir):
     # The GPU section's code path, forced on the CPU with tiny settings.
     result = bench.main(

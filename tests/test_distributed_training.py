@@ -253,6 +253,7 @@ def test_the_global_batch_must_split_evenly_over_the_replicas():
         two.check_batch_size(33)
 
 
+@pytest.mark.bf16
 def test_precision_is_the_models_compute_dtype_and_is_put_back(tmp_path, data_dir):
     import keras
 
