@@ -109,14 +109,17 @@ def one_device(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def mirrored(tmp_path_factory):
-    """TRAIN_BOTH, then BATCH_NORM, in one child process with 2 logical CPU devices: their two JSON lines."""
+def mirrored(tmp_path_factory, data_dir):
+    """TRAIN_BOTH, BATCH_NORM, then APP_UNDER_MIRRORED, in one child process with 2 logical CPU devices (one
+    TensorFlow start-up): their three JSON lines, and the folder the app wrote to."""
     out = tmp_path_factory.mktemp("mirrored")
-    script = TRAIN_BOTH + BATCH_NORM
-    [(code, stdout, stderr)] = _run_group([([sys.executable, "-c", script, "mirrored", str(out)], os.environ)])
+    app_argv = [*_app_argv(out / "app", data_dir), "--distribute", "mirrored", "--devices", "2"]
+    script = TRAIN_BOTH + BATCH_NORM + APP_UNDER_MIRRORED
+    command = [sys.executable, "-c", script, "mirrored", str(out), json.dumps(app_argv)]
+    [(code, stdout, stderr)] = _run_group([(command, os.environ)])
     assert code == 0, stderr
-    *_, both, batch_norm = stdout.strip().splitlines()
-    return json.loads(both), json.loads(batch_norm)
+    *_, both, batch_norm, app = stdout.strip().splitlines()
+    return json.loads(both), json.loads(batch_norm), json.loads(app), out / "app"
 
 
 def test_mirrored_over_two_logical_devices_matches_one_device(one_device, mirrored):
@@ -171,34 +174,18 @@ def app_one_device(tmp_path_factory, data_dir):
     return _metrics(out)
 
 
-def test_an_app_under_mirrored_records_its_devices_and_matches(app_one_device, tmp_path, data_dir):
-    [(code, stdout, stderr)] = _run_group(
-        [
-            (
-                [
-                    sys.executable,
-                    "-m",
-                    "apps.notmnist_mlp",
-                    *_app_argv(tmp_path, data_dir),
-                    "--distribute",
-                    "mirrored",
-                    "--devices",
-                    "2",
-                ],
-                os.environ,
-            )
-        ]
-    )
-    assert code == 0, stderr
-    assert "training on 2 replica(s): /cpu:0, /cpu:1 (mirrored, float32)" in stdout
-    config = json.loads((tmp_path / "runs" / "notmnist_mlp" / "r" / "config.json").read_text())
+def test_an_app_under_mirrored_records_its_devices_and_matches(app_one_device, mirrored):
+    app, out = mirrored[2], mirrored[3]
+    assert app["code"] == 0
+    assert "training on 2 replica(s): /cpu:0, /cpu:1 (mirrored, float32)" in app["stdout"]
+    config = json.loads((out / "runs" / "notmnist_mlp" / "r" / "config.json").read_text())
     assert config["distribution"] == {
         "distribute": "mirrored",
         "replicas": 2,
         "devices": ["/cpu:0", "/cpu:1"],
         "workers": 1,
     }
-    final = _metrics(tmp_path)["final"]
+    final = _metrics(out)["final"]
     for key, value in app_one_device["final"].items():
         assert final[key] == pytest.approx(value, rel=TOLERANCE), key
 
@@ -317,6 +304,18 @@ BATCH_NORM = textwrap.dedent("""
     print(json.dumps({"one": train("one", one, lambda: mnist_cnn.build_classifier(0.0)),
                       "app": train("app", dist.strategy, lambda: mnist_cnn.build_classifier(0.0)),
                       "plain": train("plain", dist.strategy, per_replica)}))
+""")
+
+
+# The notMNIST MLP app, a second command in the same process: its own `distribute.setup` finds the 2 logical
+# devices made above. Prints its exit code and what it printed.
+APP_UNDER_MIRRORED = textwrap.dedent("""
+    import contextlib, io
+    from tfnets.experiment.cli import run_main
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        code = run_main(notmnist_mlp.main, json.loads(sys.argv[3]))
+    print(json.dumps({"code": code, "stdout": printed.getvalue()}))
 """)
 
 

@@ -69,6 +69,9 @@ def parse_tf_config(text):
     return len(workers), index
 
 
+_mirrored_strategies = {}  # device names -> the MirroredStrategy this process made over them
+
+
 def setup(kind="none", devices=None, precision="float32"):
     """Set the mixed-precision policy and make the strategy; call before the first TensorFlow op."""
     import keras
@@ -86,7 +89,12 @@ def setup(kind="none", devices=None, precision="float32"):
         return Distribution(kind, strategy, [_default_device(tf)])
     if kind == "mirrored":
         names = _mirrored_devices(tf, devices)
-        return Distribution(kind, tf.distribute.MirroredStrategy(devices=names), names)
+        # One strategy per device list and process: a second MirroredStrategy over the same devices numbers its
+        # all-reduces from the same collective keys, and while the first one is still referenced (a model of an
+        # earlier command) they collide ("Shape mismatch in the collective instance 100", seen).
+        if tuple(names) not in _mirrored_strategies:
+            _mirrored_strategies[tuple(names)] = tf.distribute.MirroredStrategy(devices=names)
+        return Distribution(kind, _mirrored_strategies[tuple(names)], names)
     if "TF_CONFIG" not in os.environ:
         raise ConfigError(
             "--distribute multi-worker needs TF_CONFIG (one process per worker); start a cluster on "
