@@ -176,7 +176,7 @@ def app_one_device(tmp_path_factory, data_dir):
 
 def test_an_app_under_mirrored_records_its_devices_and_matches(app_one_device, mirrored):
     app, out = mirrored[2], mirrored[3]
-    assert app["code"] == 0
+    assert app["code"] == 0, app["stderr"]
     assert "training on 2 replica(s): /cpu:0, /cpu:1 (mirrored, float32)" in app["stdout"]
     config = json.loads((out / "runs" / "notmnist_mlp" / "r" / "config.json").read_text())
     assert config["distribution"] == {
@@ -312,10 +312,10 @@ BATCH_NORM = textwrap.dedent("""
 APP_UNDER_MIRRORED = textwrap.dedent("""
     import contextlib, io
     from tfnets.experiment.cli import run_main
-    printed = io.StringIO()
-    with contextlib.redirect_stdout(printed):
+    printed, errors = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(errors):
         code = run_main(notmnist_mlp.main, json.loads(sys.argv[3]))
-    print(json.dumps({"code": code, "stdout": printed.getvalue()}))
+    print(json.dumps({"code": code, "stdout": printed.getvalue(), "stderr": errors.getvalue()}))
 """)
 
 
