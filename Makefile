@@ -22,13 +22,16 @@ demo: venv
 
 # Two pytest workers where the machine has the cores (every test is independent; TensorFlow start-up and the
 # subprocess tests leave a core idle otherwise). loadgroup: tests sharing a module-scoped fixture stay together
-# (tests/conftest.py), so an app's quick run is made once.
+# (tests/conftest.py), so an app's quick run is made once. --max-worker-restart 0: a test that crashes its worker
+# (an abort inside TensorFlow) ends the run with that test named; pytest-xdist 3.8 replaces a crashed loadgroup
+# worker and then waits forever (pytest-xdist#1323, #1378).
+XDIST := -n auto --maxprocesses 2 --dist loadgroup --max-worker-restart 0
 test: venv
-	$(WITH_DATA) $(PY) -m pytest -q -n auto --maxprocesses 2 --dist loadgroup
+	$(WITH_DATA) $(PY) -m pytest -q $(XDIST)
 
 # The edit-test loop: everything but the tests marked slow (multi-process, kill-and-resume, whole-app runs).
 test-fast: venv
-	$(WITH_DATA) $(PY) -m pytest -q -n auto --maxprocesses 2 --dist loadgroup -m "not slow"
+	$(WITH_DATA) $(PY) -m pytest -q $(XDIST) -m "not slow"
 
 lint: venv
 	$(PY) -m ruff check .
