@@ -73,7 +73,8 @@ _mirrored_strategies = {}  # device names -> the MirroredStrategy this process m
 
 
 def setup(kind="none", devices=None, precision="float32"):
-    """Set the mixed-precision policy and make the strategy; call before the first TensorFlow op."""
+    """Set the mixed-precision policy and make the strategy (a mirrored one is made once per device list and
+    reused by later commands in the process); call before the first TensorFlow op."""
     import keras
     import tensorflow as tf
 
@@ -90,8 +91,8 @@ def setup(kind="none", devices=None, precision="float32"):
     if kind == "mirrored":
         names = _mirrored_devices(tf, devices)
         # One strategy per device list and process: a second MirroredStrategy over the same devices numbers its
-        # all-reduces from the same collective keys, and while the first one is still referenced (a model of an
-        # earlier command) they collide ("Shape mismatch in the collective instance 100", seen).
+        # all-reduces from the same collective keys, and while the first one is still referenced (by an earlier
+        # command's Distribution or model) they collide ("Shape mismatch in the collective instance 100", seen).
         if tuple(names) not in _mirrored_strategies:
             _mirrored_strategies[tuple(names)] = tf.distribute.MirroredStrategy(devices=names)
         return Distribution(kind, _mirrored_strategies[tuple(names)], names)
