@@ -472,7 +472,7 @@ def gradient_check(net, X, y, eps=1e-4, zero_tol=1e-8):
     names = list(net.params)
     reg = tf.constant(model.reg, model.param_dtype)
 
-    @tf.function
+    @tf.function(autograph=False)  # no Python control flow on tensors: nothing to convert
     def loss_terms(*values):
         """(data loss, L2 term): differenced separately, so the large L2 term's rounding cannot swamp the data
         loss's small differences (the sum of the two differences is the difference of the total loss)."""
