@@ -93,9 +93,10 @@ def setup(kind="none", devices=None, precision="float32"):
         # One strategy per device list and process: a second MirroredStrategy over the same devices numbers its
         # all-reduces from the same collective keys, and while the first one is still referenced (by an earlier
         # command's Distribution or model) they collide ("Shape mismatch in the collective instance 100", seen).
-        if tuple(names) not in _mirrored_strategies:
-            _mirrored_strategies[tuple(names)] = tf.distribute.MirroredStrategy(devices=names)
-        return Distribution(kind, _mirrored_strategies[tuple(names)], names)
+        key = tuple(names)
+        if key not in _mirrored_strategies:
+            _mirrored_strategies[key] = tf.distribute.MirroredStrategy(devices=names)
+        return Distribution(kind, _mirrored_strategies[key], names)
     if "TF_CONFIG" not in os.environ:
         raise ConfigError(
             "--distribute multi-worker needs TF_CONFIG (one process per worker); start a cluster on "

@@ -455,8 +455,8 @@ def fit_multi_worker(model, dataset, valid, callbacks, *, epochs, initial_epoch,
     import tensorflow as tf
 
     strategy = tf.distribute.get_strategy()
-    # autograph=False, as Keras' own fit runs train_step (do_not_convert): converting Keras' code cost about 1 s
-    # per process.
+    # autograph=False, as Keras' own fit runs train_step (do_not_convert): converting Keras' code cost about 0.7 s
+    # per process (profiled).
     train_function = tf.function(lambda batch: strategy.run(model.train_step, args=(batch,)), autograph=False)
     callback_list = keras.callbacks.CallbackList(
         callbacks,
