@@ -23,24 +23,19 @@ reported next to the assignment's configuration, never instead of it.
 
 import dataclasses
 import math
+import typing
 
 from tfnets.data import load_notmnist
 from tfnets.errors import ModelError
-from tfnets.experiment import Experiment
-from tfnets.experiment.cli import base_parser, core_config, exit_with, require
+from tfnets.experiment import Experiment, headline
+from tfnets.experiment.cli import exit_with, require
+from tfnets.experiment.config import SweepConfig, batch_size_option, option
 from tfnets.experiment.determinism import reseed
 from tfnets.experiment.distribute import synchronized_batch_norm
 from tfnets.experiment.lazy import lazy_import
 from tfnets.experiment.plots import plot_overlay
-from tfnets.experiment.sweep import (
-    Sweep,
-    add_sweep_arguments,
-    extremes,
-    flat_metrics,
-    parse_sweep,
-    sweep_config,
-    sweep_options,
-)
+from tfnets.experiment.space import extremes
+from tfnets.experiment.sweep import Sweep, flat_metrics
 from tfnets.nn.initializers import xavier_normal
 
 keras = lazy_import("keras")  # loaded on first use: `--help` answers without importing TensorFlow
@@ -58,6 +53,8 @@ RECIPES = ("assignment", "improved")
 # dropout. Chosen on the validation split from 50-epoch runs (docs/notmnist_cnn.md, "Improved recipe").
 IMPROVED_FILTERS = 64
 DEFAULT_KEEP_PROB = {"assignment": 1.0, "improved": 0.5}
+# The sub-folder of the run folder that `--study all`'s improved row trains in.
+IMPROVED_PART = "improved"
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -145,52 +142,92 @@ def build_model(
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Command line
+# Configuration: the command line, `run(...)`'s keywords and config.json are all derived from this one declaration
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def build_parser():
-    parser = base_parser(
-        APP, "notMNIST CNN (ECE421 part 2): baseline, L2 and dropout studies.", epochs=50, batch_size=32
+@dataclasses.dataclass(frozen=True)
+class Config(SweepConfig):
+    APP = APP
+    DESCRIPTION = "notMNIST CNN (ECE421 part 2): baseline, L2 and dropout studies."
+    EPOCHS = 50
+    SWEEPABLE = SWEEPABLE
+
+    batch_size: int = batch_size_option(32)
+    l2: float = option(
+        0.0, "lambda of the assignment's penalty lambda*(l2_loss(W1)+l2_loss(W2)) (default 0)", group="model"
     )
-    group = parser.add_argument_group("model")
-    group.add_argument(
-        "--l2",
-        type=float,
-        default=0.0,
-        help="lambda of the assignment's penalty lambda*(l2_loss(W1)+l2_loss(W2)) (default 0)",
+    keep_prob: typing.Optional[float] = option(
+        None,
+        "dropout keep probability after the 784-unit layer (default: 1 = no dropout for the assignment recipe, 0.5 "
+        "for the improved one)",
+        group="model",
     )
-    group.add_argument(
-        "--keep-prob",
-        type=float,
-        default=None,
-        help="dropout keep probability after the 784-unit layer (default: 1 = no dropout for the "
-        "assignment recipe, 0.5 for the improved one)",
-    )
-    group.add_argument(
-        "--recipe",
+    recipe: str = option(
+        "assignment",
+        "assignment (default) or improved: 64 conv filters, dropout p=0.5, shift/rotation augmentation, cosine decay",
+        group="model",
         choices=RECIPES,
-        default="assignment",
-        help="assignment (default) or improved: 64 conv filters, dropout p=0.5, shift/rotation "
-        "augmentation, cosine decay",
     )
-    group.add_argument(
-        "--study",
+    study: typing.Optional[str] = option(
+        None,
+        "l2: lambda in {{0.01,0.1,0.5}}; dropout: p in {{0.9,0.75,0.5}}; all: both and the improved recipe; each "
+        "with the baseline row",
+        group="model",
         choices=(*STUDIES, "all"),
-        default=None,
-        help="l2: lambda in {0.01,0.1,0.5}; dropout: p in {0.9,0.75,0.5}; all: both and the "
-        "improved recipe; each with the baseline row",
     )
-    add_sweep_arguments(parser, SWEEPABLE)
-    return parser
+
+    def __post_init__(self):
+        super().__post_init__()
+        require(not (self.space and self.study), "use either --study or --sweep, not both")
+        require(self.l2 >= 0, f"--l2 must be >= 0, got {self.l2}")
+        require(0 < self.dropout_keep_prob <= 1, f"--keep-prob must be in (0, 1], got {self.dropout_keep_prob}")
+        for value in extremes(self.space.get("keep_prob")):
+            require(0 < value <= 1, f"--sweep keep_prob values must be in (0, 1], got {value}")
+        for value in extremes(self.space.get("l2")):
+            require(value >= 0, f"--sweep l2 values must be >= 0, got {value}")
+        for value in extremes(self.space.get("learning_rate")):
+            require(value > 0, f"--sweep learning_rate values must be > 0, got {value}")
+
+    @property
+    def dropout_keep_prob(self):
+        """`--keep-prob`, else the recipe's default."""
+        return DEFAULT_KEEP_PROB[self.recipe] if self.keep_prob is None else self.keep_prob
+
+    @property
+    def studies(self):
+        """name -> space of every study this command runs after its baseline."""
+        if self.space:
+            return {"_".join(self.space): self.space}
+        if self.study == "all":
+            return dict(STUDIES)
+        return {self.study: STUDIES[self.study]} if self.study else {}
+
+    def identity(self):
+        # The improved recipe's width is part of its settings, so its runs never resume an older, narrower one.
+        identity = {**super().identity(), "keep_prob": self.dropout_keep_prob}
+        if self.recipe == "improved":
+            identity["filters"] = IMPROVED_FILTERS
+        return identity
 
 
-def load_data(exp, args):
+def load_data(exp, config):
     """notMNIST with a channel axis: x (N, 28, 28, 1) float32 in [0, 1], y (N,) in 0..9."""
-    data = exp.use_data(load_notmnist(args.data_dir))
+    data = exp.use_data(load_notmnist(config.data_dir))
     return dataclasses.replace(
         data, x_train=data.x_train[..., None], x_valid=data.x_valid[..., None], x_test=data.x_test[..., None]
     )
+
+
+def hyperparameters(config):
+    """What one training of this command varies (a study's trial overrides some): l2, keep_prob, recipe, learning
+    rate."""
+    return {
+        "l2": config.l2,
+        "keep_prob": config.dropout_keep_prob,
+        "recipe": config.recipe,
+        "learning_rate": LEARNING_RATE,
+    }
 
 
 def setting_text(l2, keep_prob, recipe, learning_rate=LEARNING_RATE):
@@ -201,31 +238,31 @@ def setting_text(l2, keep_prob, recipe, learning_rate=LEARNING_RATE):
     )
 
 
-def make_model(exp, data, args, l2, keep_prob, recipe, learning_rate=LEARNING_RATE):
-    """A compiled CNN of these settings; its learning-rate schedule spans `--epochs`."""
+def make_model(exp, data, config, hparams):
+    """A compiled CNN of these hyperparameters; its learning-rate schedule spans `--epochs`."""
     # Re-seed before each build: a trial's weights must not depend on which trials ran before it (resume).
-    reseed(args.seed)
+    reseed(config.seed)
     return build_model(
-        l2,
-        keep_prob,
-        args.seed,
-        recipe=recipe,
-        epochs=args.epochs,
-        steps_per_epoch=math.ceil(len(data.y_train) / args.batch_size),
-        learning_rate=learning_rate,
+        hparams["l2"],
+        hparams["keep_prob"],
+        config.seed,
+        recipe=hparams["recipe"],
+        epochs=config.train_epochs,
+        steps_per_epoch=math.ceil(len(data.y_train) / config.batch_size),
+        learning_rate=hparams["learning_rate"],
         jit_compile=exp.jit,
     )
 
 
-def train(exp, data, args, l2, keep_prob, recipe, run=None, epochs=None, callbacks=(), learning_rate=LEARNING_RATE):
-    """Build and train one setting into `run` (default the app's run folder). `epochs`: fewer than --epochs for a
-    search's trial (Hyperband); the schedule still spans --epochs. Returns (model, TrainResult)."""
-    setting = setting_text(l2, keep_prob, recipe, learning_rate)
-    model = make_model(exp, data, args, l2, keep_prob, recipe, learning_rate)
+def train(exp, data, config, hparams, run=None, epochs=None, callbacks=()):
+    """Build and train one setting into `run` (default the app's run folder); returns its `TrainResult` (with the
+    model). `epochs`: fewer than --epochs for a search's trial (Hyperband); the schedule still spans --epochs."""
+    setting = setting_text(**hparams)
+    model = make_model(exp, data, config, hparams)
     result = exp.train(
         model, data, run=run, epochs=epochs, setting=setting, callbacks=callbacks, title=f"notMNIST CNN, {setting}"
     )
-    return model, result
+    return dataclasses.replace(result, model=model)
 
 
 def study_row(label, result):
@@ -246,28 +283,16 @@ def study_row(label, result):
     return row
 
 
-def run_sweep(exp, data, args, name, space, baseline):
+def run_sweep(exp, data, config, name, space, baseline):
     """Every value of `space` as a resumable trial; table + overlay with the baseline; export the best."""
-    sweep = Sweep(exp.run, space, epochs=args.epochs, name=name, **sweep_options(args))
+    sweep = Sweep(exp.run, space, epochs=config.train_epochs, name=name, **config.sweep_options())
+    hparams = hyperparameters(config)
 
     def train_trial(values, run, epochs=None, callbacks=()):
-        l2 = values.get("l2", args.l2)
-        keep_prob = values.get("keep_prob", args.keep_prob)
-        return train(
-            exp,
-            data,
-            args,
-            l2,
-            keep_prob,
-            args.recipe,
-            run=run,
-            epochs=epochs,
-            callbacks=callbacks,
-            learning_rate=values.get("learning_rate", LEARNING_RATE),
-        )[1]
+        return train(exp, data, config, {**hparams, **values}, run=run, epochs=epochs, callbacks=callbacks)
 
     sweep.search(train_trial)
-    baseline_label = "baseline (" + setting_text(args.l2, args.keep_prob, args.recipe) + ")"
+    baseline_label = "baseline (" + setting_text(config.l2, config.dropout_keep_prob, config.recipe) + ")"
     rows = sweep.write_outputs(
         exp.report,
         f"{name} study",
@@ -277,8 +302,8 @@ def run_sweep(exp, data, args, name, space, baseline):
         ),
         baseline=("baseline", {"setting": baseline_label, **flat_metrics(baseline.metrics)}, baseline.history),
         ranked=sweep.tuner != "grid",
-        note=f"{args.epochs} epochs, seed {args.seed}; loss = cross-entropy + L2 penalty; best_epoch = lowest "
-        "validation loss"
+        note=f"{config.train_epochs} epochs, seed {config.seed}; loss = cross-entropy + L2 penalty; best_epoch = "
+        "lowest validation loss"
         + ("" if sweep.tuner == "grid" else f"; {sweep.tuner} search, best {sweep.objective} first after the baseline"),
     )
 
@@ -288,15 +313,7 @@ def run_sweep(exp, data, args, name, space, baseline):
     if finished:
         best = min(finished, key=lambda r: r["final_valid_cross_entropy"])
         values = {k: best[k] for k in space}
-        model = make_model(
-            exp,
-            data,
-            args,
-            values.get("l2", args.l2),
-            values.get("keep_prob", args.keep_prob),
-            args.recipe,
-            values.get("learning_rate", LEARNING_RATE),
-        )
+        model = make_model(exp, data, config, {**hparams, **values})
         restore_trained(model, sweep.trial_run(values), data)
         export(exp, model, data, exp.export_dir.with_name(f"{exp.export_dir.name}_{name}"))
         exp.report.add(
@@ -328,74 +345,48 @@ def export(exp, model, data, path):
         extra={"app": APP, "run": str(exp.run.path)},
     )
     print(f"exported model: {path}")
+    return path
 
 
-def get_config(args):
-    """What defines a run of this app (its run id hashes exactly these fields)."""
-    config = {
-        **core_config(args),
-        "l2": args.l2,
-        "keep_prob": args.keep_prob,
-        "recipe": args.recipe,
-        "study": args.study,
-        **sweep_config(args),
-    }
-    if args.recipe == "improved":
-        config["filters"] = IMPROVED_FILTERS
-    return config
+# ---------------------------------------------------------------------------------------------------------------
+# The app: `run(...)` from Python, `python -m apps.notmnist_cnn` from a shell
+# ---------------------------------------------------------------------------------------------------------------
 
 
-def main(argv=None):
-    args = build_parser().parse_args(argv)
-    if args.keep_prob is None:
-        args.keep_prob = DEFAULT_KEEP_PROB[args.recipe]
-    space = parse_sweep(args.sweep, SWEEPABLE, args)
-    require(not (space and args.study), "use either --study or --sweep, not both")
-    require(args.l2 >= 0, f"--l2 must be >= 0, got {args.l2}")
-    require(0 < args.keep_prob <= 1, f"--keep-prob must be in (0, 1], got {args.keep_prob}")
-    for value in extremes(space.get("keep_prob")):
-        require(0 < value <= 1, f"--sweep keep_prob values must be in (0, 1], got {value}")
-    for value in extremes(space.get("l2")):
-        require(value >= 0, f"--sweep l2 values must be >= 0, got {value}")
-    for value in extremes(space.get("learning_rate")):
-        require(value > 0, f"--sweep learning_rate values must be > 0, got {value}")
-
-    # The improved recipe's width is part of its settings, so its runs never resume an older, narrower one.
-    exp = Experiment(args, "notMNIST CNN (ECE421 assignment, part 2)", get_config)
-    data = load_data(exp, args)
-
-    # The baseline (the flags' configuration) always runs first: it is the single run, and the reference row of
-    # every study. Re-running the same command resumes it from its checkpoint.
-    model, baseline = train(exp, data, args, args.l2, args.keep_prob, args.recipe)
-    export(exp, model, data, exp.export_dir)
-    exp.report.add_table(
-        "Final metrics", [study_row(setting_text(args.l2, args.keep_prob, args.recipe), flat_metrics(baseline.metrics))]
-    )
-    exp.report.add_image("Learning curves", baseline.run.path / "curves.png")
-    print(
-        f"{setting_text(args.l2, args.keep_prob, args.recipe)}: test accuracy "
-        f"{baseline.final['test_accuracy']:.4f}, test loss {baseline.final['test_loss']:.4f}"
-    )
-
-    studies = dict(STUDIES) if args.study == "all" else ({args.study: STUDIES[args.study]} if args.study else {})
-    if space:
-        studies = {"_".join(space): space}
-    for name, study_space in studies.items():
-        run_sweep(exp, data, args, name, study_space, baseline)
-
-    if args.study == "all" and args.recipe == "assignment":
-        improved_row(exp, data, args, baseline)
-    return baseline
+def run(config=None, **overrides):
+    """Train the baseline (the configuration's own setting), then each study; returns the baseline's
+    `TrainResult` (`.final`, `.history`, `.model`, `.run_path`, `.export_path`) with `.parts` holding the improved
+    row's result when `--study all` trains it. `run(quick=True, epochs=1, l2=0.1)`: keywords as the flags."""
+    config = Config.make(config, **overrides)
+    with Experiment(config, "notMNIST CNN (ECE421 assignment, part 2)") as exp:
+        data = load_data(exp, config)
+        hparams = hyperparameters(config)
+        # The baseline (the flags' configuration) always runs first: it is the single run, and the reference row of
+        # every study. Re-running the same command resumes it from its checkpoint.
+        baseline = train(exp, data, config, hparams)
+        baseline.export_path = export(exp, baseline.model, data, exp.export_dir)
+        label = setting_text(config.l2, config.dropout_keep_prob, config.recipe)
+        exp.report.add_table("Final metrics", [study_row(label, flat_metrics(baseline.metrics))])
+        exp.report.add_image("Learning curves", baseline.run.path / "curves.png")
+        print(
+            f"{label}: test accuracy {baseline.final['test_accuracy']:.4f}, test loss {baseline.final['test_loss']:.4f}"
+        )
+        for name, study_space in config.studies.items():
+            run_sweep(exp, data, config, name, study_space, baseline)
+        if config.study == "all" and config.recipe == "assignment":
+            baseline.parts["improved"] = improved_row(exp, data, config, baseline)
+        return baseline
 
 
-def improved_row(exp, data, args, baseline):
+def improved_row(exp, data, config, baseline):
     """Our "go beyond" row: the improved recipe with every other setting fixed, next to the baseline."""
-    keep_prob = DEFAULT_KEEP_PROB["improved"] if args.keep_prob == 1.0 else args.keep_prob
+    keep_prob = DEFAULT_KEEP_PROB["improved"] if config.dropout_keep_prob == 1.0 else config.dropout_keep_prob
     run = exp.run.child(
-        "improved", {**exp.config, "recipe": "improved", "keep_prob": keep_prob, "filters": IMPROVED_FILTERS}
+        IMPROVED_PART, {**exp.config, "recipe": "improved", "keep_prob": keep_prob, "filters": IMPROVED_FILTERS}
     )
-    model, result = train(exp, data, args, args.l2, keep_prob, "improved", run=run)
-    export(exp, model, data, exp.export_dir.with_name(f"{exp.export_dir.name}_improved"))
+    hparams = {**hyperparameters(config), "keep_prob": keep_prob, "recipe": "improved"}
+    result = train(exp, data, config, hparams, run=run)
+    result.export_path = export(exp, result.model, data, exp.export_dir.with_name(f"{exp.export_dir.name}_improved"))
     rows = [
         study_row("baseline (assignment recipe)", flat_metrics(baseline.metrics)),
         study_row(
@@ -408,7 +399,7 @@ def improved_row(exp, data, args, baseline):
     exp.report.add_table(
         "Go beyond: improved recipe (extra row)",
         rows,
-        note=f"same data, epochs ({args.epochs}), batch, Adam step size and layer sequence; test accuracy "
+        note=f"same data, epochs ({config.train_epochs}), batch, Adam step size and layer sequence; test accuracy "
         f"{gain:+.2f} points vs the baseline",
     )
     figure = plot_overlay(
@@ -420,6 +411,18 @@ def improved_row(exp, data, args, baseline):
     exp.report.add_image("Go beyond: curves", figure)
     print(f"improved recipe: test accuracy {result.final['test_accuracy']:.4f} ({gain:+.2f} points)")
     return result
+
+
+def headlines(run_path):
+    """The numbers the results page quotes from a finished run folder of this app (see `tfnets.experiment.headline`):
+    the main model's test accuracy, and the improved row's when `--study all` trained it."""
+    return headline.collect(
+        test_accuracy=headline.metric(run_path), improved_test_accuracy=headline.metric(run_path / IMPROVED_PART)
+    )
+
+
+def main(argv=None):
+    return run(Config.from_argv(argv))
 
 
 if __name__ == "__main__":

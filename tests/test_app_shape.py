@@ -7,9 +7,17 @@ from pathlib import Path
 
 import pytest
 
+import apps
+from tfnets.experiment.config import CommonConfig
+
 # Every module in apps/ but the ones that train nothing (any exported model, the results page, the benchmark alias).
 NOT_TRAINING = {"__init__", "predict", "results", "bench"}
-APPS = sorted(p.stem for p in (Path(__file__).parent.parent / "apps").glob("*.py") if p.stem not in NOT_TRAINING)
+DECLARED = apps.discover()
+APPS = sorted(
+    p.stem
+    for p in (Path(__file__).parent.parent / "apps").glob("*.py")
+    if p.stem not in NOT_TRAINING and p.stem not in DECLARED
+)
 ENTRY_POINTS = ("build_parser", "build_model", "get_config", "main")
 
 
@@ -27,4 +35,17 @@ def test_an_app_has_the_shared_entry_points_and_only_dataclasses(app):
 
 
 def test_there_are_eight_training_apps():
-    assert len(APPS) == 8, APPS  # a new module in apps/ is either an app of this shape or listed in NOT_TRAINING
+    assert len(APPS) + len(DECLARED) == 8, APPS  # a new module in apps/ is an app of this shape or in NOT_TRAINING
+
+
+@pytest.mark.parametrize("app", DECLARED)
+def test_a_declared_app_has_config_build_model_run_and_main(app):
+    module = importlib.import_module(f"apps.{app}")
+    assert module.__doc__ and "python -m apps." + app in module.__doc__  # the docstring shows how to run it
+    assert issubclass(module.Config, CommonConfig) and module.Config.APP == app
+    for name in ("build_model", "run", "main"):
+        assert inspect.isfunction(getattr(module, name, None)), f"apps.{app} has no function {name}()"
+    assert list(inspect.signature(module.run).parameters) == ["config", "overrides"]
+    assert list(inspect.signature(module.main).parameters) == ["argv"]
+    classes = [obj for obj in vars(module).values() if inspect.isclass(obj) and obj.__module__ == module.__name__]
+    assert all(dataclasses.is_dataclass(cls) for cls in classes)

@@ -23,12 +23,17 @@ def write_run(runs, app, run_id, parser, argv=(), test_accuracy=None, quick=Fals
     metrics.json only once training finished."""
     folder = Path(runs) / app / run_id
     folder.mkdir(parents=True)
-    args = parser.parse_args(list(argv))
-    args.quick = quick
-    settings = {k: v for k, v in vars(args).items() if not k.startswith("_")}
+    if hasattr(parser, "from_argv"):  # an app's `Config`
+        declared = parser.make(parser.from_argv(list(argv)), quick=quick)
+        identity, settings = declared.identity(), declared.settings()
+    else:
+        args = parser.parse_args(list(argv))
+        args.quick = quick
+        settings = {k: v for k, v in vars(args).items() if not k.startswith("_")}
+        identity = importlib.import_module(f"apps.{app}").get_config(args)
     config = {
         "app": app,
-        **importlib.import_module(f"apps.{app}").get_config(args),
+        **identity,
         "distribution": {"devices": ["/device:CPU:0"], "replicas": 1},
         "settings": {**settings, "out": str(runs), "data_dir": "../shared/data"},
     }
@@ -102,12 +107,10 @@ def test_an_unfinished_run_alone_is_not_run_and_names_its_command(tmp_path):
 
 def test_a_study_run_is_read_from_its_own_sub_folder(tmp_path):
     """The improved notMNIST CNN counts from `--recipe improved`, or from the `improved/` folder of `--study all`."""
-    from apps.notmnist_cnn import build_parser
+    from apps.notmnist_cnn import Config
 
     runs = tmp_path / "runs"
-    study = write_run(runs, "notmnist_cnn", "seed0-study", build_parser(), ["--study", "all"], test_accuracy=0.9348)
-    config = json.loads((study / "config.json").read_text())
-    (study / "config.json").write_text(json.dumps({**config, "keep_prob": 1.0}))  # the app fills it in
+    study = write_run(runs, "notmnist_cnn", "seed0-study", Config, ["--study", "all"], test_accuracy=0.9348)
     improved = part("notmnist_cnn").improved
     assert results.latest(runs, "notmnist_cnn", improved)[1] is None  # the study has not reached its last row
     (study / "improved").mkdir()

@@ -29,9 +29,16 @@ from tfnets.experiment.report import Report
 
 @dataclasses.dataclass
 class TrainResult:
+    """What one training gives back (a part, a sweep trial, an app's main model): its per-epoch `history`, the
+    `metrics` its metrics.json holds, its `run` folder, the trained `model`, where it was exported (if it was) and,
+    for an app's result, each part's own `TrainResult` by name."""
+
     history: list
     metrics: dict
     run: "tfnets.experiment.runs.Run"  # noqa: F821 - imported lazily, with Keras
+    model: object = None
+    export_path: Path = None
+    parts: dict = dataclasses.field(default_factory=dict)
 
     @property
     def final(self):
@@ -41,6 +48,10 @@ class TrainResult:
     def best(self):
         return self.metrics["best"]
 
+    @property
+    def run_path(self):
+        return self.run.path
+
 
 def _pair(data, split):
     x = getattr(data, f"x_{split}", None)
@@ -49,50 +60,99 @@ def _pair(data, split):
 
 
 class Experiment:
-    """One invocation of an app: `runs/<app>/<run-id>/` plus `saved_models/<app>/`."""
+    """One invocation of an app: `runs/<app>/<run-id>/` plus `saved_models/<app>/`.
 
-    def __init__(self, args, title, get_config):
-        """`get_config(args)`: the app's run configuration, the fields that define what a run computes (its run id
-        hashes exactly these); called after `--quick` has capped the epochs."""
-        if getattr(args, "quick", False) and "epochs" not in getattr(args, "_explicit", ()):
-            # --quick is a smoke test of the whole pipeline: tiny real subset, at most two epochs.
-            args.epochs = min(args.epochs, 2)
-        self.args = args
-        self.app = args.app
-        self.config = {"app": args.app, **get_config(args)}
-        from tfnets.experiment import distribute
+    A context manager: on exit, error or not, it puts back every process-wide setting it changed (the strategy
+    scope it entered, the mixed-precision policy, op determinism) and lets go of the folder locks it took, so one
+    Python process can run one app after another.
+    """
+
+    def __init__(self, config, title, get_config=None):
+        """`config`: the app's `Config` (`tfnets.experiment.config.CommonConfig`); its `identity()` defines the run.
+
+        (`get_config(args)` with an argparse namespace is the older form, kept only while apps move to `Config`.)
+        """
+        if get_config is not None:
+            args = config
+            if getattr(args, "quick", False) and "epochs" not in getattr(args, "_explicit", ()):
+                args.epochs = min(args.epochs, 2)
+            args.train_epochs = args.epochs
+            identity = get_config(args)
+            settings = {k: v for k, v in vars(args).items() if not k.startswith("_")}
+            app = args.app
+            export_dir = Path(args.export_dir) if args.export_dir else Path("saved_models") / app
+        else:
+            identity, settings, app, export_dir = config.identity(), config.settings(), config.APP, config.export_path
+        self.args = config  # the settings of this command (a `Config`)
+        self.app = app
+        self.config = {"app": app, **identity}
+        self._title = title
+        self._export_dir = export_dir
+        self._settings = settings
+        self._entered = False
+        if get_config is not None:
+            self.__enter__()  # the older form is not used as a context manager: the command's end undoes it
+
+    def __enter__(self):
+        import keras
+
+        from tfnets.experiment import distribute, locks
         from tfnets.experiment.runs import Run, run_id_for
 
+        config = self.args
+        self._restore = {
+            "policy": keras.mixed_precision.global_policy().name,
+            "determinism": determinism.op_determinism_enabled(),
+            "locks": locks.held(),
+        }
+        self._entered = True
         # First: logical devices can only be made before TensorFlow's runtime starts.
         self.distribution = distribute.setup(
-            getattr(args, "distribute", "none"), getattr(args, "devices", None), getattr(args, "precision", "float32")
+            getattr(config, "distribute", "none"),
+            getattr(config, "devices", None),
+            getattr(config, "precision", "float32"),
         )
-        if args.batch_size:  # an early error; `train` checks the batch size each training really uses
-            self.distribution.check_batch_size(args.batch_size)
+        if config.batch_size:  # an early error; `train` checks the batch size each training really uses
+            self.distribution.check_batch_size(config.batch_size)
         self.config["distribution"] = self.distribution.describe()
-        # Recorded in config.json for the record (every flag as given), not part of the run's identity.
-        settings = {k: v for k, v in vars(args).items() if not k.startswith("_")}
-        self.jit = determinism.configure(args.seed, args.jit)
-        run_id = args.run_id or run_id_for(self.config)
-        run_path = Path(args.out) / self.app / run_id
-        self.export_dir = Path(args.export_dir) if args.export_dir else Path("saved_models") / self.app
+        self.jit = determinism.configure(config.seed, config.jit)
+        run_id = config.run_id or run_id_for(self.config)
+        run_path = Path(config.out) / self.app / run_id
+        self.export_dir = self._export_dir
+        # Recorded in config.json for the record (every setting as given), not part of the run's identity.
+        record = {**self.config, "settings": self._settings}
         if self.distribution.is_chief:
-            self.run = Run(run_path, {**self.config, "settings": settings})
+            self.run = Run(run_path, record)
         else:
             # A non-chief worker computes everything the chief does, but its files go to a scratch folder of its
             # own: the run folder and the export have one writer. It resumes from the chief's checkpoint.
             scratch = Path(tempfile.mkdtemp(prefix=f"tfnets-worker{self.distribution.task_index}-"))
-            self.run = Run(scratch / "run", {**self.config, "settings": settings}, read_from=run_path)
+            self.run = Run(scratch / "run", record, read_from=run_path)
             self.export_dir = scratch / "export"
-        self.report = Report(self.run.path / "report.md", title)
+        self.report = Report(self.run.path / "report.md", self._title)
         print(f"run folder: {self.run.path}")
         if self.distribution.kind != "none" or "GPU" in self.distribution.devices[0].upper():
             print(
                 f"training on {self.distribution.replicas} replica(s): {', '.join(self.distribution.devices)} "
-                f"({self.distribution.kind}, {getattr(args, 'precision', 'float32')})"
+                f"({self.distribution.kind}, {getattr(config, 'precision', 'float32')})"
             )
         # Models, optimizers and checkpoint restores of this command are made inside the strategy's scope.
         distribute.enter_scope(self.distribution)
+        return self
+
+    def __exit__(self, *exc):
+        import keras
+
+        from tfnets.experiment import distribute, locks
+
+        if not self._entered:
+            return False
+        self._entered = False
+        distribute.reset()
+        keras.mixed_precision.set_global_policy(self._restore["policy"])
+        determinism.set_op_determinism(self._restore["determinism"])
+        locks.release_all(keep=self._restore["locks"])
+        return False
 
     def use_data(self, data, quick_train=300, quick_eval=200):
         """Record the dataset (source, sizes, provenance) in the report; under --quick return a seeded subset."""
@@ -132,7 +192,7 @@ class Experiment:
         `steps_per_execution` defaults to `--steps-per-execution` ("epoch"); see `Run.fit`.
         """
         run = run or self.run
-        epochs = self.args.epochs if epochs is None else epochs
+        epochs = self.args.train_epochs if epochs is None else epochs
         batch_size = self.args.batch_size if batch_size is None else batch_size
         if steps_per_execution is None:
             steps_per_execution = getattr(self.args, "steps_per_execution", "epoch")

@@ -36,6 +36,16 @@ def op_determinism_enabled():
     return tf_config.is_op_determinism_enabled()
 
 
+def set_op_determinism(enabled):
+    """Turn op determinism on or off (an `Experiment` puts back the state it found)."""
+    from tensorflow.python.framework import config as tf_config
+
+    if enabled:
+        tf_config.enable_op_determinism()
+    else:
+        tf_config.disable_op_determinism()
+
+
 def reseed(seed):
     """Put Python's, NumPy's and TensorFlow's random state back to `seed` before building or training a model, so
     that a model's initial weights, dropout masks and batch order depend on its own seed only, not on which models

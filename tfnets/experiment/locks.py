@@ -55,9 +55,16 @@ def release(lock_file):
         handle.close()  # closing the file drops the flock
 
 
-def release_all():
+def held():
+    """The lock files this process holds now (for `release_all(keep=...)`)."""
+    return frozenset(_held)
+
+
+def release_all(keep=()):
+    """Let go of every lock this process holds, except those in `keep` (taken before, by someone else)."""
     for key in list(_held):
-        release(key)
+        if key not in keep:
+            release(key)
 
 
 def _describe(holder):
