@@ -213,11 +213,14 @@ class Run:
         """Whether this run's checkpoint (of these settings) says a callback stopped training early."""
         return checkpoint.stopped_early(self._resume_path, self.config_hash)
 
-    def restore(self, model):
-        """Load the checkpoint (if any, and if it belongs to these settings) into a built model.
+    def restore(self, model, sample=None):
+        """Load the checkpoint (if any, and if it belongs to these settings) into `model`, built first on `sample`
+        (one input batch) when it is not built yet.
 
         Returns `(epochs_done, history)`; `(0, [])` when there is nothing to restore.
         """
+        if sample is not None:
+            self._build_for_restore(model, sample)
         saved = self._load_checkpoint(model)
         return saved.epochs_done, saved.history
 

@@ -39,7 +39,7 @@ import math
 import numpy as np
 
 from tfnets import atomic
-from tfnets.errors import ConfigError
+from tfnets.errors import ConfigError, ModelError
 from tfnets.experiment import space as space_grammar
 from tfnets.experiment.plots import plot_overlay, plot_search
 from tfnets.experiment.report import markdown_table, write_csv
@@ -198,6 +198,15 @@ class Sweep:
         from tfnets.experiment.runs import Run
 
         return Run(self.trial_path(values), {**self.run.config, "trial": values}, trial=True)
+
+    def restore_trial(self, values, model, sample):
+        """Load the finished trial `values`' last checkpoint (weights and optimizer state) into a freshly built
+        `model` (built on `sample`, one input batch); a one-line `ModelError` when it has none."""
+        run = self.trial_run(values)
+        epochs_done, _ = run.restore(model, sample)
+        if epochs_done == 0:
+            raise ModelError(f"no usable checkpoint in {run.path}; delete that folder and re-run the command")
+        return model
 
     def search(self, train_fn):
         """Run every remaining trial; returns `self.results()`.
