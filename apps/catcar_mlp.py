@@ -23,34 +23,40 @@ augmented with mirror images and 2-pixel shifts (`--augment`); validation and te
 
 import dataclasses
 import json
+import typing
+from pathlib import Path
 
 import numpy as np
 
-from tfnets.data import load_catcar, to_signed_labels
-from tfnets.experiment import Experiment
-from tfnets.experiment.cli import (
-    base_parser,
-    choice_list,
-    core_config,
-    exit_with,
-    positive_float,
-    positive_int,
-    require,
-)
+from apps._catcar_mlp_data import carve_validation, prepare
+from tfnets import atomic
+from tfnets.data import load_catcar
+from tfnets.experiment import Experiment, headline
+from tfnets.experiment.cli import choice_list, exit_with, require
+from tfnets.experiment.config import SweepConfig, batch_size_option, int_list, option, positive_float, positive_int
 from tfnets.experiment.lazy import lazy_import
 from tfnets.experiment.plots import plot_image_grid, plot_overlay
 from tfnets.experiment.report import markdown_table
-from tfnets.experiment.sweep import Sweep, add_sweep_arguments, parse_sweep, sweep_config, sweep_options
+from tfnets.experiment.sweep import Sweep
 
 keras = lazy_import("keras")  # loaded on first use: `--help` answers without importing TensorFlow
 
 APP = "catcar_mlp"
+TITLE = "Cat vs car: tanh MLPs with SGD on MSE (EEE443 HW2 Q1)"
 PARTS = ("a", "b", "c", "d", "e")
 SWEEPABLE = {"hidden": int, "learning_rate": float, "batch_size": int, "init_std": float}
 DEFAULT_SWEEP = {"hidden": [10, 20, 50], "learning_rate": [0.1, 0.35], "init_std": [0.01, 0.1]}
 AUGMENTATIONS = ("none", "flip", "flip+shift")
 INPUT_SCALINGS = ("raw", "center", "standardize", "zca")
 CURVE_METRICS = ("loss", "test_loss", "mce", "test_mce")
+# What a run folder holds, named once: part a's sweep (its trials, `part_a_results.csv`), the sub-folder of each
+# trained network, and the record of which of them the app exported (what the results page quotes).
+PART_A_SWEEP = "part_a"
+PART_A_FOLDER = "part_a_final"
+PART_C_FOLDER = "part_c_N{size}"
+PART_D_FOLDER = "part_d"
+PART_E_FOLDER = "part_e"
+EXPORTED_FILE = "exported.json"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,161 +77,105 @@ class Setting:
         return text + (f", momentum={self.momentum:g}" if self.momentum else "")
 
 
-part_list = choice_list(PARTS, name="--part", allow_all=True)
+_choose_parts = choice_list(PARTS, name="--part", allow_all=True)
 
 
-def build_parser():
-    parser = base_parser(APP, "Cat-vs-car tanh MLP trained with SGD on MSE (EEE443 HW2 Q1).", epochs=30, batch_size=38)
-    group = parser.add_argument_group("cat-vs-car")
-    group.add_argument("--part", type=str, default="a,b,c,d,e", help="assignment parts to run (default a,b,c,d,e)")
-    group.add_argument(
-        "--hidden", type=positive_int, default=20, help="hidden size N when the sweep does not vary it (default 20)"
+def part_list(value):
+    """`"a,c"` (or a list from a config file) -> `("a", "c")`; a one-line error names the valid parts."""
+    return tuple(_choose_parts(value if isinstance(value, str) else ",".join(map(str, value))))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Configuration: the command line, `run(...)`'s keywords and config.json are all derived from this one declaration
+# ---------------------------------------------------------------------------------------------------------
+
+GROUP = "cat-vs-car"
+
+
+@dataclasses.dataclass(frozen=True)
+class Config(SweepConfig):
+    APP = APP
+    DESCRIPTION = "Cat-vs-car tanh MLP trained with SGD on MSE (EEE443 HW2 Q1)."
+    EPOCHS = 30
+    SWEEPABLE = SWEEPABLE
+
+    batch_size: int = batch_size_option(38)
+    # Each part trains in its own sub-folder, so the list only chooses what runs: `--part c` after `--part a`
+    # resumes the finished parts of the same run.
+    part: typing.Tuple[str, ...] = option(
+        PARTS, "assignment parts to run (default a,b,c,d,e)", group=GROUP, parse=part_list, identity=False
     )
-    group.add_argument(
-        "--learning-rate",
-        type=positive_float,
-        default=0.1,
-        help="learning rate when the sweep does not vary it (default 0.1)",
+    hidden: int = option(
+        20, "hidden size N when the sweep does not vary it (default 20)", group=GROUP, parse=positive_int
     )
-    group.add_argument(
-        "--init-std",
-        type=positive_float,
-        default=0.01,
-        help="weights and biases start from N(0, init_std^2) when the sweep does not vary it",
+    learning_rate: float = option(
+        0.1, "learning rate when the sweep does not vary it (default 0.1)", group=GROUP, parse=positive_float
     )
-    group.add_argument(
-        "--sweep-epochs", type=positive_int, default=10, help="epochs per sweep trial in part a (default 10)"
+    init_std: float = option(
+        0.01,
+        "weights and biases start from N(0, init_std^2) when the sweep does not vary it",
+        group=GROUP,
+        parse=positive_float,
     )
-    group.add_argument(
-        "--num-validation",
-        type=positive_int,
-        default=190,
-        help="training images held out (stratified, seeded) for model selection (default 190)",
+    sweep_epochs: int = option(10, "epochs per sweep trial in part a (default 10)", group=GROUP, parse=positive_int)
+    num_validation: int = option(
+        190,
+        "training images held out (stratified, seeded) for model selection (default 190)",
+        group=GROUP,
+        parse=positive_int,
     )
-    group.add_argument(
-        "--augment",
+    augment: str = option(
+        "flip+shift",
+        "training-set augmentation: mirror images, and 2-pixel shifts (default flip+shift)",
+        group=GROUP,
         choices=AUGMENTATIONS,
-        default="flip+shift",
-        help="training-set augmentation: mirror images, and 2-pixel shifts (default flip+shift)",
     )
-    group.add_argument(
-        "--inputs",
+    inputs: str = option(
+        "center",
+        "pixels in [0, 1] (raw), minus the mean training image (center, default), centred and divided by the pixel "
+        "std (standardize), or ZCA-whitened at the centred pixels' overall std (zca)",
+        group=GROUP,
         choices=INPUT_SCALINGS,
-        default="center",
-        help="pixels in [0, 1] (raw), minus the mean training image (center, default), centred and "
-        "divided by the pixel std (standardize), or ZCA-whitened at the centred pixels' overall "
-        "std (zca)",
     )
-    group.add_argument(
-        "--zca-epsilon",
-        type=positive_float,
-        default=0.1,
-        help="ZCA regulariser in units of the variance of pixels in [0, 1] (--inputs zca; default 0.1)",
+    zca_epsilon: float = option(
+        0.1,
+        "ZCA regulariser in units of the variance of pixels in [0, 1] (--inputs zca; default 0.1)",
+        group=GROUP,
+        parse=positive_float,
     )
-    group.add_argument(
-        "--lr-decay", type=float, default=0.0, help="learning rate / (1 + lr_decay * epoch) (default 0: constant)"
+    lr_decay: float = option(0.0, "learning rate / (1 + lr_decay * epoch) (default 0: constant)", group=GROUP)
+    small_hidden: typing.Optional[int] = option(
+        None, "part c: small N (default N/10, >= 2)", group=GROUP, parse=positive_int
     )
-    group.add_argument("--small-hidden", type=positive_int, default=None, help="part c: small N (default N/10, >= 2)")
-    group.add_argument("--large-hidden", type=positive_int, default=None, help="part c: large N (default 10 N)")
-    group.add_argument("--two-layer", type=str, default="512,64", help="part d/e hidden sizes (default 512,64)")
-    group.add_argument("--two-layer-lr", type=positive_float, default=0.35, help="part d/e learning rate (0.35)")
-    group.add_argument("--two-layer-batch", type=positive_int, default=38, help="part d/e batch size (38)")
-    group.add_argument("--momentum", type=float, default=0.3, help="part e momentum coefficient (default 0.3)")
-    add_sweep_arguments(parser, SWEEPABLE)
-    return parser
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Data
-# ---------------------------------------------------------------------------------------------------------
-
-
-def carve_validation(data, num_validation, seed):
-    """Move a class-stratified, seeded random `num_validation` of the training images into the validation split."""
-    require(
-        num_validation < len(data.y_train),
-        f"--num-validation {num_validation} must be smaller than the training set ({len(data.y_train)} images)",
+    large_hidden: typing.Optional[int] = option(None, "part c: large N (default 10 N)", group=GROUP, parse=positive_int)
+    two_layer: typing.Tuple[int, ...] = option(
+        (512, 64), "part d/e hidden sizes (default 512,64)", group=GROUP, parse=int_list
     )
-    rng = np.random.default_rng(seed)
-    valid_index = []
-    for label in np.unique(data.y_train):
-        members = np.flatnonzero(data.y_train == label)
-        share = int(round(num_validation * len(members) / len(data.y_train)))
-        valid_index.extend(rng.choice(members, size=share, replace=False))
-    is_valid = np.zeros(len(data.y_train), bool)
-    is_valid[valid_index] = True
-    note = (
-        data.note.replace("no validation split (as in the assignment)", "")
-        + f"validation = {is_valid.sum()} training images (stratified random, seed {seed}); test only reported"
-    )
-    return dataclasses.replace(
-        data,
-        x_train=data.x_train[~is_valid],
-        y_train=data.y_train[~is_valid],
-        x_valid=data.x_train[is_valid],
-        y_valid=data.y_train[is_valid],
-        note=note,
-    )
+    two_layer_lr: float = option(0.35, "part d/e learning rate (0.35)", group=GROUP, parse=positive_float)
+    two_layer_batch: int = option(38, "part d/e batch size (38)", group=GROUP, parse=positive_int)
+    momentum: float = option(0.3, "part e momentum coefficient (default 0.3)", group=GROUP)
 
-
-def shifted(images, dy, dx):
-    """Images (N, H, W) moved by (dy, dx) pixels; the uncovered border repeats the edge pixels."""
-    pad = max(abs(dy), abs(dx))
-    padded = np.pad(images, ((0, 0), (pad, pad), (pad, pad)), mode="edge")
-    h, w = images.shape[1:]
-    return padded[:, pad - dy : pad - dy + h, pad - dx : pad - dx + w]
-
-
-def augment(images, labels, mode):
-    """Training images (N, 32, 32) -> more images: mirror (x2) and 2-pixel shifts up/down/left/right (x5)."""
-    if mode in ("flip", "flip+shift"):
-        images, labels = np.concatenate([images, images[:, :, ::-1]]), np.concatenate([labels, labels])
-    if mode == "flip+shift":
-        moves = [(0, 0), (-2, 0), (2, 0), (0, -2), (0, 2)]
-        images = np.concatenate([shifted(images, dy, dx) for dy, dx in moves])
-        labels = np.tile(labels, len(moves))
-    return images, labels
-
-
-def prepare(data, args):
-    """Upright images in [0, 1] -> flattened MLP inputs (N, 1024) and -1/+1 targets; returns (splits, scaling).
-
-    `scaling` = (pixel_scale, mean_image, whitening): model input = whiten(raw_pixel * pixel_scale - mean_image),
-    which is what the export needs for `apps.predict`; `whitening` is a `tfnets.nn.preprocessing.ZCA` (its layer goes
-    in front of the exported model) for `--inputs zca`, else None.
-    """
-    from tfnets.nn.preprocessing import fit_zca
-
-    x_train, y_train = augment(data.x_train, data.y_train, args.augment)
-    flat = lambda x: x.reshape(len(x), -1).astype(np.float32)  # noqa: E731
-    x_train, x_valid, x_test = flat(x_train), flat(data.x_valid), flat(data.x_test)
-    pixel_scale, mean_image, whitening = 1 / 255.0, None, None
-    if args.inputs == "zca":
-        # Whitened, but at the centred pixels' overall std: the sweep's learning rates and init scales were
-        # chosen for inputs of that size, and unit-variance inputs would saturate the tanh units.
-        whitening = fit_zca(x_train, epsilon=args.zca_epsilon)
-        whitening = dataclasses.replace(
-            whitening, output_scale=whitening.output_scale * float((x_train - x_train.mean(axis=0)).std())
+    def __post_init__(self):
+        super().__post_init__()
+        require(
+            len(self.two_layer) >= 1,
+            f"--two-layer expects sizes like 512,64, got {','.join(map(str, self.two_layer))!r}",
         )
-        x_train, x_valid, x_test = (whitening.apply(x) for x in (x_train, x_valid, x_test))
-    elif args.inputs != "raw":
-        # Centring matters: all-positive pixels make every hidden unit's update share one sign, and with
-        # learning rate 0.35 the tanh units saturate within an epoch. One scalar std (not per pixel) keeps the
-        # transform expressible as raw*scale - mean for the export metadata.
-        mean = x_train.mean(axis=0)
-        std = float((x_train - mean).std()) if args.inputs == "standardize" else 1.0
-        x_train, x_valid, x_test = ((x - mean) / std for x in (x_train, x_valid, x_test))
-        pixel_scale, mean_image = 1 / (255.0 * std), mean / std
-    prepared = dataclasses.replace(
-        data,
-        x_train=x_train,
-        y_train=to_signed_labels(y_train),
-        x_valid=x_valid,
-        y_valid=to_signed_labels(data.y_valid),
-        x_test=x_test,
-        y_test=to_signed_labels(data.y_test),
-    )
-    return prepared, (pixel_scale, mean_image, whitening)
+        if "e" in self.part:  # only part e uses it
+            require(
+                0 < self.momentum < 1,
+                f"--momentum must be in (0, 1) (the assignment asks for 0.1..0.5), got {self.momentum}",
+            )
+
+    @property
+    def search_space(self):
+        """Part a's search: the `--sweep` flags, else `DEFAULT_SWEEP`."""
+        return self.space or dict(DEFAULT_SWEEP)
+
+    @property
+    def trial_epochs(self):
+        """Epochs of one part-a trial: `--sweep-epochs`, at most the epochs this command trains."""
+        return min(self.sweep_epochs, self.train_epochs)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -271,10 +221,11 @@ def build_model(setting, input_dim=1024, lr_decay=0.0, steps_per_epoch=1):
     return model
 
 
-def train(exp, data, setting, run, epochs, title, callbacks=()):
-    """Build and fit one setting in `run`; returns (model, TrainResult)."""
+def train(exp, data, config, setting, run, epochs, title, callbacks=()):
+    """Build and fit one setting in `run` (a part's folder or a sweep trial's); returns its `TrainResult`, with the
+    model."""
     steps = int(np.ceil(len(data.y_train) / setting.batch_size))
-    model = build_model(setting, data.x_train.shape[1], exp.args.lr_decay, steps)
+    model = build_model(setting, data.x_train.shape[1], config.lr_decay, steps)
     result = exp.train(
         model,
         data,
@@ -285,7 +236,7 @@ def train(exp, data, setting, run, epochs, title, callbacks=()):
         title=title,
         callbacks=callbacks,
     )
-    return model, result
+    return dataclasses.replace(result, model=model)
 
 
 def summary_row(name, setting, result):
@@ -307,62 +258,50 @@ def summary_row(name, setting, result):
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Parts
+# Parts: each returns the (setting, TrainResult) of every network it trains
 # ---------------------------------------------------------------------------------------------------------
 
 
-def part_a(exp, data, args):
+def part_a(exp, data, config):
     """Sweep (hidden, learning rate, batch size, init) on validation MSE; train the winner for --epochs."""
-    space = parse_sweep(args.sweep, SWEEPABLE, args) if args.sweep else dict(DEFAULT_SWEEP)
+    space = config.search_space
     fixed = {
-        "hidden": args.hidden,
-        "learning_rate": args.learning_rate,
-        "batch_size": args.batch_size,
-        "init_std": args.init_std,
+        "hidden": config.hidden,
+        "learning_rate": config.learning_rate,
+        "batch_size": config.batch_size,
+        "init_std": config.init_std,
     }
 
     def setting_for(values):
         v = {**fixed, **values}
         return Setting((v["hidden"],), v["learning_rate"], v["batch_size"], v["init_std"])
 
-    sweep_epochs = min(args.sweep_epochs, args.epochs)
-    sweep = Sweep(exp.run, space, epochs=sweep_epochs, name="part_a", **sweep_options(args))
-    sweep.search(
-        lambda values, run, epochs=None, callbacks=(): train(
-            exp,
-            data,
-            setting_for(values),
-            run,
-            epochs or sweep_epochs,
-            f"part a trial {setting_for(values).describe()}",
-            callbacks,
-        )[1]
-    )
+    def train_trial(values, run, epochs=None, callbacks=()):
+        setting = setting_for(values)
+        title = f"part a trial {setting.describe()}"
+        return train(exp, data, config, setting, run, epochs or config.trial_epochs, title, callbacks)
+
+    sweep = Sweep(exp.run, space, epochs=config.trial_epochs, name=PART_A_SWEEP, **config.sweep_options())
+    sweep.search(train_trial)
     sweep.write_outputs(
         exp.report,
-        f"Part a: sweep ({sweep_epochs} epochs per trial, chosen on validation MSE)",
+        f"Part a: sweep ({config.trial_epochs} epochs per trial, chosen on validation MSE)",
         metrics=("val_loss", "val_mce"),
     )
     best = sweep.best()
     require(best is not None, "every part-a sweep trial diverged; try smaller --sweep learning_rate values")
     chosen = setting_for({k: best[k] for k in space})
     print(f"part a: chosen {chosen.describe()} (best validation MSE {best['best_valid_loss']:.4f})")
-    model, result = train(
-        exp,
-        data,
-        chosen,
-        exp.run.child("part_a_final", {**exp.config, "setting": chosen.describe()}),
-        args.epochs,
-        f"part a: {chosen.describe()}",
-    )
+    run = exp.run.child(PART_A_FOLDER, {**exp.config, "setting": chosen.describe()})
+    result = train(exp, data, config, chosen, run, config.train_epochs, f"part a: {chosen.describe()}")
     exp.report.add_image(
-        f"Part a: chosen network trained for {args.epochs} epochs ({chosen.describe()})",
+        f"Part a: chosen network trained for {config.train_epochs} epochs ({chosen.describe()})",
         result.run.path / "curves.png",
         note="Training MSE/MCE are running means over each epoch's batches (Keras); validation "
         "and test values are evaluated after each epoch.",
     )
     exp.report.add_table("Part a: final numbers", [summary_row("a: one hidden layer", chosen, result)])
-    return chosen, model, result
+    return chosen, result
 
 
 def pearson(a, b):
@@ -443,49 +382,33 @@ def overlay(exp, name, histories, heading, rows):
     exp.report.add_table(f"{heading}: numbers", rows)
 
 
-def part_c(exp, data, args, chosen, chosen_result):
+def part_c(exp, data, config, chosen, chosen_result):
     """N much smaller and much larger than the chosen N, same other hyperparameters."""
     n = chosen.hidden[0]
-    small = args.small_hidden or max(2, n // 10)
-    large = args.large_hidden or 10 * n
+    small = config.small_hidden or max(2, n // 10)
+    large = config.large_hidden or 10 * n
     histories = {f"N={n} (chosen)": chosen_result.history}
     rows = [summary_row(f"c: N={n} (chosen)", chosen, chosen_result)]
-    trained = []
+    trained = {}
     for size in (small, large):
         setting = dataclasses.replace(chosen, hidden=(size,))
-        model, result = train(
-            exp,
-            data,
-            setting,
-            exp.run.child(f"part_c_N{size}", {**exp.config, "hidden_n": size}),
-            args.epochs,
-            f"part c: {setting.describe()}",
-        )
+        run = exp.run.child(PART_C_FOLDER.format(size=size), {**exp.config, "hidden_n": size})
+        result = train(exp, data, config, setting, run, config.train_epochs, f"part c: {setting.describe()}")
         histories[f"N={size}"] = result.history
         rows.append(summary_row(f"c: N={size}", setting, result))
-        trained.append((f"c: N={size}", setting, model, result))
+        trained[f"c: N={size}"] = (setting, result)
     overlay(exp, "part_c_curves", histories, f"Part c: N = {small} and {large} against the chosen N = {n}", rows)
     return trained
 
 
-def two_layer_setting(args, chosen_init_std, momentum=0.0):
-    sizes = tuple(int(s) for s in args.two_layer.split(",") if s.strip())
-    require(
-        len(sizes) >= 1 and all(s > 0 for s in sizes), f"--two-layer expects sizes like 512,64, got {args.two_layer!r}"
-    )
-    return Setting(sizes, args.two_layer_lr, args.two_layer_batch, chosen_init_std, momentum)
+def two_layer_setting(config, chosen_init_std, momentum=0.0):
+    return Setting(config.two_layer, config.two_layer_lr, config.two_layer_batch, chosen_init_std, momentum)
 
 
-def part_d(exp, data, args, init_std, one_layer=None):
-    setting = two_layer_setting(args, init_std)
-    model, result = train(
-        exp,
-        data,
-        setting,
-        exp.run.child("part_d", {**exp.config, "setting": setting.describe()}),
-        args.epochs,
-        f"part d: {setting.describe()}",
-    )
+def part_d(exp, data, config, init_std, one_layer=None):
+    setting = two_layer_setting(config, init_std)
+    run = exp.run.child(PART_D_FOLDER, {**exp.config, "setting": setting.describe()})
+    result = train(exp, data, config, setting, run, config.train_epochs, f"part d: {setting.describe()}")
     histories, rows = (
         {f"two layers {setting.describe()}": result.history},
         [summary_row("d: two hidden layers", setting, result)],
@@ -495,37 +418,82 @@ def part_d(exp, data, args, init_std, one_layer=None):
         histories = {f"one layer {one_setting.describe()}": one_result.history, **histories}
         rows.insert(0, summary_row("a: one hidden layer", one_setting, one_result))
     overlay(exp, "part_d_curves", histories, "Part d: two hidden layers against one", rows)
-    return setting, model, result
+    return setting, result
 
 
-def part_e(exp, data, args, init_std, plain):
-    require(
-        0 < args.momentum < 1, f"--momentum must be in (0, 1) (the assignment asks for 0.1..0.5), got {args.momentum}"
-    )
-    setting = two_layer_setting(args, init_std, momentum=args.momentum)
-    model, result = train(
-        exp,
-        data,
-        setting,
-        exp.run.child("part_e", {**exp.config, "setting": setting.describe()}),
-        args.epochs,
-        f"part e: {setting.describe()}",
-    )
+def part_e(exp, data, config, init_std, plain):
+    setting = two_layer_setting(config, init_std, momentum=config.momentum)
+    run = exp.run.child(PART_E_FOLDER, {**exp.config, "setting": setting.describe()})
+    result = train(exp, data, config, setting, run, config.train_epochs, f"part e: {setting.describe()}")
     plain_setting, plain_result = plain
-    histories = {"no momentum": plain_result.history, f"momentum {args.momentum:g}": result.history}
+    histories = {"no momentum": plain_result.history, f"momentum {config.momentum:g}": result.history}
     rows = [
         summary_row("d: two layers, no momentum", plain_setting, plain_result),
-        summary_row(f"e: two layers, momentum {args.momentum:g}", setting, result),
+        summary_row(f"e: two layers, momentum {config.momentum:g}", setting, result),
     ]
     overlay(
-        exp, "part_e_curves", histories, f"Part e: momentum {args.momentum:g} against none (two hidden layers)", rows
+        exp, "part_e_curves", histories, f"Part e: momentum {config.momentum:g} against none (two hidden layers)", rows
     )
-    return setting, model, result
+    return setting, result
+
+
+def train_parts(exp, data, config):
+    """Every part `--part` asks for, in the assignment's order; returns name -> (setting, TrainResult) of every
+    network trained (part b trains none: it reads part a's curves)."""
+    parts = config.part
+    trained = {}
+    chosen = one_layer = None
+    if {"a", "b", "c"} & set(parts):
+        chosen, result = part_a(exp, data, config)
+        one_layer = (chosen, result)
+        trained["a: one hidden layer"] = one_layer
+        if "b" in parts:
+            part_b(exp, result)
+        if "c" in parts:
+            trained.update(part_c(exp, data, config, chosen, result))
+    init_std = chosen.init_std if chosen else config.init_std
+    if {"d", "e"} & set(parts):
+        plain = trained["d: two hidden layers"] = part_d(exp, data, config, init_std, one_layer)
+        if "e" in parts:
+            trained["e: two hidden layers + momentum"] = part_e(exp, data, config, init_std, plain)
+    return trained
 
 
 # ---------------------------------------------------------------------------------------------------------
 # Export and examples
 # ---------------------------------------------------------------------------------------------------------
+
+
+def exported_choice(trained):
+    """The name of the network the app exports: the lowest final validation MSE of every network trained."""
+    return min(trained, key=lambda name: trained[name][1].final.get("valid_loss", np.inf))
+
+
+def export(exp, model, raw, data, scaling):
+    """The served model takes raw pixels: the export scales them, and a ZCA layer in front whitens them."""
+    pixel_scale, mean_image, whitening = scaling
+    served = model
+    if whitening is not None:  # the export whitens raw pixels itself
+        served = keras.Sequential([keras.Input((data.x_train.shape[1],)), whitening.layer(), model], name=APP)
+    return exp.export(
+        served,
+        class_names=raw.class_names,
+        input_shape=[data.x_train.shape[1]],
+        image_shape=[32, 32, 1],
+        output="tanh",
+        pixel_scale=pixel_scale,
+        mean_image=mean_image,
+        image_style="photo",
+    )
+
+
+def record_choice(exp, config, name, setting, result):
+    """`exported.json`: which network was exported, its sub-folder, and the parts it was chosen among; the results
+    page reads the app's own choice from it (`headlines`)."""
+    atomic.write_json(
+        exp.run.path / EXPORTED_FILE,
+        {"model": name, "setting": setting.describe(), "folder": result.run.path.name, "parts": list(config.part)},
+    )
 
 
 def show_examples(exp, model, raw, prepared, count=8, seed=0):
@@ -548,107 +516,77 @@ def show_examples(exp, model, raw, prepared, count=8, seed=0):
     )
 
 
-def get_config(args):
-    """What defines a run of this app (its run id hashes exactly these fields).
-
-    `--part` only chooses which parts run: each part has its own folder, so running another part later
-    resumes the finished ones.
-    """
-    return {
-        **core_config(args),
-        "hidden": args.hidden,
-        "learning_rate": args.learning_rate,
-        "init_std": args.init_std,
-        "sweep_epochs": args.sweep_epochs,
-        "num_validation": args.num_validation,
-        "augment": args.augment,
-        "inputs": args.inputs,
-        "zca_epsilon": args.zca_epsilon,
-        "lr_decay": args.lr_decay,
-        "small_hidden": args.small_hidden,
-        "large_hidden": args.large_hidden,
-        "two_layer": args.two_layer,
-        "two_layer_lr": args.two_layer_lr,
-        "two_layer_batch": args.two_layer_batch,
-        "momentum": args.momentum,
-        **sweep_config(args),
-    }
+# ---------------------------------------------------------------------------------------------------------
+# The app: `run(...)` from Python, `python -m apps.catcar_mlp` from a shell
+# ---------------------------------------------------------------------------------------------------------
 
 
-def main(argv=None):
-    args = build_parser().parse_args(argv)
-    parts = part_list(args.part)
-    exp = Experiment(args, "Cat vs car: tanh MLPs with SGD on MSE (EEE443 HW2 Q1)", get_config)
-    raw = exp.use_data(carve_validation(load_catcar(args.data_dir), args.num_validation, args.seed))
-    data, (pixel_scale, mean_image, whitening) = prepare(raw, args)
+def preprocessing_text(config, data):
     scaling = {
         "raw": "",
         "center": ", minus the mean training image",
         "standardize": ", minus the mean training image, divided by the pixel std",
-        "zca": f", ZCA-whitened (epsilon {args.zca_epsilon:g})",
-    }[args.inputs]
-    exp.report.add(
-        "Preprocessing",
-        f"- parts run: {','.join(parts)}\n- inputs: 32x32 pixels flattened to 1024 values in "
+        "zca": f", ZCA-whitened (epsilon {config.zca_epsilon:g})",
+    }[config.inputs]
+    return (
+        f"- parts run: {','.join(config.part)}\n- inputs: 32x32 pixels flattened to 1024 values in "
         f"[0, 1]{scaling}"
         f"\n- targets: cat -1, car +1; prediction = sign of the tanh output\n- training augmentation: "
-        f"{args.augment} ({len(data.y_train):,} training inputs)\n- learning-rate decay: {args.lr_decay:g}",
+        f"{config.augment} ({len(data.y_train):,} training inputs)\n- learning-rate decay: {config.lr_decay:g}"
     )
 
-    candidates = []  # (name, setting, model, result): the exported model is the one with the lowest valid MSE
-    chosen = one_layer = None
-    if {"a", "b", "c"} & set(parts):
-        chosen, model, result = part_a(exp, data, args)
-        one_layer = (chosen, result)
-        candidates.append(("a: one hidden layer", chosen, model, result))
-        if "b" in parts:
-            part_b(exp, result)
-        if "c" in parts:
-            candidates += part_c(exp, data, args, chosen, result)
-    init_std = chosen.init_std if chosen else args.init_std
-    if {"d", "e"} & set(parts):
-        setting, model, result = part_d(exp, data, args, init_std, one_layer)
-        candidates.append(("d: two hidden layers", setting, model, result))
-        if "e" in parts:
-            setting, model, result = part_e(exp, data, args, init_std, (setting, result))
-            candidates.append(("e: two hidden layers + momentum", setting, model, result))
 
-    exp.report.add_table(
-        "Summary (final epoch; 'at best valid' = test accuracy at the epoch of lowest validation MSE)",
-        [summary_row(name, setting, result) for name, setting, _, result in candidates],
-    )
-    name, setting, model, result = min(candidates, key=lambda c: c[3].final.get("valid_loss", np.inf))
-    served = model
-    if whitening is not None:  # the export whitens raw pixels itself
-        served = keras.Sequential([keras.Input((data.x_train.shape[1],)), whitening.layer(), model], name=APP)
-    exp.export(
-        served,
-        class_names=raw.class_names,
-        input_shape=[data.x_train.shape[1]],
-        image_shape=[32, 32, 1],
-        output="tanh",
-        pixel_scale=pixel_scale,
-        mean_image=mean_image,
-        image_style="photo",
-    )
-    exp.report.add(
-        "Exported model",
-        f"`{exp.export_dir}`: {name} ({setting.describe()}), the lowest final validation "
-        f"MSE; test accuracy {100 * result.final['test_accuracy']:.1f} %. Classify a 32x32 grey PNG with "
-        f"`python -m apps.predict {exp.export_dir} image.png`.",
-    )
-    show_examples(exp, model, raw, data, seed=args.seed)
-    summary = {
-        n: {
-            "setting": s.describe(),
-            "test_accuracy": r.final["test_accuracy"],
-            "valid_accuracy": r.final["valid_accuracy"],
+def run(config=None, **overrides):
+    """Train the parts `--part` asks for and export the network with the lowest final validation MSE; returns its
+    `TrainResult` (`.final`, `.history`, `.model`, `.run_path`, `.export_path`) with `.parts` holding every trained
+    network's result by name ("a: one hidden layer", "c: N=2", ...). `run(quick=True, part=("d",))`: keywords as the
+    flags."""
+    config = Config.make(config, **overrides)
+    with Experiment(config, TITLE) as exp:
+        raw = exp.use_data(carve_validation(load_catcar(config.data_dir), config.num_validation, config.seed))
+        data, scaling = prepare(raw, config)
+        exp.report.add("Preprocessing", preprocessing_text(config, data))
+        trained = train_parts(exp, data, config)
+        exp.report.add_table(
+            "Summary (final epoch; 'at best valid' = test accuracy at the epoch of lowest validation MSE)",
+            [summary_row(name, setting, result) for name, (setting, result) in trained.items()],
+        )
+        name = exported_choice(trained)
+        setting, result = trained[name]
+        export_path = export(exp, result.model, raw, data, scaling)
+        record_choice(exp, config, name, setting, result)
+        exp.report.add(
+            "Exported model",
+            f"`{exp.export_dir}`: {name} ({setting.describe()}), the lowest final validation "
+            f"MSE; test accuracy {100 * result.final['test_accuracy']:.1f} %. Classify a 32x32 grey PNG with "
+            f"`python -m apps.predict {exp.export_dir} image.png`.",
+        )
+        show_examples(exp, result.model, raw, data, seed=config.seed)
+        summary = {
+            n: {
+                "setting": s.describe(),
+                "test_accuracy": r.final["test_accuracy"],
+                "valid_accuracy": r.final["valid_accuracy"],
+            }
+            for n, (s, r) in trained.items()
         }
-        for n, s, _, r in candidates
-    }
-    print("results: " + json.dumps(summary))
-    print(f"report: {exp.report.path}")
-    return summary
+        print("results: " + json.dumps(summary))
+        print(f"report: {exp.report.path}")
+        return dataclasses.replace(result, export_path=export_path, parts={n: r for n, (_, r) in trained.items()})
+
+
+def headlines(run_path):
+    """The numbers the results page quotes from a finished run folder of this app (see `tfnets.experiment.headline`):
+    the test accuracy of the network the app exported (its own choice, read from `exported.json`) once that choice
+    was made among every part's networks."""
+    record = headline.read_json(Path(run_path) / EXPORTED_FILE)
+    if not isinstance(record, dict) or set(record.get("parts", ())) != set(PARTS) or not record.get("folder"):
+        return {}
+    return headline.collect(test_accuracy=headline.metric(Path(run_path) / record["folder"]))
+
+
+def main(argv=None):
+    return run(Config.from_argv(argv))
 
 
 if __name__ == "__main__":

@@ -91,14 +91,6 @@ def final_metric(sub="", key="test_accuracy", where="final", scale=100.0):
     return read
 
 
-def test_error(sub):
-    def read(run):
-        found = final_metric(sub, scale=1.0)(run)
-        return None if found is None else (1.0 - found[0], found[1])
-
-    return read
-
-
 def ensemble_valid_accuracy(sub):
     def read(run):
         path = run / sub / "metrics.json"
@@ -139,17 +131,6 @@ def dropout_study_rate(rate):
         return None if row is None else (100.0 * float(row["final_test_accuracy"]), path)
 
     return read
-
-
-def catcar_exported(run):
-    """cat-vs-car: the test accuracy of the network the app exports (lowest final validation MSE of parts a-e)."""
-    paths = [run / "part_a_final" / "metrics.json", run / "part_d" / "metrics.json", run / "part_e" / "metrics.json"]
-    paths += sorted(run.glob("part_c_N*/metrics.json"))
-    metrics = [(_json(path), path) for path in paths]
-    if len(paths) < 5 or any(m is None for m, _ in metrics):
-        return None
-    best, _ = min(metrics, key=lambda m: m[0]["final"]["valid_loss"])
-    return 100.0 * best["final"]["test_accuracy"], max((p for _, p in metrics), key=lambda p: p.stat().st_mtime)
 
 
 # -- the parts -----------------------------------------------------------------------------------------------------
@@ -238,7 +219,7 @@ PARTS = (
         "CS155: ReLU net with zero init (part A), test error",
         "dl_principles",
         NONE,
-        assignment=(Measure((), test_error("A_relu_zeros")),),
+        assignment=(Measure((), headline("zero_init_relu_test_error", scale=1.0)),),
         unit="error",
     ),
     Part(
@@ -246,7 +227,7 @@ PARTS = (
         "CS155: examples sorted by class, batch 1 (part C), test error",
         "dl_principles",
         NONE,
-        assignment=(Measure((), test_error("C_sorted")),),
+        assignment=(Measure((), headline("sorted_order_test_error", scale=1.0)),),
         unit="error",
     ),
     Part(
@@ -254,8 +235,8 @@ PARTS = (
         "EEE443 Q1: cat vs car MLP chosen on validation, test accuracy",
         "catcar_mlp",
         ORIGINALS["catcar"],
-        assignment=(Measure((), catcar_exported),),
-        improved=(Measure(("--inputs", "zca"), catcar_exported),),
+        assignment=(Measure((), headline("test_accuracy")),),
+        improved=(Measure(("--inputs", "zca"), headline("test_accuracy")),),
     ),
     Part(
         "trigram_sum",

@@ -1,6 +1,5 @@
 """apps.catcar_mlp: data preparation, the tanh-output metrics, and the whole pipeline on a small real subset."""
 
-import argparse
 import json
 
 import keras
@@ -8,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from apps import catcar_mlp, predict
+from apps import _catcar_mlp_data, catcar_mlp, predict
 from tfnets.data import Splits
 from tfnets.errors import ConfigError
 from tfnets.experiment.cli import run_main
@@ -75,44 +74,44 @@ def _toy_splits(n=100):
 
 def test_validation_is_stratified_disjoint_and_seeded():
     data = _toy_splits()
-    carved = catcar_mlp.carve_validation(data, 20, seed=3)
+    carved = _catcar_mlp_data.carve_validation(data, 20, seed=3)
     assert len(carved.y_valid) == 20 and len(carved.y_train) == 80
     assert np.bincount(carved.y_valid).tolist() == [10, 10]
     train_rows = {row.tobytes() for row in carved.x_train}
     assert not any(row.tobytes() in train_rows for row in carved.x_valid)
-    again = catcar_mlp.carve_validation(data, 20, seed=3)
+    again = _catcar_mlp_data.carve_validation(data, 20, seed=3)
     np.testing.assert_array_equal(carved.x_valid, again.x_valid)
-    assert not np.array_equal(carved.x_valid, catcar_mlp.carve_validation(data, 20, seed=4).x_valid)
+    assert not np.array_equal(carved.x_valid, _catcar_mlp_data.carve_validation(data, 20, seed=4).x_valid)
     with pytest.raises(ConfigError, match="--num-validation"):
-        catcar_mlp.carve_validation(data, 100, seed=0)
+        _catcar_mlp_data.carve_validation(data, 100, seed=0)
 
 
 def test_shift_moves_pixels_and_repeats_the_edge():
     image = np.arange(16, dtype=float).reshape(1, 4, 4)
-    down = catcar_mlp.shifted(image, 1, 0)[0]
+    down = _catcar_mlp_data.shifted(image, 1, 0)[0]
     np.testing.assert_array_equal(down[1:], image[0, :-1])  # row r comes from row r-1
     np.testing.assert_array_equal(down[0], image[0, 0])  # the uncovered top row repeats the edge
-    left = catcar_mlp.shifted(image, 0, -2)[0]
+    left = _catcar_mlp_data.shifted(image, 0, -2)[0]
     np.testing.assert_array_equal(left[:, :2], image[0, :, 2:])
 
 
 def test_augment_sizes_and_labels():
     images = np.random.default_rng(0).uniform(size=(6, 32, 32))
     labels = np.array([0, 1, 0, 1, 1, 0])
-    flipped, flipped_labels = catcar_mlp.augment(images, labels, "flip")
+    flipped, flipped_labels = _catcar_mlp_data.augment(images, labels, "flip")
     np.testing.assert_array_equal(flipped[6:], images[:, :, ::-1])
     np.testing.assert_array_equal(flipped_labels, np.tile(labels, 2))
-    many, many_labels = catcar_mlp.augment(images, labels, "flip+shift")
+    many, many_labels = _catcar_mlp_data.augment(images, labels, "flip+shift")
     assert many.shape == (60, 32, 32) and np.array_equal(many_labels, np.tile(labels, 10))
-    same, _ = catcar_mlp.augment(images, labels, "none")
+    same, _ = _catcar_mlp_data.augment(images, labels, "none")
     assert same is images
 
 
 @pytest.mark.parametrize("inputs", ["raw", "center", "standardize", "zca"])
 def test_export_scaling_reproduces_the_training_inputs(inputs):
-    data = catcar_mlp.carve_validation(_toy_splits(), 20, seed=0)
-    args = argparse.Namespace(augment="none", inputs=inputs, zca_epsilon=0.1)
-    prepared, (pixel_scale, mean_image, whitening) = catcar_mlp.prepare(data, args)
+    data = _catcar_mlp_data.carve_validation(_toy_splits(), 20, seed=0)
+    config = catcar_mlp.Config(augment="none", inputs=inputs, zca_epsilon=0.1)
+    prepared, (pixel_scale, mean_image, whitening) = _catcar_mlp_data.prepare(data, config)
     raw_pixels = data.x_test.reshape(len(data.x_test), -1) * 255.0
     served = raw_pixels * pixel_scale - (0 if mean_image is None else mean_image)
     if inputs == "zca":  # the export runs the whitening layer on the scaled pixels
@@ -145,14 +144,14 @@ def test_mse_vs_mce_reports_correlation_and_best_epochs():
 def quick_run(data_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("catcar")
     argv = [*QUICK, "--data-dir", str(data_dir), "--out", str(out), "--export-dir", str(out / "export")]
-    summary = catcar_mlp.main(argv)
+    result = catcar_mlp.main(argv)
     run_dir = next((out / "catcar_mlp").iterdir())
-    return argv, summary, run_dir, out / "export"
+    return argv, result, run_dir, out / "export"
 
 
 def test_quick_run_writes_every_part(quick_run):
-    _, summary, run_dir, _ = quick_run
-    assert set(summary) == {
+    _, result, run_dir, _ = quick_run
+    assert set(result.parts) == {
         "a: one hidden layer",
         "c: N=2",
         "c: N=16",
@@ -178,6 +177,27 @@ def test_quick_run_writes_every_part(quick_run):
     assert (run_dir / "part_a_results.csv").exists() and (run_dir / "test_examples.png").exists()
     history = (run_dir / "part_e" / "history.csv").read_text().splitlines()[0].split(",")
     assert {"loss", "mce", "test_loss", "test_mce"} <= set(history)
+
+
+def test_the_result_and_the_results_page_name_the_exported_network(quick_run):
+    """`run` returns the exported network (the lowest final validation MSE of every part's), and `headlines` quotes
+    that same network's test accuracy, read from the app's own record of its choice."""
+    _, result, run_dir, export = quick_run
+    chosen = min(result.parts.values(), key=lambda part: part.final["valid_loss"])
+    assert result.run_path == chosen.run_path and result.final == chosen.final
+    assert result.export_path == export and result.model is not None
+    assert all(part.model is not None for part in result.parts.values())
+    value, path = catcar_mlp.headlines(run_dir)["test_accuracy"]
+    assert value == chosen.final["test_accuracy"] and path == chosen.run_path / "metrics.json"
+    # A run of some parts only (the same run folder: `--part` is not part of the run id) is not the assignment's
+    # answer: the page quotes none until every part has been chosen among.
+    record = json.loads((run_dir / catcar_mlp.EXPORTED_FILE).read_text())
+    assert record["folder"] == chosen.run_path.name and record["parts"] == list(catcar_mlp.PARTS)
+    (run_dir / catcar_mlp.EXPORTED_FILE).write_text(json.dumps({**record, "parts": ["d"]}))
+    try:
+        assert catcar_mlp.headlines(run_dir) == {}
+    finally:
+        (run_dir / catcar_mlp.EXPORTED_FILE).write_text(json.dumps(record))
 
 
 def test_exported_model_classifies_a_png_like_the_keras_model(quick_run, data_dir, tmp_path, capsys):
@@ -237,10 +257,34 @@ def test_same_seed_gives_the_same_metrics(data_dir, tmp_path):
         (["--sweep", "depth=1,2"], "unknown sweep parameter 'depth'"),
     ],
 )
-def test_bad_settings_stop_with_one_line(data_dir, tmp_path, argv, fragment):
+def test_bad_settings_stop_with_one_line(data_dir, tmp_path, capsys, argv, fragment):
+    code = run_main(catcar_mlp.main, [*argv, "--quick", "--data-dir", str(data_dir), "--out", str(tmp_path)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code != 0 and len(err) == 1 and err[0].startswith("error: ") and fragment in err[0]
+
+
+@pytest.mark.parametrize(
+    "settings, fragment",
+    [
+        ({"part": "a,z"}, "--part got unknown value(s) 'z'"),
+        ({"part": ("e",), "momentum": 1.5}, "--momentum must be in (0, 1)"),
+        ({"two_layer": ""}, "--two-layer expects sizes like 512,64"),
+        ({"sweep": ("depth=1,2",)}, "unknown sweep parameter 'depth'"),
+    ],
+)
+def test_bad_settings_from_python_are_the_same_one_line_error(settings, fragment):
     with pytest.raises(ConfigError) as err:
-        catcar_mlp.main([*argv, "--quick", "--data-dir", str(data_dir), "--out", str(tmp_path)])
+        catcar_mlp.Config(**settings)
     assert fragment in str(err.value) and "\n" not in str(err.value)
+
+
+def test_part_lists_are_tuples_in_the_assignment_spelling_and_quick_caps_the_trials():
+    config = catcar_mlp.Config.from_argv(["--part", "E,a", "--two-layer", "16,8", "--quick"])
+    assert config.part == ("e", "a") and config.two_layer == (16, 8)
+    assert catcar_mlp.Config().part == catcar_mlp.PARTS
+    assert (config.train_epochs, config.trial_epochs) == (2, 2)
+    assert catcar_mlp.Config(sweep_epochs=4).trial_epochs == 4
+    assert catcar_mlp.Config().search_space == catcar_mlp.DEFAULT_SWEEP
 
 
 def test_cli_exit_code_and_message_without_traceback(tmp_path, capsys):

@@ -65,8 +65,7 @@ def test_a_hidden_layer_solves_xor_on_held_out_points_while_no_hidden_layer_stay
     # Part E's claim, measured: on the Playground XOR set a net without a hidden layer can only draw a line
     # (about half the held-out points wrong), one hidden layer of 8 ReLUs separates the quadrants.
     assert app.best_linear_error_on_xor() == 0.25  # the grid search finds the 3-of-4 line on the truth table
-    args = app.build_parser().parse_args(["--seed", "0"])
-    data = app.toy_splits("xor", args)
+    data = app.toy_splits("xor", app.Config(seed=0))
     errors = {}
     for name, hidden in (("linear", []), ("hidden", [8])):
         keras.utils.set_random_seed(0)
@@ -80,12 +79,13 @@ def test_a_hidden_layer_solves_xor_on_held_out_points_while_no_hidden_layer_stay
 @pytest.fixture(scope="module")
 def init_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("dlp")
-    results = app.main(["--part", "A,B", "--epochs", "12", "--out", str(out)])
-    return out, results
+    result = app.main(["--part", "A,B", "--epochs", "12", "--out", str(out)])
+    return out, result
 
 
 def test_part_a_zero_init_relu_stays_at_chance_while_random_init_learns(init_run):
-    _, results = init_run
+    _, result = init_run
+    results = result.metrics["findings"]
     zero, random = results["A"]["zeros"], results["A"]["glorot_uniform"]
     # A constant output classifies every test point as one class: error = the other class's share (~0.5).
     assert zero["test_error"] >= 0.4 and min(zero["test_error_by_epoch"]) >= 0.4
@@ -94,7 +94,8 @@ def test_part_a_zero_init_relu_stays_at_chance_while_random_init_learns(init_run
 
 
 def test_part_b_zero_init_sigmoid_units_stay_identical_and_learn_later(init_run):
-    _, results = init_run
+    _, result = init_run
+    results = result.metrics["findings"]
     zero, random = results["B"]["zeros"], results["B"]["glorot_uniform"]
     assert max(zero["unit_spread"].values()) < 1e-6
     assert min(random["unit_spread"].values()) > 0.1
@@ -103,7 +104,7 @@ def test_part_b_zero_init_sigmoid_units_stay_identical_and_learn_later(init_run)
 
 
 def test_report_figures_and_metrics_are_written(init_run):
-    out, _ = init_run
+    out, result = init_run
     (run,) = (out / "dl_principles").iterdir()
     report = (run / "report.md").read_text()
     for heading in (
@@ -117,10 +118,20 @@ def test_report_figures_and_metrics_are_written(init_run):
         assert (run / name).stat().st_size > 1000
     metrics = json.loads((run / "A_relu_zeros" / "metrics.json").read_text())
     assert {"test_loss", "test_accuracy", "train_loss"} <= set(metrics["final"])
+    # Every trained network comes back by its sub-folder, with its model; the results page quotes part A's
+    # zero-init error from that folder: the error the part itself measured with the trained model.
+    inits = ("A_relu_glorot_uniform", "A_relu_zeros", "B_sigmoid_glorot_uniform", "B_sigmoid_zeros")
+    assert set(result.parts) == set(inits) and result.run_path == run
+    assert all(result.parts[name].run_path == run / name and result.parts[name].model for name in inits)
+    headlines = app.headlines(run)
+    assert set(headlines) == {"zero_init_relu_test_error"}  # part C did not run
+    value, path = headlines["zero_init_relu_test_error"]
+    assert path == run / "A_relu_zeros" / "metrics.json"
+    assert value == pytest.approx(result.metrics["findings"]["A"]["zeros"]["test_error"], abs=1e-6)
 
 
 def test_part_c_sorted_order_ends_at_chance_shuffled_learns(tmp_path):
-    results = app.main(["--part", "C", "--out", str(tmp_path)])["C"]
+    results = app.main(["--part", "C", "--out", str(tmp_path)]).metrics["findings"]["C"]
     sorted_run, shuffled = results["sorted"], results["shuffled"]
     # Sorted: the last pass ends with positives only, so the net calls nearly everything positive.
     assert sorted_run["test_error"] >= 0.4 and sorted_run["predicted_positive"] >= 0.9
@@ -137,6 +148,14 @@ def test_same_seed_gives_same_metrics(tmp_path):
         return data
 
     assert metrics(tmp_path / "a") == metrics(tmp_path / "b")
+
+
+def test_quick_caps_part_c_passes_without_changing_the_setting():
+    config = app.Config.from_argv(["--quick", "--order-epochs", "5"])
+    assert config.train_order_epochs == 2 and config.identity()["order_epochs"] == 2
+    assert config.settings()["order_epochs"] == 5  # recorded as given; a replay resolves it again
+    assert app.Config(order_epochs=5).train_order_epochs == 5
+    assert app.Config.from_argv(["--part", "c,a"]).part == ("C", "A")
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,8 @@ DECLARED = apps.discover()
 APPS = sorted(
     p.stem
     for p in (Path(__file__).parent.parent / "apps").glob("*.py")
-    if p.stem not in NOT_TRAINING and p.stem not in DECLARED
+    # A leading underscore marks a helper module of an app (`apps/_<app>_<job>.py`), not an app.
+    if p.stem not in NOT_TRAINING and p.stem not in DECLARED and not p.stem.startswith("_")
 )
 ENTRY_POINTS = ("build_parser", "build_model", "get_config", "main")
 

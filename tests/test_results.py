@@ -119,6 +119,32 @@ def test_a_study_run_is_read_from_its_own_sub_folder(tmp_path):
     assert measure.args == ("--study", "all") and found.value == pytest.approx(94.39)
 
 
+def test_error_and_exported_network_parts_read_what_the_apps_name(tmp_path):
+    """dl_principles' part A error is a fraction from the app's own folder; cat-vs-car's number is the network the
+    app recorded as exported, and only once the app chose among every part."""
+    from apps import catcar_mlp, dl_principles
+
+    runs = tmp_path / "runs"
+    dlp = write_run(runs, "dl_principles", "seed0", dl_principles.Config)
+    (dlp / "A_relu_zeros").mkdir()
+    (dlp / "A_relu_zeros" / "metrics.json").write_text(json.dumps({"final": {"test_accuracy": 0.52}}))
+    found = results.find(runs, "dl_principles", part("dl_principles_a").assignment[0])
+    assert found.value == pytest.approx(0.48) and found.finished == dlp / "A_relu_zeros" / "metrics.json"
+    assert results.find(runs, "dl_principles", part("dl_principles_c").assignment[0]) is None  # part C not run
+
+    catcar = write_run(runs, "catcar_mlp", "seed0", catcar_mlp.Config)
+    for folder, accuracy in (("part_a_final", 0.81), ("part_d", 0.83)):
+        (catcar / folder).mkdir()
+        (catcar / folder / "metrics.json").write_text(json.dumps({"final": {"test_accuracy": accuracy}}))
+    measure = part("catcar").assignment[0]
+    assert results.find(runs, "catcar_mlp", measure) is None  # nothing exported yet
+    record = {"model": "a: one hidden layer", "folder": "part_a_final", "parts": list(catcar_mlp.PARTS)}
+    (catcar / catcar_mlp.EXPORTED_FILE).write_text(json.dumps(record))
+    assert results.find(runs, "catcar_mlp", measure).value == pytest.approx(81.0)  # the app's choice, not the best
+    (catcar / catcar_mlp.EXPORTED_FILE).write_text(json.dumps({**record, "parts": ["a", "b"]}))
+    assert results.find(runs, "catcar_mlp", measure) is None
+
+
 def test_readme_block_keeps_recorded_values_and_is_rewritten_only_when_asked_or_complete(tmp_path):
     runs = tmp_path / "runs"
     write_run(runs, "notmnist_mlp", "seed0-default", notmnist_mlp_parser(), test_accuracy=0.9116)

@@ -62,9 +62,12 @@ CHANGES = [
     ("notmnist_mlp", ["--objective", "val_accuracy"]),
     ("notmnist_cnn", ["--recipe", "improved"]),
     ("notmnist_cnn", ["--quick"]),
+    ("catcar_mlp", ["--two-layer", "256,64"]),
+    ("dl_principles", ["--order-epochs", "3"]),
 ]
 SAME = [
     ("catcar_mlp", ["--part", "c"]),
+    ("dl_principles", ["--part", "C"]),
     ("trigram_embedding", ["--extra", "none"]),
     ("notmnist_mlp", ["--out", "x"]),
     # One graph call per batch or per epoch trains the same weights: a run started with either resumes with the other.
