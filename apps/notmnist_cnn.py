@@ -316,18 +316,15 @@ def restore_trained(model, run, data):
 
 
 def export(exp, model, data, path):
-    from tfnets.experiment.export import export_model
-
-    export_model(
+    exp.export(
         model,
-        path,
+        export_dir=path,
+        data=data,
         class_names=data.class_names,
         input_shape=[28, 28, 1],
         output="logits",
         image_style="notmnist",
-        extra={"app": APP, "run": str(exp.run.path)},
     )
-    print(f"exported model: {path}")
 
 
 def get_config(args):
