@@ -365,7 +365,8 @@ def build_parser():
         "--format",
         choices=("text", "json", "csv"),
         default="text",
-        help="text (default), json or csv (file, then the top-k classes and probabilities)",
+        help="text (default), json or csv (file, the top-k classes and probabilities, then the status: ok, unsure "
+        "or no glyph found)",
     )
     parser.add_argument("--out", default=None, help="write the predictions to this file (atomically) instead of stdout")
     parser.add_argument(
