@@ -2,7 +2,8 @@
 history/curves/metrics, report, export). `Experiment` is its front door; the modules of this package do the work:
 `cli` (flags, one-line errors), `runs` (run folders, resumable `Run.fit`), `callbacks`, `sweep`/`tuner`/
 `sweep_cluster`/`launch` (KerasTuner sweeps, also distributed), `distribute` and `determinism` (strategies, seeds,
-XLA), `export`/`images` (SavedModels and user images), `report`/`plots`, `locks`, `quiet`, `lazy`.
+XLA), `export`/`images`/`glyph` (SavedModels with their calibration, user images, the no-glyph check),
+`report`/`plots`, `locks`, `quiet`, `lazy`.
 
 A typical app reads top to bottom as::
 
