@@ -477,6 +477,8 @@ def export(exp, model, raw, data, scaling):
         served = keras.Sequential([keras.Input((data.x_train.shape[1],)), whitening.layer(), model], name=APP)
     return exp.export(
         served,
+        data=data,  # calibrated on the outputs of the net itself, which takes the prepared inputs
+        calibration_model=model,
         class_names=raw.class_names,
         input_shape=[data.x_train.shape[1]],
         image_shape=[32, 32, 1],

@@ -627,6 +627,8 @@ def part_best(exp, raw, args):
     )
     exp.export(
         export_wrapper,
+        data=data,  # calibrated on the outputs of the net itself, which takes the prepared inputs
+        calibration_model=model,
         class_names=data.class_names,
         input_shape=[32, 32, 3],
         image_shape=[32, 32, 3],

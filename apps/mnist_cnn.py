@@ -280,7 +280,7 @@ def main(argv=None):
         f"final CNN (dropout {dropout}, {args.epochs} epochs): valid accuracy {summary['valid_accuracy']:.4f}, "
         f"test accuracy {summary['test_accuracy']:.4f}"
     )
-    exp.export(classifier, class_names=data.class_names, input_shape=[28, 28, 1], image_style="mnist")
+    exp.export(classifier, data=data, class_names=data.class_names, input_shape=[28, 28, 1], image_style="mnist")
     print(f"report: {exp.report.path}")
     return {"arithmetic": answers, "study": study, "final": summary}
 

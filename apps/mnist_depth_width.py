@@ -28,7 +28,6 @@ from tfnets.experiment import Experiment
 from tfnets.experiment.cli import base_parser, core_config, exit_with, int_list, positive_float, positive_int, require
 from tfnets.experiment.determinism import reseed
 from tfnets.experiment.distribute import synchronized_batch_norm
-from tfnets.experiment.export import export_model
 from tfnets.experiment.lazy import lazy_import
 from tfnets.experiment.plots import plot_xy
 from tfnets.experiment.sweep import Sweep, add_sweep_arguments, parse_sweep, sweep_config, sweep_options
@@ -214,13 +213,14 @@ def export_best(exp, sweep, rows, data, args, budget):
     model(data.x_train[:1])
     model.optimizer.build(model.trainable_variables)
     sweep.trial_run({"layers": layers}).restore(model)
-    path = export_model(
+    path = exp.export(
         exportable(model),
-        exp.export_dir / f"budget_{budget}",
+        export_dir=exp.export_dir / f"budget_{budget}",
+        data=data,
         class_names=data.class_names,
         input_shape=[28, 28, 1],
         image_style="mnist",
-        extra={"app": exp.app, "run": str(exp.run.path), "layers": layers, "budget": budget},
+        extra={"layers": layers, "budget": budget},
     )
     print(
         f"budget {budget}: best layers {layers} (valid {best['valid_accuracy']:.4f}, "

@@ -323,19 +323,15 @@ def run_sweep(exp, data, config, name, space, baseline):
 
 
 def export(exp, model, data, path):
-    from tfnets.experiment.export import export_model
-
-    export_model(
+    return exp.export(
         model,
-        path,
+        export_dir=path,
+        data=data,
         class_names=data.class_names,
         input_shape=[28, 28, 1],
         output="logits",
         image_style="notmnist",
-        extra={"app": APP, "run": str(exp.run.path)},
     )
-    print(f"exported model: {path}")
-    return path
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -189,6 +189,7 @@ def single_run(exp, data, args):
     )
     exp.export(
         model,
+        data=data,
         class_names=data.class_names,
         input_shape=[784],
         image_shape=[28, 28, 1],

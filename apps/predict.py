@@ -17,8 +17,19 @@ resized with their aspect ratio kept, padded with the background colour (`--no-r
 An image already at the model's size is taken as framed. A file that cannot be read is reported on one line
 and skipped; the others are classified and the exit status is non-zero. Images go through the model in
 batches (one call per `--batch-size` images).
+
+For a letter or digit model, an image with no ink (near-uniform once made model-sized: a blank page, a fully
+transparent PNG, a single pixel, a large noise image) gets no class: `no glyph found` (null in JSON and CSV),
+counted in the summary, and the exit status is non-zero as for a skipped file (`tfnets.experiment.glyph`).
+
+Probabilities are calibrated: the export's logits are divided by the temperature fitted on its validation split
+when it was exported (`tfnets.nn.calibration`); `--raw` reports the model's own. `--min-confidence P` reports a
+prediction whose top probability is below P as `unsure` (with its top-k still listed). Calibration makes the
+probability of an image like the validation images honest; it does not make the model recognise that an image is
+unlike them (see docs/running.md).
 """
 
+import argparse
 import csv
 import glob
 import io
@@ -35,6 +46,8 @@ from tfnets.experiment.cli import ArgumentParser, exit_with, positive_int
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm"}
 ARRAY_SUFFIXES = {".npy", ".npz"}
 PROGRESS_FROM = 300  # files; below this a run is over before a bar would help
+NO_GLYPH = "no glyph found"
+UNSURE = "unsure"
 # An image whose border leaves its polarity open is inverted only when the model is clearly more confident
 # (top probability higher by this much) on the inverted version. With a 3-epoch notMNIST CNN on the 1,426
 # test images (91.4 % as they are, 6 % inverted and never re-inverted): margin 0 gave 87.7 % on both the images
@@ -142,6 +155,14 @@ def array_examples(model, path):
     return (model.prepare_images(array) if raw else model.reshape(array)), len(array)
 
 
+def status(row, min_confidence):
+    """What one result is: `NO_GLYPH` (no probabilities), `UNSURE` (top probability below `min_confidence`) or
+    `"ok"`."""
+    if row is None:
+        return NO_GLYPH
+    return UNSURE if min_confidence is not None and row.max() < min_confidence else "ok"
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Classifying
 # ---------------------------------------------------------------------------------------------------------
@@ -188,11 +209,14 @@ class Progress:
             self.stream.flush()
 
 
-def classify(model, inputs, spec, *, batch_size, notes, errors, progress):
+def classify(model, inputs, spec, *, batch_size, notes, errors, progress, raw=False):
     """Yields (name, file, probabilities) in input order; unreadable inputs go to `errors` as (file, message).
 
     One model call per batch: each batch holds up to `batch_size` files' candidate images (two for an image
-    whose polarity the border leaves open; the more confident one wins, see `INVERT_MARGIN`)."""
+    whose polarity the border leaves open; the more confident one wins, see `INVERT_MARGIN`, judged on the
+    uncalibrated probabilities the margin was chosen with). The probabilities are calibrated unless `raw`; an
+    image with no glyph for a glyph model is not sent to the model and has None for probabilities."""
+    from tfnets.experiment.glyph import expects_glyphs, has_glyph
     from tfnets.experiment.images import prepare
 
     for start in range(0, len(inputs), batch_size):
@@ -214,6 +238,9 @@ def classify(model, inputs, spec, *, batch_size, notes, errors, progress):
             except ModelError as err:
                 errors.append((str(path), str(err)))
                 continue
+            if expects_glyphs(spec) and not has_glyph(candidates[0]):
+                owners.append((name, str(path), offset, 0, False))
+                continue
             if colour and spec.channels == 1:
                 notes.add("colour", name)
             for kind, detail in done:
@@ -222,17 +249,22 @@ def classify(model, inputs, spec, *, batch_size, notes, errors, progress):
             owners.append((name, str(path), offset, len(candidates), False))
             offset += len(candidates)
         if rows:
-            probabilities = model.predict_proba(np.concatenate(rows))
-            for name, file, first, n, is_array in owners:
-                if is_array:
-                    for i in range(n):
-                        yield f"{name}[{i}]", f"{file}[{i}]", probabilities[first + i]
-                    continue
-                p = probabilities[first]
-                if n == 2 and probabilities[first + 1].max() > p.max() + INVERT_MARGIN:
-                    p = probabilities[first + 1]
-                    notes.add("inverted_by_model", name)
-                yield name, file, p
+            logits = model.logits(np.concatenate(rows))
+            judged = model.probabilities(logits, raw=True)
+            probabilities = judged if raw else model.probabilities(logits)
+        for name, file, first, n, is_array in owners:
+            if is_array:
+                for i in range(n):
+                    yield f"{name}[{i}]", f"{file}[{i}]", probabilities[first + i]
+                continue
+            if n == 0:
+                yield name, file, None
+                continue
+            chosen = first
+            if n == 2 and judged[first + 1].max() > judged[first].max() + INVERT_MARGIN:
+                chosen = first + 1
+                notes.add("inverted_by_model", name)
+            yield name, file, probabilities[chosen]
         progress.update(len(chunk))
 
 
@@ -245,19 +277,34 @@ def top_k(row, class_names, k):
     return [(class_names[i], float(row[i])) for i in np.argsort(-row, kind="stable")[:k]]
 
 
-def format_results(results, errors, class_names, k, fmt, model_dir):
-    """results: (name, file, probabilities) -> the text of the whole output in `fmt`."""
+def format_results(results, errors, class_names, k, fmt, model_dir, min_confidence=None, calibration=None):
+    """results: (name, file, probabilities or None) -> the text of the whole output in `fmt`.
+
+    A result without probabilities (no glyph) is `no glyph found` in text and null in JSON (`top_k`) and CSV
+    (empty cells); `status` (JSON, and CSV's last column) says `ok`, `unsure` or `no glyph found`.
+    `calibration`: the temperature the probabilities were divided by (None: the model's own)."""
     if fmt == "text":
-        return "".join(
-            f"{name}: " + ", ".join(f"{c} ({p:.3f})" for c, p in top_k(row, class_names, k)) + "\n"
-            for name, _, row in results
-        )
+        lines = []
+        for name, _, row in results:
+            state = status(row, min_confidence)
+            ranked = "" if row is None else ", ".join(f"{c} ({p:.3f})" for c, p in top_k(row, class_names, k))
+            lines.append(f"{name}: {NO_GLYPH if row is None else ranked if state == 'ok' else f'{state}: {ranked}'}\n")
+        return "".join(lines)
     if fmt == "json":
         document = {
             "model": str(model_dir),
             "top_k": k,
+            "calibrated": calibration is not None,
+            "temperature": calibration,
+            "min_confidence": min_confidence,
             "predictions": [
-                {"file": file, "top_k": [{"class": c, "probability": p} for c, p in top_k(row, class_names, k)]}
+                {
+                    "file": file,
+                    "status": status(row, min_confidence),
+                    "top_k": None
+                    if row is None
+                    else [{"class": c, "probability": p} for c, p in top_k(row, class_names, k)],
+                }
                 for _, file, row in results
             ],
             "errors": [{"file": file, "error": message} for file, message in errors],
@@ -265,10 +312,44 @@ def format_results(results, errors, class_names, k, fmt, model_dir):
         return json.dumps(document, indent=2) + "\n"
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["file"] + [f"{column}_{i}" for i in range(1, k + 1) for column in ("class", "probability")])
+    columns = [f"{column}_{i}" for i in range(1, k + 1) for column in ("class", "probability")]
+    writer.writerow(["file", *columns, "status"])
     for _, file, row in results:
-        writer.writerow([file] + [value for c, p in top_k(row, class_names, k) for value in (c, f"{p:.6f}")])
+        cells = (
+            [""] * len(columns) if row is None else [v for c, p in top_k(row, class_names, k) for v in (c, f"{p:.6f}")]
+        )
+        writer.writerow([file, *cells, status(row, min_confidence)])
     return buffer.getvalue()
+
+
+def summary_error(inputs, errors, results):
+    """The closing `error:` line when some inputs were not classified (unreadable, or no glyph), else None."""
+    blank = [file for _, file, row in results if row is None]
+    failed = len(errors) + len(blank)
+    if not failed:
+        return None
+    if len(inputs) == 1 and blank:
+        return f"{blank[0]}: {NO_GLYPH} (a near-uniform image: nothing to classify)"
+    if failed >= len(inputs):
+        return f"none of the {len(inputs)} inputs could be classified (see above)"
+    why = f": {len(errors)} unreadable, {len(blank)} with {NO_GLYPH}" if errors and blank else ""
+    if blank and not errors:
+        why = f": {NO_GLYPH}"
+    return (
+        f"{failed} of {len(inputs)} inputs could not be classified (see above{why}); "
+        f"the other {len(inputs) - failed} were"
+    )
+
+
+def unit_interval(text):
+    """`--min-confidence`: a probability in [0, 1]."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a probability between 0 and 1, got {text!r}") from None
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"expected a probability between 0 and 1, got {value:g}")
+    return value
 
 
 def build_parser():
@@ -284,7 +365,8 @@ def build_parser():
         "--format",
         choices=("text", "json", "csv"),
         default="text",
-        help="text (default), json or csv (file, then the top-k classes and probabilities)",
+        help="text (default), json or csv (file, the top-k classes and probabilities, then the status: ok, unsure "
+        "or no glyph found)",
     )
     parser.add_argument("--out", default=None, help="write the predictions to this file (atomically) instead of stdout")
     parser.add_argument(
@@ -301,6 +383,18 @@ def build_parser():
         "training images'; yes: invert every image; no: never",
     )
     parser.add_argument("--batch-size", type=positive_int, default=256, help="images per model call (default 256)")
+    parser.add_argument(
+        "--raw",
+        action="store_true",
+        help="report the model's own probabilities, not those calibrated by the temperature fitted at export",
+    )
+    parser.add_argument(
+        "--min-confidence",
+        type=unit_interval,
+        default=None,
+        metavar="P",
+        help="report a prediction whose top probability is below P (0..1) as 'unsure'",
+    )
     parser.add_argument("--debug", action="store_true")
     return parser
 
@@ -323,16 +417,34 @@ def main(argv=None, stdin=None):
     notes = Notes(size=f"{spec.width}x{spec.height}", framing=model.metadata.get("framing"))
     errors, progress = [], Progress(len(inputs))
     results = list(
-        classify(model, inputs, spec, batch_size=args.batch_size, notes=notes, errors=errors, progress=progress)
+        classify(
+            model,
+            inputs,
+            spec,
+            batch_size=args.batch_size,
+            notes=notes,
+            errors=errors,
+            progress=progress,
+            raw=args.raw,
+        )
     )
     progress.close()
     if errors and not results and len(errors) == 1:
         raise ModelError(errors[0][1])
     for _, message in errors:
         print(f"error: {message}; skipped", file=sys.stderr)
+    calibration = None if args.raw or model.temperature is None else model.temperature
     text = format_results(
-        results, errors, model.class_names, min(args.top_k, len(model.class_names)), args.format, args.model_dir
+        results,
+        errors,
+        model.class_names,
+        min(args.top_k, len(model.class_names)),
+        args.format,
+        args.model_dir,
+        args.min_confidence,
+        calibration,
     )
+    classified = [row for _, _, row in results if row is not None]
     if args.out:
         atomic.write_text(args.out, text)
         print(f"wrote {len(results)} predictions to {args.out}", file=sys.stderr)
@@ -340,14 +452,31 @@ def main(argv=None, stdin=None):
         sys.stdout.write(text)
     for line in notes.lines():
         print(line, file=sys.stderr)
-    if errors and not results:
-        raise ModelError(f"none of the {len(errors)} inputs could be classified (see above)")
-    if errors:
-        raise ModelError(
-            f"{len(errors)} of {len(inputs)} inputs could not be classified (see above); "
-            f"the other {len(inputs) - len(errors)} were"
-        )
-    return np.stack([row for _, _, row in results]) if results else np.zeros((0, len(model.class_names)))
+    for line in summary_notes(model, args, classified):
+        print(line, file=sys.stderr)
+    failure = summary_error(inputs, errors, results)
+    if failure:
+        raise ModelError(failure)
+    return np.stack(classified) if classified else np.zeros((0, len(model.class_names)))
+
+
+def summary_notes(model, args, classified):
+    """What the probabilities are (calibrated or not) and how many were unsure, when there is anything to say."""
+    if classified and not args.raw:
+        if model.temperature is None:
+            yield (
+                "note: this export has no fitted temperature (exported without validation data, or before "
+                "calibration): the probabilities are the model's own, often overconfident"
+            )
+        else:
+            yield (
+                f"note: probabilities calibrated by the temperature {model.temperature:.3f} fitted on the "
+                "validation split at export (--raw for the model's own)"
+            )
+    if args.min_confidence is not None:
+        unsure = sum(row.max() < args.min_confidence for row in classified)
+        if unsure:
+            yield f"note: {unsure} of {len(classified)} predictions below --min-confidence {args.min_confidence:g}: unsure"
 
 
 if __name__ == "__main__":

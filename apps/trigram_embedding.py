@@ -631,7 +631,7 @@ def main(argv=None):
 
     best = min(trained, key=lambda t: np.nan_to_num(t.row["valid_CE"], nan=np.inf))
     config, model = best.config, best.model
-    exp.export(model, class_names=data.class_names, input_shape=[3], output="logits", pixel_scale=1.0)
+    exp.export(model, data=data, class_names=data.class_names, input_shape=[3], output="logits", pixel_scale=1.0)
     exp.report.add(
         "Exported model",
         f"`{exp.export_dir}`: {config.describe()}, merge={args.merge} (the lowest "

@@ -209,13 +209,19 @@ def test_exported_model_classifies_a_png_like_the_keras_model(quick_run, data_di
     image = load_catcar(data_dir).x_test[0]
     pixels = np.round(image * 255).astype("uint8")
     Image.fromarray(pixels, mode="L").save(tmp_path / "test0.png")
-    probabilities = predict.main([str(export), str(tmp_path / "test0.png"), "--top-k", "2"])
+    probabilities = predict.main([str(export), str(tmp_path / "test0.png"), "--top-k", "2", "--raw"])
     assert capsys.readouterr().out.startswith("test0.png: ")
     model = keras.models.load_model(export / "model.keras")
     mean = np.load(export / "mean_image.npy") if metadata["mean_image"] else 0.0
     x = pixels.reshape(1, -1).astype("float32") * metadata["pixel_scale"] - mean
     output = float(model.predict(x, verbose=0)[0, 0])
     np.testing.assert_allclose(probabilities[0, 1], (output + 1) / 2, rtol=1e-4, atol=1e-5)
+    # Calibrated (the default): P(car) = sigmoid(2 atanh(output) / T), T fitted on the validation split at export.
+    temperature = metadata["temperature"]
+    assert temperature > 0 and metadata["calibration"]["test_examples"] > 0
+    calibrated = predict.main([str(export), str(tmp_path / "test0.png"), "--top-k", "2"])
+    expected = 1 / (1 + np.exp(-2 * np.arctanh(output) / temperature))
+    np.testing.assert_allclose(calibrated[0, 1], expected, rtol=1e-4, atol=1e-5)
 
 
 def test_same_seed_gives_the_same_metrics(data_dir, tmp_path):

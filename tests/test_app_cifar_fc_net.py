@@ -68,7 +68,7 @@ def test_export_predicts_a_cifar_png_like_the_trained_model(quick_run, data_dir,
     data = load_cifar10(data_dir)
     image = data.x_test[:1].astype(np.uint8)
     Image.fromarray(image[0], mode="RGB").save(tmp_path / "cifar.png")
-    probabilities = predict.main([str(export), str(tmp_path / "cifar.png")])
+    probabilities = predict.main([str(export), str(tmp_path / "cifar.png"), "--raw"])  # the net's own softmax
     assert capsys.readouterr().out.startswith("cifar.png: ")
     # The export must reproduce the app's own preprocessing of raw pixels (ZCA by default), here recomputed
     # independently from an SVD of the training pixels: cov = V diag(S^2 / n) V^T, W = V diag((s + eps)^-1/2) V^T.

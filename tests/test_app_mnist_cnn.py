@@ -87,7 +87,7 @@ def test_exported_cnn_predicts_pngs_like_keras(quick_run, data_dir, tmp_path):
     digits = np.load(data_dir / "mnist.npz")["x_test"][:2]
     for i, digit in enumerate(digits):
         Image.fromarray(digit).save(tmp_path / f"d{i}.png")
-    served = predict.main([str(export), str(tmp_path / "d0.png"), str(tmp_path / "d1.png")])
+    served = predict.main([str(export), str(tmp_path / "d0.png"), str(tmp_path / "d1.png"), "--raw"])
     keras_model = keras.models.load_model(export / "model.keras")
     logits = keras_model.predict(digits[..., None].astype("float32") / 255.0, verbose=0)
     expected = np.exp(logits - logits.max(1, keepdims=True))

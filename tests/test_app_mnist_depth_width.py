@@ -90,7 +90,7 @@ def test_exported_model_serves_single_png_like_keras(quick_run, data_dir, tmp_pa
     digits = np.load(data_dir / "mnist.npz")["x_test"][:3]
     for i, digit in enumerate(digits):
         Image.fromarray(digit).save(tmp_path / f"d{i}.png")
-    served = predict.main([str(model_dir), *(str(tmp_path / f"d{i}.png") for i in range(3)), "--top-k", "1"])
+    served = predict.main([str(model_dir), *(str(tmp_path / f"d{i}.png") for i in range(3)), "--top-k", "1", "--raw"])
     assert len(capsys.readouterr().out.splitlines()) == 3
     # One image at a time must give what the Keras classifier gives (inference mode: no shift, BN moving stats).
     keras_model = keras.models.load_model(model_dir / "model.keras")
@@ -98,7 +98,7 @@ def test_exported_model_serves_single_png_like_keras(quick_run, data_dir, tmp_pa
     expected = np.exp(logits - logits.max(1, keepdims=True))
     np.testing.assert_allclose(served, expected / expected.sum(1, keepdims=True), rtol=1e-4, atol=1e-5)
     assert not any("random" in layer.name for layer in keras_model.layers)
-    single = ServedModel(model_dir).predict_proba(ServedModel(model_dir).prepare_images(digits[:1]))
+    single = ServedModel(model_dir).predict_proba(ServedModel(model_dir).prepare_images(digits[:1]), raw=True)
     np.testing.assert_allclose(single, served[:1], rtol=1e-4, atol=1e-5)
 
 

@@ -155,9 +155,13 @@ def test_quick_run_exports_a_model_that_predict_serves_end_to_end(data_dir, tmp_
     served_logits = served(pixels=tf.constant(pixels * 255.0))["output_0"].numpy()  # it takes raw pixels
     keras_logits = keras_model(pixels, training=False).numpy()
     np.testing.assert_allclose(served_logits, keras_logits, rtol=1e-5, atol=1e-5)
-    expected = np.exp(keras_logits - keras_logits.max()) / np.exp(keras_logits - keras_logits.max()).sum()
+    # predict reports the probabilities calibrated by the temperature the export fitted on the validation split.
+    metadata = json.loads((export_dir / "metadata.json").read_text())
+    z = keras_logits / metadata["temperature"]
+    expected = np.exp(z - z.max()) / np.exp(z - z.max()).sum()
     np.testing.assert_allclose(probabilities, expected, rtol=1e-5, atol=1e-6)
-    assert json.loads((export_dir / "metadata.json").read_text())["class_names"] == list("ABCDEFGHIJ")
+    assert metadata["class_names"] == list("ABCDEFGHIJ")
+    assert "## Calibration of the export `notmnist_cnn`" in (result.run.path / "report.md").read_text()
 
 
 def test_a_sweep_tabulates_baseline_and_trial_trains_each_at_its_own_rate_and_exports_the_best(

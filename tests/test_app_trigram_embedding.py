@@ -175,10 +175,12 @@ def test_predict_uses_the_saved_model_and_matches_keras(quick_run, capsys):
     ranked = app.main(["predict", "i do not", "--model-dir", str(export)])
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == "i do not ..." and len(lines) == 11 and lines[1].startswith(" 1. ")
-    vocabulary = json.loads((export / "metadata.json").read_text())["class_names"]
+    metadata = json.loads((export / "metadata.json").read_text())
+    vocabulary = metadata["class_names"]
     model = keras.models.load_model(export / "model.keras")
     ids = [vocabulary.index(w) for w in ("i", "do", "not")]
-    logits = model.predict(np.array([ids], "int32"), verbose=0)[0]
+    # Calibrated: the logits divided by the temperature fitted on the validation split at export.
+    logits = model.predict(np.array([ids], "int32"), verbose=0)[0] / metadata["temperature"]
     probabilities = np.exp(logits - logits.max())
     probabilities /= probabilities.sum()
     expected = np.argsort(-probabilities)[:10]

@@ -297,7 +297,7 @@ def test_json_and_csv_outputs_parse(mnist, mnist_exports, digit_folder, capsys):
     )
     assert capsys.readouterr().out == ""
     rows = list(csv.DictReader(out.read_text().splitlines()))
-    assert list(rows[0]) == ["file", "class_1", "probability_1", "class_2", "probability_2"]
+    assert list(rows[0]) == ["file", "class_1", "probability_1", "class_2", "probability_2", "status"]
     assert [r["file"] for r in rows] == [str(digit_folder / "a.png"), str(digit_folder / "b.png")]
     assert rows[0]["class_1"] == str(probabilities[0].argmax())
     assert float(rows[0]["probability_1"]) >= float(rows[0]["probability_2"])
@@ -313,8 +313,8 @@ def test_stdin_list_of_paths(mnist_exports, digit_folder, capsys):
 def test_one_model_call_per_batch(mnist_exports, digit_folder, monkeypatch, capsys):
     (digit_folder / "broken.png").unlink()
     calls = []
-    original = ServedModel.predict_proba
-    monkeypatch.setattr(ServedModel, "predict_proba", lambda self, x: calls.append(len(x)) or original(self, x))
+    original = ServedModel.logits
+    monkeypatch.setattr(ServedModel, "logits", lambda self, x: calls.append(len(x)) or original(self, x))
     predict.main([str(mnist_exports["cnn"]), str(digit_folder), str(digit_folder), "--batch-size", "4"])
     assert calls == [4, 2]
 

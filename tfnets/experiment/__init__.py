@@ -2,7 +2,8 @@
 history/curves/metrics, report, export). `Experiment` is its front door; the modules of this package do the work:
 `cli` (flags, one-line errors), `runs` (run folders, resumable `Run.fit`), `callbacks`, `sweep`/`tuner`/
 `sweep_cluster`/`launch` (KerasTuner sweeps, also distributed), `distribute` and `determinism` (strategies, seeds,
-XLA), `export`/`images` (SavedModels and user images), `report`/`plots`, `locks`, `quiet`, `lazy`.
+XLA), `export`/`images`/`glyph` (SavedModels with their calibration, user images, the no-glyph check),
+`report`/`plots`, `locks`, `quiet`, `lazy`.
 
 A typical app reads top to bottom as::
 
@@ -225,10 +226,45 @@ class Experiment:
         run.write_history(history)
         return TrainResult(history, metrics, run)
 
-    def export(self, model, **kwargs):
-        """Export to `saved_models/<app>/` (or `--export-dir`); see `tfnets.experiment.export.export_model`."""
-        from tfnets.experiment.export import export_model
+    def export(self, model, *, data=None, calibration_model=None, export_dir=None, extra=None, **kwargs):
+        """Export to `saved_models/<app>/` (or `--export-dir`, or `export_dir`); see
+        `tfnets.experiment.export.export_model`.
 
-        path = export_model(model, self.export_dir, extra={"app": self.app, "run": str(self.run.path)}, **kwargs)
+        Given `data` (a `tfnets.data.Splits` in the inputs `calibration_model`, default `model`, takes), a classifier
+        export is calibrated: one softmax temperature fitted on the validation split, stored in its metadata,
+        and the report gets the NLL and expected calibration error of both splits before and after.
+        """
+        from tfnets.experiment.export import calibration_rows, describe_calibration, export_model
+
+        path = Path(export_dir) if export_dir is not None else self.export_dir
+        validation = _pair(data, "valid") if data is not None else None
+        test = _pair(data, "test") if data is not None else None
+        path = export_model(
+            model,
+            path,
+            extra={"app": self.app, "run": str(self.run.path), **(extra or {})},
+            validation=validation,
+            test=test,
+            calibration_model=calibration_model,
+            **kwargs,
+        )
         print(f"exported model: {path}")
+        calibration = _read_calibration(path)
+        if calibration:
+            print(f"calibration: {describe_calibration(calibration)}")
+            self.report.add_table(
+                f"Calibration of the export `{path.name}`",
+                calibration_rows(calibration),
+                note=f"Temperature scaling (Guo et al. 2017): logits divided by T = {calibration['temperature']:.3f}, "
+                "fitted on the validation split by minimising its cross-entropy (NLL); `python -m apps.predict` "
+                "reports these calibrated probabilities (`--raw`: the model's own, T = 1). ECE: expected "
+                f"calibration error over {calibration['ece_bins']} equal-width confidence bins. The predicted "
+                "classes, and so the accuracies, do not change.",
+            )
         return path
+
+
+def _read_calibration(export_dir):
+    import json
+
+    return json.loads((Path(export_dir) / "metadata.json").read_text()).get("calibration")

@@ -11,6 +11,10 @@ float32 `(N, H, W, C)` in 0..255, and does the scaling, mean subtraction, whiten
 trained with itself, so TF Serving, TFLite and `apps.predict` all feed it what an image file holds. What a
 graph cannot decide for itself (the training images' polarity and framing, see `tfnets.experiment.images`) is recorded in
 the metadata for the client. `docs/serving.md` shows the request.
+
+Given validation data, the export also fits one softmax temperature on them (`tfnets.nn.calibration`) and records
+it in the metadata (`temperature`, with the NLL and expected calibration error before and after in
+`calibration`); `ServedModel.predict_proba` divides the logits by it unless asked for the raw probabilities.
 """
 
 import json
@@ -38,6 +42,9 @@ def export_model(
     mean_image=None,
     image_style=None,
     extra=None,
+    validation=None,
+    test=None,
+    calibration_model=None,
 ):
     """Write `model` to `export_dir` atomically; returns the path.
 
@@ -49,6 +56,12 @@ def export_model(
     `"notmnist"`, `"photo"`): recorded as `background` and `framing` (null when not given). `output` says how
     to turn outputs into class probabilities: softmax of `logits`, `probabilities` as-is, or a single `tanh`
     unit whose sign picks class 1 (>0) or 0.
+
+    `validation` and `test`, `(x, y)` pairs (y: class indices, or +-1 targets for `tanh`), calibrate the export:
+    a temperature fitted on `validation` is stored as `metadata["temperature"]` and the NLL/ECE before and
+    after on both splits as `metadata["calibration"]` (see `calibrate`); without `validation` both are null.
+    The outputs come from `calibration_model` (default `model`) applied to `x`: an app whose export wraps its
+    trained net in preprocessing layers passes the net and the inputs the net takes.
     """
     if output not in OUTPUT_KINDS:
         raise ValueError(f"output must be one of {OUTPUT_KINDS}, got {output!r}")
@@ -58,6 +71,9 @@ def export_model(
     pixel_shape = [int(d) for d in (image_shape if image_shape is not None else input_shape)]
     takes_pixels = len(pixel_shape) in (2, 3)
     style = IMAGE_STYLES[image_style] if image_style else {"background": None, "framing": None}
+    calibration = None
+    if validation is not None:
+        calibration = calibrate(calibration_model or model, output, validation, test)
     metadata = {
         "class_names": [str(c) for c in class_names],
         "input_shape": [int(d) for d in input_shape],
@@ -71,6 +87,8 @@ def export_model(
             if takes_pixels
             else None
         ),
+        "temperature": calibration["temperature"] if calibration else None,
+        "calibration": calibration,
         **(extra or {}),
     }
     # One writer at a time: two commands exporting to the same folder would each swap in their own model.
@@ -116,6 +134,70 @@ def _export_pixel_serving(model, path, input_shape, pixel_shape, pixel_scale, me
     archive.write_out(str(path), verbose=False)
 
 
+def model_outputs(model, x, batch_size=1024):
+    """`model(x, training=False)` in batches -> float64 NumPy (N, ...). Direct calls rather than `predict`: plain
+    local computation, the same under any distribution strategy and on every worker."""
+    import keras
+
+    return np.concatenate(
+        [
+            np.asarray(keras.ops.convert_to_numpy(model(x[i : i + batch_size], training=False)), np.float64)
+            for i in range(0, len(x), batch_size)
+        ]
+    )
+
+
+def class_indices(y, output):
+    """Labels as class indices (N,): +-1 (or 0/1) targets of a `tanh` unit -> 1 where positive; one-hot -> argmax."""
+    y = np.asarray(y)
+    if output == "tanh":
+        return (y.reshape(-1) > 0).astype(np.int64)
+    if y.ndim == 2 and y.shape[1] > 1:
+        return y.argmax(axis=1)
+    return y.reshape(-1).astype(np.int64)
+
+
+def calibrate(model, output, validation, test=None):
+    """Fit the softmax temperature of `model`'s outputs on `validation` `(x, y)`; the summary of
+    `tfnets.nn.calibration.calibration_summary` (with the test split's NLL/ECE when `test` is given)."""
+    from tfnets.nn.calibration import as_logits, calibration_summary
+
+    def logits_and_labels(pair):
+        x, y = pair
+        return as_logits(model_outputs(model, x), output), class_indices(y, output)
+
+    valid = logits_and_labels(validation)
+    tested = logits_and_labels(test) if test is not None else (None, None)
+    return calibration_summary(*valid, *tested)
+
+
+def describe_calibration(summary):
+    """One line for the console: the temperature and the test (else validation) ECE before -> after."""
+    split = "test" if "test_ece_before" in summary else "valid"
+    return (
+        f"temperature {summary['temperature']:.3f} (fitted on {summary['valid_examples']:,} validation examples); "
+        f"{split} ECE ({summary['ece_bins']} bins) {summary[f'{split}_ece_before']:.4f} -> "
+        f"{summary[f'{split}_ece_after']:.4f}, {split} NLL {summary[f'{split}_nll_before']:.4f} -> "
+        f"{summary[f'{split}_nll_after']:.4f}"
+    )
+
+
+def calibration_rows(summary):
+    """The report's table: one row per split, NLL and ECE before (T = 1) and after calibration."""
+    return [
+        {
+            "split": split,
+            "examples": summary[f"{split}_examples"],
+            "NLL before": summary[f"{split}_nll_before"],
+            "NLL after": summary[f"{split}_nll_after"],
+            f"ECE ({summary['ece_bins']} bins) before": summary[f"{split}_ece_before"],
+            f"ECE ({summary['ece_bins']} bins) after": summary[f"{split}_ece_after"],
+        }
+        for split in ("valid", "test")
+        if f"{split}_ece_before" in summary
+    ]
+
+
 def softmax(logits):
     """Row-wise softmax of (N, C) logits in NumPy, shifted by the row maximum so that it cannot overflow."""
     shifted = logits - logits.max(axis=-1, keepdims=True)
@@ -154,6 +236,8 @@ class ServedModel:
         serving_input = self.metadata.get("serving_input")
         self.takes_pixels = bool(serving_input)
         self.serving_shape = tuple(serving_input["shape"][1:]) if serving_input else self.input_shape
+        # The temperature fitted at export (null for an export without validation data, or an older one).
+        self.temperature = self.metadata.get("temperature")
         mean_file = self.metadata.get("mean_image")
         self.mean_image = np.load(self.path / mean_file) if mean_file else None
 
@@ -182,16 +266,23 @@ class ServedModel:
             )
         return x.reshape((len(x),) + self.serving_shape).astype(np.float32)
 
-    def predict_proba(self, x):
-        """One call of the SavedModel on the whole batch `x` (from `prepare_images`, or word ids) -> (N, classes)."""
+    def logits(self, x):
+        """One call of the SavedModel on the whole batch `x` (from `prepare_images`, or word ids) -> (N, classes)
+        float64 logits, whatever the export's `output` kind (see `tfnets.nn.calibration.as_logits`)."""
         import tensorflow as tf
 
+        from tfnets.nn.calibration import as_logits
+
         outputs = self._serve(**{self._input_key: tf.constant(x, self._input_dtype)})
-        y = next(iter(outputs.values())).numpy()
-        kind = self.metadata["output"]
-        if kind == "logits":
-            return softmax(y)
-        if kind == "tanh":
-            p1 = (np.clip(y.reshape(-1), -1, 1) + 1) / 2
-            return np.stack([1 - p1, p1], axis=1)
-        return y
+        return as_logits(next(iter(outputs.values())).numpy(), self.metadata["output"])
+
+    def probabilities(self, logits, raw=False):
+        """Logits from `logits` -> (N, classes) probabilities: calibrated by the export's temperature, unless `raw`
+        (or the export has none)."""
+        from tfnets.nn.calibration import softmax as softmax64
+
+        return softmax64(logits, 1.0 if raw or self.temperature is None else self.temperature)
+
+    def predict_proba(self, x, raw=False):
+        """`probabilities(logits(x), raw)`: one model call, calibrated probabilities unless `raw`."""
+        return self.probabilities(self.logits(x), raw)
