@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from apps import results
-from apps.notmnist_mlp import build_parser as notmnist_mlp_parser
+from apps.notmnist_mlp import Config as NotmnistMlpConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -69,7 +69,7 @@ def run_results(tmp_path, runs, *extra):
 
 def test_only_the_latest_finished_run_of_the_default_settings_counts(tmp_path):
     runs = tmp_path / "runs"
-    parser = notmnist_mlp_parser()
+    parser = NotmnistMlpConfig
     write_run(runs, "notmnist_mlp", "seed0-old", parser, test_accuracy=0.9000, mtime=1_000_000)
     write_run(runs, "notmnist_mlp", "seed0-default", parser, test_accuracy=0.9116, mtime=2_000_000)
     # Newer, but not results of the default command: other settings, a smoke test, an unfinished run.
@@ -98,7 +98,7 @@ def test_only_the_latest_finished_run_of_the_default_settings_counts(tmp_path):
 
 def test_an_unfinished_run_alone_is_not_run_and_names_its_command(tmp_path):
     runs = tmp_path / "runs"
-    write_run(runs, "notmnist_mlp", "seed0-unfinished", notmnist_mlp_parser())
+    write_run(runs, "notmnist_mlp", "seed0-unfinished", NotmnistMlpConfig)
     page, _ = run_results(tmp_path, runs)
     provenance = page.split("## Where each number comes from", 1)[1]
     line = next(text for text in provenance.splitlines() if text.startswith("| ECE421 part 1"))
@@ -121,7 +121,7 @@ def test_a_study_run_is_read_from_its_own_sub_folder(tmp_path):
 
 def test_readme_block_keeps_recorded_values_and_is_rewritten_only_when_asked_or_complete(tmp_path):
     runs = tmp_path / "runs"
-    write_run(runs, "notmnist_mlp", "seed0-default", notmnist_mlp_parser(), test_accuracy=0.9116)
+    write_run(runs, "notmnist_mlp", "seed0-default", NotmnistMlpConfig, test_accuracy=0.9116)
     readme = tmp_path / "README.md"
     label = part("notmnist_cnn").label
     readme.write_text(
