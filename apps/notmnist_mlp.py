@@ -22,13 +22,14 @@ import dataclasses
 import typing
 
 from tfnets.data import load_notmnist
-from tfnets.experiment import Experiment, TrainResult, headline
+from tfnets.experiment import Experiment, headline
 from tfnets.experiment.cli import exit_with, require
 from tfnets.experiment.config import SweepConfig, batch_size_option, int_list, option, positive_float
 from tfnets.experiment.determinism import reseed
 from tfnets.experiment.lazy import lazy_import
 from tfnets.experiment.plots import plot_xy
-from tfnets.experiment.sweep import Sweep, trial_name
+from tfnets.experiment.sweep import Sweep
+from tfnets.experiment.trials import finished_trials
 from tfnets.nn.initializers import xavier_normal
 
 keras = lazy_import("keras")  # loaded on first use: `--help` answers without importing TensorFlow
@@ -257,7 +258,7 @@ def study(exp, data, config, space):
             epochs=epochs,
             callbacks=callbacks,
         )
-        trained[trial_name(values)] = result
+        trained[run.path.name] = result
         return result
 
     sweep.search(train_trial)
@@ -293,16 +294,7 @@ def study(exp, data, config, space):
             ", ".join(f"{k}={row[k]}" for k in space) + f": test accuracy {row['test_accuracy']:.4f}, "
             f"test loss {row['test_loss']:.4f}, {row['wall_time_s']}s, best epoch {row['best_epoch']}"
         )
-    from tfnets.experiment.runs import read_history
-
-    parts = {}
-    for values in sweep.tried():
-        folder = sweep.trial_path(values)
-        metrics = headline.read_json(folder / "metrics.json")
-        if metrics is not None and metrics.get("status", "completed") == "completed":
-            parts[trial_name(values)] = trained.get(trial_name(values)) or TrainResult(
-                read_history(folder), metrics, sweep.trial_run(values)
-            )
+    parts = finished_trials(sweep, trained)
     require(parts, f"no trial of the {name} study finished training; see {exp.run.path / 'trials'}")
     best = sweep.best()
     main = parts.get(best["trial"]) if best is not None else None

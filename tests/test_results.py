@@ -119,6 +119,25 @@ def test_a_study_run_is_read_from_its_own_sub_folder(tmp_path):
     assert measure.args == ("--study", "all") and found.value == pytest.approx(94.39)
 
 
+def test_a_depth_width_budget_counts_the_architecture_the_app_exports(tmp_path):
+    """The budget's number is read from its depth-sweep table with the app's own choice (best final validation
+    accuracy), not the table's first row (the table is sorted by validation loss)."""
+    from apps.mnist_depth_width import Config
+
+    runs = tmp_path / "runs"
+    run = write_run(runs, "mnist_depth_width", "seed0", Config)
+    measure = part("depth_width_200").improved[0]
+    assert results.find(runs, "mnist_depth_width", measure) is None  # no budget has finished its sweep
+    (run / "budget_200").mkdir()
+    table = "trial,layers,status,objective,final_valid_accuracy,final_test_accuracy\n"
+    table += 'layers=100_100,"[100, 100]",completed,0.05,0.984,0.9851\n'
+    table += "layers=200,[200],completed,0.06,0.986,0.9843\n"
+    (run / "budget_200" / "depth_results.csv").write_text(table)
+    found = results.find(runs, "mnist_depth_width", measure)
+    assert found.value == pytest.approx(98.43) and found.finished == run / "budget_200" / "depth_results.csv"
+    assert results.find(runs, "mnist_depth_width", part("depth_width_100").improved[0]) is None
+
+
 def test_readme_block_keeps_recorded_values_and_is_rewritten_only_when_asked_or_complete(tmp_path):
     runs = tmp_path / "runs"
     write_run(runs, "notmnist_mlp", "seed0-default", NotmnistMlpConfig, test_accuracy=0.9116)
