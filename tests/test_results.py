@@ -138,6 +138,24 @@ def test_a_depth_width_budget_counts_the_architecture_the_app_exports(tmp_path):
     assert results.find(runs, "mnist_depth_width", part("depth_width_100").improved[0]) is None
 
 
+def test_the_mnist_cnn_parts_are_read_from_the_study_table_and_the_final_folder(tmp_path):
+    from apps.mnist_cnn import Config
+
+    runs = tmp_path / "runs"
+    run = write_run(runs, "mnist_cnn", "seed0", Config)
+    (run / "dropout_study").mkdir()
+    table = "trial,dropout,status,final_test_accuracy\ndropout=0.1,0.1,completed,0.9702\n"
+    (run / "dropout_study" / "dropout_results.csv").write_text(table)
+    study, final = part("mnist_cnn_dropout").improved[0], part("mnist_cnn_final").improved[0]
+    assert results.find(runs, "mnist_cnn", study) is None  # rate 0 has not finished
+    (run / "dropout_study" / "dropout_results.csv").write_text(table + "dropout=0.0,0.0,completed,0.9665\n")
+    assert results.find(runs, "mnist_cnn", study).value == pytest.approx(96.65)
+    assert results.find(runs, "mnist_cnn", final) is None
+    (run / "final").mkdir()
+    (run / "final" / "metrics.json").write_text(json.dumps({"final": {"test_accuracy": 0.9956}}))
+    assert results.find(runs, "mnist_cnn", final).value == pytest.approx(99.56)
+
+
 def test_readme_block_keeps_recorded_values_and_is_rewritten_only_when_asked_or_complete(tmp_path):
     runs = tmp_path / "runs"
     write_run(runs, "notmnist_mlp", "seed0-default", NotmnistMlpConfig, test_accuracy=0.9116)
