@@ -145,9 +145,9 @@ def test_the_mnist_cnn_parts_are_read_from_the_study_table_and_the_final_folder(
     run = write_run(runs, "mnist_cnn", "seed0", Config)
     (run / "dropout_study").mkdir()
     table = "trial,dropout,status,final_test_accuracy\ndropout=0.1,0.1,completed,0.9702\n"
-    (run / "dropout_study" / "dropout_results.csv").write_text(table)
+    (run / "dropout_study" / "dropout_results.csv").write_text(table + "dropout=0.0,0.0,diverged,\n")
     study, final = part("mnist_cnn_dropout").improved[0], part("mnist_cnn_final").improved[0]
-    assert results.find(runs, "mnist_cnn", study) is None  # rate 0 has not finished
+    assert results.find(runs, "mnist_cnn", study) is None  # rate 0 did not finish its training
     (run / "dropout_study" / "dropout_results.csv").write_text(table + "dropout=0.0,0.0,completed,0.9665\n")
     assert results.find(runs, "mnist_cnn", study).value == pytest.approx(96.65)
     assert results.find(runs, "mnist_cnn", final) is None
