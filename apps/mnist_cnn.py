@@ -36,7 +36,7 @@ from tfnets.experiment.distribute import synchronized_batch_norm
 from tfnets.experiment.lazy import lazy_import
 from tfnets.experiment.plots import plot_xy
 from tfnets.experiment.sweep import Sweep
-from tfnets.experiment.trials import finished_trials
+from tfnets.experiment.trial_results import finished_trials
 from tfnets.nn.augment import exportable, with_random_shift
 
 keras = lazy_import("keras")  # loaded on first use: `--help` answers without importing TensorFlow

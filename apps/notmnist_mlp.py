@@ -29,7 +29,7 @@ from tfnets.experiment.determinism import reseed
 from tfnets.experiment.lazy import lazy_import
 from tfnets.experiment.plots import plot_xy
 from tfnets.experiment.sweep import Sweep
-from tfnets.experiment.trials import finished_trials
+from tfnets.experiment.trial_results import finished_trials
 from tfnets.nn.initializers import xavier_normal
 
 keras = lazy_import("keras")  # loaded on first use: `--help` answers without importing TensorFlow
