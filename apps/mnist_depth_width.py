@@ -260,9 +260,7 @@ def export_best(exp, sweep, data, config, budget, trained):
         return None
     layers = _layers(best["layers"])
     model = make_model(layers, config, decay_steps(data, config))
-    model(data.x_train[:1])
-    model.optimizer.build(model.trainable_variables)
-    sweep.trial_run({"layers": layers}).restore(model)
+    sweep.restore_trial({"layers": layers}, model, data.x_train[:1])
     path = export_model(
         exportable(model),
         exp.export_dir / BUDGET_PART.format(budget=budget),
