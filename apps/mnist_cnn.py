@@ -22,17 +22,21 @@ learning rate.
 
 import dataclasses
 import math
+import typing
+from pathlib import Path
 
 import numpy as np
 
 from tfnets.data import load_mnist
-from tfnets.experiment import Experiment
-from tfnets.experiment.cli import base_parser, core_config, exit_with, float_list, positive_float, positive_int, require
+from tfnets.experiment import Experiment, headline
+from tfnets.experiment.cli import exit_with, require
+from tfnets.experiment.config import CommonConfig, batch_size_option, float_list, option, positive_float, positive_int
 from tfnets.experiment.determinism import reseed
 from tfnets.experiment.distribute import synchronized_batch_norm
 from tfnets.experiment.lazy import lazy_import
 from tfnets.experiment.plots import plot_xy
 from tfnets.experiment.sweep import Sweep
+from tfnets.experiment.trial_results import finished_trials
 from tfnets.nn.augment import exportable, with_random_shift
 
 keras = lazy_import("keras")  # loaded on first use: `--help` answers without importing TensorFlow
@@ -40,36 +44,54 @@ keras = lazy_import("keras")  # loaded on first use: `--help` answers without im
 DEFAULT_RATES = [round(0.1 * i, 1) for i in range(10)]
 ORIGINAL_STUDY = {0.0: 0.9714, 0.9: 0.8479}  # the original report's end points
 PARAMETER_LIMIT = 100_000
+# The sub-folders of the run folder: the dropout study (a sweep, its table named after the sweep) and the final
+# network. `headlines` reads the same names.
+STUDY_PART = "dropout_study"
+STUDY_SWEEP = "dropout"
+STUDY_RESULTS = f"{STUDY_SWEEP}_results.csv"
+FINAL_PART = "final"
 
 
-def build_parser():
-    parser = base_parser("mnist_cnn", __doc__.split("\n\n")[0], epochs=12, batch_size=128)
-    parser.add_argument(
-        "--dropout-rates",
-        type=float_list,
-        default=DEFAULT_RATES,
-        help="rates of the one-epoch dropout study (default 0.0,0.1,...,0.9)",
+@dataclasses.dataclass(frozen=True)
+class Config(CommonConfig):
+    APP = "mnist_cnn"
+    DESCRIPTION = "A small MNIST CNN: CNN arithmetic, a dropout study and a < 100k-parameter network at >= 99.3 %."
+    EPOCHS = 12
+
+    batch_size: int = batch_size_option(128)
+    dropout_rates: typing.Tuple[float, ...] = option(
+        tuple(DEFAULT_RATES),
+        "rates of the one-epoch dropout study (default 0.0,0.1,...,0.9)",
+        group="model",
+        parse=float_list,
     )
-    parser.add_argument(
-        "--study-epochs", type=positive_int, default=1, help="epochs per study rate (default 1, as in the original)"
+    study_epochs: int = option(
+        1, "epochs per study rate (default 1, as in the original)", group="model", parse=positive_int
     )
-    parser.add_argument(
-        "--dropout", type=float, default=None, help="skip the study and train the final network with this dropout rate"
+    dropout: typing.Optional[float] = option(
+        None, "skip the study and train the final network with this dropout rate", group="model"
     )
-    parser.add_argument(
-        "--learning-rate",
-        type=positive_float,
-        default=2e-3,
-        help="Adam's initial learning rate, decayed to 0 by a cosine (default 0.002)",
+    learning_rate: float = option(
+        2e-3,
+        "Adam's initial learning rate, decayed to 0 by a cosine (default {default})",
+        group="model",
+        parse=positive_float,
     )
-    parser.add_argument(
-        "--shift",
-        type=int,
-        default=2,
-        help="largest random shift in pixels while training; 0 turns augmentation off (default 2)",
+    shift: int = option(
+        2,
+        "largest random shift in pixels while training; 0 turns augmentation off (default {default})",
+        group="model",
     )
-    parser.add_argument("--arithmetic-only", action="store_true", help="only answer the CNN-arithmetic questions")
-    return parser
+    arithmetic_only: bool = option(False, "only answer the CNN-arithmetic questions", group="model")
+
+    def __post_init__(self):
+        super().__post_init__()
+        require(
+            all(0.0 <= r < 1.0 for r in self.dropout_rates) and self.dropout_rates,
+            "--dropout-rates must be numbers in [0, 1), e.g. 0.0,0.2,0.5",
+        )
+        require(self.dropout is None or 0.0 <= self.dropout < 1.0, f"--dropout must be in [0, 1), got {self.dropout}")
+        require(0 <= self.shift <= 8, f"--shift must be between 0 and 8 pixels, got {self.shift}")
 
 
 # -- 1. CNN arithmetic -------------------------------------------------------------------------------------------
@@ -153,11 +175,13 @@ def build_model(dropout, *, learning_rate, decay_steps, shift=2):
     return model
 
 
-def train_cnn(exp, data, dropout, epochs, run, args, callbacks=()):
-    reseed(args.seed)
-    steps = epochs * math.ceil(len(data.x_train) / args.batch_size)
-    model = build_model(dropout, learning_rate=args.learning_rate, decay_steps=steps, shift=args.shift)
-    return model, exp.train(
+def train_cnn(exp, data, config, dropout, epochs, run, callbacks=()):
+    """Build and train the CNN with this dropout rate for `epochs` into `run`; returns its `TrainResult` (with the
+    model). The cosine decays to 0 over exactly these epochs."""
+    reseed(config.seed)
+    steps = epochs * math.ceil(len(data.x_train) / config.batch_size)
+    model = build_model(dropout, learning_rate=config.learning_rate, decay_steps=steps, shift=config.shift)
+    result = exp.train(
         model,
         data,
         run=run,
@@ -166,22 +190,32 @@ def train_cnn(exp, data, dropout, epochs, run, args, callbacks=()):
         callbacks=callbacks,
         title=f"CNN, dropout {dropout}",
     )
+    return dataclasses.replace(result, model=model)
 
 
-def dropout_study(exp, data, args):
-    """Each rate trained for `--study-epochs` (a resumable sweep). Returns rows sorted by rate."""
+def best_rate(rows):
+    """The study's choice: the highest validation accuracy, ties to the lower rate; None when no rate finished."""
+    done = [r for r in rows if r["status"] == "completed"]
+    return max(done, key=lambda r: (r["valid_accuracy"], -r["dropout"]))["dropout"] if done else None
+
+
+def dropout_study(exp, data, config):
+    """Each rate trained for `--study-epochs` (a resumable sweep). Returns the chosen rate's `TrainResult` (see
+    `best_rate`) with every finished rate's under `.parts` (by trial folder name)."""
     sweep = Sweep(
-        exp.run.child("dropout_study", {**exp.config, "part": "dropout_study"}),
-        {"dropout": args.dropout_rates},
-        epochs=args.study_epochs,
-        seed=args.seed,
-        name="dropout",
+        exp.run.child(STUDY_PART, {**exp.config, "part": STUDY_PART}),
+        {"dropout": list(config.dropout_rates)},
+        epochs=config.study_epochs,
+        seed=config.seed,
+        name=STUDY_SWEEP,
     )
-    sweep.search(
-        lambda values, run, epochs=None, callbacks=(): train_cnn(
-            exp, data, values["dropout"], args.study_epochs, run, args, callbacks
-        )[1]
-    )
+    trained = {}
+
+    def train_trial(values, run, epochs=None, callbacks=()):
+        trained[run.path.name] = train_cnn(exp, data, config, values["dropout"], config.study_epochs, run, callbacks)
+        return trained[run.path.name]
+
+    sweep.search(train_trial)
     sweep.write_outputs()
     rows = [
         {
@@ -194,7 +228,7 @@ def dropout_study(exp, data, args):
         for r in sweep.results()
     ]
     exp.report.add_table(
-        f"Dropout study: {args.study_epochs} epoch(s) per rate",
+        f"Dropout study: {config.study_epochs} epoch(s) per rate",
         rows,
         note="Chosen on validation accuracy; test accuracy reported only. The original got "
         "0.9714 at rate 0 falling to 0.8479 at 0.9.",
@@ -207,63 +241,30 @@ def dropout_study(exp, data, args):
         exp.run.path / "dropout_study.png",
         "dropout rate",
         "accuracy",
-        title=f"Accuracy after {args.study_epochs} epoch(s)",
+        title=f"Accuracy after {config.study_epochs} epoch(s)",
     )
     exp.report.add_image("Dropout study: accuracy vs rate", figure)
     print("dropout  valid    test")
     for r in rows:
         print(f"{r['dropout']:>7} {r['valid_accuracy']:.4f} {r['test_accuracy']:.4f}")
-    return rows
+    rate = best_rate(rows)
+    require(rate is not None, f"no dropout rate finished training; see {exp.run.path / STUDY_PART}")
+    trials = finished_trials(sweep, trained)
+    chosen = next(result for result in trials.values() if result.run.config["trial"]["dropout"] == rate)
+    return dataclasses.replace(chosen, parts=trials)
 
 
-def get_config(args):
-    """What defines a run of this app (its run id hashes exactly these fields)."""
-    return {
-        **core_config(args),
-        "dropout_rates": args.dropout_rates,
-        "study_epochs": args.study_epochs,
-        "dropout": args.dropout,
-        "learning_rate": args.learning_rate,
-        "shift": args.shift,
-        "arithmetic_only": args.arithmetic_only,
-    }
-
-
-def main(argv=None):
-    args = build_parser().parse_args(argv)
-    require(
-        all(0.0 <= r < 1.0 for r in args.dropout_rates) and args.dropout_rates,
-        "--dropout-rates must be numbers in [0, 1), e.g. 0.0,0.2,0.5",
-    )
-    require(args.dropout is None or 0.0 <= args.dropout < 1.0, f"--dropout must be in [0, 1), got {args.dropout}")
-    require(0 <= args.shift <= 8, f"--shift must be between 0 and 8 pixels, got {args.shift}")
-    exp = Experiment(args, "MNIST CNN: arithmetic, dropout study, final network", get_config)
-    answers = cnn_arithmetic()
-    report_arithmetic(exp, answers)
-    if args.arithmetic_only:
-        return {"arithmetic": answers}
-
-    data = exp.use_data(load_mnist(args.data_dir))
-    data = dataclasses.replace(
-        data, x_train=data.x_train[..., None], x_valid=data.x_valid[..., None], x_test=data.x_test[..., None]
-    )  # (N, 28, 28) -> (N, 28, 28, 1)
-    study = None
-    dropout = args.dropout
-    if dropout is None:
-        study = dropout_study(exp, data, args)
-        done = [r for r in study if r["status"] == "completed"]
-        require(done, f"no dropout rate finished training; see {exp.run.path / 'dropout_study'}")
-        dropout = max(done, key=lambda r: (r["valid_accuracy"], -r["dropout"]))["dropout"]
-        print(f"best dropout rate on validation: {dropout}")
-
-    final_run = exp.run.child("final", {**exp.config, "final_dropout": dropout})
-    model, result = train_cnn(exp, data, dropout, args.epochs, final_run, args)
-    classifier = exportable(model)
+def final_network(exp, data, config, dropout):
+    """Train the final network with `dropout` for --epochs, report and export its classifier; returns its
+    `TrainResult` (the training model, with the random shift; `.export_path` the exported classifier)."""
+    final_run = exp.run.child(FINAL_PART, {**exp.config, "final_dropout": dropout})
+    result = train_cnn(exp, data, config, dropout, config.train_epochs, final_run)
+    classifier = exportable(result.model)
     parameters = classifier.count_params()
     trainable = int(sum(np.prod(v.shape) for v in classifier.trainable_variables))
     summary = {
         "dropout": dropout,
-        "epochs": args.epochs,
+        "epochs": config.train_epochs,
         "parameters": parameters,
         "trainable_parameters": trainable,
         "valid_accuracy": result.final.get("valid_accuracy"),
@@ -272,17 +273,66 @@ def main(argv=None):
     }
     lines = []
     classifier.summary(print_fn=lambda line, *a, **k: lines.append(line), line_length=100)
-    exp.report.add_table(f"Final network (dropout {dropout}, {args.epochs} epochs)", [summary])
+    exp.report.add_table(f"Final network (dropout {dropout}, {config.train_epochs} epochs)", [summary])
     exp.report.add("Final network: layers", "```\n" + "\n".join(lines) + "\n```")
     exp.report.add_image("Final network: learning curves", result.run.path / "curves.png")
     print(f"parameters: {parameters:,} ({trainable:,} trainable)")
     print(
-        f"final CNN (dropout {dropout}, {args.epochs} epochs): valid accuracy {summary['valid_accuracy']:.4f}, "
-        f"test accuracy {summary['test_accuracy']:.4f}"
+        f"final CNN (dropout {dropout}, {config.train_epochs} epochs): valid accuracy "
+        f"{summary['valid_accuracy']:.4f}, test accuracy {summary['test_accuracy']:.4f}"
     )
-    exp.export(classifier, data=data, class_names=data.class_names, input_shape=[28, 28, 1], image_style="mnist")
-    print(f"report: {exp.report.path}")
-    return {"arithmetic": answers, "study": study, "final": summary}
+    result.export_path = exp.export(
+        classifier, data=data, class_names=data.class_names, input_shape=[28, 28, 1], image_style="mnist"
+    )
+    return result
+
+
+# -- the app: `run(...)` from Python, `python -m apps.mnist_cnn` from a shell --------------------------------------
+
+
+def run(config=None, **overrides):
+    """Answer the arithmetic, run the dropout study (unless `--dropout` fixes the rate), train and export the final
+    network. Returns the final network's `TrainResult` (`.final`, `.history`, `.model`, `.run_path`,
+    `.export_path`; its rate is `.run.config["final_dropout"]`) with the study's under `.parts["dropout_study"]`
+    (the chosen rate's trial, every rate's under its own `.parts`); None under `--arithmetic-only` (nothing is
+    trained: the answers are in the report). `run(quick=True, epochs=1, dropout=0.3)`: keywords as the flags."""
+    config = Config.make(config, **overrides)
+    with Experiment(config, "MNIST CNN: arithmetic, dropout study, final network") as exp:
+        report_arithmetic(exp, cnn_arithmetic())
+        if config.arithmetic_only:
+            return None
+
+        data = exp.use_data(load_mnist(config.data_dir))
+        data = dataclasses.replace(
+            data, x_train=data.x_train[..., None], x_valid=data.x_valid[..., None], x_test=data.x_test[..., None]
+        )  # (N, 28, 28) -> (N, 28, 28, 1)
+        parts = {}
+        dropout = config.dropout
+        if dropout is None:
+            parts[STUDY_PART] = dropout_study(exp, data, config)
+            dropout = parts[STUDY_PART].run.config["trial"]["dropout"]
+            print(f"best dropout rate on validation: {dropout}")
+        result = final_network(exp, data, config, dropout)
+        print(f"report: {exp.report.path}")
+        return dataclasses.replace(result, parts=parts)
+
+
+def headlines(run_path):
+    """The numbers the results page quotes from a finished run folder of this app (see `tfnets.experiment.headline`):
+    the final network's test accuracy, and each finished study rate's (`dropout_<rate>_test_accuracy`, e.g.
+    `dropout_0_test_accuracy`)."""
+    run_path = Path(run_path)
+    table = run_path / STUDY_PART / STUDY_RESULTS
+    found = {
+        f"dropout_{float(row['dropout']):g}_test_accuracy": (float(row["final_test_accuracy"]), table)
+        for row in headline.csv_rows(table) or []
+        if row["status"] == "completed"
+    }
+    return {**found, **headline.collect(final_test_accuracy=headline.metric(run_path / FINAL_PART))}
+
+
+def main(argv=None):
+    return run(Config.from_argv(argv))
 
 
 if __name__ == "__main__":

@@ -19,18 +19,23 @@ budget is exported to `saved_models/mnist_depth_width/budget_<N>/` (28x28 greysc
 `python -m apps.predict`).
 """
 
+import dataclasses
 import json
 import math
+import typing
+from pathlib import Path
 
 from tfnets.data import load_fashion_mnist, load_mnist
 from tfnets.errors import ConfigError
-from tfnets.experiment import Experiment
-from tfnets.experiment.cli import base_parser, core_config, exit_with, int_list, positive_float, positive_int, require
+from tfnets.experiment import Experiment, headline
+from tfnets.experiment.cli import exit_with, require
+from tfnets.experiment.config import SweepConfig, batch_size_option, int_list, option, positive_float, positive_int
 from tfnets.experiment.determinism import reseed
 from tfnets.experiment.distribute import synchronized_batch_norm
 from tfnets.experiment.lazy import lazy_import
 from tfnets.experiment.plots import plot_xy
-from tfnets.experiment.sweep import Sweep, add_sweep_arguments, parse_sweep, sweep_config, sweep_options
+from tfnets.experiment.sweep import Sweep
+from tfnets.experiment.trial_results import finished_trials
 from tfnets.nn.augment import exportable, with_random_shift
 
 keras = lazy_import("keras")  # loaded on first use: `--help` answers without importing TensorFlow
@@ -38,6 +43,12 @@ keras = lazy_import("keras")  # loaded on first use: `--help` answers without im
 LOADERS = {"mnist": load_mnist, "fashion_mnist": load_fashion_mnist}
 ORIGINAL_BARS = {100: 0.975, 200: 0.980, 1000: 0.983}  # the problem set's test-accuracy bars
 GOALS = {100: 0.980, 200: 0.984, 1000: 0.987}  # the test accuracies this project aims for at each budget
+# Each budget's depth sweep lives in its own sub-folder of the run folder, with its results table
+# (`Sweep.write_outputs` names it after the sweep): the app chooses the exported architecture from that table, and
+# `headlines` reads the same table with the same rule.
+BUDGET_PART = "budget_{budget}"
+DEPTH_SWEEP = "depth"
+DEPTH_RESULTS = f"{DEPTH_SWEEP}_results.csv"
 
 
 def layers_value(text):
@@ -51,31 +62,45 @@ def layers_value(text):
     return value
 
 
-def build_parser():
-    parser = base_parser("mnist_depth_width", __doc__.split("\n\n")[0], epochs=15, batch_size=128)
-    parser.add_argument("--dataset", choices=sorted(LOADERS), default="mnist")
-    parser.add_argument(
-        "--budgets",
-        type=int_list,
-        default=[100, 200, 1000],
-        help="hidden-unit budgets, each swept over depths 1..--max-depth (default 100,200,1000)",
+# ---------------------------------------------------------------------------------------------------------------
+# Configuration: the command line, `run(...)`'s keywords and config.json are all derived from this one declaration
+# ---------------------------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Config(SweepConfig):
+    APP = "mnist_depth_width"
+    DESCRIPTION = "MNIST with a budget of hidden units: how should the units be spent, wide or deep?"
+    EPOCHS = 15
+    SWEEPABLE = {"layers": layers_value}
+
+    batch_size: int = batch_size_option(128)
+    dataset: str = option("mnist", "mnist (default) or fashion_mnist", group="model", choices=sorted(LOADERS))
+    budgets: typing.Tuple[int, ...] = option(
+        (100, 200, 1000),
+        "hidden-unit budgets, each swept over depths 1..--max-depth (default {default})",
+        group="model",
+        parse=int_list,
     )
-    parser.add_argument("--max-depth", type=positive_int, default=4, help="deepest split of a budget (default 4)")
-    parser.add_argument(
-        "--learning-rate",
-        type=positive_float,
-        default=2e-3,
-        help="Adam's initial learning rate, decayed to 0 by a cosine (default 0.002)",
+    max_depth: int = option(4, "deepest split of a budget (default {default})", group="model", parse=positive_int)
+    learning_rate: float = option(
+        2e-3,
+        "Adam's initial learning rate, decayed to 0 by a cosine (default {default})",
+        group="model",
+        parse=positive_float,
     )
-    parser.add_argument("--dropout", type=float, default=0.1, help="dropout after every hidden layer (default 0.1)")
-    parser.add_argument(
-        "--shift",
-        type=int,
-        default=2,
-        help="largest random shift in pixels while training; 0 turns augmentation off (default 2)",
+    dropout: float = option(0.1, "dropout after every hidden layer (default {default})", group="model")
+    shift: int = option(
+        2,
+        "largest random shift in pixels while training; 0 turns augmentation off (default {default})",
+        group="model",
     )
-    add_sweep_arguments(parser, {"layers": layers_value})
-    return parser
+
+    def __post_init__(self):
+        super().__post_init__()
+        require(0.0 <= self.dropout < 1.0, f"--dropout must be in [0, 1), got {self.dropout}")
+        require(0 <= self.shift <= 8, f"--shift must be between 0 and 8 pixels, got {self.shift}")
+        require(self.budgets, "--budgets needs at least one budget, e.g. --budgets 100")
 
 
 def architectures(budget, max_depth):
@@ -128,8 +153,6 @@ def count_parameters(layers, dropout):
 
 def prepare(data, num_classes=10):
     """(N, 28, 28) in [0, 1] -> (N, 28, 28, 1); integer labels -> one-hot float32 (N, 10)."""
-    import dataclasses
-
     one_hot = lambda y: keras.utils.to_categorical(y, num_classes).astype("float32")  # noqa: E731
     return dataclasses.replace(
         data,
@@ -142,39 +165,57 @@ def prepare(data, num_classes=10):
     )
 
 
-def plan_budgets(args):
+def plan_budgets(config):
     """{budget: [architectures]}: from `--sweep layers=...` (grouped by total units) or from --budgets."""
-    space = parse_sweep(args.sweep, {"layers": layers_value}, args)
-    if space:
+    if config.space:
         plan = {}
-        for layers in space["layers"]:
+        for layers in config.space["layers"]:
             plan.setdefault(sum(layers), []).append(layers)
         return dict(sorted(plan.items()))
-    require(all(b >= 1 for b in args.budgets), "--budgets must be positive integers")
-    return {budget: architectures(budget, args.max_depth) for budget in args.budgets}
+    return {budget: architectures(budget, config.max_depth) for budget in config.budgets}
 
 
-def budget_study(exp, data, budget, archs, args):
-    """Train every architecture of one budget (a resumable sweep); returns its table rows."""
-    run = exp.run.child(f"budget_{budget}", {**exp.config, "budget": budget})
-    sweep = Sweep(run, {"layers": archs}, epochs=args.epochs, name="depth", **sweep_options(args))
-    steps = args.epochs * math.ceil(len(data.x_train) / args.batch_size)
+def decay_steps(data, config):
+    """The optimizer steps of a whole training: the cosine reaches 0 at the last one."""
+    return config.train_epochs * math.ceil(len(data.x_train) / config.batch_size)
 
-    def train(values, trial_run, epochs=None, callbacks=()):
-        reseed(args.seed)
-        model = make_model(values["layers"], args, steps)
-        print(f"budget {budget}: layers {values['layers']}, {exportable(model).count_params():,} parameters")
-        return exp.train(
-            model,
-            data,
-            run=trial_run,
-            epochs=epochs,
-            setting=f"layers={values['layers']}",
-            callbacks=callbacks,
-            title=f"hidden layers {values['layers']}",
-        )
 
-    sweep.search(train)
+def make_model(layers, config, steps):
+    return build_model(
+        layers, learning_rate=config.learning_rate, decay_steps=steps, dropout=config.dropout, shift=config.shift
+    )
+
+
+def train(exp, data, config, layers, run, epochs=None, callbacks=()):
+    """Build and train one architecture into `run` (a trial of a budget's sweep); returns its `TrainResult` (with
+    the model)."""
+    reseed(config.seed)
+    model = make_model(layers, config, decay_steps(data, config))
+    print(f"budget {sum(layers)}: layers {layers}, {exportable(model).count_params():,} parameters")
+    result = exp.train(
+        model,
+        data,
+        run=run,
+        epochs=epochs,
+        setting=f"layers={layers}",
+        callbacks=callbacks,
+        title=f"hidden layers {layers}",
+    )
+    return dataclasses.replace(result, model=model)
+
+
+def budget_study(exp, data, config, budget, archs):
+    """Train every architecture of one budget (a resumable sweep); returns the sweep, its table rows and the
+    `TrainResult`s of the trials this call trained."""
+    run = exp.run.child(BUDGET_PART.format(budget=budget), {**exp.config, "budget": budget})
+    sweep = Sweep(run, {"layers": archs}, epochs=config.train_epochs, name=DEPTH_SWEEP, **config.sweep_options())
+    trained = {}
+
+    def train_trial(values, trial_run, epochs=None, callbacks=()):
+        trained[trial_run.path.name] = train(exp, data, config, values["layers"], trial_run, epochs, callbacks)
+        return trained[trial_run.path.name]
+
+    sweep.search(train_trial)
     sweep.write_outputs(exp.report, f"Budget {budget}: sweep over depth", metrics=("val_loss", "val_accuracy"))
     rows = []
     for row in sweep.results():
@@ -184,38 +225,44 @@ def budget_study(exp, data, budget, archs, args):
                 "budget": budget,
                 "depth": len(layers),
                 "layers": str(layers),
-                "parameters": count_parameters(layers, args.dropout),
+                "parameters": count_parameters(layers, config.dropout),
                 "valid_accuracy": row.get("final_valid_accuracy", float("nan")),
                 "test_accuracy": row.get("final_test_accuracy", float("nan")),
-                "epochs": args.epochs,
+                "epochs": config.train_epochs,
                 "status": row["status"],
                 "wall_time_s": row.get("wall_time_s"),
             }
         )
-    return sweep, rows
+    return sweep, rows, trained
 
 
-def make_model(layers, args, decay_steps):
-    return build_model(
-        layers, learning_rate=args.learning_rate, decay_steps=decay_steps, dropout=args.dropout, shift=args.shift
-    )
-
-
-def export_best(exp, sweep, rows, data, args, budget):
-    """Rebuild the budget's best architecture (by validation accuracy), load its weights, export it."""
-    done = [r for r in rows if r["status"] == "completed"]
+def best_architecture(results):
+    """The trial a budget exports: of the completed rows of its depth sweep (`Sweep.results()`, or its results
+    table read back, values as text), the highest final validation accuracy; ties go to the shallower network, then
+    to the trial folder's name, so the rows' order never matters. None when no trial completed."""
+    done = [r for r in results if r.get("status") == "completed"]
     if not done:
         return None
-    best = max(done, key=lambda r: r["valid_accuracy"])
-    layers = json.loads(best["layers"])
-    steps = args.epochs * math.ceil(len(data.x_train) / args.batch_size)
-    model = make_model(layers, args, steps)
-    model(data.x_train[:1])
-    model.optimizer.build(model.trainable_variables)
-    sweep.trial_run({"layers": layers}).restore(model)
+    return min(done, key=lambda r: (-float(r["final_valid_accuracy"]), len(_layers(r["layers"])), r["trial"]))
+
+
+def _layers(value):
+    return value if isinstance(value, list) else json.loads(value)
+
+
+def export_best(exp, sweep, data, config, budget, trained):
+    """Rebuild the budget's best architecture (`best_architecture`), load its weights, export it. Returns that
+    trial's `TrainResult` with the restored model and the export's path, every finished trial of the budget under
+    `.parts`; None when no trial completed."""
+    best = best_architecture(sweep.results())
+    if best is None:
+        return None
+    layers = _layers(best["layers"])
+    model = make_model(layers, config, decay_steps(data, config))
+    sweep.restore_trial({"layers": layers}, model, data.x_train[:1])
     path = exp.export(
         exportable(model),
-        export_dir=exp.export_dir / f"budget_{budget}",
+        export_dir=exp.export_dir / BUDGET_PART.format(budget=budget),
         data=data,
         class_names=data.class_names,
         input_shape=[28, 28, 1],
@@ -223,10 +270,11 @@ def export_best(exp, sweep, rows, data, args, budget):
         extra={"layers": layers, "budget": budget},
     )
     print(
-        f"budget {budget}: best layers {layers} (valid {best['valid_accuracy']:.4f}, "
-        f"test {best['test_accuracy']:.4f}) exported to {path}"
+        f"budget {budget}: best layers {layers} (valid {best['final_valid_accuracy']:.4f}, "
+        f"test {best['final_test_accuracy']:.4f}) exported to {path}"
     )
-    return best
+    trials = finished_trials(sweep, trained)
+    return dataclasses.replace(trials[best["trial"]], model=model, export_path=path, parts=trials)
 
 
 def plot_depth(rows, path):
@@ -246,70 +294,93 @@ def plot_depth(rows, path):
     )
 
 
-def get_config(args):
-    """What defines a run of this app (its run id hashes exactly these fields)."""
-    return {
-        **core_config(args),
-        "dataset": args.dataset,
-        "budgets": args.budgets,
-        "max_depth": args.max_depth,
-        "learning_rate": args.learning_rate,
-        "dropout": args.dropout,
-        "shift": args.shift,
-        **sweep_config(args),
-    }
+# ---------------------------------------------------------------------------------------------------------------
+# The app: `run(...)` from Python, `python -m apps.mnist_depth_width` from a shell
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def run(config=None, **overrides):
+    """Sweep every budget over its depths and export each budget's best architecture. Returns the largest budget's
+    exported architecture as a `TrainResult` (`.final`, `.history`, `.model`, `.run_path`, `.export_path`); `.parts`
+    holds each budget's (by folder name, `budget_<N>`), whose own `.parts` hold every trial of that budget.
+    `run(quick=True, budgets=(40,), max_depth=2)`: keywords as the flags."""
+    config = Config.make(config, **overrides)
+    plan = plan_budgets(config)
+    with Experiment(config, f"Depth vs width on {config.dataset}") as exp:
+        data = prepare(exp.use_data(LOADERS[config.dataset](config.data_dir)))
+        exp.report.add(
+            "Recipe",
+            f"Input 28x28x1, random shifts up to {config.shift} px (training only), Flatten, "
+            f"Dense->BatchNorm->ReLU->Dropout({config.dropout}) per hidden layer, softmax output; "
+            f"Adam, learning rate {config.learning_rate} with cosine decay to 0 over "
+            f"{config.train_epochs} epochs, batch {config.batch_size}, one-hot targets, categorical "
+            f"cross-entropy. Selection by validation accuracy; test reported only.",
+        )
+
+        all_rows, best_rows, exported = [], [], {}
+        for budget, archs in plan.items():
+            sweep, rows, trained = budget_study(exp, data, config, budget, archs)
+            all_rows += rows
+            best = export_best(exp, sweep, data, config, budget, trained)
+            if best is not None:
+                exported[budget] = best
+                layers = str(best.run.config["trial"]["layers"])
+                best_rows.append(
+                    {
+                        **next(row for row in rows if row["layers"] == layers),
+                        "original bar": ORIGINAL_BARS.get(budget, ""),
+                        "goal": GOALS.get(budget, "") if config.dataset == "mnist" else "",
+                    }
+                )
+        if not exported:
+            raise ConfigError("no architecture finished training; see the trial folders in " + str(exp.run.path))
+
+        columns = [
+            "budget",
+            "depth",
+            "layers",
+            "parameters",
+            "valid_accuracy",
+            "test_accuracy",
+            "epochs",
+            "wall_time_s",
+        ]
+        exp.report.add_table("Depth vs width: accuracy and parameters", all_rows, columns)
+        exp.report.add_image("Test accuracy vs depth", plot_depth(all_rows, exp.run.path / "depth_vs_accuracy.png"))
+        exp.report.add_table(
+            "Best architecture per budget (chosen on validation)",
+            best_rows,
+            ["budget", "layers", "parameters", "valid_accuracy", "test_accuracy", "original bar", "goal"],
+        )
+        print("\nbudget depth layers                 params   valid    test")
+        for r in all_rows:
+            print(
+                f"{r['budget']:>6} {r['depth']:>5} {r['layers']:<22} {r['parameters']:>7} "
+                f"{r['valid_accuracy']:.4f} {r['test_accuracy']:.4f}"
+            )
+        for r in best_rows:
+            print(f"best for budget {r['budget']}: {r['layers']} test accuracy {100 * r['test_accuracy']:.2f} %")
+        print(f"report: {exp.report.path}")
+        parts = {BUDGET_PART.format(budget=budget): result for budget, result in sorted(exported.items())}
+        return dataclasses.replace(exported[max(exported)], parts=parts)
+
+
+def headlines(run_path):
+    """The numbers the results page quotes from a finished run folder of this app (see `tfnets.experiment.headline`):
+    `budget_<N>_test_accuracy`, the test accuracy of the architecture each budget exports, read from the budget's
+    depth-sweep table with the rule the app chose it by (`best_architecture`)."""
+    found = {}
+    prefix = BUDGET_PART.format(budget="")
+    for table in sorted(Path(run_path).glob(f"{BUDGET_PART.format(budget='*')}/{DEPTH_RESULTS}")):
+        best = best_architecture(headline.csv_rows(table) or [])
+        if best is not None:
+            budget = table.parent.name.removeprefix(prefix)
+            found[f"budget_{budget}_test_accuracy"] = (float(best["final_test_accuracy"]), table)
+    return found
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
-    require(0.0 <= args.dropout < 1.0, f"--dropout must be in [0, 1), got {args.dropout}")
-    require(0 <= args.shift <= 8, f"--shift must be between 0 and 8 pixels, got {args.shift}")
-    plan = plan_budgets(args)
-    exp = Experiment(args, f"Depth vs width on {args.dataset}", get_config)
-    data = prepare(exp.use_data(LOADERS[args.dataset](args.data_dir)))
-    exp.report.add(
-        "Recipe",
-        f"Input 28x28x1, random shifts up to {args.shift} px (training only), Flatten, "
-        f"Dense->BatchNorm->ReLU->Dropout({args.dropout}) per hidden layer, softmax output; "
-        f"Adam, learning rate {args.learning_rate} with cosine decay to 0 over "
-        f"{args.epochs} epochs, batch {args.batch_size}, one-hot targets, categorical "
-        f"cross-entropy. Selection by validation accuracy; test reported only.",
-    )
-
-    all_rows, best_rows = [], []
-    for budget, archs in plan.items():
-        sweep, rows = budget_study(exp, data, budget, archs, args)
-        all_rows += rows
-        best = export_best(exp, sweep, rows, data, args, budget)
-        if best is not None:
-            best_rows.append(
-                {
-                    **best,
-                    "original bar": ORIGINAL_BARS.get(budget, ""),
-                    "goal": GOALS.get(budget, "") if args.dataset == "mnist" else "",
-                }
-            )
-    if not all_rows:
-        raise ConfigError("no architecture finished training; see the trial folders in " + str(exp.run.path))
-
-    columns = ["budget", "depth", "layers", "parameters", "valid_accuracy", "test_accuracy", "epochs", "wall_time_s"]
-    exp.report.add_table("Depth vs width: accuracy and parameters", all_rows, columns)
-    exp.report.add_image("Test accuracy vs depth", plot_depth(all_rows, exp.run.path / "depth_vs_accuracy.png"))
-    exp.report.add_table(
-        "Best architecture per budget (chosen on validation)",
-        best_rows,
-        ["budget", "layers", "parameters", "valid_accuracy", "test_accuracy", "original bar", "goal"],
-    )
-    print("\nbudget depth layers                 params   valid    test")
-    for r in all_rows:
-        print(
-            f"{r['budget']:>6} {r['depth']:>5} {r['layers']:<22} {r['parameters']:>7} "
-            f"{r['valid_accuracy']:.4f} {r['test_accuracy']:.4f}"
-        )
-    for r in best_rows:
-        print(f"best for budget {r['budget']}: {r['layers']} test accuracy {100 * r['test_accuracy']:.2f} %")
-    print(f"report: {exp.report.path}")
-    return {"rows": all_rows, "best": best_rows}
+    return run(Config.from_argv(argv))
 
 
 if __name__ == "__main__":

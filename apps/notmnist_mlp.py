@@ -19,14 +19,17 @@ tests check both implementations (and autodiff) against each other step for step
 """
 
 import dataclasses
+import typing
 
 from tfnets.data import load_notmnist
-from tfnets.experiment import Experiment
-from tfnets.experiment.cli import base_parser, core_config, exit_with, int_list, positive_float, require
+from tfnets.experiment import Experiment, headline
+from tfnets.experiment.cli import exit_with, require
+from tfnets.experiment.config import SweepConfig, batch_size_option, int_list, option, positive_float
 from tfnets.experiment.determinism import reseed
 from tfnets.experiment.lazy import lazy_import
 from tfnets.experiment.plots import plot_xy
-from tfnets.experiment.sweep import Sweep, add_sweep_arguments, parse_sweep, sweep_config, sweep_options
+from tfnets.experiment.sweep import Sweep
+from tfnets.experiment.trial_results import finished_trials
 from tfnets.nn.initializers import xavier_normal
 
 keras = lazy_import("keras")  # loaded on first use: `--help` answers without importing TensorFlow
@@ -84,47 +87,57 @@ def build_model(
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Command line
+# Configuration: the command line, `run(...)`'s keywords and config.json are all derived from this one declaration
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def build_parser():
-    parser = base_parser(
-        APP,
-        "notMNIST MLP (ECE421 part 1): hand-written backprop, full-batch GD + momentum.",
-        epochs=200,
-        batch_size=None,
+@dataclasses.dataclass(frozen=True)
+class Config(SweepConfig):
+    APP = APP
+    DESCRIPTION = "notMNIST MLP (ECE421 part 1): hand-written backprop, full-batch GD + momentum."
+    EPOCHS = 200
+    SWEEPABLE = SWEEPABLE
+
+    # Full-batch GD: the default batch is the whole training set (its size is known once the data is loaded).
+    batch_size: typing.Optional[int] = batch_size_option(
+        None, "mini-batch size (default: the whole training set, i.e. full-batch gradient descent)"
     )
-    for action in parser._actions:  # full-batch GD: the default batch is the whole training set
-        if action.dest == "batch_size":
-            action.help = "mini-batch size (default: the whole training set, i.e. full-batch gradient descent)"
-    group = parser.add_argument_group("model")
-    group.add_argument(
-        "--hidden-units",
-        type=int_list,
-        default=[1000],
-        help="hidden layer size; several (100,500,1000,2000) run the hidden-unit study",
+    hidden_units: typing.Tuple[int, ...] = option(
+        (1000,),
+        "hidden layer size; several (100,500,1000,2000) run the hidden-unit study",
+        group="model",
+        parse=int_list,
     )
-    group.add_argument(
-        "--learning-rate",
-        type=positive_float,
-        default=LEARNING_RATE,
-        help=f"alpha in v <- gamma*v + alpha*grad (default {LEARNING_RATE})",
+    learning_rate: float = option(
+        LEARNING_RATE, "alpha in v <- gamma*v + alpha*grad (default {default})", group="model", parse=positive_float
     )
-    group.add_argument("--momentum", type=float, default=MOMENTUM, help=f"gamma (default {MOMENTUM})")
-    group.add_argument(
-        "--gradients",
+    momentum: float = option(MOMENTUM, "gamma (default {default})", group="model")
+    gradients: str = option(
+        "manual",
+        "manual: hand-written backprop layers (default); autodiff: TensorFlow autodiff",
+        group="model",
         choices=GRADIENTS,
-        default="manual",
-        help="manual: hand-written backprop layers (default); autodiff: TensorFlow autodiff",
     )
-    add_sweep_arguments(parser, SWEEPABLE)
-    return parser
+
+    def __post_init__(self):
+        super().__post_init__()
+        require(self.hidden_units, "--hidden-units needs at least one size, e.g. --hidden-units 1000")
+        require(0 <= self.momentum < 1, f"--momentum must be in [0, 1), got {self.momentum}")
+        if len(self.hidden_units) > 1:
+            require("hidden_units" not in self.space, "give the sizes either in --hidden-units or in --sweep, not both")
+
+    @property
+    def study_space(self):
+        """The space of the study this command runs (empty for a single run): `--sweep`, with several
+        `--hidden-units` as the hidden-unit study's list."""
+        if len(self.hidden_units) > 1:
+            return {"hidden_units": list(self.hidden_units), **self.space}
+        return self.space
 
 
-def load_data(exp, args):
+def load_data(exp, config):
     """notMNIST flattened: x (N, 784) float32 in [0, 1], y (N,) in 0..9."""
-    data = exp.use_data(load_notmnist(args.data_dir))
+    data = exp.use_data(load_notmnist(config.data_dir))
     flat = {f"x_{s}": getattr(data, f"x_{s}").reshape(-1, 784) for s in ("train", "valid", "test")}
     return dataclasses.replace(data, **flat)
 
@@ -153,12 +166,15 @@ def early_stopping_rows(history):
     return rows
 
 
-def train(exp, data, args, hidden_units, learning_rate, run=None, epochs=None, callbacks=()):
-    """Build and train one setting into `run` (default the app's run folder). Returns (model, TrainResult)."""
+def train(exp, data, config, hidden_units, learning_rate, run=None, epochs=None, callbacks=()):
+    """Build and train one setting into `run` (default the app's run folder); returns its `TrainResult` (with the
+    model). `epochs`: fewer than --epochs for a search's trial (Hyperband)."""
     # Re-seed per build: a trial's initial weights must not depend on which trials ran before it (resume).
-    reseed(args.seed)
-    model = build_model(hidden_units, args.gradients, args.seed, learning_rate, args.momentum, jit_compile=exp.jit)
-    batch = args.batch_size or len(data.y_train)
+    reseed(config.seed)
+    model = build_model(
+        hidden_units, config.gradients, config.seed, learning_rate, config.momentum, jit_compile=exp.jit
+    )
+    batch = config.batch_size or len(data.y_train)
     setting = f"hidden_units={hidden_units}, learning_rate={learning_rate:g}, batch={batch}"
     result = exp.train(
         model,
@@ -168,14 +184,15 @@ def train(exp, data, args, hidden_units, learning_rate, run=None, epochs=None, c
         batch_size=batch,
         setting=setting,
         callbacks=callbacks,
-        title=f"notMNIST MLP ({args.gradients}), {setting}",
+        title=f"notMNIST MLP ({config.gradients}), {setting}",
     )
-    return model, result
+    return dataclasses.replace(result, model=model)
 
 
-def single_run(exp, data, args):
-    hidden_units = args.hidden_units[0]
-    model, result = train(exp, data, args, hidden_units, args.learning_rate)
+def single_run(exp, data, config):
+    """One network of `--hidden-units` units: trained, reported with its early-stopping point, exported."""
+    hidden_units = config.hidden_units[0]
+    result = train(exp, data, config, hidden_units, config.learning_rate)
     final = result.final
     exp.report.add_table(
         "Final metrics",
@@ -187,8 +204,8 @@ def single_run(exp, data, args):
         early_stopping_rows(result.history),
         note="the epoch an early-stopping rule on validation loss would keep, vs training on",
     )
-    exp.export(
-        model,
+    result.export_path = exp.export(
+        result.model,
         data=data,
         class_names=data.class_names,
         input_shape=[784],
@@ -223,22 +240,27 @@ def study_row(space, result, history):
     }
 
 
-def study(exp, data, args, space):
-    """One resumable trial per value; a table of final test accuracy/loss, time and early stopping per value."""
+def study(exp, data, config, space):
+    """One resumable trial per value; a table of final test accuracy/loss, time and early stopping per value.
+    Returns the `TrainResult` of the trial the search ranks first (its objective) with every finished trial's
+    under `.parts`, by trial folder name (a trial trained by this call holds its model)."""
     name = "_".join(space)
-    sweep = Sweep(exp.run, space, epochs=args.epochs, name=name, **sweep_options(args))
+    sweep = Sweep(exp.run, space, epochs=config.train_epochs, name=name, **config.sweep_options())
+    trained = {}
 
     def train_trial(values, run, epochs=None, callbacks=()):
-        return train(
+        result = train(
             exp,
             data,
-            args,
-            values.get("hidden_units", args.hidden_units[0]),
-            values.get("learning_rate", args.learning_rate),
+            config,
+            values.get("hidden_units", config.hidden_units[0]),
+            values.get("learning_rate", config.learning_rate),
             run=run,
             epochs=epochs,
             callbacks=callbacks,
-        )[1]
+        )
+        trained[run.path.name] = result
+        return result
 
     sweep.search(train_trial)
     rows = sweep.write_outputs(
@@ -247,8 +269,8 @@ def study(exp, data, args, space):
         metrics=("val_loss", "val_accuracy", "test_accuracy"),
         row=lambda result, history: study_row(space, result, history),
         ranked=sweep.tuner != "grid",
-        note=f"{args.epochs} epochs, seed {args.seed}, gradients={args.gradients}; final = last epoch; best_epoch = "
-        f"lowest validation loss (early stopping)"
+        note=f"{config.train_epochs} epochs, seed {config.seed}, gradients={config.gradients}; final = last epoch; "
+        "best_epoch = lowest validation loss (early stopping)"
         + ("" if sweep.tuner == "grid" else f"; {sweep.tuner} search, best {sweep.objective} first"),
     )
     if len(space) == 1 and rows:
@@ -273,40 +295,44 @@ def study(exp, data, args, space):
             ", ".join(f"{k}={row[k]}" for k in space) + f": test accuracy {row['test_accuracy']:.4f}, "
             f"test loss {row['test_loss']:.4f}, {row['wall_time_s']}s, best epoch {row['best_epoch']}"
         )
-    return rows
+    parts = finished_trials(sweep, trained)
+    require(parts, f"no trial of the {name} study finished training; see {exp.run.path / 'trials'}")
+    best = sweep.best()
+    main = parts.get(best["trial"]) if best is not None else None
+    return dataclasses.replace(main or next(iter(parts.values())), parts=parts)
 
 
-def get_config(args):
-    """What defines a run of this app (its run id hashes exactly these fields)."""
-    return {
-        **core_config(args),
-        "hidden_units": args.hidden_units,
-        "learning_rate": args.learning_rate,
-        "momentum": args.momentum,
-        "gradients": args.gradients,
-        **sweep_config(args),
-    }
+# ---------------------------------------------------------------------------------------------------------------
+# The app: `run(...)` from Python, `python -m apps.notmnist_mlp` from a shell
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def run(config=None, **overrides):
+    """Train one network (exported), or the study that several `--hidden-units` or a `--sweep` ask for. Returns the
+    network's `TrainResult` (`.final`, `.history`, `.model`, `.run_path`, `.export_path`); for a study, the trial
+    the search ranks first, with every trial's under `.parts`. `run(quick=True, hidden_units=(8, 16))`: keywords
+    as the flags."""
+    config = Config.make(config, **overrides)
+    with Experiment(config, "notMNIST MLP (ECE421 assignment, part 1)") as exp:
+        data = load_data(exp, config)
+        if config.batch_size is not None:
+            require(
+                config.batch_size <= len(data.y_train),
+                f"--batch-size {config.batch_size} is larger than the training set ({len(data.y_train)} examples)",
+            )
+        if config.study_space:
+            return study(exp, data, config, config.study_space)
+        return single_run(exp, data, config)
+
+
+def headlines(run_path):
+    """The numbers the results page quotes from a finished run folder of this app (see `tfnets.experiment.headline`):
+    the exported network's final test accuracy."""
+    return headline.collect(test_accuracy=headline.metric(run_path))
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
-    space = parse_sweep(args.sweep, SWEEPABLE, args)
-    require(args.hidden_units, "--hidden-units needs at least one size, e.g. --hidden-units 1000")
-    require(0 <= args.momentum < 1, f"--momentum must be in [0, 1), got {args.momentum}")
-    if len(args.hidden_units) > 1:
-        require("hidden_units" not in space, "give the sizes either in --hidden-units or in --sweep, not both")
-        space = {"hidden_units": args.hidden_units, **space}
-
-    exp = Experiment(args, "notMNIST MLP (ECE421 assignment, part 1)", get_config)
-    data = load_data(exp, args)
-    if args.batch_size is not None:
-        require(
-            args.batch_size <= len(data.y_train),
-            f"--batch-size {args.batch_size} is larger than the training set ({len(data.y_train)} examples)",
-        )
-    if space:
-        return study(exp, data, args, space)
-    return single_run(exp, data, args)
+    return run(Config.from_argv(argv))
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from PIL import Image
 from apps import mnist_cnn as app
 from apps import predict
 from tfnets.experiment.cli import run_main
+from tfnets.nn.augment import exportable
 
 
 def test_cnn_arithmetic_matches_the_formulas():
@@ -61,11 +62,14 @@ def quick_run(data_dir, tmp_path_factory):
 
 
 def test_quick_run_studies_dropout_then_trains_the_best_rate(quick_run):
-    out, _, result = quick_run
-    assert [r["dropout"] for r in result["study"]] == [0.0, 0.5]
-    best = max(result["study"], key=lambda r: (r["valid_accuracy"], -r["dropout"]))
-    assert result["final"]["dropout"] == best["dropout"]
-    assert result["final"]["parameters"] == app.build_classifier(0.0).count_params()
+    out, export, result = quick_run
+    study = result.parts["dropout_study"].parts
+    assert [trial.run.config["trial"]["dropout"] for trial in study.values()] == [0.0, 0.5]
+    best = max(study.values(), key=lambda t: (t.final["valid_accuracy"], -t.run.config["trial"]["dropout"]))
+    assert result.run.config["final_dropout"] == best.run.config["trial"]["dropout"]
+    assert result.parts["dropout_study"].run_path == best.run_path
+    assert exportable(result.model).count_params() == app.build_classifier(0.0).count_params()
+    assert result.export_path == export
     (run,) = (out / "mnist_cnn").iterdir()
     report = (run / "report.md").read_text()
     for heading in (
@@ -80,6 +84,14 @@ def test_quick_run_studies_dropout_then_trains_the_best_rate(quick_run):
     assert (run / "dropout_study.png").stat().st_size > 1000
     metrics = json.loads((run / "final" / "metrics.json").read_text())
     assert metrics["epochs"] == 1 and "test_accuracy" in metrics["final"]
+    assert result.run_path == run / "final" and result.final == metrics["final"]
+    # The results page quotes the final network and the study's rates, each from the file that holds it.
+    table = run / "dropout_study" / "dropout_results.csv"
+    assert app.headlines(run) == {
+        "dropout_0_test_accuracy": (study["dropout=0.0"].final["test_accuracy"], table),
+        "dropout_0.5_test_accuracy": (study["dropout=0.5"].final["test_accuracy"], table),
+        "final_test_accuracy": (metrics["final"]["test_accuracy"], run / "final" / "metrics.json"),
+    }
 
 
 def test_exported_cnn_predicts_pngs_like_keras(quick_run, data_dir, tmp_path):
@@ -95,22 +107,21 @@ def test_exported_cnn_predicts_pngs_like_keras(quick_run, data_dir, tmp_path):
 
 
 def test_fixed_dropout_skips_the_study(data_dir, tmp_path):
-    result = app.main(
-        [
-            "--quick",
-            "--epochs",
-            "1",
-            "--dropout",
-            "0.3",
-            "--data-dir",
-            str(data_dir),
-            "--out",
-            str(tmp_path),
-            "--export-dir",
-            str(tmp_path / "saved"),
-        ]
+    result = app.run(
+        app.Config.from_argv(["--quick", "--epochs", "1", "--dropout", "0.3"]),
+        data_dir=str(data_dir),
+        out=str(tmp_path),
+        export_dir=str(tmp_path / "saved"),
     )
-    assert result["study"] is None and result["final"]["dropout"] == 0.3
+    assert result.parts == {} and result.run.config["final_dropout"] == 0.3
+    assert not (result.run_path.parent / "dropout_study").exists()
+
+
+def test_arithmetic_only_trains_nothing(tmp_path):
+    assert app.run(arithmetic_only=True, out=str(tmp_path), export_dir=str(tmp_path / "saved")) is None
+    (run,) = (tmp_path / "mnist_cnn").iterdir()
+    assert "**608 parameters**" in (run / "report.md").read_text()
+    assert not (run / "final").exists() and not (tmp_path / "saved").exists()
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,7 @@ from apps import mnist_depth_width as app
 from apps import predict
 from tfnets.experiment.cli import run_main
 from tfnets.experiment.export import ServedModel
+from tfnets.nn.augment import exportable
 
 
 def test_architectures_spend_exactly_the_budget_on_equal_layers():
@@ -33,10 +34,26 @@ def test_parameter_count_matches_the_formula():
 
 
 def test_sweep_flag_groups_architectures_by_total_units():
-    args = app.build_parser().parse_args(["--sweep", "layers=[100],[60,40],[200],[150,50]"])
-    assert app.plan_budgets(args) == {100: [[100], [60, 40]], 200: [[200], [150, 50]]}
-    default = app.plan_budgets(app.build_parser().parse_args(["--budgets", "200", "--max-depth", "2"]))
+    config = app.Config.from_argv(["--sweep", "layers=[100],[60,40],[200],[150,50]"])
+    assert app.plan_budgets(config) == {100: [[100], [60, 40]], 200: [[200], [150, 50]]}
+    default = app.plan_budgets(app.Config.from_argv(["--budgets", "200", "--max-depth", "2"]))
     assert default == {200: [[200], [100, 100]]}
+    assert app.plan_budgets(app.Config(budgets=(200,), max_depth=2)) == default  # the same from Python
+
+
+def test_the_exported_architecture_does_not_depend_on_the_order_of_the_rows():
+    """The app chooses from `Sweep.results()`, the results page from the same table read back as text (sorted by
+    the objective): one rule, whatever the order and form of the rows."""
+    rows = [
+        {"trial": "layers=50_50", "layers": [50, 50], "status": "completed", "final_valid_accuracy": 0.97},
+        {"trial": "layers=100", "layers": [100], "status": "completed", "final_valid_accuracy": 0.97},
+        {"trial": "layers=25_25_25_25", "layers": [25] * 4, "status": "diverged"},
+        {"trial": "layers=34_33_33", "layers": [34, 33, 33], "status": "completed", "final_valid_accuracy": 0.96},
+    ]
+    as_text = [{k: json.dumps(v) if k == "layers" else str(v) for k, v in row.items()} for row in rows]
+    for order in (rows, rows[::-1], as_text, as_text[::-1]):
+        assert app.best_architecture(order)["trial"] == "layers=100"  # the tie goes to the shallower network
+    assert app.best_architecture(rows[2:3]) is None
 
 
 @pytest.fixture(scope="module")
@@ -63,11 +80,21 @@ def quick_run(data_dir, tmp_path_factory):
 
 def test_quick_run_tabulates_every_architecture_and_writes_the_report(quick_run):
     out, _, result = quick_run
-    rows = result["rows"]
-    assert [r["layers"] for r in rows] == ["[40]", "[20, 20]"]
-    assert all(0.0 <= r["test_accuracy"] <= 1.0 and r["status"] == "completed" for r in rows)
-    assert [r["parameters"] for r in rows] == [app.count_parameters([40], 0.1), app.count_parameters([20, 20], 0.1)]
+    trials = result.parts["budget_40"].parts
+    assert list(trials) == ["layers=40", "layers=20_20"]
+    assert all(
+        0.0 <= t.final["test_accuracy"] <= 1.0 and t.metrics.get("status", "completed") == "completed"
+        for t in trials.values()
+    )
+    counted = [exportable(t.model).count_params() for t in trials.values()]
+    assert counted == [app.count_parameters([40], 0.1), app.count_parameters([20, 20], 0.1)]
     (run,) = (out / "mnist_depth_width").iterdir()
+    assert result.run_path.parent == run / "budget_40" / "trials"
+    # The results page's number is the test accuracy of the architecture the app exported.
+    exported = result.parts["budget_40"]
+    assert app.headlines(run) == {
+        "budget_40_test_accuracy": (exported.final["test_accuracy"], run / "budget_40" / "depth_results.csv")
+    }
     report = (run / "report.md").read_text()
     for heading in (
         "## Data",
@@ -85,8 +112,9 @@ def test_quick_run_tabulates_every_architecture_and_writes_the_report(quick_run)
 def test_exported_model_serves_single_png_like_keras(quick_run, data_dir, tmp_path, capsys):
     _, export, result = quick_run
     model_dir = export / "budget_40"
+    assert result.export_path == model_dir
     metadata = json.loads((model_dir / "metadata.json").read_text())
-    assert metadata["input_shape"] == [28, 28, 1] and metadata["layers"] == json.loads(result["best"][0]["layers"])
+    assert metadata["input_shape"] == [28, 28, 1] and metadata["layers"] == result.run.config["trial"]["layers"]
     digits = np.load(data_dir / "mnist.npz")["x_test"][:3]
     for i, digit in enumerate(digits):
         Image.fromarray(digit).save(tmp_path / f"d{i}.png")
@@ -109,6 +137,7 @@ def test_exported_model_serves_single_png_like_keras(quick_run, data_dir, tmp_pa
         (["--sweep", "layers=[0]"], "bad value in --sweep"),
         (["--dropout", "1.5"], "--dropout must be in [0, 1)"),
         (["--budgets", "0"], "expected a positive integer"),
+        (["--shift", "9"], "--shift must be between 0 and 8 pixels"),
     ],
 )
 def test_bad_flags_give_one_line_errors(tmp_path, capsys, flags, message):

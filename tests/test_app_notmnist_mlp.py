@@ -7,6 +7,7 @@ import pytest
 
 from apps import notmnist_mlp, predict
 from tfnets.data import load_notmnist
+from tfnets.errors import ConfigError
 from tfnets.experiment import determinism
 from tfnets.experiment.cli import run_main
 from tfnets.nn.reference import NumpyMLP
@@ -117,15 +118,31 @@ def test_same_seed_gives_the_same_metrics(data_dir, tmp_path):
 
 
 def test_hidden_unit_study_tabulates_each_size(data_dir, tmp_path):
-    rows = _main(data_dir, tmp_path, "--hidden-units", "8,16")
-    assert [row["hidden_units"] for row in rows] == [8, 16]
-    for row in rows:
-        assert 0 <= row["test_accuracy"] <= 1 and row["test_loss"] > 0 and row["wall_time_s"] > 0
-        assert row["best_epoch"] in (1, 2) and row["status"] == "completed"
+    result = _main(data_dir, tmp_path, "--hidden-units", "8,16")
+    assert list(result.parts) == ["hidden_units=8", "hidden_units=16"]
+    for part in result.parts.values():
+        assert 0 <= part.final["test_accuracy"] <= 1 and part.final["test_loss"] > 0
+        assert part.metrics["timing"]["wall_time_s"] > 0 and part.metrics.get("status", "completed") == "completed"
+        assert part.best["epoch"] in (1, 2) and part.model is not None
+    # The study's result is its best trial by the search's objective (lowest validation loss of any epoch).
+    best = min(result.parts.values(), key=lambda part: min(row["val_loss"] for row in part.history))
+    assert result.run_path == best.run_path and result.parts["hidden_units=16"].model.layers[0].units == 16
     run_dir = next((tmp_path / "runs" / "notmnist_mlp").iterdir())
-    assert (run_dir / "hidden_units_results.csv").read_text().count("\n") == 3
+    table = (run_dir / "hidden_units_results.csv").read_text()
+    assert table.count("\n") == 3 and table.splitlines()[0].startswith("hidden_units,test_accuracy,test_loss")
     assert "## hidden_units study" in (run_dir / "report.md").read_text()
     assert (run_dir / "trials" / "hidden_units=16" / "metrics.json").exists()
+
+
+def test_the_configuration_is_checked_once_whatever_builds_it():
+    config = notmnist_mlp.Config.from_argv(["--hidden-units", "8,16", "--sweep", "learning_rate=0.1,0.3"])
+    assert config.hidden_units == (8, 16)
+    assert config.study_space == {"hidden_units": [8, 16], "learning_rate": [0.1, 0.3]}
+    assert notmnist_mlp.Config().study_space == {}  # one size: a single run, exported
+    with pytest.raises(ConfigError, match="either in --hidden-units or in --sweep"):
+        notmnist_mlp.Config(hidden_units=(8, 16), sweep=("hidden_units=4,8",))
+    with pytest.raises(ConfigError, match="--momentum must be in"):
+        notmnist_mlp.Config.make(notmnist_mlp.Config(), momentum=1.0)
 
 
 @pytest.mark.parametrize(

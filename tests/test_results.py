@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from apps import results
-from apps.notmnist_mlp import build_parser as notmnist_mlp_parser
+from apps.notmnist_mlp import Config as NotmnistMlpConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -69,7 +69,7 @@ def run_results(tmp_path, runs, *extra):
 
 def test_only_the_latest_finished_run_of_the_default_settings_counts(tmp_path):
     runs = tmp_path / "runs"
-    parser = notmnist_mlp_parser()
+    parser = NotmnistMlpConfig
     write_run(runs, "notmnist_mlp", "seed0-old", parser, test_accuracy=0.9000, mtime=1_000_000)
     write_run(runs, "notmnist_mlp", "seed0-default", parser, test_accuracy=0.9116, mtime=2_000_000)
     # Newer, but not results of the default command: other settings, a smoke test, an unfinished run.
@@ -98,7 +98,7 @@ def test_only_the_latest_finished_run_of_the_default_settings_counts(tmp_path):
 
 def test_an_unfinished_run_alone_is_not_run_and_names_its_command(tmp_path):
     runs = tmp_path / "runs"
-    write_run(runs, "notmnist_mlp", "seed0-unfinished", notmnist_mlp_parser())
+    write_run(runs, "notmnist_mlp", "seed0-unfinished", NotmnistMlpConfig)
     page, _ = run_results(tmp_path, runs)
     provenance = page.split("## Where each number comes from", 1)[1]
     line = next(text for text in provenance.splitlines() if text.startswith("| ECE421 part 1"))
@@ -145,9 +145,46 @@ def test_error_and_exported_network_parts_read_what_the_apps_name(tmp_path):
     assert results.find(runs, "catcar_mlp", measure) is None
 
 
+def test_a_depth_width_budget_counts_the_architecture_the_app_exports(tmp_path):
+    """The budget's number is read from its depth-sweep table with the app's own choice (best final validation
+    accuracy), not the table's first row (the table is sorted by validation loss)."""
+    from apps.mnist_depth_width import Config
+
+    runs = tmp_path / "runs"
+    run = write_run(runs, "mnist_depth_width", "seed0", Config)
+    measure = part("depth_width_200").improved[0]
+    assert results.find(runs, "mnist_depth_width", measure) is None  # no budget has finished its sweep
+    (run / "budget_200").mkdir()
+    table = "trial,layers,status,objective,final_valid_accuracy,final_test_accuracy\n"
+    table += 'layers=100_100,"[100, 100]",completed,0.05,0.984,0.9851\n'
+    table += "layers=200,[200],completed,0.06,0.986,0.9843\n"
+    (run / "budget_200" / "depth_results.csv").write_text(table)
+    found = results.find(runs, "mnist_depth_width", measure)
+    assert found.value == pytest.approx(98.43) and found.finished == run / "budget_200" / "depth_results.csv"
+    assert results.find(runs, "mnist_depth_width", part("depth_width_100").improved[0]) is None
+
+
+def test_the_mnist_cnn_parts_are_read_from_the_study_table_and_the_final_folder(tmp_path):
+    from apps.mnist_cnn import Config
+
+    runs = tmp_path / "runs"
+    run = write_run(runs, "mnist_cnn", "seed0", Config)
+    (run / "dropout_study").mkdir()
+    table = "trial,dropout,status,final_test_accuracy\ndropout=0.1,0.1,completed,0.9702\n"
+    (run / "dropout_study" / "dropout_results.csv").write_text(table + "dropout=0.0,0.0,diverged,\n")
+    study, final = part("mnist_cnn_dropout").improved[0], part("mnist_cnn_final").improved[0]
+    assert results.find(runs, "mnist_cnn", study) is None  # rate 0 did not finish its training
+    (run / "dropout_study" / "dropout_results.csv").write_text(table + "dropout=0.0,0.0,completed,0.9665\n")
+    assert results.find(runs, "mnist_cnn", study).value == pytest.approx(96.65)
+    assert results.find(runs, "mnist_cnn", final) is None
+    (run / "final").mkdir()
+    (run / "final" / "metrics.json").write_text(json.dumps({"final": {"test_accuracy": 0.9956}}))
+    assert results.find(runs, "mnist_cnn", final).value == pytest.approx(99.56)
+
+
 def test_readme_block_keeps_recorded_values_and_is_rewritten_only_when_asked_or_complete(tmp_path):
     runs = tmp_path / "runs"
-    write_run(runs, "notmnist_mlp", "seed0-default", notmnist_mlp_parser(), test_accuracy=0.9116)
+    write_run(runs, "notmnist_mlp", "seed0-default", NotmnistMlpConfig, test_accuracy=0.9116)
     readme = tmp_path / "README.md"
     label = part("notmnist_cnn").label
     readme.write_text(
