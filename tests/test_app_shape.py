@@ -10,13 +10,14 @@ import pytest
 import apps
 from tfnets.experiment.config import CommonConfig
 
-# Every module in apps/ but the ones that train nothing (any exported model, the results page, the benchmark alias).
+# Every module in apps/ but the ones that train nothing (any exported model, the results page, the benchmark alias)
+# and an app's helper modules (`apps/_<app>_<job>.py`: a leading underscore says "not an app").
 NOT_TRAINING = {"__init__", "predict", "results", "bench"}
 DECLARED = apps.discover()
 APPS = sorted(
     p.stem
     for p in (Path(__file__).parent.parent / "apps").glob("*.py")
-    if p.stem not in NOT_TRAINING and p.stem not in DECLARED
+    if p.stem not in NOT_TRAINING and p.stem not in DECLARED and not p.stem.startswith("_")
 )
 ENTRY_POINTS = ("build_parser", "build_model", "get_config", "main")
 
