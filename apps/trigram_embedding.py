@@ -36,7 +36,6 @@ from apps._trigram_embedding_report import (
     TOP_K,
     count_baseline_row,
     embedding_analysis,
-    nearest_words,  # noqa: F401 - part of this app's API (tests, notebooks)
     part_b,
     score_columns,
     top_candidates,
