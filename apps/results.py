@@ -99,15 +99,6 @@ def test_error(sub):
     return read
 
 
-def ensemble_valid_accuracy(sub):
-    def read(run):
-        path = run / sub / "metrics.json"
-        value = ((_json(path) or {}).get("scores", {}).get("valid", {})).get("accuracy")
-        return None if value is None else (100.0 * value, path)
-
-    return read
-
-
 def _csv_rows(path):
     try:
         with open(path, newline="") as handle:
@@ -265,7 +256,7 @@ PARTS = (
         assignment=(
             Measure(
                 ("--merge", "sum", "--configs", "32x256", "--extra", "none"),
-                final_metric("D32_P256", "valid_accuracy", "best"),
+                headline("valid_accuracy"),
             ),
         ),
     ),
@@ -274,8 +265,8 @@ PARTS = (
         "EEE443 Q2: trigram (32, 256), word order kept, validation accuracy",
         "trigram_embedding",
         NONE,
-        assignment=(Measure((), final_metric("D32_P256", "valid_accuracy", "best")),),
-        improved=(Measure((), ensemble_valid_accuracy("D128_P1024_relu_adam_drop0.5_x3")),),
+        assignment=(Measure((), headline("valid_accuracy")),),
+        improved=(Measure((), headline("ensemble_valid_accuracy")),),
     ),
     Part(
         "cifar",
@@ -296,7 +287,7 @@ PARTS = (
                     "--sweep",
                     "keep=0.7,0.85",
                 ),
-                final_metric("best_final"),
+                headline("test_accuracy"),
             ),
         ),
     ),
