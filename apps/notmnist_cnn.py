@@ -26,7 +26,6 @@ import math
 import typing
 
 from tfnets.data import load_notmnist
-from tfnets.errors import ModelError
 from tfnets.experiment import Experiment, headline
 from tfnets.experiment.cli import exit_with, require
 from tfnets.experiment.config import SweepConfig, batch_size_option, option
@@ -314,22 +313,13 @@ def run_sweep(exp, data, config, name, space, baseline):
         best = min(finished, key=lambda r: r["final_valid_cross_entropy"])
         values = {k: best[k] for k in space}
         model = make_model(exp, data, config, {**hparams, **values})
-        restore_trained(model, sweep.trial_run(values), data)
+        sweep.restore_trial(values, model, data.x_train[:1])
         export(exp, model, data, exp.export_dir.with_name(f"{exp.export_dir.name}_{name}"))
         exp.report.add(
             f"{name} study: best value",
             f"{values} (lowest final validation cross-entropy), exported to `{exp.export_dir.name}_{name}`",
         )
     return rows
-
-
-def restore_trained(model, run, data):
-    """Load a finished run's last checkpoint into a freshly built `model` (weights and optimizer state)."""
-    model(data.x_train[:1])
-    model.optimizer.build(model.trainable_variables)
-    epochs_done, _ = run.restore(model)
-    if epochs_done == 0:
-        raise ModelError(f"no usable checkpoint in {run.path}; delete that folder and re-run the command")
 
 
 def export(exp, model, data, path):

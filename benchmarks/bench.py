@@ -2,7 +2,6 @@
 
     python -m benchmarks                     # the full benchmark (a few minutes on 2 cores)
     python -m benchmarks --quick             # a smoke test: tiny data, 2 repeats, well under a minute
-    python -m apps.bench ...                 # the same
 
 What it measures, in ONE process so that the ratios are comparable on a noisy shared machine:
 

@@ -31,7 +31,7 @@ class Variant:
     epoch in one `tf.function`). layers: "dense" (keras Dense + SparseCategoricalCrossentropy) or "manual"
     (ManualDense + SoftmaxCrossEntropy). steps_per_execution: 0 = all steps of an epoch in one call.
     pipeline (fit only): "arrays" (NumPy arrays into fit), "tf.data" (from_tensor_slices.batch.prefetch) or
-    "runs" (`tfnets.experiment.runs.epoch_dataset`, the apps' own pipeline, unshuffled here). blas_threads (numpy only):
+    "runs" (`tfnets.experiment.datasets.epoch_dataset`, the apps' own pipeline, unshuffled here). blas_threads (numpy only):
     limit OpenBLAS to this many threads (0 = its default, one per core). precision: "float32" (the global
     Keras policy, float32 outside the GPU section) or "mixed_bfloat16" (set on the layers only, never globally).
     """
@@ -54,7 +54,7 @@ class Variant:
             what += {
                 "arrays": " on arrays",
                 "tf.data": " on tf.data (prefetch)",
-                "runs": " on tfnets.experiment.runs.epoch_dataset + NaN guard (the apps' path)",
+                "runs": " on tfnets.experiment.datasets.epoch_dataset + NaN guard (the apps' path)",
             }[self.pipeline]
         if self.steps_per_execution != 1:
             what += ", steps_per_execution=epoch"
@@ -260,7 +260,7 @@ class FitTrainer:
         if self.variant.pipeline == "tf.data":
             return dict(x=self.dataset, shuffle=False)
         if self.variant.pipeline == "runs":
-            from tfnets.experiment.runs import epoch_dataset
+            from tfnets.experiment.datasets import epoch_dataset
 
             # Built per call (it spans exactly the epochs of this fit), outside the timed epochs.
             return dict(
@@ -273,10 +273,10 @@ class FitTrainer:
     def epochs(self, k):
         callbacks = [self.clock]
         if self.variant.pipeline == "runs":
-            from tfnets.experiment.runs import _NanGuard
+            from tfnets.experiment.fit_callbacks import NanGuard
 
             # The apps' per-batch NaN check (it reads the loss after every execution, so it syncs).
-            callbacks.append(_NanGuard(None, "bench"))
+            callbacks.append(NanGuard(None, "bench"))
         self.model.fit(**self._inputs(k), epochs=k, verbose=0, callbacks=callbacks)
         return self.clock.end - self.clock.begin
 

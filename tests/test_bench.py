@@ -1,4 +1,4 @@
-"""`python -m benchmarks` / `apps.bench`: the table has every row, the variants train the same network.
+"""`python -m benchmarks`: the table has every row, the variants train the same network.
 
 No timing is asserted (the machine is shared and noisy); the benchmark's own correctness check (weights
 after one epoch vs the independent NumPy reference) is.
@@ -280,9 +280,9 @@ def test_bad_flags_give_one_line_errors(flags, message, capsys, tmp_path, data_d
     assert not (tmp_path / "bench").exists()
 
 
-def test_apps_alias_help():
+def test_help():
     done = subprocess.run(
-        [sys.executable, "-m", "apps.bench", "--help"], cwd=ROOT, capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "benchmarks", "--help"], cwd=ROOT, capture_output=True, text=True, timeout=120
     )
     assert done.returncode == 0 and "--quick" in done.stdout
 

@@ -224,7 +224,7 @@ from pathlib import Path
 if sys.argv[2] == "trial":
     locks.acquire(Path(sys.argv[1]) / ".lock", "busy", "hint")
 else:
-    sweep_cluster.lock_run(sys.argv[1], trial=False)
+    locks.lock_run(sys.argv[1], sweep_cluster.tuner_id())
 print("locked", flush=True)
 sys.stdin.readline()
 """
@@ -260,10 +260,9 @@ def test_chief_and_workers_share_the_run_folder_but_not_a_tuner_id(tmp_path, mon
             match=r"KERASTUNER_TUNER_ID=tuner0 on .* is already used by process \d+; "
             "give every worker its own id",
         ):
-            Run(tmp_path, {"seed": 0})
+            Run(tmp_path, {"seed": 0}, cluster_id="tuner0")
         locks.release_all()
-        monkeypatch.setenv("KERASTUNER_TUNER_ID", "chief")
-        Run(tmp_path, {"seed": 0})  # another member of the same sweep
+        Run(tmp_path, {"seed": 0}, cluster_id="chief")  # another member of the same sweep
         locks.release_all()
         for name in ("KERASTUNER_TUNER_ID", "KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_PORT"):
             monkeypatch.delenv(name)
@@ -278,9 +277,9 @@ def test_a_distributed_process_refuses_to_train_outside_its_sweep(tmp_path, monk
     monkeypatch.setenv("KERASTUNER_ORACLE_IP", "127.0.0.1")
     monkeypatch.setenv("KERASTUNER_ORACLE_PORT", "1")
     monkeypatch.setenv("KERASTUNER_TUNER_ID", "tuner1")
-    run = Run(tmp_path, {"seed": 0})
+    run = Run(tmp_path, {"seed": 0}, cluster_id="tuner1")
     with pytest.raises(ConfigError, match="tuner1: this command trains .* outside its sweep"):
-        run.fit(None, (None, None), epochs=1, batch_size=1)
+        sweep_cluster.refuse_training_outside_trials(run)  # what Experiment.train asks before any training
 
 
 def test_a_trial_locked_by_another_process_is_waited_for_not_a_crash(tmp_path, capsys):

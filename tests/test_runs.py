@@ -10,7 +10,8 @@ import pytest
 from tfnets import atomic
 from tfnets.errors import ConfigError, TrainingDiverged
 from tfnets.experiment import Experiment, determinism
-from tfnets.experiment.runs import Run, best_epoch, epoch_dataset
+from tfnets.experiment.datasets import epoch_dataset
+from tfnets.experiment.runs import Run, best_epoch
 
 
 def _data(n=96, seed=0):

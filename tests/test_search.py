@@ -6,7 +6,7 @@ same search run without a kill: the same trials with the same scores, no complet
 interrupted one continued from its checkpoint.
 """
 
-import argparse
+import dataclasses
 import json
 import os
 import signal
@@ -21,8 +21,10 @@ import pytest
 
 from tfnets.errors import ConfigError
 from tfnets.experiment import TrainResult, determinism, tuner
+from tfnets.experiment.config import SweepConfig
 from tfnets.experiment.runs import Run
-from tfnets.experiment.sweep import Range, Sweep, add_sweep_arguments, parse_sweep, sweep_config, sweep_options
+from tfnets.experiment.space import parse_sweep
+from tfnets.experiment.sweep import Range, Sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 ALLOWED = {"learning_rate": float, "units": int, "layers": json.loads}
@@ -62,11 +64,14 @@ def test_bad_ranges_are_one_line_errors(spec, message):
     assert "\n" not in str(caught.value)
 
 
-def _args(*argv):
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--seed", type=int, default=0)
-    add_sweep_arguments(parser, ALLOWED)
-    return parser.parse_args(list(argv))
+@dataclasses.dataclass(frozen=True)
+class ToyConfig(SweepConfig):
+    APP = "toy"
+    SWEEPABLE = ALLOWED
+
+
+def _config(*argv):
+    return ToyConfig.from_argv(list(argv))
 
 
 @pytest.mark.parametrize(
@@ -83,22 +88,16 @@ def _args(*argv):
     ],
 )
 def test_tuner_flags_check_the_space(argv, message):
-    args = _args(*argv)
     with pytest.raises(ConfigError, match=message):
-        parse_sweep(args.sweep, ALLOWED, args)
+        _config(*argv)
 
 
-def test_sweep_mode_is_an_alias_and_old_run_configs_are_kept(tmp_path):
-    assert _args("--sweep-mode", "random").tuner == "random"
-    assert _args().tuner == "grid"
-    # A grid or random sweep hashes the same fields as before there were other tuners: its runs still resume.
-    assert sweep_config(_args("--sweep-mode", "random", "--max-trials", "2")) == {
-        "sweep": [],
-        "sweep_mode": "random",
-        "max_trials": 2,
-    }
-    assert sweep_config(_args("--tuner", "hyperband", "--objective", "val_accuracy"))["objective"] == "val_accuracy"
-    options = sweep_options(_args("--objective", "val_accuracy"))
+def test_the_search_flags_are_part_of_the_run_and_give_the_sweep_its_options(tmp_path):
+    assert _config().tuner == "grid" and _config().space == {}
+    config = _config("--tuner", "random", "--max-trials", "2", "--sweep", "units=1,2")
+    assert {"sweep": ["units=1,2"], "tuner": "random", "max_trials": 2}.items() <= config.identity().items()
+    assert config.space == {"units": [1, 2]}
+    options = _config("--objective", "val_accuracy").sweep_options()
     assert Sweep(Run(tmp_path, {"seed": 0}), {"units": [1]}, **options).direction == "max"
 
 

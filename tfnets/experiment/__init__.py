@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from tfnets.experiment import determinism
+from tfnets.experiment import determinism, sweep_cluster
 from tfnets.experiment.plots import plot_curves
 from tfnets.experiment.report import Report
 
@@ -121,13 +121,14 @@ class Experiment:
         self.export_dir = self._export_dir
         # Recorded in config.json for the record (every setting as given), not part of the run's identity.
         record = {**self.config, "settings": self._settings}
+        cluster_id = sweep_cluster.tuner_id()
         if self.distribution.is_chief:
-            self.run = Run(run_path, record)
+            self.run = Run(run_path, record, cluster_id=cluster_id)
         else:
             # A non-chief worker computes everything the chief does, but its files go to a scratch folder of its
             # own: the run folder and the export have one writer. It resumes from the chief's checkpoint.
             scratch = Path(tempfile.mkdtemp(prefix=f"tfnets-worker{self.distribution.task_index}-"))
-            self.run = Run(scratch / "run", record, read_from=run_path)
+            self.run = Run(scratch / "run", record, read_from=run_path, cluster_id=cluster_id)
             self.export_dir = scratch / "export"
         self.report = Report(self.run.path / "report.md", self._title)
         print(f"run folder: {self.run.path}")
@@ -198,6 +199,7 @@ class Experiment:
             steps_per_execution = getattr(self.args, "steps_per_execution", "epoch")
         seed = self.args.seed if seed is None else seed
         self.distribution.check_batch_size(batch_size)
+        sweep_cluster.refuse_training_outside_trials(run)
         started = time.perf_counter()
         history = run.fit(
             model,

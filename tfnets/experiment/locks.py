@@ -69,3 +69,23 @@ def release_all(keep=()):
 
 def _describe(holder):
     return f"process {holder}" if holder.isdigit() else holder
+
+
+def lock_run(path, cluster_id=None):
+    """Take the lock of the run folder `path` for this process.
+
+    Alone (`<run>/.lock`, exclusive) unless `cluster_id` names this process in a distributed sweep, whose chief and
+    workers share the app's run folder: they hold `.lock` shared (so a plain process still cannot start on it, nor
+    they while a plain one runs) and each holds `.lock.<cluster_id>` alone, so that two processes started with the
+    same id are refused. A sweep trial's folder is always one process's alone (`cluster_id=None`).
+    """
+    path = Path(path)
+    if cluster_id is None:
+        acquire(path / ".lock", f"run folder {path} is in use by", "wait for it or pass --run-id")
+        return
+    acquire(path / ".lock", f"run folder {path} is in use by", "wait for it or pass --run-id", shared=True)
+    acquire(
+        path / f".lock.{cluster_id}",
+        f"KERASTUNER_TUNER_ID={cluster_id} on {path} is already used by",
+        "give every worker its own id",
+    )

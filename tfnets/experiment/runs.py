@@ -19,42 +19,31 @@ logs and a resumable checkpoint. `Run.fit()` wraps `model.fit` so that every app
 
 import contextlib
 import csv
-import dataclasses
 import hashlib
 import io
 import json
 import math
 import sys
-import time
 from pathlib import Path
 
 import keras
 import numpy as np
 
 from tfnets import atomic
-from tfnets.errors import ConfigError, TrainingDiverged
-from tfnets.experiment import sweep_cluster
+from tfnets.errors import ConfigError
+from tfnets.experiment import checkpoint, locks
+from tfnets.experiment.datasets import epoch_dataset, eval_dataset
+from tfnets.experiment.fit_callbacks import Checkpointer, EpochRecorder, NanGuard
+from tfnets.experiment.multi_worker import evaluate, fit_multi_worker, is_multi_worker
 
 # Keys of a run's config.json that describe it without defining it: the devices it ran on and every flag as given.
 # What defines a run is the app's explicit configuration (each app's `get_config`).
 VOLATILE_KEYS = {"distribution", "settings"}
-# Bumped when a checkpoint of an older layout could not resume exactly (format 2 added callback state): such a
-# checkpoint is ignored, and the run starts afresh with a message saying so.
-CHECKPOINT_FORMAT = 2
-
-
-# Settings added after run ids were first handed out: at these values they are left out of the hash, so that a
-# command that does not use them keeps the run id (and the resumable runs) it had before they existed.
-NEUTRAL_DEFAULTS = {"distribute": "none", "devices": None, "precision": "float32"}
 
 
 def stable_config(config):
     """The part of `config` that defines what a run computes (what its id and checkpoint hash cover)."""
-    return {
-        k: v
-        for k, v in sorted(config.items())
-        if k not in VOLATILE_KEYS and not (k in NEUTRAL_DEFAULTS and v == NEUTRAL_DEFAULTS[k])
-    }
+    return {k: v for k, v in sorted(config.items()) if k not in VOLATILE_KEYS}
 
 
 def config_digest(config):
@@ -77,17 +66,16 @@ def _progress_verbosity():
 class Run:
     """A folder holding everything one training produces. Sub-runs (sweep trials) nest inside."""
 
-    def __init__(self, path, config, read_from=None, *, trial=False):
+    def __init__(self, path, config, read_from=None, *, trial=False, cluster_id=None):
         """`read_from`: the folder whose checkpoint a resume reads, when this process must not write there (a
         non-chief worker of a multi-worker cluster resumes from the chief's run folder, writes to its own).
-        `trial`: a sweep trial's folder (see below)."""
+        `trial`: a sweep trial's folder, always one process's alone. `cluster_id`: this process's id in a
+        distributed sweep, whose processes share every other folder (see `tfnets.experiment.locks.lock_run`)."""
         self.path = Path(path)
         self.read_from = Path(read_from) if read_from is not None else self.path
         self.path.mkdir(parents=True, exist_ok=True)
-        # A sweep trial (`trial=True`) is always one process's alone. The chief and workers of a distributed sweep
-        # share every other folder (the app's run folder): see `tfnets.experiment.sweep_cluster.lock_run`.
-        self.trial = trial
-        sweep_cluster.lock_run(self.path, trial)
+        self.trial, self.cluster_id = trial, cluster_id
+        locks.lock_run(self.path, None if trial else cluster_id)
         self.config = dict(config)
         self.config_hash = config_digest(self.config)
         atomic.write_json(self.path / "config.json", self.config)
@@ -102,7 +90,7 @@ class Run:
         return self.read_from / "checkpoint.npz"
 
     def child(self, name, config):
-        return Run(self.path / name, config, read_from=self.read_from / name)
+        return Run(self.path / name, config, read_from=self.read_from / name, cluster_id=self.cluster_id)
 
     # -- training ----------------------------------------------------------------------------------------
     def fit(
@@ -134,7 +122,6 @@ class Run:
         epoch and credit its losses to the wrong one, so it is refused. The model's compiled setting is
         restored afterwards, so evaluate/predict/export see the model as the app compiled it.
         """
-        sweep_cluster.refuse_training_outside_trials(self)
         x_train, y_train = train
         n_train = len(x_train)
         if epochs < 0:
@@ -155,7 +142,7 @@ class Run:
         initial_epoch, history = saved.epochs_done, saved.history
         callbacks = list(callbacks)
         if initial_epoch >= epochs or saved.stopped:
-            set_callback_states(callbacks, saved.callback_states)  # e.g. the best weights a callback kept
+            checkpoint.set_callback_states(callbacks, saved.callback_states)  # e.g. the best weights a callback kept
             how = "stopped early" if saved.stopped and initial_epoch < epochs else f"all {epochs} epochs"
             print(f"{self.path}: {how} already trained (checkpoint, {initial_epoch} epochs); evaluating only")
             return history
@@ -168,16 +155,16 @@ class Run:
         # Arrays handed to fit/evaluate go through Keras' own pipeline, whose parallel map TF logs a spurious
         # "NodeDef mentions attribute use_unbounded_threadpool" error for under op determinism: pass datasets.
         valid, test = (None if pair is None else eval_dataset(*pair, eval_batch_size) for pair in (valid, test))
-        recorder = _EpochRecorder(model, history, test, setting, self)
-        all_callbacks = [_NanGuard(self, setting), recorder, *callbacks]
+        recorder = EpochRecorder(model, history, test, setting, self)
+        all_callbacks = [NanGuard(self, setting), recorder, *callbacks]
         if tensorboard:
             all_callbacks.append(
                 keras.callbacks.TensorBoard(log_dir=str(self.path / "tensorboard"), write_graph=False, profile_batch=0)
             )
         # Last, so that a checkpoint holds what every other callback did to the epoch.
-        all_callbacks.append(_Checkpointer(self, model, recorder, callbacks, saved.callback_states))
+        all_callbacks.append(Checkpointer(self, model, recorder, callbacks, saved.callback_states))
         verbose = _progress_verbosity() if verbose is None else verbose
-        if _multi_worker():
+        if is_multi_worker():
             fit_multi_worker(
                 model,
                 dataset,
@@ -210,91 +197,35 @@ class Run:
         if model.optimizer is not None and not model.optimizer.built:
             model.optimizer.build(model.trainable_variables)
 
-    def _state_variables(self, model):
-        variables = list(model.variables)
-        if model.optimizer is not None:
-            variables += list(model.optimizer.variables)
-        return variables
-
     def save_checkpoint(self, model, epochs_done, history, callbacks=(), stopped=False):
-        """Write `checkpoint.npz` atomically: model and optimizer variables, the history, whether training stopped
-        early, and the state of every stateful callback in `callbacks` (see `callback_state`)."""
-        arrays = {f"v{i}": np.asarray(v.numpy()) for i, v in enumerate(self._state_variables(model))}
-        states = []
-        for i, callback in enumerate(callbacks):
-            scalars, weights = _split_state(callback_state(callback))
-            states.append(scalars)
-            for key, values in weights.items():
-                arrays.update({f"cb{i}.{key}.{j}": np.asarray(a) for j, a in enumerate(values)})
-                scalars[key] = {"arrays": len(values)}
-        state = {
-            "format": CHECKPOINT_FORMAT,
-            "epochs_done": epochs_done,
-            "history": history,
-            "config_hash": self.config_hash,
-            "stopped": bool(stopped),
-            "callbacks": states,
-        }
-        arrays["state"] = np.frombuffer(json.dumps(state).encode(), dtype=np.uint8)
-        with atomic.atomic_path(self.checkpoint_path) as tmp:
-            with open(tmp, "wb") as handle:
-                np.savez(handle, **arrays)
-
-    def _checkpoint_state(self, saved):
-        """`(state dict, None)`, or `(None, why it cannot be used)` for other settings or an older format."""
-        state = json.loads(bytes(saved["state"]).decode())
-        if state.get("config_hash") != self.config_hash:
-            return None, "checkpoint belongs to other settings"
-        if state.get("format") != CHECKPOINT_FORMAT:
-            return None, "checkpoint was written by an older tfnets and cannot resume exactly"
-        return state, None
+        """Write `checkpoint.npz` (see `tfnets.experiment.checkpoint`)."""
+        checkpoint.save(
+            self.checkpoint_path,
+            model,
+            epochs_done=epochs_done,
+            history=history,
+            config_hash=self.config_hash,
+            callbacks=callbacks,
+            stopped=stopped,
+        )
 
     def stopped_early(self):
         """Whether this run's checkpoint (of these settings) says a callback stopped training early."""
-        if not self._resume_path.exists():
-            return False
-        with np.load(self._resume_path) as saved:
-            state, _ = self._checkpoint_state(saved)
-        return bool(state and state.get("stopped"))
+        return checkpoint.stopped_early(self._resume_path, self.config_hash)
 
-    def restore(self, model):
-        """Load the checkpoint (if any, and if it belongs to these settings) into a built model.
+    def restore(self, model, sample=None):
+        """Load the checkpoint (if any, and if it belongs to these settings) into `model`, built first on `sample`
+        (one input batch) when it is not built yet.
 
         Returns `(epochs_done, history)`; `(0, [])` when there is nothing to restore.
         """
+        if sample is not None:
+            self._build_for_restore(model, sample)
         saved = self._load_checkpoint(model)
         return saved.epochs_done, saved.history
 
     def _load_checkpoint(self, model):
-        nothing = _Saved(0, [], False, [])
-        if not self._resume_path.exists():
-            return nothing
-        with np.load(self._resume_path) as saved:
-            state, unusable = self._checkpoint_state(saved)
-            if state is None:
-                print(f"{self.path}: {unusable}; starting afresh")
-                return nothing
-            variables = self._state_variables(model)
-            arrays = [saved[f"v{i}"] for i in range(sum(1 for k in saved.files if k.startswith("v")))]
-            # Same settings but a different network (the code changed since): compare shapes, not just counts.
-            if len(arrays) != len(variables) or any(
-                tuple(a.shape) != tuple(v.shape) for a, v in zip(arrays, variables)
-            ):
-                print(f"{self.path}: checkpoint does not match this model; starting afresh")
-                return nothing
-            for variable, array in zip(variables, arrays):
-                variable.assign(array)
-            callback_states = []
-            for i, scalars in enumerate(state.get("callbacks", [])):
-                callback_states.append(
-                    {
-                        key: [saved[f"cb{i}.{key}.{j}"] for j in range(value["arrays"])]
-                        if isinstance(value, dict)
-                        else value
-                        for key, value in scalars.items()
-                    }
-                )
-        return _Saved(state["epochs_done"], state["history"], state.get("stopped", False), callback_states)
+        return checkpoint.load(self._resume_path, model, self.config_hash, self.path)
 
     # -- results -----------------------------------------------------------------------------------------
     def evaluate(self, model, splits, batch_size=1024):
@@ -362,130 +293,6 @@ def split_key(log_key):
     return "train_" + log_key
 
 
-def epoch_dataset(x, y, batch_size, *, seed, first_epoch, last_epoch, shuffle=True):
-    """Batches for epochs `[first_epoch, last_epoch)`; epoch e's order depends only on `(seed, e)`.
-
-    Keras' own shuffling draws from global RNG state, which a resumed process cannot reproduce; a
-    stateless shuffle keyed by the epoch number can.
-    """
-    import tensorflow as tf
-
-    x = tf.convert_to_tensor(x)
-    y = tf.convert_to_tensor(y)
-    n = int(x.shape[0])
-
-    def one_epoch(epoch):
-        order = tf.range(n)
-        if shuffle:
-            key = tf.stack([tf.cast(seed, tf.int64), epoch])
-            order = tf.random.experimental.stateless_shuffle(order, seed=key)
-        return tf.data.Dataset.from_tensor_slices(order).batch(batch_size)
-
-    epochs = tf.data.Dataset.range(first_epoch, last_epoch)
-    batches = epochs.flat_map(one_epoch)
-    # A plain (sequential) map: gathering a batch is cheap, and TF 2.21's parallel map logs a spurious
-    # "NodeDef mentions attribute use_unbounded_threadpool" error line every epoch.
-    return batches.map(lambda idx: (tf.gather(x, idx), tf.gather(y, idx))).prefetch(tf.data.AUTOTUNE)
-
-
-def eval_dataset(x, y, batch_size):
-    """The split `(x, y)` once, in order, in batches of `batch_size` (a known number of batches, so that Keras can
-    run several per graph call without running out of data)."""
-    import tensorflow as tf
-
-    return tf.data.Dataset.from_tensor_slices((x, y)).batch(batch_size)
-
-
-def evaluate(model, dataset):
-    """`model.evaluate(dataset)` as a dict of floats; under MultiWorkerMirroredStrategy through our own loop."""
-    if _multi_worker():
-        return evaluate_multi_worker(model, dataset)
-    return {key: float(value) for key, value in model.evaluate(dataset, verbose=0, return_dict=True).items()}
-
-
-# -- multi-worker training --------------------------------------------------------------------------------------
-# Keras 3.15's `fit` and `evaluate` fail under MultiWorkerMirroredStrategy (a PerReplica value reaches an eager
-# conversion; keras-team/keras#20585). The loop below does what `fit` does, with the model's own `train_step` and
-# `test_step` run on every replica by `strategy.run`, so overridden steps, losses, metrics and callbacks behave as
-# under `fit`. Each global batch is split over the workers, every worker taking a strided share of it.
-
-
-def _multi_worker():
-    import tensorflow as tf
-
-    return isinstance(tf.distribute.get_strategy(), tf.distribute.MultiWorkerMirroredStrategy)
-
-
-def _distributed(dataset):
-    """`dataset` (global batches) as a distributed dataset where replica r of R gets rows r, r+R, ... of each."""
-    import tensorflow as tf
-
-    strategy = tf.distribute.get_strategy()
-
-    def shard(context):
-        share = lambda x: x[context.input_pipeline_id :: context.num_input_pipelines]  # noqa: E731
-        local = dataset.map(lambda x, y: (share(x), share(y)))
-        options = tf.data.Options()
-        options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
-        return local.with_options(options)
-
-    return strategy.distribute_datasets_from_function(shard)
-
-
-def _metric_logs(model):
-    return {key: float(value) for key, value in model.get_metrics_result().items()}
-
-
-def evaluate_multi_worker(model, dataset):
-    import tensorflow as tf
-
-    strategy = tf.distribute.get_strategy()
-    test_function = getattr(model, "_tfnets_test_function", None)
-    if test_function is None:
-        test_function = tf.function(lambda batch: strategy.run(model.test_step, args=(batch,)), autograph=False)
-        model._tfnets_test_function = test_function
-    model.reset_metrics()
-    for batch in _distributed(dataset):
-        test_function(batch)
-    return _metric_logs(model)
-
-
-def fit_multi_worker(model, dataset, valid, callbacks, *, epochs, initial_epoch, steps_per_epoch, verbose):
-    """`model.fit(dataset, validation_data=valid, ...)` for MultiWorkerMirroredStrategy."""
-    import tensorflow as tf
-
-    strategy = tf.distribute.get_strategy()
-    # autograph=False, as Keras' own fit runs train_step (do_not_convert): converting Keras' code cost about 0.7 s
-    # per process (profiled).
-    train_function = tf.function(lambda batch: strategy.run(model.train_step, args=(batch,)), autograph=False)
-    callback_list = keras.callbacks.CallbackList(
-        callbacks,
-        add_history=False,
-        add_progbar=verbose != 0,
-        model=model,
-        verbose=verbose,
-        epochs=epochs,
-        steps=steps_per_epoch,
-    )
-    batches = iter(_distributed(dataset))
-    model.stop_training = False
-    callback_list.on_train_begin()
-    for epoch in range(initial_epoch, epochs):
-        model.reset_metrics()
-        callback_list.on_epoch_begin(epoch)
-        for step in range(steps_per_epoch):
-            callback_list.on_train_batch_begin(step)
-            train_function(next(batches))
-            callback_list.on_train_batch_end(step, _metric_logs(model))
-        logs = _metric_logs(model)
-        if valid is not None:
-            logs.update({f"val_{key}": value for key, value in evaluate_multi_worker(model, valid).items()})
-        callback_list.on_epoch_end(epoch, logs)
-        if model.stop_training:
-            break
-    callback_list.on_train_end()
-
-
 def _replicas():
     import tensorflow as tf
 
@@ -525,160 +332,3 @@ def _steps_per_execution(model, per_call):
     finally:
         model.steps_per_execution = compiled
         model.train_function = model.test_function = model.predict_function = None
-
-
-class _EpochRecorder(keras.callbacks.Callback):
-    """Adds test metrics to the epoch's logs (so later callbacks see them) and records the history row."""
-
-    def __init__(self, model, history, test, setting, run):
-        super().__init__()
-        self.history, self.test, self.setting, self.run = list(history), test, setting, run
-        self._target = model
-        self._epoch_start = None
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._epoch_start = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        logs = logs if logs is not None else {}
-        if self.test is not None:
-            values = evaluate(self._target, self.test)
-            logs.update({f"test_{key}": float(value) for key, value in values.items()})
-        row = {"epoch": epoch + 1}
-        row.update({k: float(v) for k, v in logs.items() if np.ndim(v) == 0 and k != "learning_rate"})
-        bad = [k for k, v in row.items() if k.endswith("loss") and not math.isfinite(v)]
-        if bad:
-            # The weights after this epoch's updates are already broken: do not checkpoint them.
-            raise TrainingDiverged(
-                f"{bad[0]} became {row[bad[0]]} after epoch {epoch + 1} ({self.setting or 'default settings'}); "
-                f"{_kept(self.run, epoch)}; try a lower learning rate"
-            )
-        row["time_s"] = round(time.perf_counter() - self._epoch_start, 3)
-        self.history.append(row)
-
-
-class _Checkpointer(keras.callbacks.Callback):
-    """The last callback of every fit: checkpoints the epoch once every other callback has had its say."""
-
-    def __init__(self, run, model, recorder, callbacks, saved_states):
-        super().__init__()
-        self.run, self.recorder, self.callbacks, self.saved_states = run, recorder, callbacks, saved_states
-        self._target = model
-        self._epochs_done = None
-
-    def on_train_begin(self, logs=None):
-        # Keras' own callbacks reset their counters in on_train_begin, which has run for all of them by now.
-        set_callback_states(self.callbacks, self.saved_states)
-
-    def on_epoch_end(self, epoch, logs=None):
-        self._epochs_done = epoch + 1
-        self._save()
-
-    def on_train_end(self, logs=None):
-        # A callback may change the weights once training ends (EarlyStopping(restore_best_weights=True)).
-        if self._epochs_done is not None:
-            self._save()
-
-    def _save(self):
-        self.run.save_checkpoint(
-            self._target,
-            self._epochs_done,
-            self.recorder.history,
-            self.callbacks,
-            stopped=bool(self._target.stop_training),
-        )
-        self.run.write_history(self.recorder.history)
-
-
-# -- callback state ------------------------------------------------------------------------------------------
-
-# Keras' built-in stateful callbacks keep their counters in plain attributes (reset by on_train_begin).
-_KERAS_CALLBACK_STATE = (
-    (keras.callbacks.ReduceLROnPlateau, ("best", "wait", "cooldown_counter")),
-    (keras.callbacks.EarlyStopping, ("best", "wait", "best_epoch", "stopped_epoch", "best_weights")),
-)
-
-
-def callback_state(callback):
-    """What `callback` must remember across a resume: its `get_state()` (a dict of JSON values and lists of NumPy
-    arrays), the counters of Keras' ReduceLROnPlateau/EarlyStopping, or `{}` for a stateless callback."""
-    if hasattr(callback, "get_state"):
-        return callback.get_state()
-    for cls, names in _KERAS_CALLBACK_STATE:
-        if isinstance(callback, cls):
-            return {name: getattr(callback, name, None) for name in names}
-    return {}
-
-
-def set_callback_states(callbacks, states):
-    """Put saved states back into `callbacks` (the same list, in the same order, as when they were saved)."""
-    if len(states) != len(callbacks):
-        return  # no checkpoint, or one saved with other callbacks: start them afresh
-    for callback, state in zip(callbacks, states):
-        if not state:
-            continue
-        if hasattr(callback, "set_state"):
-            callback.set_state(state)
-        else:
-            for name, value in state.items():
-                setattr(callback, name, value)
-
-
-def _split_state(state):
-    """`(json_part, arrays_part)`: lists of arrays (weights) go into the npz, everything else into JSON."""
-    scalars, weights = {}, {}
-    for key, value in state.items():
-        if isinstance(value, (list, tuple)) and value and all(hasattr(a, "shape") for a in value):
-            weights[key] = list(value)
-        elif isinstance(value, np.generic):
-            scalars[key] = value.item()
-        else:
-            scalars[key] = value
-    return scalars, weights
-
-
-@dataclasses.dataclass
-class _Saved:
-    epochs_done: int
-    history: list
-    stopped: bool
-    callback_states: list
-
-
-class _NanGuard(keras.callbacks.Callback):
-    """Stops at the first graph call whose loss is NaN/Inf; the previous epoch's checkpoint stays intact.
-
-    Keras calls the batch hooks once per graph call, with the epoch's running-mean loss (NaN from the first
-    bad batch on). With one call per batch that names the batch; with several it names their range.
-    """
-
-    def __init__(self, run, setting):
-        super().__init__()
-        self.run, self.setting = run, setting
-        self._epoch = 0
-        self._first_batch = 0
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._epoch = epoch
-
-    def on_train_batch_begin(self, batch, logs=None):
-        self._first_batch = batch
-
-    def on_train_batch_end(self, batch, logs=None):
-        loss = (logs or {}).get("loss")
-        if loss is not None and not math.isfinite(float(loss)):
-            where = (
-                f"batch {batch + 1}"
-                if batch == self._first_batch
-                else f"within batches {self._first_batch + 1}-{batch + 1}"
-            )
-            raise TrainingDiverged(
-                f"loss became {float(loss)} in epoch {self._epoch + 1}, {where} "
-                f"({self.setting or 'default settings'}); {_kept(self.run, self._epoch)}; try a lower learning rate"
-            )
-
-
-def _kept(run, epochs_done):
-    if epochs_done > 0 and run.checkpoint_path.exists():
-        return f"the last good checkpoint (epoch {epochs_done}) is kept in {run.checkpoint_path}"
-    return "no good epoch had completed, so no checkpoint was saved"

@@ -39,7 +39,7 @@ import math
 import numpy as np
 
 from tfnets import atomic
-from tfnets.errors import ConfigError
+from tfnets.errors import ConfigError, ModelError
 from tfnets.experiment import space as space_grammar
 from tfnets.experiment.plots import plot_overlay, plot_search
 from tfnets.experiment.report import markdown_table, write_csv
@@ -54,9 +54,7 @@ from tfnets.experiment.space import (  # noqa: F401 - the grammar apps and tests
     parse_objective,
     trial_name,
 )
-
-# Written by the tuner into each trial folder once the trial has trained (see `tfnets.experiment.tuner`).
-TRIAL_FILE = "sweep_trial.json"
+from tfnets.experiment.trials import TRIAL_FILE, objective_value
 
 
 def add_sweep_arguments(parser, allowed):
@@ -161,7 +159,6 @@ class Sweep:
         *,
         epochs=None,
         tuner="grid",
-        mode=None,
         max_trials=None,
         seed=0,
         name="sweep",
@@ -171,7 +168,6 @@ class Sweep:
     ):
         if not space:
             raise ConfigError("the sweep has no parameters; pass --sweep NAME=V1,V2")
-        tuner = mode or tuner  # `mode`: the older name of the keyword
         check_search(space, tuner, max_trials, patience, factor)
         if tuner == "hyperband" and not epochs:
             raise ConfigError("--tuner hyperband needs the epochs of a trial (its most) to be >= 1")
@@ -202,6 +198,15 @@ class Sweep:
         from tfnets.experiment.runs import Run
 
         return Run(self.trial_path(values), {**self.run.config, "trial": values}, trial=True)
+
+    def restore_trial(self, values, model, sample):
+        """Load the finished trial `values`' last checkpoint (weights and optimizer state) into a freshly built
+        `model` (built on `sample`, one input batch); a one-line `ModelError` when it has none."""
+        run = self.trial_run(values)
+        epochs_done, _ = run.restore(model, sample)
+        if epochs_done == 0:
+            raise ModelError(f"no usable checkpoint in {run.path}; delete that folder and re-run the command")
+        return model
 
     def search(self, train_fn):
         """Run every remaining trial; returns `self.results()`.
@@ -413,14 +418,6 @@ def flat_metrics(metrics):
     )
     row["wall_time_s"] = metrics.get("timing", {}).get("wall_time_s")
     return row
-
-
-def objective_value(history, objective, direction):
-    """The best value of `objective` over the epochs of `history` (list of rows); None when it has none."""
-    values = [row[objective] for row in history if objective in row and math.isfinite(row[objective])]
-    if not values:
-        return None
-    return max(values) if direction == "max" else min(values)
 
 
 def _read_history(folder):

@@ -20,7 +20,6 @@ Importing this module is cheap: gRPC and KerasTuner are imported only when a swe
 
 import os
 import time
-from pathlib import Path
 
 from tfnets.errors import ConfigError, TfnetsError
 
@@ -128,32 +127,9 @@ def serve(oracle):
         server.stop(grace=1)
 
 
-def lock_run(path, trial):
-    """Take the OS lock of the run folder `path` for this process (see `tfnets.experiment.locks`).
-
-    Outside a distributed sweep, and for a trial folder always, one process holds `<run>/.lock` alone. In a
-    distributed sweep the chief and workers share every other folder: they hold `.lock` shared (so a plain process
-    still cannot start on it, nor they while a plain one runs) and each holds `.lock.<tuner id>` alone, so that two
-    processes started with the same `KERASTUNER_TUNER_ID` are refused.
-    """
-    from tfnets.experiment import locks
-
-    path = Path(path)
-    name = tuner_id()
-    if trial or name is None:
-        locks.acquire(path / ".lock", f"run folder {path} is in use by", "wait for it or pass --run-id")
-        return
-    locks.acquire(path / ".lock", f"run folder {path} is in use by", "wait for it or pass --run-id", shared=True)
-    locks.acquire(
-        path / f".lock.{name}",
-        f"KERASTUNER_TUNER_ID={name} on {path} is already used by",
-        "give every worker its own id",
-    )
-
-
 def refuse_training_outside_trials(run):
     """In a distributed sweep every process trains sweep trials only: anything else would be trained N times."""
-    if not getattr(run, "trial", True) and tuner_id() is not None:
+    if not run.trial and tuner_id() is not None:
         raise ConfigError(
             f"{tuner_id()}: this command trains {run.path} outside its sweep, which a distributed "
             "sweep cannot share; launch only commands whose training is their sweep (see "

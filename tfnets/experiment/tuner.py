@@ -16,7 +16,8 @@ import numpy as np
 from tfnets import atomic
 from tfnets.errors import ConfigError, TrainingDiverged
 from tfnets.experiment import locks, sweep_cluster
-from tfnets.experiment.sweep import TRIAL_FILE, Range, objective_value
+from tfnets.experiment.space import Range
+from tfnets.experiment.trials import TRIAL_FILE, objective_value
 
 # A diverged trial is a FAILED trial (Bayesian optimisation leaves it out of its model, Hyperband never promotes
 # it); KerasTuner would end the whole search after 3 of them in a row, which a sweep of learning rates may well see.

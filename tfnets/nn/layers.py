@@ -355,11 +355,10 @@ class ManualLayerNormalization(keras.layers.Layer):
         return config
 
 
-# The merge and ensemble layers of `apps.trigram_embedding`. They keep the registered names they were exported
-# under when they lived in that app ("tfnets_apps>..."), so its earlier exports still load.
+# The merge and ensemble layers of `apps.trigram_embedding`.
 
 
-@keras.saving.register_keras_serializable(package="tfnets_apps")
+@keras.saving.register_keras_serializable(package="tfnets")
 class SumOverWords(keras.layers.Layer):
     """(N, 3, D) word vectors -> (N, D) their sum: the order-free merge."""
 
@@ -370,7 +369,7 @@ class SumOverWords(keras.layers.Layer):
         return (input_shape[0], input_shape[2])
 
 
-@keras.saving.register_keras_serializable(package="tfnets_apps")
+@keras.saving.register_keras_serializable(package="tfnets")
 class MeanProbabilityLogits(keras.layers.Layer):
     """[(N, V) logits of each net] -> (N, V) log of the nets' mean softmax probability.
 

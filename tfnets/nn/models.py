@@ -141,10 +141,6 @@ class FullyConnectedModel(keras.Model):
             name=name, shape=shape, initializer=initializer, dtype=self.param_dtype, trainable=trainable
         )
 
-    @property
-    def param_names(self):
-        return list(self.params)
-
     def _param_tensors(self):
         return {name: tf.convert_to_tensor(v.value) for name, v in self.params.items()}
 
