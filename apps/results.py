@@ -89,13 +89,6 @@ def final_metric(sub="", key="test_accuracy", where="final", scale=100.0):
 
     return read
 
-
-def ensemble_valid_accuracy(sub):
-    def read(run):
-        path = run / sub / "metrics.json"
-        value = ((_json(path) or {}).get("scores", {}).get("valid", {})).get("accuracy")
-        return None if value is None else (100.0 * value, path)
-
     return read
 
 
@@ -212,7 +205,7 @@ PARTS = (
         assignment=(
             Measure(
                 ("--merge", "sum", "--configs", "32x256", "--extra", "none"),
-                final_metric("D32_P256", "valid_accuracy", "best"),
+                headline("valid_accuracy"),
             ),
         ),
     ),
@@ -221,8 +214,8 @@ PARTS = (
         "EEE443 Q2: trigram (32, 256), word order kept, validation accuracy",
         "trigram_embedding",
         NONE,
-        assignment=(Measure((), final_metric("D32_P256", "valid_accuracy", "best")),),
-        improved=(Measure((), ensemble_valid_accuracy("D128_P1024_relu_adam_drop0.5_x3")),),
+        assignment=(Measure((), headline("valid_accuracy")),),
+        improved=(Measure((), headline("ensemble_valid_accuracy")),),
     ),
     Part(
         "cifar",
@@ -243,7 +236,7 @@ PARTS = (
                     "--sweep",
                     "keep=0.7,0.85",
                 ),
-                final_metric("best_final"),
+                headline("test_accuracy"),
             ),
         ),
     ),

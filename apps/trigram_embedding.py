@@ -27,42 +27,44 @@ from the same corpus with its own split and word order) is there, the report say
 import dataclasses
 import difflib
 import sys
+import typing
 from pathlib import Path
 
 import numpy as np
 
+from apps._trigram_embedding_report import (
+    TOP_K,
+    count_baseline_row,
+    embedding_analysis,
+    part_b,
+    score_columns,
+    top_candidates,
+)
 from tfnets import atomic
 from tfnets.data import load_trigrams
 from tfnets.errors import ConfigError, ModelError
-from tfnets.experiment import Experiment
-from tfnets.experiment.cli import (
-    ArgumentParser,
-    base_parser,
-    choice_list,
-    core_config,
-    exit_with,
-    positive_float,
-    positive_int,
-    require,
-)
+from tfnets.experiment import Experiment, TrainResult, headline
+from tfnets.experiment.cli import ArgumentParser, choice_list, exit_with, require
+from tfnets.experiment.cli import positive_int as positive_int_flag
+from tfnets.experiment.config import CommonConfig, batch_size_option, option, positive_float, positive_int
 from tfnets.experiment.determinism import reseed
-from tfnets.experiment.export import softmax
 from tfnets.experiment.lazy import lazy_import
-from tfnets.experiment.plots import plot_overlay, pyplot, save_figure
+from tfnets.experiment.plots import plot_overlay
 from tfnets.experiment.report import markdown_table
-from tfnets.nn.ngram import InterpolatedNgram
 
 keras = lazy_import("keras")  # loaded on first use: `--help` answers without importing TensorFlow
 
 APP = "trigram_embedding"
 DEFAULT_CONFIGS = "32x256,16x128,8x64"
-NEIGHBOUR_WORDS = ("he", "day", "could", "money", "three", "city", "good", "said")
-TOP_K = 10
+EXTRAS = ("adam", "big", "wide", "ensemble")
+ENSEMBLE_SIZE = 3
+# The figure of every net's validation curves, in the run folder.
+CURVES_FIGURE = "validation_curves.png"
 
 
 @dataclasses.dataclass(frozen=True)
 class Setting:
-    """One network and how it is trained (a run of this app trains one or more)."""
+    """One network and how it is trained (a run of this app trains one or more). Its `name` is its sub-folder."""
 
     embed_dim: int
     hidden: int
@@ -103,82 +105,136 @@ class Setting:
         return dataclasses.replace(self, members=1)
 
 
+# The assignment's (D, P) = (32, 256) net, whose validation accuracy the results page quotes (its folder's name).
+ASSIGNMENT_NET = Setting(32, 256)
+
+
 def dp_list(text):
-    """`"32x256,16x128"` -> `[(32, 256), (16, 128)]`."""
+    """`"32x256,16x128"` -> `((32, 256), (16, 128))`; a list of pairs or of "DxP" texts (a config file's) too."""
+    parts = text.split(",") if isinstance(text, str) else list(text)
     pairs = []
-    for part in text.split(","):
-        if not part.strip():
+    for part in parts:
+        if isinstance(part, str) and not part.strip():
             continue
         try:
-            d, p = (int(v) for v in part.lower().split("x"))
-        except ValueError:
+            d, p = (int(v) for v in (part.lower().split("x") if isinstance(part, str) else part))
+        except (ValueError, TypeError):
             raise ConfigError(f"--configs expects DxP pairs like 32x256,16x128, got {part!r}") from None
         require(d > 0 and p > 0, f"--configs sizes must be positive, got {part!r}")
         pairs.append((d, p))
     require(bool(pairs), "--configs is empty; give DxP pairs like 32x256")
-    return pairs
+    return tuple(pairs)
 
 
-EXTRAS = ("adam", "big", "wide", "ensemble")
+_extra_choice = choice_list(EXTRAS, name="--extra", allow_none=True)
 
 
-extra_list = choice_list(EXTRAS, name="--extra", allow_none=True)
+def extra_list(text):
+    """`"adam,wide"` -> `("adam", "wide")`, `"none"` -> `()`; a list (a config file's) is checked the same way."""
+    if not isinstance(text, str):
+        text = ",".join(text) or "none"
+    return tuple(_extra_choice(text))
 
 
-def build_parser():
-    parser = base_parser(
-        APP, "Trigram -> fourth word with a shared word embedding (EEE443 HW2 Q2).", epochs=50, batch_size=200
+def extra_settings(extra_lr=None, ensemble_size=ENSEMBLE_SIZE):
+    """name -> `Setting` of each extra run beyond the assignment (`--extra`); `extra_lr` replaces their Adam rates."""
+
+    def lr(default):
+        return default if extra_lr is None else extra_lr
+
+    extras = {
+        "adam": Setting(32, 256, "adam", lr(2e-3), 0.0, halve_on_plateau=True),
+        "big": Setting(64, 512, "adam", lr(1e-3), 0.0, dropout=0.3, halve_on_plateau=True),
+    }
+    extras["wide"] = Setting(
+        128, 1024, "adam", lr(1e-3), 0.0, dropout=0.5, halve_on_plateau=True, activation="relu", init="glorot"
     )
-    group = parser.add_argument_group("trigram model")
-    group.add_argument(
-        "--configs",
-        default=DEFAULT_CONFIGS,
-        help=f"(D, P) pairs: embedding size x sigmoid hidden units (default {DEFAULT_CONFIGS})",
+    extras["ensemble"] = dataclasses.replace(extras["wide"], members=ensemble_size)
+    return extras
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Configuration: the command line, `run(...)`'s keywords and config.json are all derived from this declaration
+# ---------------------------------------------------------------------------------------------------------
+
+GROUP = "trigram model"
+
+
+@dataclasses.dataclass(frozen=True)
+class Config(CommonConfig):
+    """Which models to train (`configs`, `extra`, `extra_lr`, `ensemble_size`) is not a setting of any one of them
+    (`identity=False`): each model has its own folder, so asking for another later resumes the finished ones."""
+
+    APP = APP
+    DESCRIPTION = "Trigram -> fourth word with a shared word embedding (EEE443 HW2 Q2)."
+    EPOCHS = 50
+
+    batch_size: int = batch_size_option(200)
+    configs: typing.Tuple[typing.Tuple[int, int], ...] = option(
+        dp_list(DEFAULT_CONFIGS),
+        f"(D, P) pairs: embedding size x sigmoid hidden units (default {DEFAULT_CONFIGS})",
+        group=GROUP,
+        parse=dp_list,
+        identity=False,
     )
-    group.add_argument(
-        "--merge",
+    merge: str = option(
+        "concat",
+        "combine the three word vectors by concatenation (keeps word order, default) or sum",
+        group=GROUP,
         choices=("concat", "sum"),
-        default="concat",
-        help="combine the three word vectors by concatenation (keeps word order, default) or sum",
     )
-    group.add_argument("--learning-rate", type=positive_float, default=0.15, help="SGD learning rate (default 0.15)")
-    group.add_argument("--momentum", type=float, default=0.85, help="SGD momentum (default 0.85)")
-    group.add_argument(
-        "--init-std",
-        type=positive_float,
-        default=0.01,
-        help="weights and biases start from N(0, init_std^2) (default 0.01)",
+    learning_rate: float = option(0.15, "SGD learning rate (default 0.15)", group=GROUP, parse=positive_float)
+    momentum: float = option(0.85, "SGD momentum (default 0.85)", group=GROUP)
+    init_std: float = option(
+        0.01, "weights and biases start from N(0, init_std^2) (default 0.01)", group=GROUP, parse=positive_float
     )
-    group.add_argument(
-        "--patience",
-        type=positive_int,
-        default=3,
-        help="stop when the validation cross-entropy has not improved for this many epochs (default 3)",
+    patience: int = option(
+        3,
+        "stop when the validation cross-entropy has not improved for this many epochs (default 3)",
+        group=GROUP,
+        parse=positive_int,
     )
-    group.add_argument(
-        "--extra",
-        type=extra_list,
-        default="adam,wide,ensemble",
-        help="extra runs beyond the assignment: adam = (32, 256) with Adam (lr 2e-3) and the learning "
+    extra: typing.Tuple[str, ...] = option(
+        ("adam", "wide", "ensemble"),
+        "extra runs beyond the assignment: adam = (32, 256) with Adam (lr 2e-3) and the learning "
         "rate halved after an epoch without validation improvement; big = (64, 512), Adam, "
         "dropout 0.3 on the hidden units, learning rate halved after an epoch without validation "
         "improvement; wide = (128, 1024) with ReLU hidden units, Glorot init, dropout 0.5, Adam, "
         "halving; ensemble = the mean probability of --ensemble-size wide nets from seeds seed, "
         "seed+1, ... (default adam,wide,ensemble; 'none' for the specified runs only)",
+        group=GROUP,
+        parse=extra_list,
+        identity=False,
     )
-    group.add_argument(
-        "--extra-lr",
-        type=positive_float,
-        default=None,
-        help="Adam learning rate of every extra run (default: adam 2e-3, the others 1e-3)",
+    extra_lr: typing.Optional[float] = option(
+        None,
+        "Adam learning rate of every extra run (default: adam 2e-3, the others 1e-3)",
+        group=GROUP,
+        parse=positive_float,
+        identity=False,
     )
-    group.add_argument(
-        "--ensemble-size",
-        type=positive_int,
-        default=3,
-        help="nets in the ensemble extra (default 3; the first is the wide net itself)",
+    ensemble_size: int = option(
+        ENSEMBLE_SIZE,
+        "nets in the ensemble extra (default {default}; the first is the wide net itself)",
+        group=GROUP,
+        parse=positive_int,
+        identity=False,
     )
-    return parser
+
+    def __post_init__(self):
+        super().__post_init__()
+        require(0 <= self.momentum < 1, f"--momentum must be in [0, 1), got {self.momentum}")
+        require(
+            self.ensemble_size >= 2,
+            f"--ensemble-size must be at least 2 (one net is the wide extra), got {self.ensemble_size}",
+        )
+
+    @property
+    def nets(self):
+        """The `Setting`s this command trains, in order: `--configs` (momentum SGD), then `--extra`."""
+        specified = [Setting(d, p, "sgd", self.learning_rate, self.momentum) for d, p in self.configs]
+        extras = extra_settings(self.extra_lr, self.ensemble_size)
+        return specified + [extras[name] for name in self.extra]
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -186,8 +242,9 @@ def build_parser():
 # ---------------------------------------------------------------------------------------------------------
 
 
-def build_model(config, vocab_size, merge="concat", init_std=0.01, name=None):
-    """ids (N, 3) -> shared embedding (N, 3, D) -> concat (N, 3D) or sum (N, D) -> sigmoid (N, P) -> logits (N, V).
+def build_model(setting, vocab_size, merge="concat", init_std=0.01, name=None):
+    """ids (N, 3) -> shared embedding (N, 3, D) -> concat (N, 3D) or sum (N, D) -> sigmoid (N, P) -> logits (N, V),
+    compiled; `setting` (a `Setting`) gives D, P, the hidden units and the optimizer.
 
     Keras averages the loss over the batch, so "learning rate 0.15, momentum 0.85" is
     `v <- 0.85 v - 0.15 * mean-batch-gradient; w <- w + v` (`tfnets.nn.optim.SGDMomentum`), the usual
@@ -197,7 +254,7 @@ def build_model(config, vocab_size, merge="concat", init_std=0.01, name=None):
     from tfnets.nn.optim import Adam, SGDMomentum
 
     def init(kind):  # a fresh initializer per weight, so no two weights start equal
-        if config.init == "normal":
+        if setting.init == "normal":
             return keras.initializers.RandomNormal(stddev=init_std)
         return {
             "embedding": keras.initializers.RandomUniform(-0.05, 0.05),
@@ -206,27 +263,27 @@ def build_model(config, vocab_size, merge="concat", init_std=0.01, name=None):
         }[kind]
 
     ids = keras.Input((3,), dtype="int32", name="trigram")
-    vectors = ManualEmbedding(vocab_size, config.embed_dim, embeddings_initializer=init("embedding"), name="embedding")(
-        ids
-    )
+    vectors = ManualEmbedding(
+        vocab_size, setting.embed_dim, embeddings_initializer=init("embedding"), name="embedding"
+    )(ids)
     merged = keras.layers.Flatten(name="concat")(vectors) if merge == "concat" else SumOverWords(name="sum")(vectors)
     hidden = ManualDense(
-        config.hidden,
-        activation=config.activation,
+        setting.hidden,
+        activation=setting.activation,
         kernel_initializer=init("kernel"),
         bias_initializer=init("bias"),
         name="hidden",
     )(merged)
-    if config.dropout:
-        hidden = ManualDropout(config.dropout, name="dropout")(hidden)
+    if setting.dropout:
+        hidden = ManualDropout(setting.dropout, name="dropout")(hidden)
     logits = ManualDense(vocab_size, kernel_initializer=init("kernel"), bias_initializer=init("bias"), name="logits")(
         hidden
     )
-    model = keras.Model(ids, logits, name=name or f"trigram_{config.name}")
-    if config.optimizer == "adam":
-        optimizer = Adam(config.learning_rate)
+    model = keras.Model(ids, logits, name=name or f"trigram_{setting.name}")
+    if setting.optimizer == "adam":
+        optimizer = Adam(setting.learning_rate)
     else:
-        optimizer = SGDMomentum(learning_rate=config.learning_rate, momentum=config.momentum)
+        optimizer = SGDMomentum(learning_rate=setting.learning_rate, momentum=setting.momentum)
     compile_for_trigrams(model, optimizer)
     return model
 
@@ -241,7 +298,7 @@ def compile_for_trigrams(model, optimizer="sgd"):
     )
 
 
-def build_ensemble(members, config):
+def build_ensemble(members, setting):
     """ids (N, 3) -> every trained net -> (N, V) logits of their mean probability (`MeanProbabilityLogits`)."""
     from tfnets.nn.layers import MeanProbabilityLogits
 
@@ -254,90 +311,87 @@ def build_ensemble(members, config):
         copy.set_weights(net.get_weights())
         copies.append(copy)
     logits = MeanProbabilityLogits(name="mean_probability")([net(ids) for net in copies])
-    model = keras.Model(ids, logits, name=f"trigram_{config.name}")
+    model = keras.Model(ids, logits, name=f"trigram_{setting.name}")
     compile_for_trigrams(model)
     return model
 
 
-def train(exp, data, config, args, member=0):
-    """Train one net with early stopping; returns (model with the best weights, TrainResult).
+def train(exp, data, config, setting, member=0):
+    """Train one net of `setting` with early stopping; returns its `TrainResult`, whose model holds the best
+    epoch's weights.
 
     Net `member` of an ensemble starts from seed `--seed + member` (initial weights, dropout masks and batch
-    order); member 0 is the single net of the same configuration, so the two share one run folder.
+    order); member 0 is the single net of the same setting, so the two share one run folder.
     The weights kept are the best epoch's, and early stopping continues across a resume (`KeepBest`).
     """
     from tfnets.experiment.callbacks import KeepBest
 
-    seed = args.seed + member
+    seed = config.seed + member
     reseed(seed)
-    suffix, settings = (f"_seed{seed}", {"member": member}) if member else ("", {})
-    run = exp.run.child(config.name + suffix, {**exp.config, "model": dataclasses.asdict(config), **settings})
-    model = build_model(config, data.num_classes, args.merge, args.init_std, name=f"trigram_{config.name}{suffix}")
+    suffix, extra = (f"_seed{seed}", {"member": member}) if member else ("", {})
+    run = exp.run.child(setting.name + suffix, {**exp.config, "model": dataclasses.asdict(setting), **extra})
+    model = build_model(
+        setting, data.num_classes, config.merge, config.init_std, name=f"trigram_{setting.name}{suffix}"
+    )
     # Its counters and best weights are checkpointed with the run: a resumed run continues the same count, and a
     # run that already stopped early is only evaluated.
-    keeper = KeepBest(patience=args.patience)
+    keeper = KeepBest(patience=config.patience)
     callbacks = [keeper]
-    if config.halve_on_plateau:
+    if setting.halve_on_plateau:
         # The learning rate is an optimizer variable, so a resumed run continues with the reduced value.
         callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=1, verbose=1))
     result = exp.train(
         model,
         data,
         run=run,
-        epochs=args.epochs,
-        setting=config.describe(),
+        setting=setting.describe(),
         callbacks=callbacks,
-        title=f"{config.describe()}, merge={args.merge}{f', seed {seed}' if member else ''}",
+        title=f"{setting.describe()}, merge={config.merge}{f', seed {seed}' if member else ''}",
         seed=seed,
     )
     best_epoch = keeper.restore_best(model)
-    print(f"{config.name}{suffix}: kept the weights of epoch {best_epoch} (lowest validation cross-entropy)")
-    return model, result
+    print(f"{setting.name}{suffix}: kept the weights of epoch {best_epoch} (lowest validation cross-entropy)")
+    return dataclasses.replace(result, model=model)
 
 
-@dataclasses.dataclass
-class Trained:
-    """A trained configuration: the model to score and export, its results row and curves."""
+def train_setting(exp, data, config, setting, nets_done):
+    """Train `setting` (every net of an ensemble); returns its `TrainResult` (an ensemble's `parts`: its nets by
+    folder name, the first being the wide net). `nets_done` maps (net setting, member) -> `TrainResult` of the
+    nets this invocation already has, so an ensemble's net 0 is not loaded and evaluated again after `wide`."""
 
-    config: Setting
-    model: "keras.Model"
-    row: dict
-    history: list
-    embedding_model: "keras.Model"  # the net whose embedding the report analyses (an ensemble's first)
-
-
-def train_config(exp, data, config, args, nets_done):
-    """Train `config` (every net of an ensemble); `nets_done` maps (net config, member) -> (model, TrainResult) of
-    the nets this invocation already has, so an ensemble's net 0 is not loaded and evaluated again after `wide`."""
-
-    def net(member_config, member=0):
-        key = (member_config, member)
+    def net(member_setting, member=0):
+        key = (member_setting, member)
         if key not in nets_done:
-            nets_done[key] = train(exp, data, member_config, args, member=member)
+            nets_done[key] = train(exp, data, config, member_setting, member=member)
         return nets_done[key]
 
-    if config.members == 1:
-        model, result = net(config)
-        return Trained(config, model, results_row(config, args.merge, result), result.history, model)
-    nets = [net(config.member, k) for k in range(config.members)]
-    ensemble = build_ensemble([model for model, _ in nets], config)
+    if setting.members == 1:
+        return net(setting)
+    nets = [net(setting.member, k) for k in range(setting.members)]
+    ensemble = build_ensemble([result.model for result in nets], setting)
     scores = {
         split: ensemble.evaluate(
             getattr(data, f"x_{split}"), getattr(data, f"y_{split}"), batch_size=1024, verbose=0, return_dict=True
         )
         for split in ("valid", "test")
     }
-    row = ensemble_row(config, args.merge, scores, [result for _, result in nets])
-    run = exp.run.child(config.name, {**exp.config, "model": dataclasses.asdict(config)})
-    atomic.write_json(run.path / "metrics.json", {"scores": scores, "row": row})
-    print(f"{config.name}: valid accuracy {row['valid_acc_%']:.2f} %, test {row['test_acc_%']:.2f} %")
-    return Trained(config, ensemble, row, [], nets[0][0])
+    row = ensemble_row(setting, config.merge, scores, nets)
+    run = exp.run.child(setting.name, {**exp.config, "model": dataclasses.asdict(setting)})
+    recorded = {"scores": scores, "row": row}
+    atomic.write_json(run.path / "metrics.json", recorded)
+    print(f"{setting.name}: valid accuracy {row['valid_acc_%']:.2f} %, test {row['test_acc_%']:.2f} %")
+    final = {f"{split}_{name}": value for split, values in scores.items() for name, value in values.items()}
+    members = {result.run.path.name: result for result in nets}
+    return TrainResult([], {"final": final, **recorded}, run, model=ensemble, parts=members)
 
 
-def results_row(config, merge, result):
+def results_row(setting, merge, result):
+    """The results table's row of a trained setting: an ensemble's own (`ensemble_row`), a net's best epoch."""
+    if setting.members > 1:
+        return result.metrics["row"]
     best = result.best  # the epoch of lowest validation cross-entropy: the weights we keep
     return {
-        "model": config.describe(),
+        "model": setting.describe(),
         "merge": merge,
         "epochs_run": result.metrics["epochs"],
         "best_epoch": best.get("epoch"),
@@ -351,129 +405,16 @@ def results_row(config, merge, result):
     }
 
 
-def score_columns(scores):
-    """`{"valid": {"loss", "accuracy", "top10_accuracy"}, "test": ...}` -> the table's score columns."""
-    columns = {}
-    for split in ("valid", "test"):
-        columns.update(
-            {
-                f"{split}_CE": scores[split]["loss"],
-                f"{split}_acc_%": 100 * scores[split]["accuracy"],
-                f"{split}_top10_%": 100 * scores[split]["top10_accuracy"],
-            }
-        )
-    return columns
-
-
-def ensemble_row(config, merge, scores, results):
+def ensemble_row(setting, merge, scores, results):
     """The results row of an ensemble: its own scores; epochs and time of its nets (kept epochs joined by '/')."""
     return {
-        "model": config.describe(),
+        "model": setting.describe(),
         "merge": merge,
         "epochs_run": sum(r.metrics["epochs"] for r in results),
         "best_epoch": "/".join(str(r.best.get("epoch")) for r in results),
         **score_columns(scores),
         "wall_time_s": sum(r.metrics["timing"]["wall_time_s"] for r in results),
     }
-
-
-def count_baseline_row(data, merge):
-    """The results row of a smoothed 4-gram count model on the same split: what the nets have to beat."""
-    import time
-
-    started = time.perf_counter()
-    model = InterpolatedNgram(data.num_classes).fit(data.x_train, data.y_train)
-    scores = {}
-    for split in ("valid", "test"):
-        x, y = getattr(data, f"x_{split}"), getattr(data, f"y_{split}")
-        probabilities = model.predict_proba(x)
-        truth = probabilities[np.arange(len(y)), y]
-        # In the top 10 <=> fewer than 10 words are strictly more likely (ties count for the true word).
-        scores[split] = {
-            "loss": float(-np.log(truth).mean()),
-            "accuracy": float((probabilities.argmax(axis=1) == y).mean()),
-            "top10_accuracy": float(((probabilities > truth[:, None]).sum(axis=1) < TOP_K).mean()),
-        }
-    return {
-        "model": f"count baseline, not a net: interpolated 4-gram (absolute discounting {model.discount:g})",
-        "merge": merge,
-        "epochs_run": "-",
-        "best_epoch": "-",
-        **score_columns(scores),
-        "wall_time_s": round(time.perf_counter() - started, 3),
-    }
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Using a trained model
-# ---------------------------------------------------------------------------------------------------------
-
-
-def top_candidates(probabilities, words, k=TOP_K):
-    """(V,) probabilities -> [(word, probability)] of the k most likely words, most likely first."""
-    order = np.argsort(-probabilities, kind="stable")[:k]
-    return [(words[i], float(probabilities[i])) for i in order]
-
-
-def part_b(exp, model, data, seed, count=5):
-    """Five seeded random test trigrams: the words, the true fourth word and the top-10 candidates."""
-    rng = np.random.default_rng(seed)
-    picks = rng.choice(len(data.y_test), size=min(count, len(data.y_test)), replace=False)
-    probabilities = softmax(model.predict(data.x_test[picks], verbose=0))
-    words = data.class_names
-    blocks = []
-    for row, i in enumerate(picks):
-        context = " ".join(words[j] for j in data.x_test[i])
-        truth = words[data.y_test[i]]
-        ranked = top_candidates(probabilities[row], words)
-        rank = next((r + 1 for r, (w, _) in enumerate(ranked) if w == truth), None)
-        listing = ", ".join(f"{w} {p:.3f}" for w, p in ranked)
-        blocks.append(
-            f"- **{context}** → true: **{truth}** ({f'rank {rank}' if rank else 'not in the top 10'}); "
-            f"top 10: {listing}"
-        )
-    text = "\n".join(blocks)
-    print("part b: five random test trigrams\n" + text.replace("**", ""))
-    exp.report.add(f"Part b: {len(picks)} random test trigrams (seed {seed}) and the top-10 fourth words", text)
-
-
-def nearest_words(embeddings, words, query, k=5):
-    """The k words whose embeddings have the highest cosine similarity to `query`'s."""
-    unit = embeddings / np.maximum(np.linalg.norm(embeddings, axis=1, keepdims=True), 1e-12)
-    index = words.index(query)
-    similarity = unit @ unit[index]
-    similarity[index] = -np.inf
-    order = np.argsort(-similarity, kind="stable")[:k]
-    return [(words[i], float(similarity[i])) for i in order]
-
-
-def embedding_analysis(exp, model, words, title):
-    """Nearest neighbours of a few words, and a 2-D PCA map of all 250 embeddings."""
-    from sklearn.decomposition import PCA
-
-    plt = pyplot()
-    embeddings = np.asarray(model.get_layer("embedding").embeddings.numpy())
-    rows = [
-        {
-            "word": w,
-            "nearest (cosine similarity)": ", ".join(
-                f"{n} {s:.2f}" for n, s in nearest_words(embeddings, list(words), w)
-            ),
-        }
-        for w in NEIGHBOUR_WORDS
-        if w in words
-    ]
-    exp.report.add_table(f"Nearest neighbours in embedding space ({title})", rows)
-    points = PCA(n_components=2, random_state=0).fit_transform(embeddings)
-    fig, ax = plt.subplots(figsize=(14, 11))
-    ax.scatter(points[:, 0], points[:, 1], s=4, alpha=0.4)
-    for (x, y), word in zip(points, words):
-        ax.annotate(word, (x, y), fontsize=7)
-    ax.set_title(f"PCA of the 250 word embeddings ({title})")
-    path = exp.run.path / "embeddings_pca.png"
-    save_figure(fig, path)
-    exp.report.add_image("2-D PCA projection of the word embeddings", path)
-    return rows
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -489,7 +430,7 @@ def predict_parser():
     parser.add_argument(
         "--model-dir", default=f"saved_models/{APP}", help=f"exported model (default saved_models/{APP})"
     )
-    parser.add_argument("--top-k", type=positive_int, default=TOP_K)
+    parser.add_argument("--top-k", type=positive_int_flag, default=TOP_K)
     parser.add_argument("--debug", action="store_true")
     return parser
 
@@ -538,60 +479,12 @@ def predict_main(argv):
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Training entry point
+# The app: `run(...)` from Python, `python -m apps.trigram_embedding` from a shell
 # ---------------------------------------------------------------------------------------------------------
 
 
-def configs_from(args):
-    configs = [Setting(d, p, "sgd", args.learning_rate, args.momentum) for d, p in dp_list(args.configs)]
-    require(0 <= args.momentum < 1, f"--momentum must be in [0, 1), got {args.momentum}")
-    require(
-        args.ensemble_size >= 2,
-        f"--ensemble-size must be at least 2 (one net is the wide extra), got {args.ensemble_size}",
-    )
-
-    def lr(default):
-        return default if args.extra_lr is None else args.extra_lr
-
-    extras = {
-        "adam": Setting(32, 256, "adam", lr(2e-3), 0.0, halve_on_plateau=True),
-        "big": Setting(64, 512, "adam", lr(1e-3), 0.0, dropout=0.3, halve_on_plateau=True),
-    }
-    extras["wide"] = Setting(
-        128, 1024, "adam", lr(1e-3), 0.0, dropout=0.5, halve_on_plateau=True, activation="relu", init="glorot"
-    )
-    extras["ensemble"] = dataclasses.replace(extras["wide"], members=args.ensemble_size)
-    configs += [extras[name] for name in args.extra]
-    return configs
-
-
-def get_config(args):
-    """What defines a run of this app (its run id hashes exactly these fields).
-
-    Which models to train (`--configs`, `--extra`, `--extra-lr`, `--ensemble-size`) is not a setting
-    of any one of them: each model has its own folder, so asking for another later resumes the
-    finished ones.
-    """
-    return {
-        **core_config(args),
-        "merge": args.merge,
-        "learning_rate": args.learning_rate,
-        "momentum": args.momentum,
-        "init_std": args.init_std,
-        "patience": args.patience,
-    }
-
-
-def main(argv=None):
-    argv = sys.argv[1:] if argv is None else list(argv)
-    if argv[:1] == ["predict"]:
-        return predict_main(argv[1:])
-    args = build_parser().parse_args(argv)
-    configs = configs_from(args)
-    exp = Experiment(
-        args, f"Trigram -> fourth word with a shared embedding (EEE443 HW2 Q2), merge={args.merge}", get_config
-    )
-    data = exp.use_data(load_trigrams(args.data_dir), quick_train=2000, quick_eval=500)
+def describe_data(exp, data, config):
+    """The report's data caveat (the surrogate corpus) and training sections."""
     if "surrogate" in (data.note + data.source).lower():
         exp.report.add(
             "Data caveat",
@@ -601,46 +494,82 @@ def main(argv=None):
         )
     exp.report.add(
         "Training",
-        f"- loss: softmax cross-entropy, mean over each mini-batch of {args.batch_size}\n"
-        f"- init: weights and biases ~ N(0, {args.init_std:g}^2)\n- merge: {args.merge}\n"
-        f"- stopping: at most {args.epochs} epochs; stop when the validation cross-entropy has not improved "
-        f"for {args.patience} epochs; the weights of the best validation epoch are kept and reported\n"
-        f"- models: {'; '.join(c.describe() for c in configs)}",
+        f"- loss: softmax cross-entropy, mean over each mini-batch of {config.batch_size}\n"
+        f"- init: weights and biases ~ N(0, {config.init_std:g}^2)\n- merge: {config.merge}\n"
+        f"- stopping: at most {config.train_epochs} epochs; stop when the validation cross-entropy has not improved "
+        f"for {config.patience} epochs; the weights of the best validation epoch are kept and reported\n"
+        f"- models: {'; '.join(s.describe() for s in config.nets)}",
     )
 
-    nets_done = {}
-    trained = [train_config(exp, data, config, args, nets_done) for config in configs]
-    rows = [t.row for t in trained] + [count_baseline_row(data, args.merge)]
-    exp.report.add_table(
-        "Results (weights of the epoch with the lowest validation cross-entropy)",
-        rows,
-        note="Extra rows (Adam) are an addition to the specified runs, not part of the assignment. "
-        "An ensemble's row scores the mean probability of its nets (each net at its own "
-        "best epoch; best_epoch lists them). The count baseline is a smoothed 4-gram model "
-        "fitted on the same training split (`tfnets.nn.ngram`), for scale.",
-    )
-    histories = {t.config.describe(): t.history for t in trained if t.history}
-    figure = plot_overlay(
-        histories,
-        exp.run.path / "validation_curves.png",
-        metrics=("val_loss", "val_accuracy", "val_top10_accuracy"),
-        title=f"merge={args.merge}",
-    )
-    exp.report.add_image("Validation cross-entropy and accuracy per epoch", figure)
-    print(markdown_table(rows, floatfmt=".3f"))
 
-    best = min(trained, key=lambda t: np.nan_to_num(t.row["valid_CE"], nan=np.inf))
-    config, model = best.config, best.model
-    exp.export(model, data=data, class_names=data.class_names, input_shape=[3], output="logits", pixel_scale=1.0)
-    exp.report.add(
-        "Exported model",
-        f"`{exp.export_dir}`: {config.describe()}, merge={args.merge} (the lowest "
-        f'validation cross-entropy). `python -m apps.{APP} predict "i do not" --model-dir {exp.export_dir}`',
+def run(config=None, **overrides):
+    """Train every net of the configuration (`--configs`, then `--extra`), report them next to a count baseline,
+    and export the one of lowest validation cross-entropy. Returns that model's `TrainResult` (`.best`, `.model`,
+    `.export_path`, ...) whose `.parts` holds every trained setting's result by `Setting.name` (its folder).
+    `run(quick=True, configs="8x16", extra="none")`: keywords as the flags."""
+    config = Config.make(config, **overrides)
+    title = f"Trigram -> fourth word with a shared embedding (EEE443 HW2 Q2), merge={config.merge}"
+    with Experiment(config, title) as exp:
+        data = exp.use_data(load_trigrams(config.data_dir), quick_train=2000, quick_eval=500)
+        describe_data(exp, data, config)
+        nets_done = {}
+        trained = [(setting, train_setting(exp, data, config, setting, nets_done)) for setting in config.nets]
+        rows = [results_row(setting, config.merge, result) for setting, result in trained]
+        rows.append(count_baseline_row(data, config.merge))
+        exp.report.add_table(
+            "Results (weights of the epoch with the lowest validation cross-entropy)",
+            rows,
+            note="Extra rows (Adam) are an addition to the specified runs, not part of the assignment. "
+            "An ensemble's row scores the mean probability of its nets (each net at its own "
+            "best epoch; best_epoch lists them). The count baseline is a smoothed 4-gram model "
+            "fitted on the same training split (`tfnets.nn.ngram`), for scale.",
+        )
+        histories = {setting.describe(): result.history for setting, result in trained if result.history}
+        figure = plot_overlay(
+            histories,
+            exp.run.path / CURVES_FIGURE,
+            metrics=("val_loss", "val_accuracy", "val_top10_accuracy"),
+            title=f"merge={config.merge}",
+        )
+        exp.report.add_image("Validation cross-entropy and accuracy per epoch", figure)
+        print(markdown_table(rows, floatfmt=".3f"))
+
+        index = min(range(len(trained)), key=lambda i: np.nan_to_num(rows[i]["valid_CE"], nan=np.inf))
+        setting, best = trained[index]
+        path = exp.export(
+            best.model, data=data, class_names=data.class_names, input_shape=[3], output="logits", pixel_scale=1.0
+        )
+        exp.report.add(
+            "Exported model",
+            f"`{exp.export_dir}`: {setting.describe()}, merge={config.merge} (the lowest "
+            f'validation cross-entropy). `python -m apps.{APP} predict "i do not" --model-dir {exp.export_dir}`',
+        )
+        part_b(exp, best.model, data, config.seed)
+        # An ensemble's embedding is its first net's (the wide net).
+        embedding_model = next(iter(best.parts.values())).model if best.parts else best.model
+        embedding_analysis(exp, embedding_model, data.class_names, setting.member.describe())
+        print(f"report: {exp.report.path}")
+        return dataclasses.replace(best, export_path=path, parts={s.name: result for s, result in trained})
+
+
+def headlines(run_path):
+    """The numbers the results page quotes from a finished run folder of this app (see `tfnets.experiment.headline`):
+    the best-epoch validation accuracy of the assignment's (32, 256) net, and the default ensemble's validation
+    accuracy (its `metrics.json` holds the ensemble's own scores)."""
+    run_path = Path(run_path)
+    ensemble = run_path / extra_settings()["ensemble"].name / "metrics.json"
+    accuracy = (((headline.read_json(ensemble) or {}).get("scores") or {}).get("valid") or {}).get("accuracy")
+    return headline.collect(
+        valid_accuracy=headline.metric(run_path / ASSIGNMENT_NET.name, "valid_accuracy", "best"),
+        ensemble_valid_accuracy=None if accuracy is None else (accuracy, ensemble),
     )
-    part_b(exp, model, data, args.seed)
-    embedding_analysis(exp, best.embedding_model, data.class_names, best.config.member.describe())
-    print(f"report: {exp.report.path}")
-    return rows
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["predict"]:
+        return predict_main(argv[1:])
+    return run(Config.from_argv(argv))
 
 
 if __name__ == "__main__":

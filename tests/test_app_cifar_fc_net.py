@@ -18,16 +18,19 @@ SMALL = ["--quick", "--hidden", "64-32", "--batch-size", "50", "--max-trials", "
 def quick_run(data_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("cifar_fc")
     export = out / "export"
-    results = cifar_fc_net.main(["--data-dir", str(data_dir), "--out", str(out), "--export-dir", str(export), *SMALL])
+    result = cifar_fc_net.main(["--data-dir", str(data_dir), "--out", str(out), "--export-dir", str(export), *SMALL])
     run_dir = next((out / "cifar_fc_net").iterdir())
-    return results, run_dir, export
+    return result, run_dir, export
 
 
 @pytest.mark.slow
 def test_every_part_reports_its_numbers(quick_run):
-    results, run_dir, _ = quick_run
-    assert set(results) == set(cifar_fc_net.PARTS)
-    assert json.loads((run_dir / "results.json").read_text()).keys() == results.keys()
+    result, run_dir, export = quick_run
+    results = {name: part.metrics for name, part in result.parts.items()}
+    assert list(results) == list(cifar_fc_net.PARTS)
+    recorded = json.loads((run_dir / "results.json").read_text())
+    assert recorded.keys() == results.keys()
+    assert recorded["dropout"]["rows"] == results["dropout"]["rows"] and recorded["dropout"]["wall_time_s"] >= 0
     report = (run_dir / "report.md").read_text()
     for heading in (
         "Gradient check",
@@ -55,14 +58,20 @@ def test_every_part_reports_its_numbers(quick_run):
     assert results["gradcheck"]["initial_loss_cifar"] == pytest.approx(np.log(10), abs=0.02)
     assert {r["update_rule"] for r in results["update_rules"]["rows"]} == {"sgd", "sgd_momentum", "rmsprop", "adam"}
     assert [r["keep_ratio"] for r in results["dropout"]["rows"]] == [1.0, 0.25]
-    final = results["best"]["final"]
-    assert {"train_accuracy", "valid_accuracy", "test_accuracy"} <= set(final)
-    assert len(results["best"]["sweep"]) == 2  # --max-trials 2
+    # The app's result is the exported "best" net's; its sweep is a part of it.
+    assert result is not result.parts["best"] and result.final == result.parts["best"].final
+    assert result.run_path == run_dir / "best_final" and result.export_path == export and result.model is not None
+    assert {"train_accuracy", "valid_accuracy", "test_accuracy"} <= set(result.final)
+    assert len(result.parts["best"].parts["sweep"].metrics["rows"]) == 2  # --max-trials 2
+    assert recorded["best"]["final"] == result.final and len(recorded["best"]["sweep"]) == 2
+    # The results page quotes the test accuracy of the net the app exported, from the folder it trained in.
+    path = run_dir / "best_final" / "metrics.json"
+    assert cifar_fc_net.headlines(run_dir) == {"test_accuracy": (result.final["test_accuracy"], path)}
 
 
 @pytest.mark.slow
 def test_export_predicts_a_cifar_png_like_the_trained_model(quick_run, data_dir, tmp_path, capsys):
-    results, run_dir, export = quick_run
+    _, run_dir, export = quick_run
     served = ServedModel(export)
     assert served.input_shape == (32, 32, 3)
     data = load_cifar10(data_dir)
@@ -99,18 +108,25 @@ def test_same_seed_gives_the_same_numbers(quick_run, data_dir, tmp_path):
     again = cifar_fc_net.main(
         ["--data-dir", str(data_dir), "--out", str(tmp_path), "--quick", "--part", "overfit,dropout"]
     )
-    assert set(again) == {"overfit", "dropout"}
-    for name, part in again.items():
-        whole = {k: v for k, v in quick_run[0][name].items() if k != "wall_time_s"}
-        assert {k: v for k, v in part.items() if k != "wall_time_s"} == whole, name
+    assert set(again.parts) == {"overfit", "dropout"} and again.model is None  # no "best" part: nothing exported
+    for name, part in again.parts.items():
+        assert part.metrics == quick_run[0].parts[name].metrics, name
 
 
-def test_rerun_resumes_finished_solver_runs(data_dir, tmp_path, capsys):
+def test_rerun_resumes_finished_solver_runs_and_another_part_joins_the_same_folder(data_dir, tmp_path, capsys):
     args = ["--data-dir", str(data_dir), "--out", str(tmp_path), "--quick", "--part", "dropout"]
     first = cifar_fc_net.main(args)
     second = cifar_fc_net.main(args)
     assert "resuming after epoch 2 of 2" in capsys.readouterr().out
-    assert first["dropout"]["rows"] == second["dropout"]["rows"]
+    assert first.parts["dropout"].metrics["rows"] == second.parts["dropout"].metrics["rows"]
+    # --part only picks what runs: the gradient check is added to the same run folder and its results.json.
+    third = cifar_fc_net.main([*args, "--part", "gradcheck"])
+    assert third.run_path == first.run_path and list(third.parts) == ["gradcheck"]
+    recorded = json.loads((first.run_path / "results.json").read_text())
+    assert (
+        set(recorded) == {"dropout", "gradcheck"}
+        and recorded["dropout"]["rows"] == first.parts["dropout"].metrics["rows"]
+    )
 
 
 @pytest.mark.parametrize(

@@ -10,11 +10,15 @@ import numpy as np
 import pytest
 
 from apps import trigram_embedding as app
+from apps._trigram_embedding_report import nearest_words
+from tfnets.data import load_trigrams
 from tfnets.errors import ConfigError, ModelError
+from tfnets.experiment.cli import run_main
 from tfnets.experiment.export import softmax
 from tfnets.nn.layers import MeanProbabilityLogits
 
-QUICK = ["--quick", "--configs", "8x16", "--extra", "none"]
+QUICK = ["--quick", "--configs", "32x256", "--extra", "none"]
+NET = "D32_P256"  # the folder of --configs 32x256
 
 
 # -- the network ----------------------------------------------------------------------------------------
@@ -106,12 +110,15 @@ def test_optimizer_is_momentum_sgd_with_the_given_rates():
     assert model.optimizer.momentum == pytest.approx(0.85)
 
 
-@pytest.mark.parametrize("text, pairs", [("32x256,16x128", [(32, 256), (16, 128)]), ("8X64", [(8, 64)])])
+@pytest.mark.parametrize(
+    "text, pairs",
+    [("32x256,16x128", ((32, 256), (16, 128))), ("8X64", ((8, 64),)), ([[8, 64], "4x4"], ((8, 64), (4, 4)))],
+)
 def test_dp_list(text, pairs):
     assert app.dp_list(text) == pairs
 
 
-@pytest.mark.parametrize("text", ["32", "0x5", "axb", ""])
+@pytest.mark.parametrize("text", ["32", "0x5", "axb", "", [[8]]])
 def test_dp_list_rejects_bad_pairs(text):
     with pytest.raises(ConfigError):
         app.dp_list(text)
@@ -135,7 +142,7 @@ def test_word_ids_and_unknown_word_message():
 
 def test_nearest_words_by_cosine():
     embeddings = np.array([[1.0, 0.0], [0.9, 0.1], [-1.0, 0.0], [0.0, 1.0]])
-    assert [w for w, _ in app.nearest_words(embeddings, ["a", "b", "c", "d"], "a", k=3)] == ["b", "d", "c"]
+    assert [w for w, _ in nearest_words(embeddings, ["a", "b", "c", "d"], "a", k=3)] == ["b", "d", "c"]
 
 
 def test_missing_model_is_a_one_line_error(tmp_path):
@@ -150,24 +157,35 @@ def test_missing_model_is_a_one_line_error(tmp_path):
 def quick_run(data_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("trigram")
     argv = [*QUICK, "--data-dir", str(data_dir), "--out", str(out), "--export-dir", str(out / "export")]
-    rows = app.main(argv)
-    return argv, rows, next((out / "trigram_embedding").iterdir()), out / "export"
+    result = app.main(argv)
+    return argv, result, next((out / "trigram_embedding").iterdir()), out / "export"
 
 
-def test_quick_run_table_report_and_export(quick_run):
-    _, rows, run_dir, export = quick_run
-    assert len(rows) == 2 and rows[0]["model"].startswith("D=8, P=16, SGD lr=0.15, momentum=0.85")
-    assert rows[1]["model"].startswith("count baseline, not a net") and list(rows[1]) == list(rows[0])
-    assert 0 < rows[1]["valid_acc_%"] <= rows[1]["valid_top10_%"] <= 100 and rows[1]["valid_CE"] > 0
-    assert {"valid_CE", "valid_acc_%", "valid_top10_%", "test_CE", "test_acc_%", "test_top10_%"} <= set(rows[0])
-    assert rows[0]["valid_top10_%"] >= rows[0]["valid_acc_%"]
+def test_quick_run_table_report_and_export(quick_run, data_dir):
+    _, result, run_dir, export = quick_run
+    assert list(result.parts) == [NET] and result.run_path == run_dir / NET  # the one net is the exported one
+    assert result.export_path == export and result.model is not None
+    row = app.results_row(app.Setting(32, 256), "concat", result.parts[NET])
+    assert row["model"].startswith("D=32, P=256, SGD lr=0.15, momentum=0.85")
+    assert {"valid_CE", "valid_acc_%", "valid_top10_%", "test_CE", "test_acc_%", "test_top10_%"} <= set(row)
+    assert row["valid_top10_%"] >= row["valid_acc_%"]
+    # The count baseline row of the same (quick) split has the nets' columns.
+    baseline = app.count_baseline_row(load_trigrams(data_dir).subset(2000, 500, seed=0), "concat")
+    assert baseline["model"].startswith("count baseline, not a net") and list(baseline) == list(row)
+    assert 0 < baseline["valid_acc_%"] <= baseline["valid_top10_%"] <= 100 and baseline["valid_CE"] > 0
     report = (run_dir / "report.md").read_text()
     for heading in ("## Data caveat", "## Results", "## Part b:", "## Nearest neighbours", "## 2-D PCA"):
         assert heading in report
-    assert "NOT the original" in report
-    assert (run_dir / "D8_P16" / "checkpoint.npz").exists() and (run_dir / "embeddings_pca.png").exists()
+    assert "NOT the original" in report and f"| {baseline['model']} |" in report
+    assert (run_dir / NET / "checkpoint.npz").exists() and (run_dir / "embeddings_pca.png").exists()
     metadata = json.loads((export / "metadata.json").read_text())
     assert len(metadata["class_names"]) == 250 and metadata["output"] == "logits"
+
+
+def test_headlines_read_the_assignment_net_the_run_trained(quick_run):
+    _, result, run_dir, _ = quick_run
+    found = app.headlines(run_dir)
+    assert found == {"valid_accuracy": (result.parts[NET].best["valid_accuracy"], run_dir / NET / "metrics.json")}
 
 
 def test_predict_uses_the_saved_model_and_matches_keras(quick_run, capsys):
@@ -189,20 +207,17 @@ def test_predict_uses_the_saved_model_and_matches_keras(quick_run, capsys):
 
 
 def test_rerun_with_another_model_resumes_the_finished_one(quick_run, capsys):
-    argv, rows, run_dir, _ = quick_run
-    before = json.loads((run_dir / "D8_P16" / "metrics.json").read_text())
-    history = (run_dir / "D8_P16" / "history.csv").read_text()
+    argv, result, run_dir, _ = quick_run
+    before = json.loads((run_dir / NET / "metrics.json").read_text())
+    history = (run_dir / NET / "history.csv").read_text()
     capsys.readouterr()
-    again = app.main([*argv, "--configs", "8x16,4x4"])  # the later --configs wins
+    again = app.main([*argv, "--configs", "32x256,4x4"])  # the later --configs wins
     assert "all 2 epochs already trained" in capsys.readouterr().out
-    after = json.loads((run_dir / "D8_P16" / "metrics.json").read_text())
+    after = json.loads((run_dir / NET / "metrics.json").read_text())
     before.pop("timing"), after.pop("timing")
-    assert before == after and (run_dir / "D8_P16" / "history.csv").read_text() == history
-    assert [r["model"] for r in again] == [rows[0]["model"], again[1]["model"], rows[1]["model"]]
-    assert "D=4, P=4" in again[1]["model"]
-    assert {k: v for k, v in again[0].items() if k != "wall_time_s"} == {
-        k: v for k, v in rows[0].items() if k != "wall_time_s"
-    }
+    assert before == after and (run_dir / NET / "history.csv").read_text() == history
+    assert list(again.parts) == [NET, "D4_P4"]
+    assert again.parts[NET].best == result.parts[NET].best and again.parts[NET].history == result.parts[NET].history
 
 
 def test_ensemble_reuses_the_wide_net_and_trains_the_others_from_their_own_seeds(data_dir, tmp_path, capsys):
@@ -221,21 +236,34 @@ def test_ensemble_reuses_the_wide_net_and_trains_the_others_from_their_own_seeds
     ]
     app.main([*argv, "--extra", "wide"])
     capsys.readouterr()
-    rows = app.main([*argv, "--extra", "wide,ensemble", "--ensemble-size", "2"])
+    result = app.main([*argv, "--extra", "wide,ensemble", "--ensemble-size", "3"])
     out = capsys.readouterr().out
     run_dir = next((tmp_path / "trigram_embedding").iterdir())
+    wide_name = "D128_P1024_relu_adam_drop0.5"
     # Member 0 is the wide net, loaded once for both rows.
-    assert out.count("D128_P1024_relu_adam_drop0.5: all 1 epochs already trained") == 1
-    assert json.loads((run_dir / "D128_P1024_relu_adam_drop0.5_seed1" / "config.json").read_text())["member"] == 1
-    assert json.loads((run_dir / "D128_P1024_relu_adam_drop0.5_x2" / "metrics.json").read_text())["row"] == rows[2]
-    wide, ensemble = rows[1], rows[2]
-    assert ensemble["model"].startswith("mean probability of 2 nets (D=128, P=1024") and ensemble["best_epoch"] == "1/1"
-    assert ensemble["epochs_run"] == 2 and ensemble["valid_CE"] != wide["valid_CE"]
+    assert out.count(f"{wide_name}: all 1 epochs already trained") == 1
+    assert json.loads((run_dir / f"{wide_name}_seed1" / "config.json").read_text())["member"] == 1
+    wide, ensemble = result.parts[wide_name], result.parts[f"{wide_name}_x3"]
+    assert list(ensemble.parts) == [wide_name, f"{wide_name}_seed1", f"{wide_name}_seed2"]
+    assert ensemble.parts[wide_name] is wide
+    recorded = json.loads((run_dir / f"{wide_name}_x3" / "metrics.json").read_text())
+    assert recorded["row"] == ensemble.metrics["row"] and recorded["scores"]["valid"]["accuracy"] == pytest.approx(
+        ensemble.final["valid_accuracy"]
+    )
+    row = ensemble.metrics["row"]
+    assert row["model"].startswith("mean probability of 3 nets (D=128, P=1024") and row["best_epoch"] == "1/1/1"
+    assert row["epochs_run"] == 3 and row["valid_CE"] != wide.best["valid_loss"]
     assert json.loads((tmp_path / "export" / "metadata.json").read_text())["output"] == "logits"
+    # The results page reads the default ensemble's validation accuracy from the folder the app wrote.
+    assert app.headlines(run_dir)["ensemble_valid_accuracy"] == (
+        recorded["scores"]["valid"]["accuracy"],
+        run_dir / f"{wide_name}_x3" / "metrics.json",
+    )
 
 
 def test_extra_list():
-    assert app.extra_list("adam,big") == ["adam", "big"] and app.extra_list("none") == []
+    assert app.extra_list("adam,big") == ("adam", "big") and app.extra_list("none") == ()
+    assert app.extra_list(["wide", "adam"]) == ("wide", "adam") and app.extra_list([]) == ()  # a config file's
     with pytest.raises(
         ConfigError,
         match=r"--extra got unknown value\(s\) 'huge'; choose a comma-separated list "
@@ -258,14 +286,18 @@ def test_cli_unknown_word_exits_nonzero_without_traceback(quick_run):
 
 
 @pytest.mark.parametrize(
-    "argv, fragment",
+    "argv, keywords, fragment",
     [
-        (["--configs", "32"], "DxP pairs"),
-        (["--momentum", "1.2"], "--momentum must be in [0, 1)"),
-        (["--ensemble-size", "1"], "--ensemble-size must be at least 2"),
+        (["--configs", "32"], {"configs": "32"}, "DxP pairs"),
+        (["--momentum", "1.2"], {"momentum": 1.2}, "--momentum must be in [0, 1)"),
+        (["--ensemble-size", "1"], {"ensemble_size": 1}, "--ensemble-size must be at least 2"),
     ],
 )
-def test_bad_settings_stop_with_one_line(data_dir, tmp_path, argv, fragment):
-    with pytest.raises(ConfigError) as err:
-        app.main([*argv, "--quick", "--data-dir", str(data_dir), "--out", str(tmp_path)])
-    assert fragment in str(err.value) and "\n" not in str(err.value)
+def test_bad_settings_stop_with_one_line(data_dir, tmp_path, capsys, argv, keywords, fragment):
+    code = run_main(app.main, [*argv, "--quick", "--data-dir", str(data_dir), "--out", str(tmp_path)])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and fragment in err and len(err.splitlines()) == 1 and "Traceback" not in err
+    assert not (tmp_path / "trigram_embedding").exists()  # stopped before any work
+    with pytest.raises(ConfigError) as from_python:  # the same rule from Python
+        app.run(quick=True, data_dir=str(data_dir), out=str(tmp_path), **keywords)
+    assert fragment in str(from_python.value) and "\n" not in str(from_python.value)

@@ -33,6 +33,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from apps import _cifar_fc_net_solver_parts as cifar_solver_parts
 from apps import catcar_mlp, cifar_fc_net, notmnist_mlp, trigram_embedding
 from tfnets.nn import layers as L
 from tfnets.nn import losses, ops
@@ -202,11 +203,7 @@ def _compiled(layers, loss):
 
 _TRIGRAM_DEFAULT = trigram_embedding.Setting(4, 6)  # the assignment's net: momentum SGD, sigmoid units
 _TRIGRAM_WIDE = dataclasses.replace(  # the app's "wide" extra (Adam, ReLU, dropout, Glorot init), made tiny
-    next(
-        c
-        for c in trigram_embedding.configs_from(trigram_embedding.build_parser().parse_args(["--extra", "wide"]))
-        if c.activation == "relu"
-    ),
+    next(c for c in trigram_embedding.Config(extra=("wide",)).nets if c.activation == "relu"),
     embed_dim=4,
     hidden=6,
 )
@@ -378,7 +375,7 @@ def test_cifar_solver_and_net_loss_take_their_gradients_from_the_hand_written_ba
     """The CIFAR app's other parts train `FullyConnectedNet`s with the Solver, on `net.loss(X, y)` gradients."""
     switch = BackwardSwitch()
     monkeypatch.setattr(ops, "tf", switch)
-    net = cifar_fc_net.fresh_net(5, [5, 4], dropout_keep_ratio=0.5, normalization="layernorm", weight_scale=5e-2)
+    net = cifar_solver_parts.fresh_net(5, [5, 4], dropout_keep_ratio=0.5, normalization="layernorm", weight_scale=5e-2)
     hidden = {f"{kind}{layer}" for kind in ("W", "b", "gamma", "beta") for layer in (1, 2)}
     frozen_by = {
         "affine": set(net.params),
@@ -572,5 +569,5 @@ def test_cifar_fc_net_is_a_fully_connected_model_with_its_own_manual_train_step(
         for kind in ("W", "b", "gamma", "beta")
         if layer < 3 or kind in ("W", "b")
     )
-    net = cifar_fc_net.fresh_net(0, [5, 4])
+    net = cifar_solver_parts.fresh_net(0, [5, 4])
     assert type(net) is FullyConnectedNet and type(net.as_keras_model()) is FullyConnectedModel

@@ -182,6 +182,41 @@ def test_the_mnist_cnn_parts_are_read_from_the_study_table_and_the_final_folder(
     assert results.find(runs, "mnist_cnn", final).value == pytest.approx(99.56)
 
 
+def test_cifar_counts_a_run_of_every_part_and_reads_the_best_nets_folder(tmp_path):
+    """`--part` only picks what runs: a run of all parts with the measure's other flags counts for `--part best`."""
+    from apps.cifar_fc_net import Config
+
+    runs = tmp_path / "runs"
+    measures = part("cifar").improved
+    assert measures[0].args[:2] == ("--part", "best")
+    folder = write_run(runs, "cifar_fc_net", "seed0-all", Config, measures[0].args[2:])
+    write_run(runs, "cifar_fc_net", "seed0-other", Config, ["--part", "best"])  # another --epochs: not this number
+    assert results.latest(runs, "cifar_fc_net", measures)[1] is None  # the best net has not finished
+    (folder / "best_final").mkdir()
+    (folder / "best_final" / "metrics.json").write_text(json.dumps({"final": {"test_accuracy": 0.6853}}))
+    _, found = results.latest(runs, "cifar_fc_net", measures)
+    assert found.run == folder and found.value == pytest.approx(68.53)
+
+
+def test_trigram_numbers_come_from_the_assignment_net_and_the_ensemble_of_their_own_runs(tmp_path):
+    from apps.trigram_embedding import Config
+
+    runs = tmp_path / "runs"
+    order_free = write_run(runs, "trigram_embedding", "seed0-sum", Config, part("trigram_sum").assignment[0].args)
+    default = write_run(runs, "trigram_embedding", "seed0-default", Config)
+    for folder, accuracy in ((order_free, 0.3335), (default, 0.3759)):
+        (folder / "D32_P256").mkdir()
+        (folder / "D32_P256" / "metrics.json").write_text(json.dumps({"best": {"valid_accuracy": accuracy}}))
+    assert results.latest(runs, "trigram_embedding", part("trigram_sum").assignment)[1].value == pytest.approx(33.35)
+    assert results.latest(runs, "trigram_embedding", part("trigram").assignment)[1].value == pytest.approx(37.59)
+    assert results.latest(runs, "trigram_embedding", part("trigram").improved)[1] is None
+    ensemble = default / "D128_P1024_relu_adam_drop0.5_x3"
+    ensemble.mkdir()
+    (ensemble / "metrics.json").write_text(json.dumps({"scores": {"valid": {"accuracy": 0.4001}}, "row": {}}))
+    _, found = results.latest(runs, "trigram_embedding", part("trigram").improved)
+    assert found.run == default and found.value == pytest.approx(40.01)
+
+
 def test_readme_block_keeps_recorded_values_and_is_rewritten_only_when_asked_or_complete(tmp_path):
     runs = tmp_path / "runs"
     write_run(runs, "notmnist_mlp", "seed0-default", NotmnistMlpConfig, test_accuracy=0.9116)

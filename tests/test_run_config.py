@@ -55,6 +55,7 @@ CHANGES = [
     ("notmnist_mlp", ["--learning-rate", "0.02"]),
     ("mnist_cnn", ["--shift", "1"]),
     ("cifar_fc_net", ["--seed", "3"]),
+    ("cifar_fc_net", ["--inputs", "standardize"]),
     ("trigram_embedding", ["--merge", "sum"]),
     ("catcar_mlp", ["--sweep", "hidden=10,20"]),
     ("notmnist_mlp", ["--trial-patience", "2"]),
@@ -69,6 +70,8 @@ SAME = [
     ("catcar_mlp", ["--part", "c"]),
     ("dl_principles", ["--part", "C"]),
     ("trigram_embedding", ["--extra", "none"]),
+    ("trigram_embedding", ["--configs", "8x16", "--ensemble-size", "4", "--extra-lr", "1e-3"]),
+    ("cifar_fc_net", ["--part", "dropout"]),
     ("notmnist_mlp", ["--out", "x"]),
     # One graph call per batch or per epoch trains the same weights: a run started with either resumes with the other.
     ("notmnist_cnn", ["--steps-per-execution", "1"]),
