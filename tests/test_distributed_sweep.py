@@ -6,6 +6,7 @@ Every process gets one TensorFlow thread, so all of them compute the same way an
 """
 
 import csv
+import importlib
 import json
 import os
 import queue
@@ -338,3 +339,40 @@ def test_multi_worker_processes_get_one_cluster_and_their_own_index():
     assert [name for name, _ in specs] == ["worker0", "worker1"]
     assert all(c["cluster"] == {"worker": ["127.0.0.1:4001", "127.0.0.1:4002"]} for c in configs)
     assert [c["task"] for c in configs] == [{"type": "worker", "index": 0}, {"type": "worker", "index": 1}]
+
+
+def _entry_point(name):
+    """The `module:function` of a `[project.scripts]` entry in pyproject.toml, imported (as pip's script does)."""
+    text = (ROOT / "pyproject.toml").read_text()
+    scripts = text.split("[project.scripts]", 1)[1].split("\n[", 1)[0]
+    [target] = re.findall(rf'^{re.escape(name)}\s*=\s*"([\w.]+:\w+)"', scripts, flags=re.M)
+    module, function = target.split(":")
+    return getattr(importlib.import_module(module), function)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["--help"], ["-h"], ["--workers", "2", "--help"], ["--help", "--", "python", "-m", "apps.notmnist_mlp"]],
+)
+def test_launcher_help_prints_usage_and_exits_0(argv, capsys):
+    with pytest.raises(SystemExit) as stop:
+        launch.main(argv)
+    out, err = capsys.readouterr()
+    assert stop.value.code == 0 and err == ""
+    assert out.startswith("usage: python -m tfnets.experiment.launch (--workers N | --multi-worker N)")
+    assert "-- command [arguments ...]" in out and "--multi-worker N" in out
+
+
+def test_the_tfnets_launch_script_and_python_m_both_show_help(capsys, monkeypatch):
+    monkeypatch.setattr(sys, "argv", ["/somewhere/bin/tfnets-launch", "--help"])
+    main = _entry_point("tfnets-launch")
+    assert main is launch.main
+    with pytest.raises(SystemExit) as stop:
+        main()  # what the installed script runs: sys.exit(main())
+    assert stop.value.code == 0
+    assert capsys.readouterr().out.startswith("usage: tfnets-launch (--workers N | --multi-worker N)")
+    done = subprocess.run(
+        [sys.executable, "-m", "tfnets.experiment.launch", "-h"], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0 and done.stderr == ""
+    assert done.stdout.startswith("usage: python -m tfnets.experiment.launch ")
