@@ -57,10 +57,14 @@ def is_disk_full(err):
 
 
 @contextlib.contextmanager
-def _disk_full_as(path):
+def _disk_full_as(path, inside=False):
+    """A full disk while writing `path` -> `DiskFull(path)`; `inside`: also one raised for a file inside the
+    temporary folder that becomes `path` (the user knows `path`, not the temporary's name)."""
     try:
         yield
     except Exception as err:
+        if isinstance(err, DiskFull) and inside and err.path != path:
+            raise DiskFull(path) from err
         if is_disk_full(err) and not isinstance(err, DiskFull):
             raise DiskFull(path) from err
         raise
@@ -135,7 +139,7 @@ def atomic_directory(path):
         tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
         _as_if_created(tmp, folder=True)
-        with _disk_full_as(path):
+        with _disk_full_as(path, inside=True):
             yield tmp
             old = None
             if path.exists():

@@ -84,7 +84,7 @@ class Experiment:
             scratch = Path(tempfile.mkdtemp(prefix=f"tfnets-worker{self.distribution.task_index}-"))
             self.run = Run(scratch / "run", {**self.config, "settings": settings}, read_from=run_path)
             self.export_dir = scratch / "export"
-        self.report = Report(self.run.path / "report.md", title)
+        self.report = Report(self.run.path / "report.md", title, writing=self.run.writing)
         print(f"run folder: {self.run.path}")
         if self.distribution.kind != "none" or "GPU" in self.distribution.devices[0].upper():
             print(
@@ -159,7 +159,8 @@ class Experiment:
         trained = sum(row.get("time_s", 0.0) for row in history)
         metrics = run.write_metrics(final, history, max(trained, time.perf_counter() - started))
         if history:
-            plot_curves(history, run.path / "curves.png", title or setting or self.app)
+            with run.writing():
+                plot_curves(history, run.path / "curves.png", title or setting or self.app)
         run.write_history(history)
         return TrainResult(history, metrics, run)
 
@@ -167,6 +168,7 @@ class Experiment:
         """Export to `saved_models/<app>/` (or `--export-dir`); see `tfnets.experiment.export.export_model`."""
         from tfnets.experiment.export import export_model
 
-        path = export_model(model, self.export_dir, extra={"app": self.app, "run": str(self.run.path)}, **kwargs)
+        with self.run.writing():  # a full disk: the message says the re-run only evaluates and exports
+            path = export_model(model, self.export_dir, extra={"app": self.app, "run": str(self.run.path)}, **kwargs)
         print(f"exported model: {path}")
         return path

@@ -32,7 +32,7 @@ import keras
 import numpy as np
 
 from tfnets import atomic
-from tfnets.errors import ConfigError, TrainingDiverged
+from tfnets.errors import ConfigError, DiskFull, TrainingDiverged
 from tfnets.experiment import sweep_cluster
 
 # Keys of a run's config.json that describe it without defining it: the devices it ran on and every flag as given.
@@ -90,7 +90,9 @@ class Run:
         sweep_cluster.lock_run(self.path, trial)
         self.config = dict(config)
         self.config_hash = config_digest(self.config)
-        atomic.write_json(self.path / "config.json", self.config)
+        self.planned_epochs = None  # set by `fit`; says whether a re-run would train more (see `writing`)
+        with self.writing():
+            atomic.write_json(self.path / "config.json", self.config)
 
     # -- paths -------------------------------------------------------------------------------------------
     @property
@@ -103,6 +105,31 @@ class Run:
 
     def child(self, name, config):
         return Run(self.path / name, config, read_from=self.read_from / name)
+
+    @contextlib.contextmanager
+    def writing(self):
+        """Around a write of this run's files: a full disk (`DiskFull`) also says what re-running the same command
+        does, from the checkpoint on disk (the one being written, if any, is not there: it is written atomically)."""
+        try:
+            yield
+        except DiskFull as err:
+            state = self._checkpoint_on_disk()
+            if not state or not state["epochs_done"]:
+                raise
+            done = state["epochs_done"]
+            if state.get("stopped") or (self.planned_epochs is not None and done >= self.planned_epochs):
+                raise err.resuming(
+                    f"training is done (epoch {done} is checkpointed), the re-run writes the results"
+                ) from err
+            raise err.resuming(f"training resumes after epoch {done}") from err
+
+    def _checkpoint_on_disk(self):
+        """The state of the checkpoint a re-run would resume from (None: none, another config's, or unreadable)."""
+        try:
+            with np.load(self._resume_path) as saved:
+                return self._checkpoint_state(saved)[0]
+        except (OSError, ValueError, KeyError):
+            return None
 
     # -- training ----------------------------------------------------------------------------------------
     def fit(
@@ -135,6 +162,7 @@ class Run:
         restored afterwards, so evaluate/predict/export see the model as the app compiled it.
         """
         sweep_cluster.refuse_training_outside_trials(self)
+        self.planned_epochs = epochs
         x_train, y_train = train
         n_train = len(x_train)
         if epochs < 0:
@@ -236,7 +264,7 @@ class Run:
             "callbacks": states,
         }
         arrays["state"] = np.frombuffer(json.dumps(state).encode(), dtype=np.uint8)
-        with atomic.atomic_path(self.checkpoint_path) as tmp:
+        with self.writing(), atomic.atomic_path(self.checkpoint_path) as tmp:
             with open(tmp, "wb") as handle:
                 np.savez(handle, **arrays)
 
@@ -319,7 +347,8 @@ class Run:
         writer = csv.DictWriter(buffer, fieldnames=columns)
         writer.writeheader()
         writer.writerows(history)
-        atomic.write_text(self.path / "history.csv", buffer.getvalue())
+        with self.writing():
+            atomic.write_text(self.path / "history.csv", buffer.getvalue())
 
     def write_metrics(self, final, history, wall_time_s, extra=None):
         """metrics.json: final and best-epoch metrics. Everything except `timing` is deterministic."""
@@ -331,7 +360,8 @@ class Run:
         }
         if extra:
             metrics.update(extra)
-        atomic.write_json(self.path / "metrics.json", metrics)
+        with self.writing():
+            atomic.write_json(self.path / "metrics.json", metrics)
         return metrics
 
 
