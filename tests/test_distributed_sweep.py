@@ -29,8 +29,11 @@ ROOT = Path(__file__).resolve().parents[1]
 MAX_TRIALS = 4
 
 
-def _env(data_dir):
+def _env(data_dir, tmpdir=None):
+    """The processes' environment; `tmpdir`: their temporary directory (a test's own, checked afterwards)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("KERASTUNER_")}
+    if tmpdir is not None:
+        env["TMPDIR"] = str(tmpdir)
     env.update(
         TFNETS_DATA_DIR=str(data_dir),
         TF_NUM_INTRAOP_THREADS="1",
@@ -118,10 +121,12 @@ def test_two_workers_killed_mid_trial_then_relaunched_give_the_single_process_ta
     # that worker is killed. The same launch again must finish the sweep without repeating a completed trial, resume
     # the killed trial from its checkpoint, and end with exactly the table of one plain process: the chief's seeded
     # oracle proposes the same learning rates, and each trial trains the same way wherever it runs.
+    tmpdir = tmp_path / "tmpdir"
+    tmpdir.mkdir()
     proc = subprocess.Popen(
         _launch(tmp_path),
         cwd=ROOT,
-        env=_env(data_dir),
+        env=_env(data_dir, tmpdir),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -164,7 +169,9 @@ def test_two_workers_killed_mid_trial_then_relaunched_give_the_single_process_ta
     before = {name: (run_dir / "trials" / name / "metrics.json").stat().st_mtime_ns for name in finished}
     first = _trained_by("".join(seen))
 
-    again = subprocess.run(_launch(tmp_path), cwd=ROOT, env=_env(data_dir), capture_output=True, text=True, timeout=600)
+    again = subprocess.run(
+        _launch(tmp_path), cwd=ROOT, env=_env(data_dir, tmpdir), capture_output=True, text=True, timeout=600
+    )
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-2000:]
     second = _trained_by(again.stdout)
     retrained = [t for trials in second.values() for t in trials]
@@ -181,6 +188,7 @@ def test_two_workers_killed_mid_trial_then_relaunched_give_the_single_process_ta
     assert not re.search(r"^\[final\] trial ", again.stdout, flags=re.M)
     assert (run_dir / "learning_rate_curves.png").exists()
     assert _table(tmp_path) == single_table  # the interrupted trial resumed exactly
+    assert [name for name in os.listdir(tmpdir) if "tfnets" in name] == []  # no process left anything of tfnets
 
 
 # -- a worker on its own, and the folder locks --------------------------------------------------------------------

@@ -2,7 +2,8 @@
 history/curves/metrics, report, export). `Experiment` is its front door; the modules of this package do the work:
 `cli` (flags, one-line errors), `runs` (run folders, resumable `Run.fit`), `callbacks`, `sweep`/`tuner`/
 `sweep_cluster`/`launch` (KerasTuner sweeps, also distributed), `distribute` and `determinism` (strategies, seeds,
-XLA), `export`/`images` (SavedModels and user images), `report`/`plots`, `locks`, `quiet`, `lazy`.
+XLA), `export`/`images` (SavedModels and user images), `report`/`plots`, `locks`, `scratch` (a non-chief worker's
+folder), `quiet`, `lazy`.
 
 A typical app reads top to bottom as::
 
@@ -18,7 +19,6 @@ Importing this module loads no TensorFlow (apps import it before parsing their a
 """
 
 import dataclasses
-import tempfile
 import time
 from pathlib import Path
 
@@ -60,7 +60,7 @@ class Experiment:
         self.args = args
         self.app = args.app
         self.config = {"app": args.app, **get_config(args)}
-        from tfnets.experiment import distribute
+        from tfnets.experiment import distribute, scratch
         from tfnets.experiment.runs import Run, run_id_for
 
         # First: logical devices can only be made before TensorFlow's runtime starts.
@@ -80,12 +80,19 @@ class Experiment:
             self.run = Run(run_path, {**self.config, "settings": settings})
         else:
             # A non-chief worker computes everything the chief does, but its files go to a scratch folder of its
-            # own: the run folder and the export have one writer. It resumes from the chief's checkpoint.
-            scratch = Path(tempfile.mkdtemp(prefix=f"tfnets-worker{self.distribution.task_index}-"))
-            self.run = Run(scratch / "run", {**self.config, "settings": settings}, read_from=run_path)
-            self.export_dir = scratch / "export"
+            # own (removed when the command ends): the run folder and the export have one writer. It resumes from
+            # the chief's checkpoint.
+            folder = scratch.worker_folder(run_path, self.distribution.task_index)
+            self.run = Run(folder / "run", {**self.config, "settings": settings}, read_from=run_path)
+            self.export_dir = folder / "export"
         self.report = Report(self.run.path / "report.md", title, writing=self.run.writing)
-        print(f"run folder: {self.run.path}")
+        if self.distribution.is_chief:
+            print(f"run folder: {self.run.path}")
+        else:
+            index = self.distribution.task_index
+            print(
+                f"worker {index}: worker 0 writes the run folder {run_path}; this worker's copy: {folder} (removed at exit)"
+            )
         if self.distribution.kind != "none" or "GPU" in self.distribution.devices[0].upper():
             print(
                 f"training on {self.distribution.replicas} replica(s): {', '.join(self.distribution.devices)} "
@@ -170,5 +177,6 @@ class Experiment:
 
         with self.run.writing():  # a full disk: the message says the re-run only evaluates and exports
             path = export_model(model, self.export_dir, extra={"app": self.app, "run": str(self.run.path)}, **kwargs)
-        print(f"exported model: {path}")
+        if self.distribution.is_chief:  # another worker's copy is no export of the user's
+            print(f"exported model: {path}")
         return path

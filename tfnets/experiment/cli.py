@@ -14,7 +14,7 @@ import sys
 import threading
 
 from tfnets.errors import ConfigError, TfnetsError
-from tfnets.experiment import locks
+from tfnets.experiment import locks, scratch
 from tfnets.experiment.quiet import quiet_tensorflow
 
 
@@ -236,6 +236,7 @@ def run_main(main, argv=None):
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
         locks.release_all()  # this command's run and export folders are free again
+        scratch.remove_all()  # a non-chief worker's copy of the run (multi-worker training)
         if "tfnets.experiment.distribute" in sys.modules:
             sys.modules["tfnets.experiment.distribute"].reset()
 
