@@ -1,6 +1,7 @@
 """The experiment framework: what every app does around its model (seed, run folder, training with
 history/curves/metrics, report, export). `Experiment` is its front door; the modules of this package do the work:
-`cli` (flags, one-line errors), `runs` (run folders, resumable `Run.fit`), `callbacks`, `sweep`/`tuner`/
+`cli` (flags, one-line errors), `runs` (run folders, resumable `Run.fit`; `multi_worker`: its loop under
+MultiWorkerMirroredStrategy), `callbacks` (resumable callbacks, their checkpointed state), `sweep`/`tuner`/
 `sweep_cluster`/`launch` (KerasTuner sweeps, also distributed), `distribute` and `determinism` (strategies, seeds,
 XLA), `export`/`images` (SavedModels and user images), `report`/`plots`, `locks`, `scratch` (a non-chief worker's
 folder), `quiet`, `lazy`.

@@ -45,3 +45,50 @@ class KeepBest(keras.callbacks.Callback):
     def set_state(self, state):
         self.best, self.wait, self.best_epoch = state["best"], state["wait"], state["best_epoch"]
         self.best_weights = state["best_weights"]
+
+
+# -- callback state (checkpointed by `Run.fit`) ---------------------------------------------------------------
+
+# Keras' built-in stateful callbacks keep their counters in plain attributes (reset by on_train_begin).
+_KERAS_CALLBACK_STATE = (
+    (keras.callbacks.ReduceLROnPlateau, ("best", "wait", "cooldown_counter")),
+    (keras.callbacks.EarlyStopping, ("best", "wait", "best_epoch", "stopped_epoch", "best_weights")),
+)
+
+
+def callback_state(callback):
+    """What `callback` must remember across a resume: its `get_state()` (a dict of JSON values and lists of NumPy
+    arrays), the counters of Keras' ReduceLROnPlateau/EarlyStopping, or `{}` for a stateless callback."""
+    if hasattr(callback, "get_state"):
+        return callback.get_state()
+    for cls, names in _KERAS_CALLBACK_STATE:
+        if isinstance(callback, cls):
+            return {name: getattr(callback, name, None) for name in names}
+    return {}
+
+
+def set_callback_states(callbacks, states):
+    """Put saved states back into `callbacks` (the same list, in the same order, as when they were saved)."""
+    if len(states) != len(callbacks):
+        return  # no checkpoint, or one saved with other callbacks: start them afresh
+    for callback, state in zip(callbacks, states):
+        if not state:
+            continue
+        if hasattr(callback, "set_state"):
+            callback.set_state(state)
+        else:
+            for name, value in state.items():
+                setattr(callback, name, value)
+
+
+def split_state(state):
+    """`(json_part, arrays_part)`: lists of arrays (weights) go into the npz, everything else into JSON."""
+    scalars, weights = {}, {}
+    for key, value in state.items():
+        if isinstance(value, (list, tuple)) and value and all(hasattr(a, "shape") for a in value):
+            weights[key] = list(value)
+        elif isinstance(value, np.generic):
+            scalars[key] = value.item()
+        else:
+            scalars[key] = value
+    return scalars, weights

@@ -34,6 +34,8 @@ import numpy as np
 from tfnets import atomic
 from tfnets.errors import ConfigError, DiskFull, TrainingDiverged
 from tfnets.experiment import sweep_cluster
+from tfnets.experiment.callbacks import callback_state, set_callback_states, split_state
+from tfnets.experiment.multi_worker import evaluate_multi_worker, fit_multi_worker, is_multi_worker
 
 # Keys of a run's config.json that describe it without defining it: the devices it ran on and every flag as given.
 # What defines a run is the app's explicit configuration (each app's `get_config`).
@@ -205,7 +207,7 @@ class Run:
         # Last, so that a checkpoint holds what every other callback did to the epoch.
         all_callbacks.append(_Checkpointer(self, model, recorder, callbacks, saved.callback_states))
         verbose = _progress_verbosity() if verbose is None else verbose
-        if _multi_worker():
+        if is_multi_worker():
             fit_multi_worker(
                 model,
                 dataset,
@@ -250,7 +252,7 @@ class Run:
         arrays = {f"v{i}": np.asarray(v.numpy()) for i, v in enumerate(self._state_variables(model))}
         states = []
         for i, callback in enumerate(callbacks):
-            scalars, weights = _split_state(callback_state(callback))
+            scalars, weights = split_state(callback_state(callback))
             states.append(scalars)
             for key, values in weights.items():
                 arrays.update({f"cb{i}.{key}.{j}": np.asarray(a) for j, a in enumerate(values)})
@@ -428,92 +430,9 @@ def eval_dataset(x, y, batch_size):
 
 def evaluate(model, dataset):
     """`model.evaluate(dataset)` as a dict of floats; under MultiWorkerMirroredStrategy through our own loop."""
-    if _multi_worker():
+    if is_multi_worker():
         return evaluate_multi_worker(model, dataset)
     return {key: float(value) for key, value in model.evaluate(dataset, verbose=0, return_dict=True).items()}
-
-
-# -- multi-worker training --------------------------------------------------------------------------------------
-# Keras 3.15's `fit` and `evaluate` fail under MultiWorkerMirroredStrategy (a PerReplica value reaches an eager
-# conversion; keras-team/keras#20585). The loop below does what `fit` does, with the model's own `train_step` and
-# `test_step` run on every replica by `strategy.run`, so overridden steps, losses, metrics and callbacks behave as
-# under `fit`. Each global batch is split over the workers, every worker taking a strided share of it.
-
-
-def _multi_worker():
-    import tensorflow as tf
-
-    return isinstance(tf.distribute.get_strategy(), tf.distribute.MultiWorkerMirroredStrategy)
-
-
-def _distributed(dataset):
-    """`dataset` (global batches) as a distributed dataset where replica r of R gets rows r, r+R, ... of each."""
-    import tensorflow as tf
-
-    strategy = tf.distribute.get_strategy()
-
-    def shard(context):
-        share = lambda x: x[context.input_pipeline_id :: context.num_input_pipelines]  # noqa: E731
-        local = dataset.map(lambda x, y: (share(x), share(y)))
-        options = tf.data.Options()
-        options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
-        return local.with_options(options)
-
-    return strategy.distribute_datasets_from_function(shard)
-
-
-def _metric_logs(model):
-    return {key: float(value) for key, value in model.get_metrics_result().items()}
-
-
-def evaluate_multi_worker(model, dataset):
-    import tensorflow as tf
-
-    strategy = tf.distribute.get_strategy()
-    test_function = getattr(model, "_tfnets_test_function", None)
-    if test_function is None:
-        test_function = tf.function(lambda batch: strategy.run(model.test_step, args=(batch,)), autograph=False)
-        model._tfnets_test_function = test_function
-    model.reset_metrics()
-    for batch in _distributed(dataset):
-        test_function(batch)
-    return _metric_logs(model)
-
-
-def fit_multi_worker(model, dataset, valid, callbacks, *, epochs, initial_epoch, steps_per_epoch, verbose):
-    """`model.fit(dataset, validation_data=valid, ...)` for MultiWorkerMirroredStrategy."""
-    import tensorflow as tf
-
-    strategy = tf.distribute.get_strategy()
-    # autograph=False, as Keras' own fit runs train_step (do_not_convert): converting Keras' code cost about 0.7 s
-    # per process (profiled).
-    train_function = tf.function(lambda batch: strategy.run(model.train_step, args=(batch,)), autograph=False)
-    callback_list = keras.callbacks.CallbackList(
-        callbacks,
-        add_history=False,
-        add_progbar=verbose != 0,
-        model=model,
-        verbose=verbose,
-        epochs=epochs,
-        steps=steps_per_epoch,
-    )
-    batches = iter(_distributed(dataset))
-    model.stop_training = False
-    callback_list.on_train_begin()
-    for epoch in range(initial_epoch, epochs):
-        model.reset_metrics()
-        callback_list.on_epoch_begin(epoch)
-        for step in range(steps_per_epoch):
-            callback_list.on_train_batch_begin(step)
-            train_function(next(batches))
-            callback_list.on_train_batch_end(step, _metric_logs(model))
-        logs = _metric_logs(model)
-        if valid is not None:
-            logs.update({f"val_{key}": value for key, value in evaluate_multi_worker(model, valid).items()})
-        callback_list.on_epoch_end(epoch, logs)
-        if model.stop_training:
-            break
-    callback_list.on_train_end()
 
 
 def _replicas():
@@ -618,53 +537,6 @@ class _Checkpointer(keras.callbacks.Callback):
             stopped=bool(self._target.stop_training),
         )
         self.run.write_history(self.recorder.history)
-
-
-# -- callback state ------------------------------------------------------------------------------------------
-
-# Keras' built-in stateful callbacks keep their counters in plain attributes (reset by on_train_begin).
-_KERAS_CALLBACK_STATE = (
-    (keras.callbacks.ReduceLROnPlateau, ("best", "wait", "cooldown_counter")),
-    (keras.callbacks.EarlyStopping, ("best", "wait", "best_epoch", "stopped_epoch", "best_weights")),
-)
-
-
-def callback_state(callback):
-    """What `callback` must remember across a resume: its `get_state()` (a dict of JSON values and lists of NumPy
-    arrays), the counters of Keras' ReduceLROnPlateau/EarlyStopping, or `{}` for a stateless callback."""
-    if hasattr(callback, "get_state"):
-        return callback.get_state()
-    for cls, names in _KERAS_CALLBACK_STATE:
-        if isinstance(callback, cls):
-            return {name: getattr(callback, name, None) for name in names}
-    return {}
-
-
-def set_callback_states(callbacks, states):
-    """Put saved states back into `callbacks` (the same list, in the same order, as when they were saved)."""
-    if len(states) != len(callbacks):
-        return  # no checkpoint, or one saved with other callbacks: start them afresh
-    for callback, state in zip(callbacks, states):
-        if not state:
-            continue
-        if hasattr(callback, "set_state"):
-            callback.set_state(state)
-        else:
-            for name, value in state.items():
-                setattr(callback, name, value)
-
-
-def _split_state(state):
-    """`(json_part, arrays_part)`: lists of arrays (weights) go into the npz, everything else into JSON."""
-    scalars, weights = {}, {}
-    for key, value in state.items():
-        if isinstance(value, (list, tuple)) and value and all(hasattr(a, "shape") for a in value):
-            weights[key] = list(value)
-        elif isinstance(value, np.generic):
-            scalars[key] = value.item()
-        else:
-            scalars[key] = value
-    return scalars, weights
 
 
 @dataclasses.dataclass
