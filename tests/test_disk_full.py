@@ -115,3 +115,21 @@ def test_a_full_disk_writing_any_run_file_or_the_export_is_one_line(
     ]
     assert _leftovers(tmp_path) == []
     assert not (tmp_path / where).exists()  # the export folder's file is written inside its temporary folder
+
+
+@pytest.mark.parametrize(
+    "err, where",
+    [
+        (OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), "runs/app/r/.lock"), "runs/app/r/.lock"),
+        (OSError(errno.EDQUOT, os.strerror(errno.EDQUOT)), "a file"),
+        (RuntimeError(f"events.out.tfevents: {os.strerror(errno.ENOSPC)}"), "a file"),  # a library's own error type
+    ],
+)
+def test_a_full_disk_outside_the_atomic_writers_is_one_line_too(err, where, capsys):
+    def main(argv):
+        raise err
+
+    assert run_main(main, []) == 1
+    assert capsys.readouterr().err == (
+        f"error: no space left on device writing {where}; free space and re-run the same command\n"
+    )
