@@ -38,7 +38,7 @@ def umask():
     except (OSError, ValueError, IndexError):
         pass
     with _umask_lock:
-        mask = os.umask(0o022)
+        mask = os.umask(0o077)  # for the instant it is set, another thread's new file is private, not open
         os.umask(mask)
     return mask
 

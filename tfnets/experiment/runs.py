@@ -115,7 +115,7 @@ class Run:
         try:
             yield
         except DiskFull as err:
-            state = self._checkpoint_on_disk()
+            state = None if err.resume else self._checkpoint_on_disk()  # an inner `writing` has said it already
             if not state or not state["epochs_done"]:
                 raise
             done = state["epochs_done"]
@@ -130,7 +130,7 @@ class Run:
         try:
             with np.load(self._resume_path) as saved:
                 return self._checkpoint_state(saved)[0]
-        except (OSError, ValueError, KeyError):
+        except Exception:  # noqa: BLE001 - it only words a message: an unreadable checkpoint counts as none
             return None
 
     # -- training ----------------------------------------------------------------------------------------
