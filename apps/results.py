@@ -1,7 +1,7 @@
 """Results at a glance: the latest finished run of every assignment part, next to the original assignments' numbers.
 
     python -m apps.results                   # scans runs/; writes docs/results.md, docs/results.png, README's table
-    python -m apps.results --runs other/runs --readme never
+    python -m apps.results --runs other/runs --update-readme never   # another runs folder; README left alone
 
 A run counts for a part when its `config.json` holds the run configuration of that part's command (the app's
 `get_config` of its defaults plus the command's flags) and its result files exist: `metrics.json` of the trained model,
@@ -12,7 +12,8 @@ makes it.
 README.md carries the same table between `<!-- results:start -->` and `<!-- results:end -->`. `runs/` is not in
 git, so that block is where measurements outlive a checkout: a cell with no run behind it in `--runs` keeps the
 value already there, and docs/results.md says so ("recorded"). The block is rewritten when every part has a run
-(`--readme auto`, the default), or always (`--readme always`; cells without a run keep their recorded value).
+(`--update-readme auto`, the default), or always (`--update-readme always`; cells without a run keep their recorded
+value), or never (`--update-readme never`).
 """
 
 import dataclasses

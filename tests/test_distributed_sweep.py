@@ -6,6 +6,7 @@ Every process gets one TensorFlow thread, so all of them compute the same way an
 """
 
 import csv
+import importlib
 import json
 import os
 import queue
@@ -28,8 +29,11 @@ ROOT = Path(__file__).resolve().parents[1]
 MAX_TRIALS = 4
 
 
-def _env(data_dir):
+def _env(data_dir, tmpdir=None):
+    """The processes' environment; `tmpdir`: their temporary directory (a test's own, checked afterwards)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("KERASTUNER_")}
+    if tmpdir is not None:
+        env["TMPDIR"] = str(tmpdir)
     env.update(
         TFNETS_DATA_DIR=str(data_dir),
         TF_NUM_INTRAOP_THREADS="1",
@@ -117,10 +121,12 @@ def test_two_workers_killed_mid_trial_then_relaunched_give_the_single_process_ta
     # that worker is killed. The same launch again must finish the sweep without repeating a completed trial, resume
     # the killed trial from its checkpoint, and end with exactly the table of one plain process: the chief's seeded
     # oracle proposes the same learning rates, and each trial trains the same way wherever it runs.
+    tmpdir = tmp_path / "tmpdir"
+    tmpdir.mkdir()
     proc = subprocess.Popen(
         _launch(tmp_path),
         cwd=ROOT,
-        env=_env(data_dir),
+        env=_env(data_dir, tmpdir),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -163,7 +169,9 @@ def test_two_workers_killed_mid_trial_then_relaunched_give_the_single_process_ta
     before = {name: (run_dir / "trials" / name / "metrics.json").stat().st_mtime_ns for name in finished}
     first = _trained_by("".join(seen))
 
-    again = subprocess.run(_launch(tmp_path), cwd=ROOT, env=_env(data_dir), capture_output=True, text=True, timeout=600)
+    again = subprocess.run(
+        _launch(tmp_path), cwd=ROOT, env=_env(data_dir, tmpdir), capture_output=True, text=True, timeout=600
+    )
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-2000:]
     second = _trained_by(again.stdout)
     retrained = [t for trials in second.values() for t in trials]
@@ -180,6 +188,7 @@ def test_two_workers_killed_mid_trial_then_relaunched_give_the_single_process_ta
     assert not re.search(r"^\[final\] trial ", again.stdout, flags=re.M)
     assert (run_dir / "learning_rate_curves.png").exists()
     assert _table(tmp_path) == single_table  # the interrupted trial resumed exactly
+    assert [name for name in os.listdir(tmpdir) if "tfnets" in name] == []  # no process left anything of tfnets
 
 
 # -- a worker on its own, and the folder locks --------------------------------------------------------------------
@@ -337,3 +346,40 @@ def test_multi_worker_processes_get_one_cluster_and_their_own_index():
     assert [name for name, _ in specs] == ["worker0", "worker1"]
     assert all(c["cluster"] == {"worker": ["127.0.0.1:4001", "127.0.0.1:4002"]} for c in configs)
     assert [c["task"] for c in configs] == [{"type": "worker", "index": 0}, {"type": "worker", "index": 1}]
+
+
+def _entry_point(name):
+    """The `module:function` of a `[project.scripts]` entry in pyproject.toml, imported (as pip's script does)."""
+    text = (ROOT / "pyproject.toml").read_text()
+    scripts = text.split("[project.scripts]", 1)[1].split("\n[", 1)[0]
+    [target] = re.findall(rf'^{re.escape(name)}\s*=\s*"([\w.]+:\w+)"', scripts, flags=re.M)
+    module, function = target.split(":")
+    return getattr(importlib.import_module(module), function)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["--help"], ["-h"], ["--workers", "2", "--help"], ["--help", "--", "python", "-m", "apps.notmnist_mlp"]],
+)
+def test_launcher_help_prints_usage_and_exits_0(argv, capsys):
+    with pytest.raises(SystemExit) as stop:
+        launch.main(argv)
+    out, err = capsys.readouterr()
+    assert stop.value.code == 0 and err == ""
+    assert out.startswith("usage: python -m tfnets.experiment.launch (--workers N | --multi-worker N)")
+    assert "-- command [arguments ...]" in out and "--multi-worker N" in out
+
+
+def test_the_tfnets_launch_script_and_python_m_both_show_help(capsys, monkeypatch):
+    monkeypatch.setattr(sys, "argv", ["/somewhere/bin/tfnets-launch", "--help"])
+    main = _entry_point("tfnets-launch")
+    assert main is launch.main
+    with pytest.raises(SystemExit) as stop:
+        main()  # what the installed script runs: sys.exit(main())
+    assert stop.value.code == 0
+    assert capsys.readouterr().out.startswith("usage: tfnets-launch (--workers N | --multi-worker N)")
+    done = subprocess.run(
+        [sys.executable, "-m", "tfnets.experiment.launch", "-h"], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0 and done.stderr == ""
+    assert done.stdout.startswith("usage: python -m tfnets.experiment.launch ")

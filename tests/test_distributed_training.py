@@ -70,9 +70,15 @@ def _free_ports(count):
     return ports
 
 
-def _cluster_env(index, ports):
+def _cluster_env(index, ports, tmpdir):
+    """Worker `index`'s environment; its temporary files go to `tmpdir` (a test's own folder, checked afterwards)."""
     config = {"cluster": {"worker": [f"127.0.0.1:{p}" for p in ports]}, "task": {"type": "worker", "index": index}}
-    return {**os.environ, "TF_CONFIG": json.dumps(config)}
+    return {**os.environ, "TF_CONFIG": json.dumps(config), "TMPDIR": str(tmpdir)}
+
+
+def _tfnets_litter(tmpdir):
+    """What of tfnets is left in a temporary directory."""
+    return sorted(name for name in os.listdir(tmpdir) if "tfnets" in name)
 
 
 def _run_group(commands_and_envs, timeout=300):
@@ -131,15 +137,20 @@ def test_mirrored_over_two_logical_devices_matches_one_device(one_device, mirror
 
 @pytest.mark.slow
 def test_two_worker_processes_match_one_device(one_device, tmp_path):
-    ports = _free_ports(2)
+    ports, tmpdir = _free_ports(2), tmp_path / "tmpdir"
+    tmpdir.mkdir()
     results = _run_group(
         [
-            ([sys.executable, "-c", TRAIN_BOTH, "multi-worker", str(tmp_path / f"w{i}")], _cluster_env(i, ports))
+            (
+                [sys.executable, "-c", TRAIN_BOTH, "multi-worker", str(tmp_path / f"w{i}")],
+                _cluster_env(i, ports, tmpdir),
+            )
             for i in range(2)
         ]
     )
     for code, _, stderr in results:
         assert code == 0, stderr
+    assert _tfnets_litter(tmpdir) == []
     chief, worker = (_last_json(out) for _, out, _ in results)
     assert chief == worker  # both workers computed the same numbers
     assert chief["replicas"] == 2
@@ -349,13 +360,14 @@ KILLED_WORKER = textwrap.dedent("""
 def test_a_killed_worker_then_the_group_again_resumes_from_the_chiefs_checkpoint_and_only_the_chief_writes(
     app_one_device, tmp_path, data_dir
 ):
-    ports = _free_ports(2)
+    ports, tmpdir = _free_ports(2), tmp_path / "tmpdir"
+    tmpdir.mkdir()
     argv = [*_app_argv(tmp_path, data_dir), "--distribute", "multi-worker"]
     children = [
         subprocess.Popen(
             [sys.executable, "-c", KILLED_WORKER, "1", *argv],
             cwd=ROOT,
-            env=_cluster_env(i, ports),
+            env=_cluster_env(i, ports, tmpdir),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -376,13 +388,16 @@ def test_a_killed_worker_then_the_group_again_resumes_from_the_chiefs_checkpoint
         for child in children:
             child.kill()
             child.communicate()
+    [stale] = _tfnets_litter(tmpdir)  # the SIGKILLed worker could not clean up...
+    assert stale.startswith("tfnets-worker1-")
 
     command = [sys.executable, "-m", "apps.notmnist_mlp", *argv]
     ports = _free_ports(2)
-    resumed = _run_group([(command, _cluster_env(i, ports)) for i in range(2)])
+    resumed = _run_group([(command, _cluster_env(i, ports, tmpdir)) for i in range(2)])
     for code, out, stderr in resumed:
         assert code == 0, stderr
         assert "resuming after epoch 1 of 2" in out
+    assert _tfnets_litter(tmpdir) == []  # ...the same worker of the same run cleared and reused its folder
     final = _metrics(tmp_path)["final"]
     for key, value in app_one_device["final"].items():
         assert final[key] == pytest.approx(value, rel=TOLERANCE), key
@@ -390,11 +405,13 @@ def test_a_killed_worker_then_the_group_again_resumes_from_the_chiefs_checkpoint
     assert (tmp_path / "export" / "metadata.json").exists()
     worker_out = resumed[1][1]
     assert f"run folder: {tmp_path}" not in worker_out and "tfnets-worker1-" in worker_out
+    assert f"exported model: {tmp_path / 'export'}" in resumed[0][1] and "exported model:" not in worker_out
 
     # The whole group run again: every worker restores the chief's final checkpoint, nothing is retrained.
     ports = _free_ports(2)
-    again = _run_group([(command, _cluster_env(i, ports)) for i in range(2)])
+    again = _run_group([(command, _cluster_env(i, ports, tmpdir)) for i in range(2)])
     for code, out, stderr in again:
         assert code == 0, stderr
         assert "all 2 epochs already trained" in out
+    assert _tfnets_litter(tmpdir) == []
     assert _metrics(tmp_path)["final"] == final

@@ -1,10 +1,12 @@
 """Solver: update rules applied as in tfnets.nn.optim, histories, best-val params, resume, NaN guard, bad settings."""
 
+import json
+
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfnets.errors import ConfigError, TrainingDiverged
+from tfnets.errors import ConfigError, DiskFull, TrainingDiverged
 from tfnets.nn import optim
 from tfnets.nn.models import FullyConnectedNet
 from tfnets.nn.solver import Solver
@@ -126,6 +128,32 @@ def test_resume_from_checkpoint_equals_uninterrupted_run(data, tmp_path):
     assert resumed.val_acc_history == full.val_acc_history
     for name in full_net.params:
         np.testing.assert_array_equal(resumed_net.params[name].numpy(), full_net.params[name].numpy())
+
+
+def test_a_full_disk_at_a_checkpoint_names_it_and_the_epoch_a_rerun_resumes_after(data, tmp_path, monkeypatch):
+    import errno
+    import os
+
+    path = tmp_path / "solver.npz"
+    solver = Solver(make_net(), data, batch_size=40, num_epochs=3, checkpoint_path=path, verbose=False)
+    savez, calls = np.savez, []
+
+    def savez_until_full(handle, **arrays):
+        calls.append(1)
+        if len(calls) == 2:  # epoch 2's checkpoint: the disk is full
+            handle.write(b"half a checkpoint")
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        savez(handle, **arrays)
+
+    monkeypatch.setattr(np, "savez", savez_until_full)
+    with pytest.raises(DiskFull) as caught:
+        solver.train()
+    assert str(caught.value) == (
+        f"no space left on device writing {path}; free space and re-run the same command: training resumes after epoch 1"
+    )
+    assert [p.name for p in tmp_path.iterdir()] == ["solver.npz"]
+    with np.load(path) as saved:
+        assert json.loads(bytes(saved["state"]).decode())["epoch"] == 1
 
 
 def test_divergence_raises_one_line_error(data):

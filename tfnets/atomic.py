@@ -2,14 +2,72 @@
 
 Every writer goes to a temporary sibling first and is moved into place with `os.replace`, which is atomic on
 POSIX when source and target are on the same filesystem (siblings always are).
+
+`tempfile.mkstemp`/`mkdtemp` create their file 0600 and their folder 0700 whatever the umask, and a rename keeps
+the mode: the temporaries are given the mode the umask gives an ordinary `open()` / `mkdir()` (0644 / 0755 under
+umask 022), so a teammate, a web server or a serving container can read what tfnets wrote.
+
+A full disk (or quota) while writing raises `DiskFull`, a one-line user error naming the file; the temporary is
+removed and the previous file (if any) stays as it was.
 """
 
 import contextlib
+import errno
 import json
 import os
 import shutil
 import tempfile
+import threading
 from pathlib import Path
+
+from tfnets.errors import DiskFull
+
+_umask_lock = threading.Lock()
+# errno values of "the filesystem is full": no space left, or the user's quota is used up.
+_FULL = {errno.ENOSPC, errno.EDQUOT}
+
+
+def umask():
+    """The process's umask, read without changing it where Linux reports it (`/proc/self/status`, since 4.7);
+    elsewhere set and put back under a lock (the umask is process-wide)."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    with _umask_lock:
+        mask = os.umask(0o077)  # for the instant it is set, another thread's new file is private, not open
+        os.umask(mask)
+    return mask
+
+
+def _as_if_created(path, folder=False):
+    """Give a temporary from `tempfile` the mode `open()` (0o666) or `mkdir()` (0o777) would have given it."""
+    os.chmod(path, (0o777 if folder else 0o666) & ~umask())
+
+
+def is_disk_full(err):
+    """Whether `err` says the filesystem (or the quota) is full: an `OSError` with ENOSPC/EDQUOT, or a library's
+    own error type carrying the same C library message (TensorFlow's file writers raise their own)."""
+    if isinstance(err, OSError) and err.errno in _FULL:
+        return True
+    return any(os.strerror(code) in str(err) for code in _FULL)
+
+
+@contextlib.contextmanager
+def _disk_full_as(path, inside=False):
+    """A full disk while writing `path` -> `DiskFull(path)`; `inside`: also one raised for a file inside the
+    temporary folder that becomes `path` (the user knows `path`, not the temporary's name)."""
+    try:
+        yield
+    except Exception as err:
+        if isinstance(err, DiskFull) and inside and err.path != path:
+            raise DiskFull(path) from err
+        if is_disk_full(err) and not isinstance(err, DiskFull):
+            raise DiskFull(path) from err
+        raise
 
 
 def _fsync_dir(directory):
@@ -33,14 +91,17 @@ def atomic_path(path):
     temporary file is removed and `path` is left untouched.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + path.suffix, dir=path.parent)
+    with _disk_full_as(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + path.suffix, dir=path.parent)
     os.close(fd)
     try:
-        yield Path(tmp)
-        with open(tmp, "rb+") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
+        _as_if_created(tmp)
+        with _disk_full_as(path):
+            yield Path(tmp)
+            with open(tmp, "rb+") as handle:
+                os.fsync(handle.fileno())
+            os.replace(tmp, path)
         _fsync_dir(path.parent)
     finally:
         if os.path.exists(tmp):
@@ -73,15 +134,18 @@ def atomic_directory(path):
     see either the complete old tree or the complete new one.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    with _disk_full_as(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
-        yield tmp
-        old = None
-        if path.exists():
-            old = path.parent / f".{path.name}.old-{os.getpid()}"
-            os.replace(path, old)
-        os.replace(tmp, path)
+        _as_if_created(tmp, folder=True)
+        with _disk_full_as(path, inside=True):
+            yield tmp
+            old = None
+            if path.exists():
+                old = path.parent / f".{path.name}.old-{os.getpid()}"
+                os.replace(path, old)
+            os.replace(tmp, path)
         _fsync_dir(path.parent)
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)

@@ -28,3 +28,21 @@ class TrainingDiverged(TfnetsError):
     """The loss became NaN/Inf; the last good checkpoint is kept."""
 
     exit_code = 3
+
+
+class DiskFull(TfnetsError):
+    """The filesystem (or the quota) filled up while writing `path`; the file was not written, nothing half-written
+    is left. `resume` says what re-running the same command will do (e.g. "training resumes after epoch 3")."""
+
+    exit_code = 1
+
+    def __init__(self, path, resume=None):
+        self.path, self.resume = path, resume
+        super().__init__(
+            f"no space left on device writing {path}; free space and re-run the same command"
+            + (f": {resume}" if resume else "")
+        )
+
+    def resuming(self, resume):
+        """The same error with what a re-run does (kept when one is already said)."""
+        return self if self.resume else DiskFull(self.path, resume)

@@ -14,12 +14,16 @@ from tfnets.errors import DataError
 from tfnets.experiment.cli import ArgumentParser, exit_with
 
 
-def main(argv=None):
+def build_parser():
     parser = ArgumentParser(prog="python -m tfnets.data", description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--data-dir", default=None, help="dataset folder (default: $TFNETS_DATA_DIR, else ~/.cache/tfnets/data)"
     )
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
     data_dir = resolve_data_dir(args.data_dir)
     print(f"data directory: {data_dir}")
     failed, by_hand = [], []

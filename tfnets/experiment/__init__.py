@@ -1,9 +1,10 @@
 """The experiment framework: what every app does around its model (seed, run folder, training with
 history/curves/metrics, report, export). `Experiment` is its front door; the modules of this package do the work:
-`cli` (flags, one-line errors), `runs` (run folders, resumable `Run.fit`), `callbacks`, `sweep`/`tuner`/
+`cli` (flags, one-line errors), `runs` (run folders, resumable `Run.fit`; `multi_worker`: its loop under
+MultiWorkerMirroredStrategy), `callbacks` (resumable callbacks, their checkpointed state), `sweep`/`tuner`/
 `sweep_cluster`/`launch` (KerasTuner sweeps, also distributed), `distribute` and `determinism` (strategies, seeds,
 XLA), `export`/`images`/`glyph` (SavedModels with their calibration, user images, the no-glyph check),
-`report`/`plots`, `locks`, `quiet`, `lazy`.
+`report`/`plots`, `locks`, `scratch` (a non-chief worker's folder), `quiet`, `lazy`.
 
 A typical app reads top to bottom as::
 
@@ -19,7 +20,6 @@ Importing this module loads no TensorFlow (apps import it before parsing their a
 """
 
 import dataclasses
-import tempfile
 import time
 from pathlib import Path
 
@@ -97,7 +97,7 @@ class Experiment:
     def __enter__(self):
         import keras
 
-        from tfnets.experiment import distribute, locks
+        from tfnets.experiment import distribute, locks, scratch
         from tfnets.experiment.runs import Run, run_id_for
 
         config = self.args
@@ -127,12 +127,19 @@ class Experiment:
             self.run = Run(run_path, record, cluster_id=cluster_id)
         else:
             # A non-chief worker computes everything the chief does, but its files go to a scratch folder of its
-            # own: the run folder and the export have one writer. It resumes from the chief's checkpoint.
-            scratch = Path(tempfile.mkdtemp(prefix=f"tfnets-worker{self.distribution.task_index}-"))
-            self.run = Run(scratch / "run", record, read_from=run_path, cluster_id=cluster_id)
-            self.export_dir = scratch / "export"
-        self.report = Report(self.run.path / "report.md", self._title)
-        print(f"run folder: {self.run.path}")
+            # own (removed when the experiment ends): the run folder and the export have one writer. It resumes from
+            # the chief's checkpoint.
+            folder = scratch.worker_folder(run_path, self.distribution.task_index)
+            self.run = Run(folder / "run", record, read_from=run_path, cluster_id=cluster_id)
+            self.export_dir = folder / "export"
+        self.report = Report(self.run.path / "report.md", self._title, writing=self.run.writing)
+        if self.distribution.is_chief:
+            print(f"run folder: {self.run.path}")
+        else:
+            index = self.distribution.task_index
+            print(
+                f"worker {index}: worker 0 writes the run folder {run_path}; this worker's copy: {folder} (removed at exit)"
+            )
         if self.distribution.kind != "none" or "GPU" in self.distribution.devices[0].upper():
             print(
                 f"training on {self.distribution.replicas} replica(s): {', '.join(self.distribution.devices)} "
@@ -145,12 +152,13 @@ class Experiment:
     def __exit__(self, *exc):
         import keras
 
-        from tfnets.experiment import distribute, locks
+        from tfnets.experiment import distribute, locks, scratch
 
         if not self._entered:
             return False
         self._entered = False
         distribute.reset()
+        scratch.remove_all()  # a non-chief worker's copy of the run
         keras.mixed_precision.set_global_policy(self._restore["policy"])
         determinism.set_op_determinism(self._restore["determinism"])
         locks.release_all(keep=self._restore["locks"])
@@ -222,7 +230,8 @@ class Experiment:
         trained = sum(row.get("time_s", 0.0) for row in history)
         metrics = run.write_metrics(final, history, max(trained, time.perf_counter() - started))
         if history:
-            plot_curves(history, run.path / "curves.png", title or setting or self.app)
+            with run.writing():
+                plot_curves(history, run.path / "curves.png", title or setting or self.app)
         run.write_history(history)
         return TrainResult(history, metrics, run)
 
@@ -239,15 +248,18 @@ class Experiment:
         path = Path(export_dir) if export_dir is not None else self.export_dir
         validation = _pair(data, "valid") if data is not None else None
         test = _pair(data, "test") if data is not None else None
-        path = export_model(
-            model,
-            path,
-            extra={"app": self.app, "run": str(self.run.path), **(extra or {})},
-            validation=validation,
-            test=test,
-            calibration_model=calibration_model,
-            **kwargs,
-        )
+        with self.run.writing():  # a full disk: the message says the re-run only evaluates and exports
+            path = export_model(
+                model,
+                path,
+                extra={"app": self.app, "run": str(self.run.path), **(extra or {})},
+                validation=validation,
+                test=test,
+                calibration_model=calibration_model,
+                **kwargs,
+            )
+        if not self.distribution.is_chief:  # another worker's copy is no export of the user's
+            return path
         print(f"exported model: {path}")
         calibration = _read_calibration(path)
         if calibration:

@@ -13,8 +13,9 @@ import signal
 import sys
 import threading
 
-from tfnets.errors import ConfigError, TfnetsError
-from tfnets.experiment import locks
+from tfnets.atomic import is_disk_full
+from tfnets.errors import ConfigError, DiskFull, TfnetsError
+from tfnets.experiment import locks, scratch
 from tfnets.experiment.quiet import quiet_tensorflow
 
 
@@ -226,6 +227,9 @@ def run_main(main, argv=None):
     except Exception as err:  # noqa: BLE001 - the last line of defence against tracebacks for users
         if debug:
             raise
+        if is_disk_full(err):  # a write that does not go through tfnets.atomic (a lock file, TensorBoard's logs)
+            print(f"error: {DiskFull(getattr(err, 'filename', None) or 'a file')}", file=sys.stderr)
+            return DiskFull.exit_code
         message = str(err).strip().splitlines()[0] if str(err).strip() else ""
         print(
             f"error: unexpected {type(err).__name__}: {message} (re-run with --debug for the traceback)",
@@ -236,6 +240,7 @@ def run_main(main, argv=None):
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
         locks.release_all()  # this command's run and export folders are free again
+        scratch.remove_all()  # a non-chief worker's copy of the run (multi-worker training)
         if "tfnets.experiment.distribute" in sys.modules:
             sys.modules["tfnets.experiment.distribute"].reset()
 

@@ -316,10 +316,14 @@ def _coerce(field, value):
         return value
     try:
         parsed = parse(value)
-    except (ValueError, TypeError) as err:
-        raise ConfigError(f"{flag_name(field)}: {err}") from None
-    except ConfigError as err:
-        raise ConfigError(f"{flag_name(field)}: {err}") from None
+    except (ValueError, TypeError, ConfigError) as err:
+        if not isinstance(value, tuple):
+            raise ConfigError(f"{flag_name(field)}: {err}") from None
+        # A list from a config file or Python, for a parser of comma-separated text: parse it as that text.
+        try:
+            parsed = parse(",".join(map(str, value)))
+        except (ValueError, TypeError, ConfigError) as again:
+            raise ConfigError(f"{flag_name(field)}: {again}") from None
     return value if parsed == value and type(parsed) is type(value) else parsed
 
 

@@ -4,7 +4,8 @@
 * `mirrored`: `tf.distribute.MirroredStrategy` over the visible GPUs (the first `--devices N` of them); on a machine
   without a GPU, `--devices N` splits the CPU into N logical devices, so the same code path runs anywhere.
 * `multi-worker`: `tf.distribute.MultiWorkerMirroredStrategy`, one process per worker, configured by the standard
-  `TF_CONFIG` variable (`python -m tfnets.experiment.launch --multi-worker N -- ...` sets it for a cluster on this machine).
+  `TF_CONFIG` variable (`tfnets-launch --multi-worker N -- python -m apps.<app> --distribute multi-worker` sets it for a
+  cluster on this machine).
 
 `--batch-size` stays the global batch: each step splits it evenly over the replicas, so the losses (per-example,
 reduced by Keras over the global batch) match single-device training. Logical devices can only be made before

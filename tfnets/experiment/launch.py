@@ -1,7 +1,9 @@
 """Start a distributed sweep or a multi-worker training cluster on this machine, and wait for it.
 
-    python -m tfnets.experiment.launch --workers 2 -- python -m apps.notmnist_mlp --sweep learning_rate=0.01,0.1 --epochs 50
-    python -m tfnets.experiment.launch --multi-worker 2 -- python -m apps.X --distribute multi-worker ...
+    tfnets-launch --workers 2 -- python -m apps.notmnist_mlp --sweep learning_rate=0.01,0.1 --epochs 50
+    tfnets-launch --multi-worker 2 -- python -m apps.notmnist_mlp --distribute multi-worker --epochs 50
+
+`tfnets-launch` is the installed script; `python -m tfnets.experiment.launch` is the same command.
 
 `--workers N` runs the command as a KerasTuner distributed sweep (`tfnets.experiment.sweep_cluster`): one chief serving the
 oracle (`KERASTUNER_TUNER_ID=chief`) and N workers (`tuner0` ... `tuner<N-1>`) on 127.0.0.1 and a free port. Each
@@ -28,6 +30,7 @@ import time
 
 from tfnets.experiment.cli import ArgumentParser, positive_int
 
+SCRIPT = "tfnets-launch"  # the installed name (pyproject.toml's [project.scripts]), as torchrun is torch's
 HOST = "127.0.0.1"
 TF_THREAD_VARIABLES = ("TF_NUM_INTRAOP_THREADS", "OMP_NUM_THREADS")
 KERASTUNER_VARIABLES = ("KERASTUNER_TUNER_ID", "KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_PORT")
@@ -41,11 +44,19 @@ class LaunchError(Exception):
     """A one-line reason the launch failed."""
 
 
+def program_name():
+    """How the user started the launcher: the installed script, or `python -m` (for usage lines and errors)."""
+    script = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+    return SCRIPT if script == SCRIPT else "python -m tfnets.experiment.launch"
+
+
 def build_parser():
     parser = ArgumentParser(
-        prog="python -m tfnets.experiment.launch",
+        prog=program_name(),
+        usage="%(prog)s (--workers N | --multi-worker N) [--port PORT] [--threads N] -- command [arguments ...]",
         description="Run a command as a distributed sweep (--workers) or a multi-worker training cluster "
         "(--multi-worker) on this machine; give the command after --.",
+        epilog=f"example: {SCRIPT} --workers 2 -- python -m apps.notmnist_mlp --sweep learning_rate=0.01,0.1",
     )
     mode = parser.add_mutually_exclusive_group(required=True)
     mode.add_argument(
@@ -67,20 +78,24 @@ def build_parser():
         "--threads",
         type=positive_int,
         default=None,
+        metavar="N",
         help="TensorFlow threads per training process (default: CPUs // N, unless TF_NUM_INTRAOP_THREADS is set)",
     )
     return parser
 
 
 def parse_args(argv):
-    """`[launcher flags] -- command...` -> (args, command)."""
-    if "--" not in argv:
+    """`[launcher flags] -- command...` -> (args, command). The launcher's own flags (`--help` among them) are
+    parsed first, so that help is shown whether or not a command follows."""
+    if "--" in argv:
+        split = argv.index("--")
+        args = build_parser().parse_args(argv[:split])
+    else:
+        build_parser().parse_known_args(argv)  # --help, and the launcher's own flag errors, before this one
         raise LaunchError(
-            "give the command to run after --, e.g. python -m tfnets.experiment.launch --workers 2 -- "
+            f"give the command to run after --, e.g. {SCRIPT} --workers 2 -- "
             "python -m apps.notmnist_mlp --sweep learning_rate=0.01,0.1"
         )
-    split = argv.index("--")
-    args = build_parser().parse_args(argv[:split])
     command = argv[split + 1 :]
     if not command:
         raise LaunchError("the command after -- is empty")
@@ -305,7 +320,7 @@ def main(argv=None):
         try:
             args, command = parse_args(argv)
         except LaunchError as err:
-            print(f"error: {err} (see python -m tfnets.experiment.launch --help)", file=sys.stderr)
+            print(f"error: {err} (see {program_name()} --help)", file=sys.stderr)
             return 2  # a usage error, like argparse's
         return launch(args, command, cluster)
     except LaunchError as err:

@@ -1,5 +1,6 @@
 """`report.md`: the tables and figures of a run, rewritten atomically whenever something is added."""
 
+import contextlib
 import csv
 import io
 from pathlib import Path
@@ -35,10 +36,12 @@ def write_csv(path, rows, columns=None):
 class Report:
     """Sections of markdown under a title; images are linked relative to the report's folder."""
 
-    def __init__(self, path, title):
+    def __init__(self, path, title, writing=contextlib.nullcontext):
+        """`writing`: a context manager around each save (a run's `Run.writing`, which words a full disk's error)."""
         self.path = Path(path)
         self.title = title
         self.sections = []
+        self.writing = writing
 
     def add(self, heading, body=""):
         self.sections.append(f"## {heading}\n\n{body.rstrip()}\n")
@@ -52,4 +55,5 @@ class Report:
         self.add(heading, (note + "\n\n" if note else "") + f"![{heading}]({relative.as_posix()})")
 
     def save(self):
-        atomic.write_text(self.path, f"# {self.title}\n\n" + "\n".join(self.sections))
+        with self.writing():
+            atomic.write_text(self.path, f"# {self.title}\n\n" + "\n".join(self.sections))

@@ -30,7 +30,7 @@ import keras
 import numpy as np
 
 from tfnets import atomic
-from tfnets.errors import ConfigError
+from tfnets.errors import ConfigError, DiskFull
 from tfnets.experiment import checkpoint, locks
 from tfnets.experiment.datasets import epoch_dataset, eval_dataset
 from tfnets.experiment.fit_callbacks import Checkpointer, EpochRecorder, NanGuard
@@ -78,7 +78,9 @@ class Run:
         locks.lock_run(self.path, None if trial else cluster_id)
         self.config = dict(config)
         self.config_hash = config_digest(self.config)
-        atomic.write_json(self.path / "config.json", self.config)
+        self.planned_epochs = None  # set by `fit`; says whether a re-run would train more (see `writing`)
+        with self.writing():
+            atomic.write_json(self.path / "config.json", self.config)
 
     # -- paths -------------------------------------------------------------------------------------------
     @property
@@ -91,6 +93,31 @@ class Run:
 
     def child(self, name, config):
         return Run(self.path / name, config, read_from=self.read_from / name, cluster_id=self.cluster_id)
+
+    @contextlib.contextmanager
+    def writing(self):
+        """Around a write of this run's files: a full disk (`DiskFull`) also says what re-running the same command
+        does, from the checkpoint on disk (the one being written, if any, is not there: it is written atomically)."""
+        try:
+            yield
+        except DiskFull as err:
+            state = None if err.resume else self._checkpoint_on_disk()  # an inner `writing` has said it already
+            if not state or not state["epochs_done"]:
+                raise
+            done = state["epochs_done"]
+            if state.get("stopped") or (self.planned_epochs is not None and done >= self.planned_epochs):
+                raise err.resuming(
+                    f"training is done (epoch {done} is checkpointed), the re-run writes the results"
+                ) from err
+            raise err.resuming(f"training resumes after epoch {done}") from err
+
+    def _checkpoint_on_disk(self):
+        """The state of the checkpoint a re-run would resume from (None: none, another config's, or unreadable)."""
+        try:
+            with np.load(self._resume_path) as saved:
+                return checkpoint.usable_state(saved, self.config_hash)[0]
+        except Exception:  # noqa: BLE001 - it only words a message: an unreadable checkpoint counts as none
+            return None
 
     # -- training ----------------------------------------------------------------------------------------
     def fit(
@@ -122,6 +149,7 @@ class Run:
         epoch and credit its losses to the wrong one, so it is refused. The model's compiled setting is
         restored afterwards, so evaluate/predict/export see the model as the app compiled it.
         """
+        self.planned_epochs = epochs
         x_train, y_train = train
         n_train = len(x_train)
         if epochs < 0:
@@ -199,15 +227,16 @@ class Run:
 
     def save_checkpoint(self, model, epochs_done, history, callbacks=(), stopped=False):
         """Write `checkpoint.npz` (see `tfnets.experiment.checkpoint`)."""
-        checkpoint.save(
-            self.checkpoint_path,
-            model,
-            epochs_done=epochs_done,
-            history=history,
-            config_hash=self.config_hash,
-            callbacks=callbacks,
-            stopped=stopped,
-        )
+        with self.writing():
+            checkpoint.save(
+                self.checkpoint_path,
+                model,
+                epochs_done=epochs_done,
+                history=history,
+                config_hash=self.config_hash,
+                callbacks=callbacks,
+                stopped=stopped,
+            )
 
     def stopped_early(self):
         """Whether this run's checkpoint (of these settings) says a callback stopped training early."""
@@ -250,7 +279,8 @@ class Run:
         writer = csv.DictWriter(buffer, fieldnames=columns)
         writer.writeheader()
         writer.writerows(history)
-        atomic.write_text(self.path / "history.csv", buffer.getvalue())
+        with self.writing():
+            atomic.write_text(self.path / "history.csv", buffer.getvalue())
 
     def write_metrics(self, final, history, wall_time_s, extra=None):
         """metrics.json: final and best-epoch metrics. Everything except `timing` is deterministic."""
@@ -262,7 +292,8 @@ class Run:
         }
         if extra:
             metrics.update(extra)
-        atomic.write_json(self.path / "metrics.json", metrics)
+        with self.writing():
+            atomic.write_json(self.path / "metrics.json", metrics)
         return metrics
 
 

@@ -24,7 +24,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfnets import atomic
-from tfnets.errors import ConfigError, TrainingDiverged
+from tfnets.errors import ConfigError, DiskFull, TrainingDiverged
 from tfnets.nn import optim
 
 
@@ -295,9 +295,15 @@ class Solver:
             "epoch_times": self.epoch_times,
         }
         arrays["state"] = np.frombuffer(json.dumps(state).encode(), dtype=np.uint8)
-        with atomic.atomic_path(self.checkpoint_path) as tmp:
-            with open(tmp, "wb") as handle:
-                np.savez(handle, **arrays)
+        try:
+            with atomic.atomic_path(self.checkpoint_path) as tmp:
+                with open(tmp, "wb") as handle:
+                    np.savez(handle, **arrays)
+        except DiskFull as err:
+            done = self.epoch - 1  # the checkpoint on disk is the previous epoch's (or none)
+            if not done:
+                raise
+            raise err.resuming(f"training resumes after epoch {done}") from err
 
     def _restore_checkpoint(self):
         if self.checkpoint_path is None or not self.checkpoint_path.exists():
