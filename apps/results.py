@@ -3,9 +3,9 @@
     python -m apps.results                   # scans runs/; writes docs/results.md, docs/results.png, README's table
     python -m apps.results --runs other/runs --update-readme never   # another runs folder; README left alone
 
-A run counts for a part when its `config.json` holds the run configuration of that part's command (the app's
-`get_config` of its defaults plus the command's flags) and its result files exist: `metrics.json` of the trained model,
-or the study's table (see `PARTS`). Quick (`--quick`) runs and runs of other settings never count. The latest such
+A run counts for a part when its `config.json` holds the run configuration of that part's command (the identity of
+the app's `Config` for the command's flags) and the app's own `headlines(run_path)` finds the part's number in it (each
+app names its sub-folders and result files itself; see `PARTS`). Quick (`--quick`) runs and runs of other settings never count. The latest such
 run (by the time its result was written) wins. A part without one is listed as "not run" with the command that
 makes it.
 
@@ -81,18 +81,6 @@ def _json(path):
         return None
 
 
-def final_metric(sub="", key="test_accuracy", where="final", scale=100.0):
-    def read(run):
-        path = run / sub / "metrics.json"
-        metrics = _json(path)
-        value = (metrics or {}).get(where, {}).get(key)
-        return None if value is None else (scale * value, path)
-
-    return read
-
-    return read
-
-
 # -- the parts -----------------------------------------------------------------------------------------------------
 
 
@@ -103,18 +91,16 @@ def headline(name, scale=100.0):
         hit = importlib.import_module(f"apps.{app}").headlines(run).get(name)
         return None if hit is None else (scale * hit[0], hit[1])
 
-    read.headline = name
     return read
 
 
 @dataclasses.dataclass(frozen=True)
 class Measure:
-    """Where one number comes from: the command's flags (`args`, on top of the app's defaults), settings the app
-    fills in after parsing (`fills`), and the reader of its run folder."""
+    """Where one number comes from: the command's flags (`args`, on top of the app's defaults) and the reader of its
+    run folder (`headline(...)`: a number the app's own `headlines()` names)."""
 
     args: tuple
     read: object
-    fills: tuple = ()
 
     def command(self, app):
         return " ".join(["python -m", f"apps.{app}", *map(shlex.quote, self.args), "--data-dir", DATA_DIR])
@@ -267,15 +253,9 @@ def _plain(value):
 
 
 def expected_config(app, measure):
-    """The run configuration a run of `measure` has: the app's `get_config` of its parser on the command's flags,
-    after what the app fills in (e.g. a default that depends on another flag)."""
-    module = importlib.import_module(f"apps.{app}")
-    if hasattr(module, "Config"):
-        return {k: _plain(v) for k, v in {"app": app, **module.Config.from_argv(list(measure.args)).identity()}.items()}
-    args = module.build_parser().parse_args(list(measure.args))
-    for name, value in measure.fills:
-        setattr(args, name, value)
-    return {k: _plain(v) for k, v in {"app": app, **module.get_config(args)}.items()}
+    """The run configuration a run of `measure` has: the identity of the app's `Config` for the command's flags."""
+    config = importlib.import_module(f"apps.{app}").Config.from_argv(list(measure.args))
+    return {k: _plain(v) for k, v in {"app": app, **config.identity()}.items()}
 
 
 def matches(config, expected):
@@ -291,8 +271,7 @@ def find(runs, app, measure):
         config = _json(config_path)
         if not isinstance(config, dict) or config.get("quick") or not matches(config, expected):
             continue
-        read = measure.read
-        found = read(config_path.parent, app) if hasattr(read, "headline") else read(config_path.parent)
+        found = measure.read(config_path.parent, app)
         if found is None:
             continue
         candidate = Found(found[0], config_path.parent, Path(found[1]), config)

@@ -45,7 +45,7 @@ from tfnets.data import load_trigrams
 from tfnets.errors import ConfigError, ModelError
 from tfnets.experiment import Experiment, TrainResult, headline
 from tfnets.experiment.cli import ArgumentParser, choice_list, exit_with, require
-from tfnets.experiment.cli import positive_int as positive_int_flag
+from tfnets.experiment.cli import positive_int as positive_int_flag  # argparse flavour, for the predict subcommand
 from tfnets.experiment.config import CommonConfig, batch_size_option, option, positive_float, positive_int
 from tfnets.experiment.determinism import reseed
 from tfnets.experiment.lazy import lazy_import

@@ -1,16 +1,26 @@
-"""The shared CLI skeleton: one-line errors and exit codes, never a traceback."""
+"""The shared CLI skeleton: one-line errors and exit codes, never a traceback; the common flags every app's
+`Config` derives."""
 
 import ast
+import dataclasses
 from pathlib import Path
 
 import pytest
 
 from tfnets.errors import ConfigError, DataError, TrainingDiverged
-from tfnets.experiment.cli import base_parser, choice_list, int_list, run_main
+from tfnets.experiment.cli import choice_list, run_main
+from tfnets.experiment.config import CommonConfig, batch_size_option, int_list
+
+
+@dataclasses.dataclass(frozen=True)
+class DemoConfig(CommonConfig):
+    APP = "demo"
+    EPOCHS = 3
+    batch_size: int = batch_size_option(8)
 
 
 def _parser():
-    return base_parser("demo", "demo app", epochs=3, batch_size=8)
+    return DemoConfig.parser()
 
 
 @pytest.mark.parametrize(
@@ -34,15 +44,16 @@ def test_bad_flags_exit_2_with_one_line(argv, fragment, capsys):
 
 
 def test_defaults_and_lists():
-    args = _parser().parse_args([])
-    assert (args.epochs, args.batch_size, args.seed, args.quick, args.jit) == (3, 8, 0, False, False)
-    assert int_list("100,500") == [100, 500]
-    assert args.steps_per_execution == "epoch"
+    config = DemoConfig.from_argv([])
+    assert (config.train_epochs, config.batch_size, config.seed, config.quick, config.jit) == (3, 8, 0, False, False)
+    assert int_list("100,500") == (100, 500)
+    assert config.steps_per_execution == "epoch"
+    assert DemoConfig.from_argv(["--quick"]).train_epochs == 2 and DemoConfig.from_argv(["--no-jit"]).jit is False
 
 
 @pytest.mark.parametrize("text, value", [("epoch", "epoch"), ("Epoch", "epoch"), ("1", 1)])
 def test_steps_per_execution_flag(text, value):
-    assert _parser().parse_args(["--steps-per-execution", text]).steps_per_execution == value
+    assert DemoConfig.from_argv(["--steps-per-execution", text]).steps_per_execution == value
 
 
 def _raiser(exc):

@@ -23,7 +23,8 @@ import pytest
 from tfnets.errors import ConfigError, TfnetsError
 from tfnets.experiment import TrainResult, launch, locks, sweep_cluster
 from tfnets.experiment.runs import Run
-from tfnets.experiment.sweep import Sweep, trial_name
+from tfnets.experiment.space import trial_name
+from tfnets.experiment.sweep import Sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 MAX_TRIALS = 4

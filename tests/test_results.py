@@ -4,7 +4,6 @@ The run folders are written here, in the layout the apps write (`config.json` fr
 `metrics.json` with `final` metrics), so these tests need no data and no training.
 """
 
-import importlib
 import json
 import os
 import re
@@ -18,19 +17,13 @@ from apps.notmnist_mlp import Config as NotmnistMlpConfig
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def write_run(runs, app, run_id, parser, argv=(), test_accuracy=None, quick=False, mtime=None):
+def write_run(runs, app, run_id, config_class, argv=(), test_accuracy=None, quick=False, mtime=None):
     """A run folder like the apps write: the app's run configuration and every flag (`settings`) in config.json;
     metrics.json only once training finished."""
     folder = Path(runs) / app / run_id
     folder.mkdir(parents=True)
-    if hasattr(parser, "from_argv"):  # an app's `Config`
-        declared = parser.make(parser.from_argv(list(argv)), quick=quick)
-        identity, settings = declared.identity(), declared.settings()
-    else:
-        args = parser.parse_args(list(argv))
-        args.quick = quick
-        settings = {k: v for k, v in vars(args).items() if not k.startswith("_")}
-        identity = importlib.import_module(f"apps.{app}").get_config(args)
+    declared = config_class.make(config_class.from_argv(list(argv)), quick=quick)
+    identity, settings = declared.identity(), declared.settings()
     config = {
         "app": app,
         **identity,

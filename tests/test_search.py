@@ -23,8 +23,8 @@ from tfnets.errors import ConfigError
 from tfnets.experiment import TrainResult, determinism, tuner
 from tfnets.experiment.config import SweepConfig
 from tfnets.experiment.runs import Run
-from tfnets.experiment.space import parse_sweep
-from tfnets.experiment.sweep import Range, Sweep
+from tfnets.experiment.space import Range, parse_sweep
+from tfnets.experiment.sweep import Sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 ALLOWED = {"learning_rate": float, "units": int, "layers": json.loads}
@@ -317,7 +317,8 @@ import sys
 sys.path.insert(0, sys.argv[2])
 from tests.test_search import _trainer
 from tfnets.experiment.runs import Run
-from tfnets.experiment.sweep import Range, Sweep
+from tfnets.experiment.space import Range
+from tfnets.experiment.sweep import Sweep
 calls = []
 space = {"learning_rate": Range(1e-2, 1.0, "log"), "units": Range(2, 16, "log", True)}
 Sweep(Run(sys.argv[1], {"seed": 0}), space, tuner="hyperband", epochs=3).search(_trainer(calls))

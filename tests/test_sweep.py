@@ -9,7 +9,8 @@ import pytest
 from tfnets.errors import ConfigError
 from tfnets.experiment import TrainResult, determinism
 from tfnets.experiment.runs import Run
-from tfnets.experiment.sweep import Sweep, grid, parse_sweep
+from tfnets.experiment.space import grid, parse_sweep
+from tfnets.experiment.sweep import Sweep
 
 
 def test_parse_sweep_converts_values_and_rejects_unknown_names():

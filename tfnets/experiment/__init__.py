@@ -8,12 +8,14 @@ XLA), `export`/`images`/`glyph` (SavedModels with their calibration, user images
 
 A typical app reads top to bottom as::
 
-    args = parser.parse_args(argv)
-    exp = Experiment(args, "notMNIST CNN", get_config)  # get_config(args): the fields that define a run
-    data = load_notmnist(args.data_dir)
-    model = build_model(...)
-    result = exp.train(model, data)
-    exp.export(model, class_names=data.class_names, input_shape=[28, 28, 1])
+    def run(config=None, **overrides):
+        config = Config.make(config, **overrides)            # the app's declared configuration (`config.py`)
+        with Experiment(config, "notMNIST CNN") as exp:       # seed, run folder, strategy; all put back on exit
+            data = exp.use_data(load_notmnist(config.data_dir))
+            model = build_model(...)
+            result = exp.train(model, data)                   # a TrainResult: history, metrics, run folder
+            exp.export(model, data=data, class_names=data.class_names, input_shape=[28, 28, 1])
+            return result
 
 Importing this module loads no TensorFlow (apps import it before parsing their arguments); creating an
 `Experiment` does.
@@ -68,31 +70,16 @@ class Experiment:
     Python process can run one app after another.
     """
 
-    def __init__(self, config, title, get_config=None):
+    def __init__(self, config, title):
         """`config`: the app's `Config` (`tfnets.experiment.config.CommonConfig`); its `identity()` defines the run.
-
-        (`get_config(args)` with an argparse namespace is the older form, kept only while apps move to `Config`.)
-        """
-        if get_config is not None:
-            args = config
-            if getattr(args, "quick", False) and "epochs" not in getattr(args, "_explicit", ()):
-                args.epochs = min(args.epochs, 2)
-            args.train_epochs = args.epochs
-            identity = get_config(args)
-            settings = {k: v for k, v in vars(args).items() if not k.startswith("_")}
-            app = args.app
-            export_dir = Path(args.export_dir) if args.export_dir else Path("saved_models") / app
-        else:
-            identity, settings, app, export_dir = config.identity(), config.settings(), config.APP, config.export_path
-        self.args = config  # the settings of this command (a `Config`)
-        self.app = app
-        self.config = {"app": app, **identity}
+        Nothing happens until the `with` block is entered."""
+        self.args = config  # the settings of this command
+        self.app = config.APP
+        self.config = {"app": config.APP, **config.identity()}
         self._title = title
-        self._export_dir = export_dir
-        self._settings = settings
+        self._export_dir = config.export_path
+        self._settings = config.settings()
         self._entered = False
-        if get_config is not None:
-            self.__enter__()  # the older form is not used as a context manager: the command's end undoes it
 
     def __enter__(self):
         import keras
@@ -109,9 +96,9 @@ class Experiment:
         self._entered = True
         # First: logical devices can only be made before TensorFlow's runtime starts.
         self.distribution = distribute.setup(
-            getattr(config, "distribute", "none"),
-            getattr(config, "devices", None),
-            getattr(config, "precision", "float32"),
+            config.distribute,
+            config.devices,
+            config.precision,
         )
         if config.batch_size:  # an early error; `train` checks the batch size each training really uses
             self.distribution.check_batch_size(config.batch_size)
@@ -143,7 +130,7 @@ class Experiment:
         if self.distribution.kind != "none" or "GPU" in self.distribution.devices[0].upper():
             print(
                 f"training on {self.distribution.replicas} replica(s): {', '.join(self.distribution.devices)} "
-                f"({self.distribution.kind}, {getattr(config, 'precision', 'float32')})"
+                f"({self.distribution.kind}, {config.precision})"
             )
         # Models, optimizers and checkpoint restores of this command are made inside the strategy's scope.
         distribute.enter_scope(self.distribution)
@@ -166,7 +153,7 @@ class Experiment:
 
     def use_data(self, data, quick_train=300, quick_eval=200):
         """Record the dataset (source, sizes, provenance) in the report; under --quick return a seeded subset."""
-        if getattr(self.args, "quick", False):
+        if self.args.quick:
             data = data.subset(quick_train, quick_eval, seed=self.args.seed)
         sizes = data.sizes()
         lines = [f"- source: `{data.source}`", "- examples: " + ", ".join(f"{k} {v:,}" for k, v in sizes.items())]
@@ -205,7 +192,7 @@ class Experiment:
         epochs = self.args.train_epochs if epochs is None else epochs
         batch_size = self.args.batch_size if batch_size is None else batch_size
         if steps_per_execution is None:
-            steps_per_execution = getattr(self.args, "steps_per_execution", "epoch")
+            steps_per_execution = self.args.steps_per_execution
         seed = self.args.seed if seed is None else seed
         self.distribution.check_batch_size(batch_size)
         sweep_cluster.refuse_training_outside_trials(run)

@@ -1,7 +1,7 @@
-"""The command-line skeleton every app shares.
+"""The command-line skeleton every command shares (the apps' flags are derived from their `Config`:
+`tfnets.experiment.config`).
 
-`base_parser()` gives the core flags (`--data-dir --epochs --batch-size --seed --out --quick --jit/--no-jit
---steps-per-execution --debug`); `run_main()` turns a user-fixable `TfnetsError` into one `error: ...` line
+`ArgumentParser` makes a bad flag one line; `run_main()` turns a user-fixable `TfnetsError` into one `error: ...` line
 and a non-zero exit, never a traceback (unless `--debug`), and keeps TensorFlow's C++ log lines out of the
 user's way (`tfnets.experiment.quiet`; `--debug` shows them). This module imports no TensorFlow: apps build and check their
 arguments before anything heavy is loaded.
@@ -17,48 +17,24 @@ from tfnets.atomic import is_disk_full
 from tfnets.errors import ConfigError, DiskFull, TfnetsError
 from tfnets.experiment import locks, scratch
 from tfnets.experiment.quiet import quiet_tensorflow
+from tfnets.experiment.values import positive_int as _positive_int
 
 
-def positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
+def flag_type(parse):
+    """An argparse `type=` from a value parser (`tfnets.experiment.values`): its `ValueError` or `ConfigError`
+    message becomes argparse's one-line error for that flag."""
+
+    def convert(text):
+        try:
+            return parse(text)
+        except (ValueError, ConfigError) as err:
+            raise argparse.ArgumentTypeError(str(err)) from None
+
+    convert.__name__ = getattr(parse, "__name__", "value")
+    return convert
 
 
-def positive_float(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {value}")
-    return value
-
-
-def steps_per_execution(text):
-    """`--steps-per-execution`: `"epoch"` (one graph call per epoch) or `1` (one per batch)."""
-    value = str(text).strip().lower()
-    if value == "epoch":
-        return "epoch"
-    if value == "1":
-        return 1
-    raise argparse.ArgumentTypeError(f"expected 'epoch' or 1, got {text!r}")
-
-
-def int_list(text):
-    """`"100,500,1000"` -> `[100, 500, 1000]` (each positive)."""
-    return [positive_int(part) for part in text.split(",") if part.strip()]
-
-
-def float_list(text):
-    try:
-        return [float(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+positive_int = flag_type(_positive_int)  # for the plain command lines (predict, the launcher, the benchmark)
 
 
 def choice_list(choices, *, name, allow_all=False, allow_none=False):
@@ -100,103 +76,11 @@ def choice_list(choices, *, name, allow_all=False, allow_none=False):
     return parse
 
 
-class _StoreExplicit(argparse.Action):
-    """Stores the value and remembers that the user gave it (so --quick does not override it)."""
-
-    def __call__(self, parser, namespace, values, option_string=None):
-        setattr(namespace, self.dest, values)
-        namespace._explicit = sorted(set(getattr(namespace, "_explicit", [])) | {self.dest})
-
-
 class ArgumentParser(argparse.ArgumentParser):
     """argparse, but a bad flag is ONE line (`error: ...`) and exit 2, without the usage dump."""
 
     def error(self, message):
         self.exit(2, f"error: {message} (see {self.prog} --help)\n")
-
-
-def base_parser(app, description, *, epochs, batch_size, seed=0):
-    """An `ArgumentParser` with the flags every app takes; apps add their own on top."""
-    parser = ArgumentParser(prog=f"python -m apps.{app}", description=description)
-    parser.set_defaults(app=app)
-    core = parser.add_argument_group("common options")
-    core.add_argument(
-        "--data-dir", default=None, help="dataset folder (default: $TFNETS_DATA_DIR, else ~/.cache/tfnets/data)"
-    )
-    core.add_argument(
-        "--epochs",
-        type=positive_int,
-        default=epochs,
-        action=_StoreExplicit,
-        help=f"training epochs (default {epochs}; 2 under --quick unless given)",
-    )
-    core.add_argument(
-        "--batch-size", type=positive_int, default=batch_size, help=f"mini-batch size (default {batch_size})"
-    )
-    core.add_argument("--seed", type=int, default=seed, help=f"seeds Python, NumPy and TF (default {seed})")
-    core.add_argument("--out", default="runs", help="root folder of run outputs (default runs/)")
-    core.add_argument(
-        "--run-id",
-        default=None,
-        help="name of this run's folder (default: derived from the settings, so re-running the "
-        "same command resumes it)",
-    )
-    core.add_argument(
-        "--export-dir", default=None, help=f"where the trained model is exported (default saved_models/{app})"
-    )
-    core.add_argument(
-        "--quick",
-        action="store_true",
-        help="a tiny real subset and one or two epochs: a smoke test of the whole pipeline",
-    )
-    core.add_argument(
-        "--jit",
-        action=argparse.BooleanOptionalAction,
-        default=False,
-        help="compile with XLA; turns off op determinism, so repeated runs may differ in the last "
-        "bits (default: off, deterministic)",
-    )
-    core.add_argument(
-        "--steps-per-execution",
-        type=steps_per_execution,
-        default="epoch",
-        metavar="{epoch,1}",
-        help="batches per graph call: 'epoch' (default, faster) or 1; both give the same results, "
-        "1 shows per-batch progress and names the exact batch where the loss became NaN",
-    )
-    core.add_argument("--debug", action="store_true", help="show full tracebacks and TensorFlow's log lines")
-    scale = parser.add_argument_group("devices and precision")
-    scale.add_argument(
-        "--distribute",
-        choices=("none", "mirrored", "multi-worker"),
-        default="none",
-        help="none (default): one device; mirrored: all visible GPUs, or --devices N logical CPU "
-        "devices; multi-worker: one process per worker, from TF_CONFIG (see docs/distributed.md)",
-    )
-    scale.add_argument(
-        "--devices",
-        type=positive_int,
-        default=None,
-        help="with --distribute mirrored: how many GPUs (default all), or without a GPU how many "
-        "logical CPU devices to split the CPU into",
-    )
-    scale.add_argument(
-        "--precision",
-        choices=("float32", "mixed_float16", "mixed_bfloat16"),
-        default="float32",
-        help="Keras mixed-precision policy (default float32)",
-    )
-    return parser
-
-
-# The core flags that change what a run computes. The others (--data-dir, --out, --run-id, --export-dir, --debug,
-# --steps-per-execution) only change where the data and outputs live or how the work is split into graph calls.
-RUN_FLAGS = ("epochs", "batch_size", "seed", "quick", "jit", "distribute", "devices", "precision")
-
-
-def core_config(args):
-    """The core part of an app's run configuration (see each app's `get_config`)."""
-    return {name: getattr(args, name) for name in RUN_FLAGS if hasattr(args, name)}
 
 
 def run_main(main, argv=None):
@@ -240,9 +124,7 @@ def run_main(main, argv=None):
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
         locks.release_all()  # this command's run and export folders are free again
-        scratch.remove_all()  # a non-chief worker's copy of the run (multi-worker training)
-        if "tfnets.experiment.distribute" in sys.modules:
-            sys.modules["tfnets.experiment.distribute"].reset()
+        scratch.remove_all()  # a non-chief worker's copy of the run, when a command left its Experiment unclosed
 
 
 INTERRUPTED = "interrupted: completed epochs are checkpointed; re-run the same command to resume"

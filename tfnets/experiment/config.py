@@ -31,7 +31,9 @@ import typing
 from pathlib import Path
 
 from tfnets.errors import ConfigError
+from tfnets.experiment.cli import ArgumentParser, flag_type
 from tfnets.experiment.space import DEFAULT_FACTOR, DEFAULT_OBJECTIVE, TUNERS
+from tfnets.experiment.values import float_list, int_list, positive_float, positive_int, steps_per_execution  # noqa: F401
 
 _META = "tfnets"
 GROUP_COMMON = "common options"
@@ -73,48 +75,6 @@ def option(
         "check": check,
     }
     return dataclasses.field(default=tuple(default) if repeat else default, metadata={_META: meta})
-
-
-def positive_int(text):
-    try:
-        value = int(text)
-    except (TypeError, ValueError):
-        raise ValueError(f"expected a positive integer, got {text!r}") from None
-    if value < 1 or (isinstance(text, float) and text != value):
-        raise ValueError(f"expected a positive integer, got {text!r}")
-    return value
-
-
-def positive_float(text):
-    try:
-        value = float(text)
-    except (TypeError, ValueError):
-        raise ValueError(f"expected a positive number, got {text!r}") from None
-    if not value > 0:
-        raise ValueError(f"expected a positive number, got {value}")
-    return value
-
-
-def steps_per_execution(text):
-    """`"epoch"` (one graph call per epoch) or `1` (one per batch)."""
-    value = str(text).strip().lower()
-    if value in ("epoch", "1"):
-        return "epoch" if value == "epoch" else 1
-    raise ValueError(f"expected 'epoch' or 1, got {text!r}")
-
-
-def int_list(text):
-    """`"100,500,1000"` -> `(100, 500, 1000)`, each positive (a list or tuple passes through, checked)."""
-    parts = text.split(",") if isinstance(text, str) else list(text)
-    return tuple(positive_int(part) for part in parts if str(part).strip())
-
-
-def float_list(text):
-    parts = text.split(",") if isinstance(text, str) else list(text)
-    try:
-        return tuple(float(part) for part in parts if str(part).strip())
-    except ValueError:
-        raise ValueError(f"expected comma-separated numbers, got {text!r}") from None
 
 
 def epochs_option():
@@ -347,16 +307,10 @@ def _bool(value):
     raise ValueError(f"expected true or false, got {value!r}")
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse, but a bad flag is ONE line (`error: ...`) and exit 2, without the usage dump."""
-
-    def error(self, message):
-        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
-
-
-@functools.lru_cache(maxsize=None)
 def _parser(cls):
-    parser = _Parser(prog=f"python -m apps.{cls.APP}", description=cls.DESCRIPTION, argument_default=argparse.SUPPRESS)
+    parser = ArgumentParser(
+        prog=f"python -m apps.{cls.APP}", description=cls.DESCRIPTION, argument_default=argparse.SUPPRESS
+    )
     groups = {}
     for field in dataclasses.fields(cls):
         meta = _meta(field)
@@ -406,16 +360,7 @@ class _HelpNames:
 
 
 def _cli_type(field):
-    parse = _meta(field)["parse"] or _base_type(field) or str
-
-    def convert(text):
-        try:
-            return parse(text)
-        except (ValueError, ConfigError) as err:
-            raise argparse.ArgumentTypeError(str(err)) from None
-
-    convert.__name__ = getattr(parse, "__name__", "value")
-    return convert
+    return flag_type(_meta(field)["parse"] or _base_type(field) or str)
 
 
 def _show(value):

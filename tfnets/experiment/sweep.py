@@ -1,11 +1,12 @@
 """Hyperparameter searches on KerasTuner, resumable after a kill.
 
     --sweep l2=0.01,0.1,0.5 --sweep keep_prob=0.9,0.5      (lists: a grid, every combination, last name fastest)
-    --sweep-mode random --max-trials 4                      (a seeded random subset of the grid)
+    --tuner random --max-trials 4                           (a seeded random subset of the grid)
     --tuner bayesian --max-trials 12 --sweep learning_rate=1e-4:1e-1:log --sweep keep_prob=0.3:1.0
     --tuner hyperband --sweep units=64:1024:log2:int        (KerasTuner's Hyperband, --epochs at most per trial)
 
-A value list becomes a `hp.Choice`; a range `LOW:HIGH[:SCALE][:int]` becomes `hp.Float` (or `hp.Int` for an integer
+The grammar is `tfnets.experiment.space`'s, the flags `tfnets.experiment.config.SweepConfig`'s. A value list becomes a
+`hp.Choice`; a range `LOW:HIGH[:SCALE][:int]` becomes `hp.Float` (or `hp.Int` for an integer
 parameter or with `:int`), sampled uniformly (`linear`, the default) or log-uniformly (`log`); `logN` (e.g. `log2`)
 samples only LOW * N^k (`step=N` in KerasTuner). Ranges need a tuner that samples: `random`, `bayesian` or
 `hyperband`; a grid needs lists.
@@ -28,11 +29,10 @@ and from KerasTuner's trial store.
 The same sweep runs over several processes in KerasTuner's distributed mode (`tfnets.experiment.sweep_cluster`, launched by
 `python -m tfnets.experiment.launch --workers N -- <command>`): the chief serves the oracle, whatever its kind; workers train.
 
-Apps build their parsers with this module, so it imports no KerasTuner, Keras or TensorFlow itself: the
-KerasTuner classes live in `tfnets.experiment.tuner`, imported when a search starts.
+This module imports no KerasTuner, Keras or TensorFlow itself: the KerasTuner classes live in
+`tfnets.experiment.tuner`, imported when a search starts.
 """
 
-import argparse
 import json
 import math
 
@@ -40,108 +40,18 @@ import numpy as np
 
 from tfnets import atomic
 from tfnets.errors import ConfigError, ModelError
-from tfnets.experiment import space as space_grammar
 from tfnets.experiment.plots import plot_overlay, plot_search
 from tfnets.experiment.report import markdown_table, write_csv
-from tfnets.experiment.space import (  # noqa: F401 - the grammar apps and tests use through this module
+from tfnets.experiment.space import (
     DEFAULT_FACTOR,
     DEFAULT_OBJECTIVE,
-    TUNERS,
     Range,
     check_search,
-    extremes,
     grid,
     parse_objective,
     trial_name,
 )
 from tfnets.experiment.trials import TRIAL_FILE, objective_value
-
-
-def add_sweep_arguments(parser, allowed):
-    """`--sweep NAME=V1,V2,...|NAME=LOW:HIGH[:SCALE]` (repeatable) and the search flags; `allowed`: name -> type."""
-    group = parser.add_argument_group("sweeps")
-    group.add_argument(
-        "--sweep",
-        action="append",
-        default=[],
-        metavar="NAME=V1,V2|NAME=LOW:HIGH[:log][:int]",
-        help=f"search a hyperparameter over a list of values or a range (linear, log, logN; :int for "
-        f"integers); names: {', '.join(sorted(allowed))}",
-    )
-    group.add_argument(
-        "--tuner",
-        choices=TUNERS,
-        default="grid",
-        help="grid: every combination of the lists (default); random: a random subset of the "
-        "space; bayesian: Bayesian optimisation; hyperband: Hyperband (--epochs at most per "
-        "trial)",
-    )
-    group.add_argument(
-        "--sweep-mode",
-        choices=("grid", "random"),
-        dest="tuner",
-        default=argparse.SUPPRESS,
-        help="the same as --tuner grid|random",
-    )
-    group.add_argument("--max-trials", type=int, default=None, help="number of trials (random, bayesian; caps a grid)")
-    group.add_argument(
-        "--objective",
-        default=DEFAULT_OBJECTIVE,
-        help="what the search optimises: a per-epoch metric (val_loss, val_accuracy, ...; the best "
-        "epoch counts), minimised unless it names an accuracy or ends in :max (default "
-        "%(default)s)",
-    )
-    group.add_argument(
-        "--trial-patience",
-        type=int,
-        default=None,
-        metavar="N",
-        help="stop a trial when its objective has not improved for N epochs (default: never)",
-    )
-    group.add_argument(
-        "--hyperband-factor",
-        type=int,
-        default=DEFAULT_FACTOR,
-        help="Hyperband's reduction factor between rounds (default %(default)s)",
-    )
-    return group
-
-
-def sweep_options(args):
-    """The `Sweep` keyword arguments the sweep flags give."""
-    return {
-        "tuner": args.tuner or "grid",
-        "max_trials": args.max_trials,
-        "seed": args.seed,
-        "objective": args.objective,
-        "patience": args.trial_patience,
-        "factor": args.hyperband_factor,
-    }
-
-
-def parse_sweep(specs, allowed, args=None):
-    """`space.parse_sweep`, checked against the search flags in `args` when given."""
-    space = space_grammar.parse_sweep(specs, allowed)
-    if args is not None:
-        options = sweep_options(args)
-        check_search(space, options["tuner"], options["max_trials"], options["patience"], options["factor"])
-        parse_objective(options["objective"])
-    return space
-
-
-def sweep_config(args):
-    """The sweep flags' part of an app's run configuration (`get_config`).
-
-    The tuner keeps the key `sweep_mode`, and the flags added after it appear only when set, so that a grid or
-    random sweep keeps the run id (and the resumable trials) it had before there were other tuners."""
-    config = {"sweep": args.sweep, "sweep_mode": args.tuner or "grid", "max_trials": args.max_trials}
-    if args.objective != DEFAULT_OBJECTIVE:
-        config["objective"] = args.objective
-    if args.trial_patience is not None:
-        config["trial_patience"] = args.trial_patience
-    if (args.tuner or "grid") == "hyperband":
-        config["hyperband_factor"] = args.hyperband_factor
-    return config
 
 
 class Sweep:
