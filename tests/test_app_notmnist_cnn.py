@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image, ImageDraw, ImageFont
 
-from apps import notmnist_cnn, predict
+from apps import notmnist_cnn, predict, results
 from tfnets.experiment.cli import run_main
 
 
@@ -196,9 +196,17 @@ def test_a_sweep_tabulates_baseline_and_trial_trains_each_at_its_own_rate_and_ex
 def test_study_all_adds_the_improved_row_with_its_own_width_and_dropout(data_dir, tmp_path, monkeypatch):
     # The improved row is what is under test (the studies' tables are tested through --sweep above): no study values.
     monkeypatch.setattr(notmnist_cnn, "STUDIES", {})
+    # The part's folder renamed in the app alone: the results page still finds its number (it asks the app).
+    monkeypatch.setattr(notmnist_cnn, "IMPROVED_PART", "improved_recipe")
     result = _main(data_dir, tmp_path, "--study", "all", "--epochs", "1")
     run_dir = result.run.path
-    improved = run_dir / "improved"
+    improved = run_dir / "improved_recipe"
+    assert not (run_dir / "improved").exists()
+    measure = next(m for m in results.PARTS if m.key == "notmnist_cnn").improved[1]
+    assert measure.args == ("--study", "all")
+    value, path = measure.read(run_dir, "notmnist_cnn")
+    assert path == improved / "metrics.json"
+    assert value == pytest.approx(100 * result.parts["improved"].final["test_accuracy"])
     config = json.loads((improved / "config.json").read_text())
     assert config["recipe"] == "improved" and config["keep_prob"] == 0.5 and config["filters"] == 64
     assert json.loads((improved / "metrics.json").read_text())["epochs"] == 1
