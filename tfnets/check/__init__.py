@@ -37,6 +37,13 @@ def _runners():
     }
 
 
+def _timed(runner, subject, context):
+    started = time.perf_counter()
+    result = runner(subject, context)
+    result.seconds = time.perf_counter() - started
+    return result
+
+
 def parse_only(only):
     """`None` -> every check; names or numbers ('gradient,3' or ['gradient', 3]) -> the names, in run order."""
     if only is None:
@@ -75,11 +82,22 @@ def check(obj, input_shape, kwargs=None, *, seed=0, only=None, training=None, la
     start = time.perf_counter()
     subject = Subject(obj, input_shape, kwargs, seed=seed, label=label, locator=locator, training=training)
     runners, context, results = _runners(), {}, []
-    if "forward" not in names:
-        runners["forward"](subject, context)  # bad shapes are a usage error whatever runs; it also sets the context
-    for name in names:
-        if context.get("broken") and name != "forward":
-            results.append(CheckResult(name, SKIP, hint="the forward fails (check 1)"))
-        else:
-            results.append(runners[name](subject, context))
+    first = _timed(runners["forward"], subject, context)  # bad shapes are a usage error whatever runs
+    if "replicas" in names and not context.get("broken") and not context.get("stochastic"):
+        from tfnets.check import replicas
+
+        context["replicas_child"] = replicas.start(subject)  # its TensorFlow start-up overlaps the checks below
+    try:
+        for name in names:
+            if name == "forward":
+                results.append(first)
+            elif context.get("broken"):
+                results.append(CheckResult(name, SKIP, hint="the forward fails (check 1)"))
+            else:
+                results.append(_timed(runners[name], subject, context))
+    finally:
+        child = context.pop("replicas_child", None)
+        if child is not None:  # an error in a check before 7: do not leave the child behind
+            child.kill()
+            child.communicate()
     return Report(subject.describe(), results, time.perf_counter() - start)

@@ -4,8 +4,6 @@ All three differentiate `Subject.pure` in float64 (a float64 copy of a layer wit
 round-off is ~1e-16 and any error above the bounds below is a wrong backward pass, not arithmetic.
 """
 
-import inspect
-
 import numpy as np
 import tensorflow as tf
 
@@ -17,18 +15,6 @@ GRADIENT_BOUND = 1e-6  # max elementwise relative error; a wrong backward is off
 SCALE_FLOOR = 1e-6  # entries below this fraction of the argument's largest gradient are compared absolutely
 BATCH_BOUND = 1e-8  # float64 sums in another order: ~1e-15
 KINK_TRIES = 4
-
-
-def argument_names(subject):
-    """'input' (or 'input0', ...) for a layer's inputs, the parameter names of an op's arguments."""
-    if subject.kind == "layer":
-        count = len(subject.args)
-        return ["input"] if count == 1 else [f"input{i}" for i in range(count)]
-    try:
-        params = list(inspect.signature(subject.op).parameters)
-    except (TypeError, ValueError):
-        params = []
-    return [params[i] if i < len(params) else f"arg{i}" for i in range(len(subject.args))]
 
 
 def _vjp(f, values, upstream):
@@ -47,7 +33,7 @@ def _perturbed(weights, rng):
 def gradient_check(subject, context):
     """Check 2: central differences in float64 vs the gradient TensorFlow obtains, per input and per weight."""
     f, _ = subject.pure("float64")
-    names = argument_names(subject) + subject.weight_names()
+    names = subject.argument_names() + subject.weight_names()
     weights = subject.weights("float64")
     rng = np.random.default_rng(subject.seed + 2)
     for attempt in range(KINK_TRIES):
@@ -62,7 +48,7 @@ def gradient_check(subject, context):
     errors, hints, worst = {}, [], (0.0, "")
     for index, name in enumerate(names):
         a, n = analytic[index], numeric[index]
-        if n is None:
+        if n is None or (index < len(subject.args) and subject.args[index].constant):
             continue
         error, where = _compare(a, n)
         errors[name] = error
@@ -142,8 +128,8 @@ def variables_check(subject, context):
             return CheckResult("variables", SKIP, hint="no trainable weights")
     else:
         layer = None
-        targets = [v for v, a in zip(values, subject.args) if a.is_float]
-        names = [n for n, a in zip(argument_names(subject), subject.args) if a.is_float]
+        targets = [v for v, a in zip(values, subject.args) if a.differentiable]
+        names = [n for n, a in zip(subject.argument_names(), subject.args) if a.differentiable]
     out = subject.call(layer, values)
     upstream = tf.constant(rng.standard_normal(out.shape), out.dtype)
     with tf.GradientTape() as tape:
@@ -165,10 +151,13 @@ def variables_check(subject, context):
             "`variables=` (grad_fn(dout, variables=None) -> (input grads, variable grads)); it never updates"
         )
         return CheckResult("variables", FAIL, reached, len(targets), hint, details)
-    if unused:
+    if unused and subject.kind == "layer":
         hint = f"{', '.join(unused)} never changes the output: an unused trainable weight (it never updates)"
         return CheckResult("variables", FAIL, reached, len(targets), hint, details)
-    return CheckResult("variables", PASS, reached, len(targets), f"{reached} of {len(targets)} get a gradient", details)
+    note = f"{reached} of {len(targets)} get a gradient"
+    if unused:
+        note += f"; {', '.join(unused)} does not change the output"
+    return CheckResult("variables", PASS, reached, len(targets), note, details)
 
 
 def _changes_output(subject, layer, values, target, out, rng):
@@ -212,10 +201,10 @@ def batch_check(subject, context):
         )
     whole = _vjp(f, values, upstream)
     parts = [_vjp(f, s, upstream[i : i + 1]) for i, s in enumerate(singles)]
-    names = argument_names(subject) + subject.weight_names()
+    names = subject.argument_names() + subject.weight_names()
     errors, hints = {}, []
     for k, name in enumerate(names):
-        if whole[k] is None:
+        if whole[k] is None or (k < len(subject.args) and subject.args[k].constant):
             continue
         if k in batched:
             per_example = np.concatenate([p[k] for p in parts])

@@ -114,7 +114,7 @@ def trains_check(subject, context):
             return subject.call(student, values)
 
     else:
-        floats = [i for i, a in enumerate(subject.args) if a.is_float]
+        floats = [i for i, a in enumerate(subject.args) if a.differentiable]
         if not floats:
             return CheckResult("trains", SKIP, hint="no floating arguments")
         variables = [tf.Variable(values[i]) for i in floats]

@@ -20,15 +20,26 @@ LEARNING_RATE = 0.1
 CHILD_TIMEOUT = 300
 
 
-def replicas_check(subject, context):
+def _skip_reason(subject):
     if subject.locator is None:
-        return CheckResult(
-            "replicas", SKIP, hint="cannot be re-imported in a child process (define it at the top of a module)"
-        )
+        return "cannot be re-imported in a child process (define it at the top of a module)"
     if subject.batch % 2:
-        return CheckResult("replicas", SKIP, hint=f"the batch ({subject.batch}) does not split over 2 replicas")
-    if context.get("stochastic"):
-        return CheckResult("replicas", SKIP, hint="random in training: two replicas draw other numbers than one device")
+        return f"the batch ({subject.batch}) does not split over 2 replicas"
+    if (
+        subject.kind == "layer"
+        and not subject.weight_names()
+        or subject.kind == "op"
+        and not subject.weight_positions()
+    ):
+        return "no weights to update"
+    return None
+
+
+def start(subject):
+    """Start the child process now (its TensorFlow start-up then overlaps the checks run here); None when the check
+    cannot run (`replicas_check` says why)."""
+    if _skip_reason(subject):
+        return None
     payload = {
         "locator": subject.locator,
         "args": [a.text() for a in subject.args],
@@ -36,22 +47,38 @@ def replicas_check(subject, context):
         "training": subject.training,
     }
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "3")}
+    return subprocess.Popen(
+        [sys.executable, "-m", "tfnets.check.replicas", json.dumps(payload)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+
+
+def replicas_check(subject, context):
+    """Check 7: the child's answer (started by `start`, or here)."""
+    child = context.pop("replicas_child", None)
+    reason = _skip_reason(subject) or (
+        "random in training: two replicas draw other numbers than one device" if context.get("stochastic") else None
+    )
+    if reason:
+        if child is not None:
+            child.kill()
+            child.communicate()
+        return CheckResult("replicas", SKIP, hint=reason)
+    child = child or start(subject)
     try:
-        child = subprocess.run(
-            [sys.executable, "-m", "tfnets.check.replicas", json.dumps(payload)],
-            capture_output=True,
-            text=True,
-            timeout=CHILD_TIMEOUT,
-            env=env,
-            cwd=os.getcwd(),
-        )
+        stdout, stderr = child.communicate(timeout=CHILD_TIMEOUT)
     except subprocess.TimeoutExpired:
+        child.kill()
+        child.communicate()
         return CheckResult("replicas", FAIL, hint=f"the two-replica child process took over {CHILD_TIMEOUT} s")
-    lines = child.stdout.strip().splitlines()
+    lines = stdout.strip().splitlines()
     try:
         result = json.loads(lines[-1])
     except (IndexError, ValueError):
-        tail = (child.stderr.strip().splitlines() or ["no output"])[-1]
+        tail = (stderr.strip().splitlines() or ["no output"])[-1]
         return CheckResult("replicas", FAIL, hint=f"the two-replica child process failed: {tail}")
     if "skip" in result:
         return CheckResult("replicas", SKIP, hint=result["skip"])
@@ -93,8 +120,6 @@ def _child(payload):
     rng = np.random.default_rng(subject.seed + 7)
     values = subject.arguments(rng, "float32")
     initial = _initial_weights(subject)
-    if not initial:
-        return {"skip": "no weights to update"}
     stage = "one device"
     try:
         model = _Model(subject, initial)
@@ -112,10 +137,12 @@ def _child(payload):
 
 
 def _initial_weights(subject):
+    """A layer: all its weights (set on both copies); an op: its weight arguments, drawn like its inputs."""
     if subject.kind == "layer":
-        return subject.layer().get_weights() if subject.layer().trainable_variables else []
-    rng = __import__("numpy").random.default_rng(subject.seed + 70)
-    values = subject.arguments(rng, "float32")
+        return subject.layer().get_weights()
+    import numpy as np
+
+    values = subject.arguments(np.random.default_rng(subject.seed + 70), "float32")
     return [values[i] for i in subject.weight_positions()]
 
 
@@ -134,19 +161,20 @@ class _Model:
         else:
             self.layer = None
             self.variables = [tf.Variable(w) for w in initial]
-            self.names = [f"arg{i}" for i in subject.weight_positions()]
+            self.names = [subject.argument_names()[i] for i in subject.weight_positions()]
 
     def __call__(self, batch):
+        """batch: the batched arguments (a layer: its inputs); an op's other arguments are its variables or
+        its constants."""
         if self.layer is not None:
             return self.subject.call(self.layer, list(batch))
-        args = list(batch)
-        for position, variable in zip(self.subject.weight_positions(), self.variables):
-            args.insert(position, variable)
-        return self.subject.call(None, args)
+        given = dict(zip(self.subject.batched_positions(), batch))
+        given.update(zip(self.subject.weight_positions(), self.variables))
+        return self.subject.call(None, [given.get(i, value) for i, value in enumerate(self.values)])
 
     def batch_values(self, values):
-        weights = set(self.subject.weight_positions())
-        return [v for i, v in enumerate(values) if i not in weights]
+        self.values = values  # an op's constant arguments are taken from here
+        return [values[i] for i in self.subject.batched_positions()]
 
 
 def _loss(model, batch, upstream, global_batch):

@@ -36,6 +36,7 @@ class CheckResult:
     bound: float = None
     hint: str = ""
     details: dict = dataclasses.field(default_factory=dict)
+    seconds: float = 0.0
 
     @property
     def number(self):
@@ -51,6 +52,7 @@ class CheckResult:
             "bound": _json_number(self.bound),
             "hint": self.hint,
             "details": _jsonable(self.details),
+            "seconds": round(self.seconds, 2),
         }
 
 

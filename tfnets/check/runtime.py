@@ -13,9 +13,9 @@ from tfnets.errors import ConfigError
 
 GRAPH_BOUND = 1e-5  # normwise relative difference; float32 round-off of a reordered computation is ~1e-7
 # Unit round-off of each compute dtype; mixed-precision gradients may differ from float32 by a few units times the
-# length of the sums behind them, so the bound is 32 units (float16: 1.6e-2, bfloat16: 0.125).
+# length of the sums behind them, so the bound is 16 units (float16: 7.8e-3, bfloat16: 6.3e-2).
 UNIT_ROUNDOFF = {"mixed_float16": 2.0**-11, "mixed_bfloat16": 2.0**-8}
-PRECISION_UNITS = 32
+PRECISION_UNITS = 16
 
 
 def forward_check(subject, context):
@@ -114,7 +114,10 @@ def graph_check(subject, context):
             errors[mode] = float("inf")
             continue
         errors[mode] = _max_error(result, eager)
-        if errors[mode] > GRAPH_BOUND:
+        if jit and context.get("stochastic") and errors[mode] > GRAPH_BOUND:
+            # TensorFlow's stateless RNG gives other numbers under XLA than its CPU kernels, for the same seed.
+            errors[mode] = "not compared: a random layer draws other numbers under XLA"
+        elif errors[mode] > GRAPH_BOUND:
             failures.append(
                 f"{mode} differs from eager by {errors[mode]:.1e} (Python state or a NumPy call in call()?)"
             )
@@ -122,8 +125,11 @@ def graph_check(subject, context):
     worst = max(numbers, default=None)
     if failures:
         return CheckResult("graph", FAIL, worst, GRAPH_BOUND, "; ".join(failures), {"errors": errors})
-    if "xla" in errors and isinstance(errors["xla"], str):
-        return CheckResult("graph", SKIP, worst, GRAPH_BOUND, f"graph ok; XLA {errors['xla']}", {"errors": errors})
+    if isinstance(errors.get("xla"), str):
+        status = SKIP if errors["xla"].startswith("skipped") else PASS
+        return CheckResult(
+            "graph", status, worst, GRAPH_BOUND, f"tf.function agrees; XLA {errors['xla']}", {"errors": errors}
+        )
     return CheckResult("graph", PASS, worst, GRAPH_BOUND, "tf.function and jit_compile=True agree", {"errors": errors})
 
 
@@ -162,7 +168,8 @@ def precision_check(subject, context):
     if problems:
         return CheckResult("precision", FAIL, worst[0], worst[1], "; ".join(problems), details)
     note = ", ".join(f"{p.split('_')[1]} {e:.1e}" for p, e in errors.items())
-    return CheckResult("precision", PASS, worst[0], worst[1], f"float32 weights; gradients vs float32: {note}", details)
+    weights = "float32 weights; " if subject.kind == "layer" else ""
+    return CheckResult("precision", PASS, worst[0], worst[1], f"{weights}gradients vs float32: {note}", details)
 
 
 def _precision_run(subject, values, policy, rng, upstream):

@@ -25,32 +25,45 @@ import numpy as np
 from tfnets.check.report import error_line
 from tfnets.errors import ConfigError
 
-_SPEC = re.compile(r"^\s*(\d+(?:\s*,\s*\d+)*)\s*(?::\s*int\s*(\d+))?\s*$")
+_SPEC = re.compile(r"^\s*(\d+(?:\s*,\s*\d+)*)\s*((?::\s*(?:int\s*\d+|pos|const)\s*)*)$")
 
 
 @dataclasses.dataclass(frozen=True)
 class Arg:
-    """One input: its shape, and for integer ids/labels the exclusive upper bound of their values."""
+    """One input: its shape, for integer ids/labels the exclusive upper bound of their values, whether its floats
+    must be positive (a variance), and whether it is a constant the op does not differentiate (running statistics)."""
 
     shape: tuple
     int_high: int = None
+    positive: bool = False
+    constant: bool = False
 
     @property
     def is_float(self):
         return self.int_high is None
 
+    @property
+    def differentiable(self):
+        return self.is_float and not self.constant
+
     def text(self):
         dims = ",".join(map(str, self.shape))
-        return dims if self.is_float else f"{dims}:int{self.int_high}"
+        tags = [f"int{self.int_high}"] if not self.is_float else []
+        tags += ["pos"] * self.positive + ["const"] * self.constant
+        return ":".join([dims, *tags])
 
     def draw(self, rng, dtype="float64"):
+        if self.is_float and self.positive:
+            return rng.uniform(0.5, 1.5, self.shape).astype(dtype)
         if self.is_float:
             return rng.standard_normal(self.shape).astype(dtype)
         return rng.integers(0, self.int_high, self.shape).astype(np.int32)
 
 
 def parse_arg(text):
-    """`"4,16"` -> floats of shape (4, 16); `"4,3:int10"` -> int32 ids of shape (4, 3) in [0, 10)."""
+    """`"4,16"` -> standard-normal floats of shape (4, 16); `"4,3:int10"` -> int32 ids of shape (4, 3) in [0, 10);
+    `"6:pos"` -> floats in [0.5, 1.5) (a variance or a scale that must stay positive); `":const"` added: an argument
+    the op holds constant (not differentiated, not trained), e.g. `"6:pos:const"` for a running variance."""
     if isinstance(text, Arg):
         return text
     if isinstance(text, (tuple, list)):
@@ -61,10 +74,12 @@ def parse_arg(text):
             f"input shape {text!r} is not comma-separated positive sizes, e.g. 4,16 (or 4,3:int10 for ids)"
         )
     shape = tuple(int(d) for d in match.group(1).split(","))
-    high = int(match.group(2)) if match.group(2) else None
-    if 0 in shape or high == 0:
-        raise ConfigError(f"input shape {text!r}: sizes (and the id bound) must be positive")
-    return Arg(shape, high)
+    tags = [t.strip() for t in match.group(2).split(":") if t.strip()]
+    highs = [int(t[3:]) for t in tags if t.startswith("int")]
+    high = highs[0] if highs else None
+    if 0 in shape or high == 0 or len(highs) > 1 or (high and "pos" in tags):
+        raise ConfigError(f"input shape {text!r}: sizes and the id bound must be positive, one of intK or pos")
+    return Arg(shape, high, positive="pos" in tags, constant="const" in tags)
 
 
 def parse_args(input_shape):
@@ -148,6 +163,7 @@ class Subject:
         else:
             self.locator = locator or _locator_of(obj)
             self.op = obj
+            _check_arity(obj, len(self.args), self.kwargs, self.label)
         if self.locator is not None:
             self.locator = {**self.locator, "kwargs": self.kwargs}
         self._reference = None
@@ -188,9 +204,21 @@ class Subject:
         return layer
 
     def weight_names(self):
+        """The trainable weights' names (an op has none: its weights are among its arguments)."""
         if self.kind == "layer":
             return [_short_name(v) for v in self._reference_layer().trainable_variables]
-        return [f"arg{i}" for i in self.weight_positions()]
+        return []
+
+    def argument_names(self):
+        """'input' (or 'input0', ...) for a layer's inputs, the parameter names of an op's arguments."""
+        if self.kind == "layer":
+            count = len(self.args)
+            return ["input"] if count == 1 else [f"input{i}" for i in range(count)]
+        try:
+            params = list(inspect.signature(self.op).parameters)
+        except (TypeError, ValueError):
+            params = []
+        return [params[i] if i < len(params) else f"arg{i}" for i in range(len(self.args))]
 
     def call_kwargs(self):
         """`training=True` for a layer whose `call` takes it: the hand-written backward is the training one."""
@@ -202,18 +230,19 @@ class Subject:
 
     # ------------------------------------------------------------------ ops
     def weight_positions(self):
-        """An op's floating arguments that are not batched (first dimension != the batch): its 'weights'."""
+        """An op's differentiable arguments that are not batched (first dimension != the batch): its 'weights'."""
         if self.kind == "layer":
             return []
         return [
-            i for i, a in enumerate(self.args) if a.is_float and i > 0 and (not a.shape or a.shape[0] != self.batch)
+            i
+            for i, a in enumerate(self.args)
+            if a.differentiable and i > 0 and (not a.shape or a.shape[0] != self.batch)
         ]
 
     def batched_positions(self):
         if self.kind == "layer":
             return list(range(len(self.args)))
-        weights = set(self.weight_positions())
-        return [i for i in range(len(self.args)) if i not in weights]
+        return [i for i, a in enumerate(self.args) if i == 0 or (a.shape and a.shape[0] == self.batch)]
 
     # ------------------------------------------------------------------ both
     def arguments(self, rng, dtype="float64"):
@@ -300,6 +329,18 @@ def _is_factory(obj, kwargs):
         if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.name not in kwargs
     ]
     return not any(p.default is p.empty for p in positional)
+
+
+def _check_arity(op, count, kwargs, label):
+    """An op gets one tensor per input shape: a count that its signature cannot take is a usage error."""
+    try:
+        signature = inspect.signature(op)
+    except (TypeError, ValueError):
+        return
+    try:
+        signature.bind(*range(count), **kwargs)
+    except TypeError as err:
+        raise ConfigError(f"{label} cannot take {count} input(s) with kwargs {sorted(kwargs)}: {err}") from None
 
 
 def _call_user(fn, what):
