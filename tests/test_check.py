@@ -44,7 +44,7 @@ def test_correct_example_passes_every_check_but_the_child_one():
 
 BUGGY = [
     ("transposed_dense.py:TransposedDense", {"gradient", "trains"}, "transposed weight gradient"),
-    ("mean_dense.py:MeanDense", {"gradient", "batch"}, "1/4 of the numbers (1/batch size)"),
+    ("mean_dense.py:MeanDense", {"gradient", "batch"}, "kernel, bias: gradient is 1/4 of the numbers (1/batch size)"),
     ("no_bias_grad_dense.py:NoBiasGradDense", {"gradient"}, "bias: gradient is all zeros"),
     ("captured_dense.py:CapturedDense", {"gradient", "variables"}, "no gradient reaches bias"),
 ]
@@ -110,13 +110,23 @@ OWN = [
 ]
 
 
-@pytest.mark.parametrize(
-    "obj, shape, kwargs", OWN, ids=[f"{o.__name__}-{i}" for i, (o, _, _) in enumerate(OWN)]
-)
+@pytest.mark.parametrize("obj, shape, kwargs", OWN, ids=[f"{o.__name__}-{i}" for i, (o, _, _) in enumerate(OWN)])
 def test_every_manual_layer_and_op_of_tfnets_nn_passes(obj, shape, kwargs):
     report = check(obj, shape, kwargs, only=NO_CHILD)
     assert report.ok, str(report)
     assert report["gradient"].status == "PASS" and report["gradient"].value < 1e-6, str(report)
+
+
+def _dense_factory(units=3):
+    return L.ManualDense(units, activation="tanh")
+
+
+@pytest.mark.parametrize("kind", ["instance", "factory"])
+def test_a_layer_instance_or_factory_is_checked_like_a_class(kind):
+    obj = L.ManualDense(3, activation="tanh") if kind == "instance" else _dense_factory
+    report = check(obj, "4,6", only="forward,gradient,variables")
+    assert report.ok and "(layer)" in report.target, str(report)
+    assert report["variables"].value == 2, str(report)  # kernel and bias, of a layer built with our weights
 
 
 # ------------------------------------------------------------------ the hints and the gradient checker's additions
@@ -125,15 +135,15 @@ def test_hints_name_the_classic_bugs():
     numbers = rng.standard_normal((5, 5))
     other = rng.standard_normal((5, 5))
     names, numeric = ["x", "w"], [other, numbers]
-    assert "transposed" in diagnose("w", numbers.T, numbers, names, numeric, batch=4)
-    assert "transposed" in diagnose("w", numbers[:3].T, numbers[:3], names, numeric, batch=4)
-    assert "1/4" in diagnose("w", numbers / 4, numbers, names, numeric, batch=4)
-    assert "wrong sign" in diagnose("w", -numbers, numbers, names, numeric, batch=4)
-    assert "all zeros" in diagnose("w", 0 * numbers, numbers, names, numeric, batch=4)
-    assert "the one of x" in diagnose("w", other, numbers, names, numeric, batch=4)
+    assert "transposed" in diagnose(numbers.T, numbers, "w", names, numeric, batch=4)
+    assert "transposed" in diagnose(numbers[:3].T, numbers[:3], "w", names, numeric, batch=4)
+    assert "1/4" in diagnose(numbers / 4, numbers, "w", names, numeric, batch=4)
+    assert "wrong sign" in diagnose(-numbers, numbers, "w", names, numeric, batch=4)
+    assert "all zeros" in diagnose(0 * numbers, numbers, "w", names, numeric, batch=4)
+    assert "the one of x" in diagnose(other, numbers, "w", names, numeric, batch=4)
     wrong = numbers.copy()
     wrong[2, 3] += 1.0
-    assert "wrong at [2, 3]" in diagnose("w", wrong, numbers, names, numeric, batch=4)
+    assert "wrong at [2, 3]" in diagnose(wrong, numbers, "w", names, numeric, batch=4)
 
 
 def test_numeric_gradient_reports_kinks_and_worst_entry():

@@ -7,7 +7,7 @@ round-off is ~1e-16 and any error above the bounds below is a wrong backward pas
 import numpy as np
 import tensorflow as tf
 
-from tfnets.check.report import FAIL, PASS, SKIP, CheckResult, norm_error
+from tfnets.check.report import FAIL, PASS, SKIP, CheckResult, join_hints, norm_error
 from tfnets.nn.gradcheck import autodiff_gradient, numeric_gradient, rel_error, worst_entry
 
 EPS = 1e-5  # central differences: truncation ~eps^2 and round-off ~1e-16 / eps, both ~1e-10 of the gradient
@@ -55,13 +55,13 @@ def gradient_check(subject, context):
         if error > worst[0] or not worst[1]:
             worst = (error, f"{name}{list(where) if where else ''}")
         if error > GRADIENT_BOUND:
-            hints.append(diagnose(name, a, n, names, numeric, subject.batch))
+            hints.append((name, diagnose(a, n, name, names, numeric, subject.batch)))
     note = f"worst: {worst[1]}" + (f"; inputs redrawn {attempt} time(s) to avoid kinks" if attempt else "")
     if kinks:
         note += f"; {len(kinks)} entries still at a kink"
     details = {"errors": errors, "worst": worst[1], "eps": EPS}
     if hints:
-        return CheckResult("gradient", FAIL, worst[0], GRADIENT_BOUND, "; ".join(hints), details)
+        return CheckResult("gradient", FAIL, worst[0], GRADIENT_BOUND, join_hints(hints), details)
     return CheckResult("gradient", PASS, worst[0], GRADIENT_BOUND, note, details)
 
 
@@ -88,32 +88,33 @@ def _close(x, y, tol=1e-3):
     return abs(x - y) <= tol * abs(y)
 
 
-def diagnose(name, a, n, names, numeric, batch):
-    """A one-line hint for a wrong gradient, naming the classic bug when the pattern matches."""
+def diagnose(a, n, name, names, numeric, batch):
+    """A one-line hint for `name`'s wrong gradient `a` (the numbers: `n`), naming the classic bug when the pattern
+    matches; `names`/`numeric`: every argument's numbers, to spot a gradient returned for the wrong one."""
     a = np.asarray(a, np.float64)
     if a.shape != n.shape:
         if a.shape == n.shape[::-1]:
-            return f"{name}: its gradient has shape {a.shape}, the weight {n.shape}: transposed weight gradient?"
-        return f"{name}: its gradient has shape {a.shape}, the weight {n.shape}"
+            return f"its gradient has shape {a.shape}, the weight {n.shape}: transposed weight gradient?"
+        return f"its gradient has shape {a.shape}, the weight {n.shape}"
     if not np.any(a) and np.any(n):
-        return f"{name}: gradient is all zeros where the numbers are not: the backward returns None or zeros for it (forgot its gradient?)"
+        return "gradient is all zeros where the numbers are not: the backward returns None or zeros for it (forgot its gradient?)"
     if a.ndim == 2 and a.shape[0] == a.shape[1] > 1 and rel_error(a, n.T) < 1e-4:
-        return f"{name}: gradient equals the transpose of the numbers: transposed weight gradient"
+        return "gradient equals the transpose of the numbers: transposed weight gradient"
     for other, other_n in zip(names, numeric):
         if other != name and other_n is not None and other_n.shape == a.shape and np.any(other_n):
             if rel_error(a, other_n, max(1e-12, SCALE_FLOOR * np.max(np.abs(other_n)))) < 1e-4:
-                return f"{name}: gradient equals the one of {other}: returned for the wrong argument (order of the backward's outputs?)"
+                return f"gradient equals the one of {other}: returned for the wrong argument (order of the backward's outputs?)"
     s, residual = _scale(a, n)
     if s is not None and residual < 1e-3:
         if batch > 1 and _close(s, 1 / batch):
-            return f"{name}: gradient is 1/{batch} of the numbers (1/batch size): averaging over the batch where the loss sums?"
+            return f"gradient is 1/{batch} of the numbers (1/batch size): averaging over the batch where the loss sums?"
         if batch > 1 and _close(s, batch):
-            return f"{name}: gradient is {batch}x the numbers (the batch size): summing where the forward averages?"
+            return f"gradient is {batch}x the numbers (the batch size): summing where the forward averages?"
         if _close(s, -1.0):
-            return f"{name}: gradient has the wrong sign"
-        return f"{name}: gradient is {s:.3g}x the numbers: a constant factor is wrong"
+            return "gradient has the wrong sign"
+        return f"gradient is {s:.3g}x the numbers: a constant factor is wrong"
     error, where = _compare(a, n)
-    return f"{name}: wrong at {list(where)} (got {a[where]:.4g}, numbers say {n[where]:.4g})"
+    return f"wrong at {list(where)} (got {a[where]:.4g}, numbers say {n[where]:.4g})"
 
 
 def variables_check(subject, context):
@@ -212,11 +213,11 @@ def batch_check(subject, context):
             per_example = np.sum([p[k] for p in parts], axis=0)
         errors[name] = norm_error(whole[k], per_example)
         if errors[name] > BATCH_BOUND:
-            hints.append(_batch_hint(name, whole[k], per_example, subject.batch, k in batched))
+            hints.append((name, _batch_hint(whole[k], per_example, subject.batch, k in batched)))
     worst = max(errors.values(), default=0.0)
     details = {"errors": errors}
     if hints:
-        return CheckResult("batch", FAIL, worst, BATCH_BOUND, "; ".join(hints), details)
+        return CheckResult("batch", FAIL, worst, BATCH_BOUND, join_hints(hints), details)
     return CheckResult("batch", PASS, worst, BATCH_BOUND, "batch gradient = sum of per-example ones", details)
 
 
@@ -224,11 +225,11 @@ def _example(values, batched, i):
     return [v[i : i + 1] if k in batched else v for k, v in enumerate(values)]
 
 
-def _batch_hint(name, whole, per_example, batch, is_input):
+def _batch_hint(whole, per_example, batch, is_input):
     s, residual = _scale(np.asarray(whole, np.float64), np.asarray(per_example, np.float64))
     what = "its gradient per example" if is_input else "its batch gradient vs the sum of per-example ones"
     if s is not None and residual < 1e-3 and _close(s, 1 / batch):
-        return f"{name}: {what} is 1/{batch}: the backward averages over the batch (mean) where the loss sums"
+        return f"{what} is 1/{batch}: the backward averages over the batch (mean) where the loss sums"
     if s is not None and residual < 1e-3:
-        return f"{name}: {what} differs by a factor {s:.3g} (a batch-size-dependent scale)"
-    return f"{name}: {what} differs (broadcasting over the batch axis?)"
+        return f"{what} differs by a factor {s:.3g} (a batch-size-dependent scale)"
+    return f"{what} differs (broadcasting over the batch axis?)"

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from tfnets.check.report import FAIL, PASS, SKIP, CheckResult, error_line, norm_error
+from tfnets.check.report import FAIL, PASS, SKIP, CheckResult, error_line, norm_error, with_shape_hint
 
 SERIAL_BOUND = 1e-6  # normwise relative difference of the outputs; a reload must give the same numbers
 TRAIN_STEPS = 40
@@ -142,7 +142,7 @@ def trains_check(subject, context):
                 return CheckResult("trains", FAIL, hint="no weight gets a gradient")
             optimizer.apply_gradients(pairs)
     except Exception as err:
-        return CheckResult("trains", FAIL, hint=f"a training step failed: {error_line(err)}")
+        return CheckResult("trains", FAIL, hint=with_shape_hint(f"a training step failed: {error_line(err)}"))
     final = float(tf.reduce_mean(tf.square(tf.cast(predict(), tf.float32) - tf.cast(target, tf.float32))))
     if losses[0] == 0:
         return CheckResult("trains", SKIP, hint="the teacher's outputs equal the student's: nothing to fit")

@@ -13,7 +13,7 @@ import os
 import subprocess
 import sys
 
-from tfnets.check.report import FAIL, PASS, SKIP, CheckResult, error_line
+from tfnets.check.report import FAIL, PASS, SKIP, CheckResult, error_line, with_shape_hint
 
 REPLICA_BOUND = 1e-5  # normwise relative difference of the updated weights; float32 round-off of a split sum
 LEARNING_RATE = 0.1
@@ -83,7 +83,7 @@ def replicas_check(subject, context):
     if "skip" in result:
         return CheckResult("replicas", SKIP, hint=result["skip"])
     if "error" in result:
-        return CheckResult("replicas", FAIL, hint=f"{result['stage']}: {result['error']}")
+        return CheckResult("replicas", FAIL, hint=with_shape_hint(f"{result['stage']}: {result['error']}"))
     errors = result["errors"]
     worst = max(errors.values(), default=0.0)
     bad = [name for name, error in errors.items() if error > REPLICA_BOUND]

@@ -111,8 +111,8 @@ def _fmt(value):
 
 
 def _json_number(value):
-    if value is None:
-        return None
+    if value is None or isinstance(value, int):
+        return value
     value = float(value)
     return value if math.isfinite(value) else str(value)
 
@@ -122,7 +122,7 @@ def _jsonable(value):
         return {str(k): _jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_jsonable(v) for v in value]
-    if isinstance(value, float):
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
         return _json_number(value)
     if hasattr(value, "item"):
         return _jsonable(value.item())
@@ -132,7 +132,7 @@ def _jsonable(value):
 def error_line(err, limit=160):
     """`Type: first line of the message`, cut to `limit` characters: a hint stays one line. Keras's wrapper line
     ("Exception encountered when calling ...") and its terminal colour codes are left out."""
-    text = re.sub(r"\x1b\[[0-9;]*m", "", str(err))
+    text = re.sub(r"\x1b\[[0-9;]*m|\{\{function_node [^}]*\}\}\s*", "", str(err))
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     lines = [line for line in lines if not line.startswith("Exception encountered when calling")] or lines
     text = f"{type(err).__name__}: {lines[0] if lines else ''}".rstrip(": ")
@@ -145,3 +145,19 @@ def norm_error(a, b):
     if a.shape != b.shape:
         return float("inf")
     return float(np.linalg.norm(a - b)) / max(float(np.linalg.norm(b)), 1e-300)
+
+
+def join_hints(pairs):
+    """[(name, hint), ...] -> one line; names that share a hint share its text ("kernel, bias: ...")."""
+    grouped = {}
+    for name, hint in pairs:
+        grouped.setdefault(hint, []).append(name)
+    return "; ".join(f"{', '.join(names)}: {hint}" for hint, names in grouped.items())
+
+
+def with_shape_hint(text):
+    """An update that fails on shapes is almost always a gradient shaped unlike its weight: say so."""
+    shapes = ("Incompatible shapes", "Cannot update variable with shape", "shape mismatch")
+    if any(word in text for word in shapes):
+        return text + " (a gradient shaped unlike its weight: see check 2)"
+    return text
