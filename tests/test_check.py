@@ -6,6 +6,8 @@ example and for the layer that averages where it should sum (marked slow); elsew
 """
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +38,7 @@ def _statuses(report):
 
 
 # ------------------------------------------------------------------ the examples of docs/check.md
+@pytest.mark.bf16  # check 6 computes in bfloat16
 def test_correct_example_passes_every_check_but_the_child_one():
     report = check(_example("good_dense.py:GoodDense"), **DENSE, only=NO_CHILD)
     assert report.ok, str(report)
@@ -50,6 +53,7 @@ BUGGY = [
 ]
 
 
+@pytest.mark.bf16
 @pytest.mark.parametrize("name, failing, hint", BUGGY, ids=[b[0].split(":")[1] for b in BUGGY])
 def test_buggy_example_fails_exactly_its_checks_with_the_hint(name, failing, hint):
     report = check(_example(name), **DENSE, only=NO_CHILD)
@@ -110,6 +114,7 @@ OWN = [
 ]
 
 
+@pytest.mark.bf16
 @pytest.mark.parametrize("obj, shape, kwargs", OWN, ids=[f"{o.__name__}-{i}" for i, (o, _, _) in enumerate(OWN)])
 def test_every_manual_layer_and_op_of_tfnets_nn_passes(obj, shape, kwargs):
     report = check(obj, shape, kwargs, only=NO_CHILD)
@@ -179,7 +184,21 @@ def test_command_exit_codes_and_output(capsys):
     assert main([bad, "--kwargs", '{"units": 8}', "--only", "2", "--format", "json"]) == 1
     data = json.loads(capsys.readouterr().out)
     assert data["checks"][0]["check"] == "gradient" and data["checks"][0]["status"] == "FAIL"
-    assert main(["tfnets.nn.ops:affine", "--input-shape", "4,6", "--input-shape", "6,3", "--input-shape", "3"]) == 0
+    op = ["tfnets.nn.ops:affine", "--input-shape", "4,6", "--input-shape", "6,3", "--input-shape", "3"]
+    assert main([*op, "--only", "gradient,batch"]) == 0
+    assert "4 batch consistency      PASS" in capsys.readouterr().out
+
+
+def test_help_and_bad_usage_import_no_tensorflow():
+    code = (
+        "import sys\nfrom tfnets.check.__main__ import main\n"
+        "for argv in (['--help'], ['x:y', '--only', 'speed']):\n"
+        "    try:\n        print('exit', main(argv))\n    except SystemExit as exit:\n        print('exit', exit.code)\n"
+        "print('loaded:', sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert "exit 0" in proc.stdout and "exit 2" in proc.stdout and "loaded: []" in proc.stdout, proc
+    assert proc.stderr.strip() == "error: unknown check 'speed'; choose from " + ", ".join(NAMES) + " (or 1-9)"
 
 
 @pytest.mark.parametrize(

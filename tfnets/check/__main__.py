@@ -30,7 +30,8 @@ def build_parser():
         "--input-shape",
         action="append",
         metavar="SHAPE",
-        help="input shape, e.g. 4,16; repeat once per argument of an op; SHAPE:intK for int ids in [0, K) (default 4,16)",
+        help="input shape, e.g. 4,16 (the default); once per argument of an op; SHAPE:intK for int ids in [0, K), "
+        "SHAPE:pos for positive floats, :const added for an argument the op does not differentiate",
     )
     parser.add_argument(
         "--kwargs", default="{}", help="JSON keyword arguments of the layer or op, e.g. '{\"units\": 8}'"

@@ -88,10 +88,13 @@ def replicas_check(subject, context):
     worst = max(errors.values(), default=0.0)
     bad = [name for name, error in errors.items() if error > REPLICA_BOUND]
     if bad:
-        hint = (
-            f"{', '.join(bad)} after one step differ from one device's: a gradient that averages over the "
-            "(per-replica) batch, or batch statistics per replica"
+        cause = (
+            "the output depends on the whole batch (check 4) and each replica sees only its half: synchronise "
+            "the batch statistics across replicas"
+            if context.get("batch_dependent")
+            else "a gradient that averages over the (per-replica) batch where the loss sums?"
         )
+        hint = f"{', '.join(bad)} after one step differ from one device's: {cause}"
         return CheckResult("replicas", FAIL, worst, REPLICA_BOUND, hint, {"errors": errors})
     return CheckResult(
         "replicas", PASS, worst, REPLICA_BOUND, "2 replicas = 1 device after one SGD step", {"errors": errors}

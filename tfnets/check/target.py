@@ -12,6 +12,7 @@ arguments play the part of weights (e.g. `affine(x, w, b)`: x is the batch, w an
 """
 
 import dataclasses
+import hashlib
 import importlib
 import importlib.util
 import inspect
@@ -119,7 +120,9 @@ def load_object(spec):
 
 
 def _import_file(path):
-    name = "tfnets_check_user_" + re.sub(r"\W", "_", path.resolve().stem)
+    digest = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:8]  # two files with one name stay apart
+    stem = re.sub(r"\W", "_", path.stem)
+    name = f"tfnets_check_user_{stem}_{digest}"
     if name in sys.modules:
         return sys.modules[name]
     spec = importlib.util.spec_from_file_location(name, path)
@@ -166,7 +169,7 @@ class Subject:
             _check_arity(obj, len(self.args), self.kwargs, self.label)
         if self.locator is not None:
             self.locator = {**self.locator, "kwargs": self.kwargs}
-        self._reference = None
+        self._reference, self._given = None, obj
         self.training = training
         self.batch = self.args[0].shape[0]
 
@@ -179,6 +182,11 @@ class Subject:
             keras.utils.set_random_seed(self.seed)
             layer = self._make(None)
             self._build(layer)
+            if isinstance(self._given, keras.layers.Layer) and self._given.built:
+                try:  # a built instance brings its own weights
+                    layer.set_weights(self._given.get_weights())
+                except ValueError:  # built for another shape: keep the seeded ones
+                    pass
             self._reference = layer
             if self.training is None:
                 self.training = "training" in inspect.signature(layer.call).parameters
@@ -222,8 +230,10 @@ class Subject:
 
     def call_kwargs(self):
         """`training=True` for a layer whose `call` takes it: the hand-written backward is the training one."""
-        self._reference_layer() if self.kind == "layer" else None
-        return {"training": True} if self.kind == "layer" and self.training else {}
+        if self.kind != "layer":
+            return {}
+        self._reference_layer()  # decides `training` from its `call`'s signature
+        return {"training": True} if self.training else {}
 
     def layer_inputs(self, values):
         return values[0] if len(values) == 1 else list(values)
