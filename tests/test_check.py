@@ -20,7 +20,6 @@ from tfnets.check.target import load_object, parse_arg
 from tfnets.errors import ConfigError
 from tfnets.nn import layers as L
 from tfnets.nn import ops
-from tfnets.nn.gradcheck import numeric_gradient, worst_entry
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples" / "check"
@@ -134,7 +133,7 @@ def test_a_layer_instance_or_factory_is_checked_like_a_class(kind):
     assert report["variables"].value == 2, str(report)  # kernel and bias, of a layer built with our weights
 
 
-# ------------------------------------------------------------------ the hints and the gradient checker's additions
+# ------------------------------------------------------------------ the hints and the input specs
 def test_hints_name_the_classic_bugs():
     rng = np.random.default_rng(0)
     numbers = rng.standard_normal((5, 5))
@@ -149,16 +148,6 @@ def test_hints_name_the_classic_bugs():
     wrong = numbers.copy()
     wrong[2, 3] += 1.0
     assert "wrong at [2, 3]" in diagnose(wrong, numbers, "w", names, numeric, batch=4)
-
-
-def test_numeric_gradient_reports_kinks_and_worst_entry():
-    relu = lambda x: ops.relu(x)  # noqa: E731
-    x = np.array([[-1.0, 0.0, 2.0]])
-    kinks = []
-    numeric_gradient(relu, [x], eps=1e-5, kinks=kinks)
-    assert [(position, tuple(map(int, index))) for position, index in kinks] == [(0, (0, 1))]
-    error, index = worst_entry(np.array([[1.0, 2.0], [3.0, 5.0]]), np.array([[1.0, 2.0], [3.0, 4.0]]))
-    assert index == (1, 1) and error == pytest.approx(1 / 9)
 
 
 def test_input_specs():
