@@ -11,6 +11,7 @@ from tfnets.nn.gradcheck import (
     max_errors,
     numeric_gradient,
     rel_error,
+    worst_entry,
 )
 
 
@@ -88,3 +89,23 @@ def test_four_point_stencil_is_more_accurate_for_small_gradients():
     assert rel_error(four_point, exact) < rel_error(two_point, exact)
     with pytest.raises(ValueError, match="stencil"):
         numeric_gradient(f, [x], stencil=3)
+
+
+def test_kinks_are_reported_where_one_sided_slopes_disagree():
+    # ReLU at exactly 0: slopes 0 and 1 on either side, so the central difference (0.5) is neither; the other
+    # entries are smooth. The whole-input scale keeps smooth curvature (h * f'') far below the 1e-3 threshold.
+    kinks = []
+    numeric_gradient(lambda x: tf.nn.relu(x) + x**3, [np.array([[-1.0, 0.0, 2.0]])], eps=1e-5, kinks=kinks)
+    assert [(position, tuple(map(int, index))) for position, index in kinks] == [(0, (0, 1))]
+    with pytest.raises(ValueError):
+        numeric_gradient(tf.nn.relu, [np.zeros(2)], stencil=4, kinks=[])
+
+
+def test_worst_entry_and_a_scale_floor():
+    error, index = worst_entry(np.array([[1.0, 2.0], [3.0, 5.0]]), np.array([[1.0, 2.0], [3.0, 4.0]]))
+    assert index == (1, 1) and error == pytest.approx(1 / 9)
+    # A 1e-9 entry off by 100 % next to entries of size 1: counted fully with the default floor, not with a floor
+    # at 1e-6 of the largest entry.
+    a, b = np.array([1.0, 1e-9]), np.array([1.0, 2e-9])
+    assert rel_error(a, b) == pytest.approx(1 / 3)
+    assert rel_error(a, b, floor=1e-6) == pytest.approx(1e-3)  # |1e-9 - 2e-9| / 1e-6

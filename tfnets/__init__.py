@@ -10,6 +10,8 @@ nothing heavy):
     experiment/        the framework every app uses: `Experiment`, command line, run folders with resumable training,
                        callbacks, sweeps on KerasTuner (also distributed: `python -m tfnets.experiment.launch`),
                        tf.distribute strategies, export, reports, plots, folder locks, quiet TensorFlow
+    check/             `python -m tfnets.check`: checks a user's own hand-written layer or op (on nn's gradcheck;
+                       uses only experiment's quiet TensorFlow)
 The apps (`apps/`) sit on top; the benchmark (`benchmarks/`) beside them.
 
 `tfnets.load_model("saved_models/notmnist_mlp")` loads an exported `model.keras` built from our layers.

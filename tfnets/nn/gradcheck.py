@@ -17,14 +17,32 @@ import tensorflow as tf
 REL_ERROR_FLOOR = 1e-12
 
 
-def rel_error(a, b):
-    """max_i |a_i - b_i| / max(1e-12, |a_i| + |b_i|)  (CS231n elementwise relative error)."""
+def rel_errors(a, b, floor=REL_ERROR_FLOOR):
+    """|a_i - b_i| / max(floor, |a_i| + |b_i|) elementwise, an array shaped like `a`.
+
+    `floor` keeps entries that are zero up to round-off in both from counting as 100 % wrong; a caller that
+    knows the gradient's scale can raise it (e.g. 1e-6 of the largest entry) so that tiny entries are judged by
+    their absolute error instead.
+    """
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     if a.shape != b.shape:
         raise ValueError(f"rel_error: shapes differ {a.shape} vs {b.shape}")
-    if a.size == 0:
-        return 0.0
-    return float(np.max(np.abs(a - b) / np.maximum(REL_ERROR_FLOOR, np.abs(a) + np.abs(b))))
+    return np.abs(a - b) / np.maximum(floor, np.abs(a) + np.abs(b))
+
+
+def rel_error(a, b, floor=REL_ERROR_FLOOR):
+    """max_i |a_i - b_i| / max(1e-12, |a_i| + |b_i|)  (CS231n elementwise relative error)."""
+    errors = rel_errors(a, b, floor)
+    return float(np.max(errors)) if errors.size else 0.0
+
+
+def worst_entry(a, b, floor=REL_ERROR_FLOOR):
+    """(max relative error, the index of the entry where it occurs as a tuple); `()` for an empty array."""
+    errors = rel_errors(a, b, floor)
+    if not errors.size:
+        return 0.0, ()
+    index = np.unravel_index(int(np.argmax(errors)), errors.shape)
+    return float(errors[index]), tuple(int(i) for i in index)
 
 
 def _is_differentiable(value):
@@ -48,7 +66,7 @@ def _scalarize(f, upstream):
     return scalar_f
 
 
-def numeric_gradient(f, inputs, eps=1e-6, upstream=None, stencil=2):
+def numeric_gradient(f, inputs, eps=1e-6, upstream=None, stencil=2, kinks=None):
     """Central-difference gradients of sum(f(*inputs) * upstream) in float64.
 
     Each output element is differenced before the sum, so a large output element (e.g. an L2 term returned
@@ -62,6 +80,10 @@ def numeric_gradient(f, inputs, eps=1e-6, upstream=None, stencil=2):
         (e.g. 1e-3) and so ~100x less round-off: use it when gradients have tiny elements, whose
         elementwise relative error the 2-point formula's ~1e-10 absolute noise would dominate.
         Inputs must then stay differentiable within +-2h (e.g. ReLU pre-activations away from 0).
+    kinks: None, or a list that receives `(input index, entry index)` for every entry whose one-sided
+        differences (f(x+h) - f(x)) / h and (f(x) - f(x-h)) / h disagree by more than 1e-3 of the larger
+        gradient: the function has a kink (ReLU at 0, a max tie) within +-h there, and the central difference
+        is an average of two slopes (stencil 2 only; costs one more evaluation per input).
     """
     if stencil not in (2, 4):
         raise ValueError(f"stencil must be 2 or 4; got {stencil}")
@@ -72,12 +94,16 @@ def numeric_gradient(f, inputs, eps=1e-6, upstream=None, stencil=2):
         out = np.asarray(f(*[tf.constant(v) for v in inputs]), np.float64)
         return out if upstream is None else out * np.asarray(upstream, np.float64)
 
+    if kinks is not None and stencil != 2:
+        raise ValueError("kink detection needs stencil=2")
     grads = []
-    for value in inputs:
+    for position, value in enumerate(inputs):
         if not _is_differentiable(value):
             grads.append(None)
             continue
         grad = np.zeros_like(value)
+        gaps = np.zeros_like(value).reshape(-1)
+        centre = evaluate() if kinks is not None else None
         flat_value, flat_grad = value.reshape(-1), grad.reshape(-1)  # views into the arrays
         for i in range(flat_value.size):
             original = flat_value[i]
@@ -87,11 +113,17 @@ def numeric_gradient(f, inputs, eps=1e-6, upstream=None, stencil=2):
                 return evaluate()
 
             if stencil == 2:
-                flat_grad[i] = np.sum(shifted(eps) - shifted(-eps)) / (2 * eps)
+                up, down = shifted(eps), shifted(-eps)
+                flat_grad[i] = np.sum(up - down) / (2 * eps)
+                if centre is not None:
+                    gaps[i] = abs(np.sum((up - centre) - (centre - down))) / eps
             else:
                 near, far = shifted(eps) - shifted(-eps), shifted(2 * eps) - shifted(-2 * eps)
                 flat_grad[i] = np.sum(8 * near - far) / (12 * eps)
             flat_value[i] = original
+        if centre is not None:
+            scale = max(float(np.max(np.abs(flat_grad), initial=0.0)), 1e-12)
+            kinks.extend((position, np.unravel_index(i, value.shape)) for i in np.flatnonzero(gaps > 1e-3 * scale))
         grads.append(grad)
     return grads
 
