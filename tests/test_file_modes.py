@@ -1,6 +1,7 @@
 """Files and folders tfnets writes get the mode the user's umask gives an ordinary `open()` / `mkdir()`, atomic
 writes included (their temporaries come from `tempfile`, which makes them private whatever the umask)."""
 
+import dataclasses
 import os
 import stat
 import types
@@ -11,6 +12,7 @@ import pytest
 
 from tfnets import atomic
 from tfnets.experiment import Experiment
+from tfnets.experiment.config import CommonConfig, batch_size_option
 
 
 def _modes(root):
@@ -32,27 +34,24 @@ def umask(request):
         os.umask(previous)
 
 
+@dataclasses.dataclass(frozen=True)
+class ModesConfig(CommonConfig):
+    APP = "modes"
+    batch_size: int = batch_size_option(16)
+
+
 def _train_and_export(tmp_path):
     """A tiny run through `Experiment` (config, checkpoint, history, metrics, curves, report) and its export."""
-    args = types.SimpleNamespace(
-        app="modes",
-        seed=0,
-        jit=False,
-        out=str(tmp_path / "runs"),
-        run_id="r",
-        export_dir=str(tmp_path / "export"),
-        epochs=1,
-        batch_size=16,
-    )
-    exp = Experiment(args, "modes", lambda a: {"seed": a.seed, "epochs": a.epochs})
-    rng = np.random.default_rng(0)
-    x, y = rng.normal(size=(48, 4)).astype("float32"), rng.integers(0, 2, 48)
-    data = types.SimpleNamespace(x_train=x[:32], y_train=y[:32], x_valid=x[32:], y_valid=y[32:])
-    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
-    model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    exp.train(model, data)
-    exp.report.add("Done")
-    exp.export(model, class_names=["a", "b"], input_shape=[4])
+    config = ModesConfig(out=str(tmp_path / "runs"), run_id="r", export_dir=str(tmp_path / "export"), epochs=1)
+    with Experiment(config, "modes") as exp:
+        rng = np.random.default_rng(0)
+        x, y = rng.normal(size=(48, 4)).astype("float32"), rng.integers(0, 2, 48)
+        data = types.SimpleNamespace(x_train=x[:32], y_train=y[:32], x_valid=x[32:], y_valid=y[32:])
+        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+        model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        exp.train(model, data)
+        exp.report.add("Done")
+        exp.export(model, class_names=["a", "b"], input_shape=[4])
     return exp.run.path, tmp_path / "export"
 
 

@@ -13,7 +13,7 @@ import pytest
 from tfnets.experiment.quiet import is_hidden
 
 ROOT = Path(__file__).resolve().parents[1]
-APPS = sorted(p.stem for p in (ROOT / "apps").glob("*.py") if p.stem != "__init__")
+APPS = sorted(p.stem for p in (ROOT / "apps").glob("*.py") if not p.stem.startswith("_"))  # apps and tools, no helpers
 HEAVY = ("tensorflow", "keras", "keras_tuner", "matplotlib")
 TF_LOG_LINE = re.compile(r"^[IWE]\d{4} |absl::InitializeLog|NodeDef|cuInit", re.MULTILINE)
 

@@ -1,5 +1,6 @@
 """The run framework: history/metrics/curves on disk, deterministic resume, NaN guard, atomic writes."""
 
+import dataclasses
 import json
 import types
 
@@ -10,6 +11,7 @@ import pytest
 from tfnets import atomic
 from tfnets.errors import ConfigError, TrainingDiverged
 from tfnets.experiment import Experiment, determinism
+from tfnets.experiment.config import CommonConfig, batch_size_option
 from tfnets.experiment.datasets import epoch_dataset
 from tfnets.experiment.runs import Run, best_epoch
 
@@ -273,27 +275,24 @@ def test_atomic_write_leaves_old_file_on_failure(tmp_path):
 
 
 def test_experiment_trains_writes_metrics_and_exports(tmp_path):
-    args = types.SimpleNamespace(
-        app="demo",
-        seed=1,
-        jit=False,
-        out=str(tmp_path / "runs"),
-        run_id=None,
-        export_dir=str(tmp_path / "model"),
-        epochs=2,
-        batch_size=16,
-    )
-    exp = Experiment(args, "demo", lambda a: {"seed": a.seed, "epochs": a.epochs, "batch_size": a.batch_size})
+    config = DemoConfig(seed=1, out=str(tmp_path / "runs"), export_dir=str(tmp_path / "model"), epochs=2)
     x, y = _data()
     data = types.SimpleNamespace(
         x_train=x[:64], y_train=y[:64], x_valid=x[64:80], y_valid=y[64:80], x_test=x[80:], y_test=y[80:]
     )
-    result = exp.train(_model(), data)
+    with Experiment(config, "demo") as exp:
+        result = exp.train(_model(), data)
     metrics = json.loads((exp.run.path / "metrics.json").read_text())
     assert metrics["epochs"] == 2 and set(metrics["best"]) >= {"epoch", "valid_loss", "test_accuracy"}
     assert 0.0 <= metrics["final"]["test_accuracy"] <= 1.0
     assert (exp.run.path / "curves.png").stat().st_size > 1000
     assert result.final == metrics["final"]
+
+
+@dataclasses.dataclass(frozen=True)
+class DemoConfig(CommonConfig):
+    APP = "demo"
+    batch_size: int = batch_size_option(16)
 
 
 def test_jit_turns_op_determinism_off_and_back():
