@@ -128,10 +128,11 @@ def read_npy(path):
 def read_npz(path, keys=None):
     """A `.npz` file -> {name: array} for `keys` (all members, in stored order, when None).
 
+    Each array is checked as the module docstring says, and together they may declare at most `MAX_ARRAY_BYTES`.
     A missing key raises the same `DataError` as `tfnets.data.checks.require_keys`.
     """
     try:
-        with zipfile.ZipFile(path) as archive:
+        with open_regular(path, 2 * MAX_ARRAY_BYTES, "npz file") as (stream, _), zipfile.ZipFile(stream) as archive:
             members = {info.filename.removesuffix(".npy"): info for info in archive.infolist()}
             names = list(members) if keys is None else list(keys)
             missing = [key for key in names if key not in members]
@@ -139,14 +140,15 @@ def read_npz(path, keys=None):
                 raise DataError(
                     f"{path}: missing key(s) {missing} (found {sorted(members)}); not the expected file layout"
                 )
+            total = sum(members[key].file_size for key in names)
+            if total > MAX_ARRAY_BYTES + 65536 * len(names):
+                raise DataError(f"{path}: its arrays inflate to {total} bytes, over the limit of {MAX_ARRAY_BYTES}")
             arrays = {}
             for key in names:
-                with archive.open(members[key]) as stream:
-                    arrays[key] = _read_npy_stream(stream, members[key].file_size, f"{path}:{key}")
+                with archive.open(members[key]) as member:
+                    arrays[key] = _read_npy_stream(member, members[key].file_size, f"{path}:{key}")
             return arrays
-    except FileNotFoundError:
-        raise
-    except DataError:
+    except (FileNotFoundError, IsADirectoryError, DataError):
         raise
     except ZIP_ERRORS as err:
         raise corrupt_file_error(path, err, "npz file") from err
