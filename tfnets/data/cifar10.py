@@ -12,6 +12,7 @@ and that mean is returned in `Splits.extras["mean_image"]`.
 """
 
 import pickle
+import struct
 import tarfile
 import zlib
 from pathlib import Path
@@ -53,6 +54,7 @@ UNPICKLE_ERRORS = (
     IndexError,
     KeyError,
     OverflowError,
+    struct.error,
     zlib.error,
 )
 DEFAULT_CLASS_NAMES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
