@@ -78,10 +78,11 @@ def mutated(draw, seed, max_ops=4):
 
 
 class Seeds(dict):
-    """The seed files {name: bytes}, shown by name only when hypothesis prints a failing case."""
+    """The seeds {name: bytes or array}, shown by name and size only when hypothesis prints a failing case."""
 
     def __repr__(self):
-        return f"Seeds({', '.join(f'{k}: {len(v)} bytes' for k, v in self.items())})"
+        sizes = ", ".join(f"{name}: {memoryview(value).nbytes} bytes" for name, value in self.items())
+        return f"Seeds({sizes})"
 
 
 def listing(folder):

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from tests.conftest import require_file
-from tests.fuzzing import check_reader, mutated
+from tests.fuzzing import Seeds, check_reader, mutated
 from tfnets.data import load_fashion_mnist, load_mnist
 from tfnets.data.arrays import MAX_ARRAY_BYTES, read_npz
 from tfnets.data.mnist import IDX_FILES, IDX_IMAGES_MAGIC, IDX_LABELS_MAGIC, read_idx
@@ -31,7 +31,7 @@ from tfnets.errors import DataError
 def arrays(data_dir):
     real = read_npz(require_file(data_dir, "mnist.npz"))
     sizes = {"x_train": 8, "y_train": 8, "x_test": 4, "y_test": 4}
-    return {key: real[key][:n] for key, n in sizes.items()}
+    return Seeds({key: real[key][:n] for key, n in sizes.items()})
 
 
 def npz_bytes(arrays, compressed=False):

@@ -17,6 +17,7 @@ import lzma
 import math
 import os
 import stat
+import tokenize
 import zipfile
 import zlib
 
@@ -29,6 +30,7 @@ from tfnets.errors import DataError
 # leaves room for float64 copies of every dataset and still fits the smallest machine the project runs on.
 MAX_ARRAY_BYTES = 1 << 30
 NUMERIC_KINDS = "biuf"
+DEFLATE_MAX_RATIO = 1032  # the most deflate can expand: 258-byte matches, 2 bits each at best
 # What opening or inflating a zip member raises on a damaged or crafted archive (RuntimeError: encrypted
 # members; NotImplementedError: a compression method Python lacks).
 ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, lzma.LZMAError, EOFError, OSError, ValueError)
@@ -67,6 +69,19 @@ def read_regular_file(path, max_bytes, what="file"):
     if len(data) > max_bytes:  # grew while being read
         raise DataError(f"{path}: more than the {max_bytes} bytes a {what} may have")
     return data
+
+
+def read_at_most(stream, limit, chunk=1 << 20):
+    """Up to `limit` bytes of `stream`, read a chunk at a time: memory follows the bytes that are really there,
+    not `limit` (one `read(limit)` allocates all of it first, whatever the stream then holds)."""
+    parts, size = [], 0
+    while size < limit:
+        part = stream.read(min(chunk, limit - size))
+        if not part:
+            break
+        parts.append(part)
+        size += len(part)
+    return b"".join(parts)
 
 
 def _read_exactly(stream, buffer):
@@ -114,7 +129,8 @@ def _read_npy_stream(stream, size, where):
             raise DataError(f"{where}: ends before its {declared} data bytes; it is truncated: replace it")
     except DataError:
         raise
-    except (*ZIP_ERRORS, SyntaxError, TypeError, KeyError) as err:
+    except (*ZIP_ERRORS, SyntaxError, TypeError, KeyError, tokenize.TokenError) as err:
+        # NumPy parses the header with ast.literal_eval (SyntaxError) after a tokenize pass (TokenError)
         raise corrupt_file_error(where, err, ".npy array") from err
     return buffer.view(dtype).reshape(shape, order="F" if fortran else "C")
 
@@ -123,6 +139,21 @@ def read_npy(path):
     """A `.npy` file -> its array (plain numbers only, at most `MAX_ARRAY_BYTES`)."""
     with open_regular(path, MAX_ARRAY_BYTES + 65536, ".npy array") as (stream, size):  # + the largest header
         return _read_npy_stream(stream, size, path)
+
+
+def _check_member(info, where):
+    """Refuse a zip member whose recorded size could not come from its compressed bytes (deflate inflates at
+    most 1032:1), or that uses a compression method NumPy never writes (bzip2 and LZMA ratios are unbounded)."""
+    if info.compress_type == zipfile.ZIP_STORED:
+        possible = info.compress_size
+    elif info.compress_type == zipfile.ZIP_DEFLATED:
+        possible = DEFLATE_MAX_RATIO * info.compress_size + 1024
+    else:
+        raise DataError(f"{where}: compression method {info.compress_type} is not one NumPy writes (stored, deflate)")
+    if info.file_size > possible:
+        raise DataError(
+            f"{where}: the zip records {info.file_size} bytes for {info.compress_size} compressed ones; corrupt"
+        )
 
 
 def read_npz(path, keys=None):
@@ -140,6 +171,8 @@ def read_npz(path, keys=None):
                 raise DataError(
                     f"{path}: missing key(s) {missing} (found {sorted(members)}); not the expected file layout"
                 )
+            for key in names:
+                _check_member(members[key], f"{path}:{key}")
             total = sum(members[key].file_size for key in names)
             if total > MAX_ARRAY_BYTES + 65536 * len(names):
                 raise DataError(f"{path}: its arrays inflate to {total} bytes, over the limit of {MAX_ARRAY_BYTES}")

@@ -16,7 +16,7 @@ import zlib
 
 import numpy as np
 
-from tfnets.data.arrays import MAX_ARRAY_BYTES, open_regular, read_npz
+from tfnets.data.arrays import MAX_ARRAY_BYTES, open_regular, read_at_most, read_npz
 from tfnets.data.checks import check_images, check_labels, corrupt_file_error
 from tfnets.data.paths import fetch, resolve_data_dir
 from tfnets.data.splits import Splits
@@ -121,7 +121,7 @@ def read_idx(path, magic):
                         f"{path}: its header declares shape {shape} ({declared} bytes), "
                         f"over the limit of {MAX_ARRAY_BYTES} bytes; not an MNIST idx file"
                     )
-                raw = stream.read(declared + 1)
+                raw = read_at_most(stream, declared + 1)
     except (OSError, EOFError, zlib.error) as err:
         raise corrupt_file_error(path, err, "gzip file") from err
     if len(raw) != declared:
