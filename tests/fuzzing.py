@@ -15,7 +15,9 @@ has its Python-level allocations measured (tracemalloc sees NumPy's buffers too)
 """
 
 import os
+import struct
 import tracemalloc
+import zlib
 from pathlib import Path
 
 from hypothesis import HealthCheck, settings
@@ -109,3 +111,15 @@ def check_reader(read, folder=None, max_bytes=MAX_CASE_BYTES):
     if folder is not None:
         assert listing(folder) == before, "the reader wrote into the data folder"
     return outcome
+
+
+def blank_png(width, height):
+    """A 1-bit black PNG of any size, compressed row by row: a 20000x20000 one is 48 KB (a decompression bomb)."""
+
+    def chunk(kind, body):
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    squeeze, row = zlib.compressobj(9), b"\x00" + bytes((width + 7) // 8)
+    pixels = b"".join(squeeze.compress(row) for _ in range(height)) + squeeze.flush()
+    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")

@@ -6,10 +6,8 @@ and an ECE421-layout npz of the same glyphs.
 
 import io
 import os
-import struct
 import tarfile
 import tempfile
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +17,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from tests.conftest import require_file
-from tests.fuzzing import Seeds, check_reader, mutated
+from tests.fuzzing import Seeds, blank_png, check_reader, mutated
 from tfnets.data import load_notmnist
 from tfnets.data.notmnist import CLASS_NAMES, MAX_PNG_BYTES
 from tfnets.errors import DataError
@@ -133,18 +131,6 @@ def test_tarball_links_devices_and_oversized_members_are_skipped_unread(pngs, tm
     with pytest.warns(UserWarning, match="skipped 4 unreadable"):
         splits = load_notmnist(tmp_path)
     assert splits.skipped == 4 and sum(splits.sizes().values()) == len(pngs)
-
-
-def blank_png(width, height):
-    """A 1-bit black PNG of any size, compressed row by row: a 20000x20000 one is 48 KB (a decompression bomb)."""
-
-    def chunk(kind, body):
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-
-    squeeze, row = zlib.compressobj(9), b"\x00" + bytes((width + 7) // 8)
-    pixels = b"".join(squeeze.compress(row) for _ in range(height)) + squeeze.flush()
-    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
 
 
 def test_folder_fifo_device_link_bomb_and_oversized_files_are_skipped(pngs, tmp_path):

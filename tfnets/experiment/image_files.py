@@ -4,9 +4,11 @@ file (which predict reports and skips), and no single file can take more than a 
 Images: the header is read first, and an image of more than `max_pixels` pixels (default `DEFAULT_MAX_PIXELS`,
 Pillow's own limit) is refused before a pixel is decoded: a 20000x20000 black PNG is 388 KB on disk and 400 MB
 decoded (a decompression bomb). Below the limit, decoding holds the image as Pillow stores it (at most 4 bytes
-a pixel) plus one converted copy; an image larger than `MAX_WORKING_SIDE` on a side is then box-reduced before
-anything else, so the float arrays of `tfnets.experiment.images` stay small (the model sees 28x28 or 32x32
-anyway). JPEGs that large are decoded at a reduced scale directly (`Image.draft`).
+a pixel) plus one converted copy (palette and 1-bit images are converted before reducing, and Pillow reduces
+RGBA through a premultiplied copy): about 8 bytes per pixel of the limit at most. An image larger than
+`MAX_WORKING_SIDE` on a side is box-reduced right after decoding, so the float arrays of
+`tfnets.experiment.images` stay small (the model sees 28x28 or 32x32 anyway). JPEGs that large are decoded at a
+reduced scale directly (`Image.draft`).
 
 Arrays (`.npy`, `.npz`): `tfnets.data.arrays` (plain numbers only, header checked before allocating, at most
 `tfnets.data.arrays.MAX_ARRAY_BYTES`). Only regular files are read: a FIFO or a device behind a symlink is
@@ -87,8 +89,9 @@ def _decode(stream, path, channels, max_pixels):
         transpose = _orientation_transpose(image)
         factor = math.ceil(max(image.size) / MAX_WORKING_SIDE)
         if factor > 1:
-            if image.mode not in REDUCIBLE_MODES:
-                image = image.convert("RGBA" if transparent else "RGB")
+            if image.mode not in REDUCIBLE_MODES:  # 1-bit, 16-bit grey, palette, CMYK, ...
+                grey = image.mode in GREY_MODES and image.mode != "P"
+                image = image.convert("L" if grey else "RGBA" if transparent else "RGB")
             image = image.reduce(factor)
         if transpose is not None:
             image = image.transpose(transpose)
