@@ -13,6 +13,7 @@ behind a symlink) of at most a given size.
 """
 
 import contextlib
+import io
 import lzma
 import math
 import os
@@ -37,19 +38,34 @@ ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, lzma.LZMAErr
 ZIP_ERRORS += (RuntimeError, NotImplementedError)
 
 
+class _ClampedFile(io.FileIO):
+    """An unbuffered file whose `read(n)` never asks for more than what is left of it. A buffered `read(n)`
+    allocates n bytes before reading: Pillow's PNG reader skips the declared rest of a truncated IDAT chunk with
+    one such read (2 GiB for a 40-byte file), `zipfile` reads a member's declared compressed size."""
+
+    def __init__(self, fd, size):
+        super().__init__(fd, "rb", closefd=True)
+        self.size = size
+
+    def read(self, size=-1):
+        if size is not None and size >= 0:
+            size = min(size, max(self.size - self.tell(), 0))
+        return super().read(size)
+
+
 @contextlib.contextmanager
 def open_regular(path, max_bytes, what="file"):
     """Yield (binary stream, size) of `path`, refused (`DataError`) unless it is a regular file of at most
     `max_bytes` bytes. Opened non-blocking so that a FIFO cannot stall the open; the type and size come from the
-    open file itself, so a symlink swapped in between cannot slip past."""
+    open file itself, so a symlink swapped in between cannot slip past. Reads never ask for more than the size."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except (FileNotFoundError, IsADirectoryError):
         raise
     except OSError as err:
         raise corrupt_file_error(path, err, what) from err
-    with os.fdopen(fd, "rb") as stream:
-        info = os.fstat(stream.fileno())
+    info = os.fstat(fd)
+    with _ClampedFile(fd, info.st_size) as stream:
         if stat.S_ISDIR(info.st_mode):
             raise IsADirectoryError(path)
         if not stat.S_ISREG(info.st_mode):
@@ -59,16 +75,26 @@ def open_regular(path, max_bytes, what="file"):
         yield stream, info.st_size
 
 
+def require_regular(path, what="file"):
+    """Raise unless `path` (symlinks followed) is a regular file: for readers that open by name themselves
+    (h5py), so that a FIFO does not block them and a device is not read."""
+    try:
+        mode = os.stat(path).st_mode
+    except (FileNotFoundError, IsADirectoryError):
+        raise
+    except (OSError, ValueError) as err:
+        raise corrupt_file_error(path, err, what) from err
+    if not stat.S_ISREG(mode):
+        raise DataError(f"{path}: not a regular file; refusing to read it as a {what}")
+
+
 def read_regular_file(path, max_bytes, what="file"):
     """The bytes of `path` (see `open_regular`)."""
-    with open_regular(path, max_bytes, what) as (stream, _):
+    with open_regular(path, max_bytes, what) as (stream, size):
         try:
-            data = stream.read(max_bytes + 1)
+            return read_at_most(stream, size)
         except OSError as err:
             raise corrupt_file_error(path, err, what) from err
-    if len(data) > max_bytes:  # grew while being read
-        raise DataError(f"{path}: more than the {max_bytes} bytes a {what} may have")
-    return data
 
 
 def read_at_most(stream, limit, chunk=1 << 20):

@@ -13,13 +13,14 @@ and that mean is returned in `Splits.extras["mean_image"]`.
 
 import pickle
 import struct
+import sys
 import tarfile
 import zlib
 from pathlib import Path
 
 import numpy as np
 
-from tfnets.data.arrays import read_regular_file
+from tfnets.data.arrays import open_regular, read_regular_file
 from tfnets.data.checks import (
     TAR_ERRORS,
     check_images,
@@ -140,7 +141,7 @@ def _read_tarball(path):
     wanted = {*TRAIN_BATCHES, TEST_BATCH, META}
     found = {}
     try:
-        with tarfile.open(path, "r:*") as archive:
+        with open_regular(path, sys.maxsize, "tarball") as (stream, _), tarfile.open(fileobj=stream) as archive:
             for member in archive:
                 check_tar_member(path, member)
                 name = Path(member.name).name

@@ -9,7 +9,7 @@ storage, standard filters only), be plain numbers (strings only where a key is t
 `MAX_ARRAY_BYTES`; anything else is refused with one line naming the file and the dataset.
 """
 
-from tfnets.data.arrays import MAX_ARRAY_BYTES, NUMERIC_KINDS
+from tfnets.data.arrays import MAX_ARRAY_BYTES, NUMERIC_KINDS, require_regular
 from tfnets.data.checks import corrupt_file_error, require_keys
 from tfnets.errors import DataError
 
@@ -57,6 +57,7 @@ def read_h5(path, keys, text_keys=()):
     `text_keys` may hold strings instead of numbers."""
     import h5py
 
+    require_regular(path, "HDF5 file")
     try:
         with h5py.File(path, "r") as h5:
             require_keys(h5, keys, path)
@@ -72,6 +73,7 @@ def read_h5_attr(path, name):
     """One file-level attribute of an HDF5 file as str, or "" when absent (or not text)."""
     import h5py
 
+    require_regular(path, "HDF5 file")
     try:
         with h5py.File(path, "r") as h5:
             value = h5.attrs.get(name, "")

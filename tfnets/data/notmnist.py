@@ -16,6 +16,7 @@ used with train and valid sizes rounded to the nearest integer, and test gets th
 
 import io
 import struct
+import sys
 import tarfile
 import warnings
 import zlib
@@ -23,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tfnets.data.arrays import read_npz, read_regular_file
+from tfnets.data.arrays import open_regular, read_npz, read_regular_file
 from tfnets.data.checks import TAR_ERRORS, check_images, check_labels, check_tar_member, corrupt_file_error
 from tfnets.data.paths import fetch, resolve_data_dir
 from tfnets.data.splits import Splits, split_by_fractions
@@ -177,7 +178,7 @@ def read_png_tarball(path):
     """
     by_name = []
     try:
-        with tarfile.open(path, "r:*") as archive:
+        with open_regular(path, sys.maxsize, "tarball") as (stream, _), tarfile.open(fileobj=stream) as archive:
             for member in archive:
                 check_tar_member(path, member)
                 parts = Path(member.name).parts
