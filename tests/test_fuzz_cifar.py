@@ -162,6 +162,16 @@ def test_anything_but_the_official_contents_is_refused(payload, refused, tmp_pat
     assert refused in str(info.value)
 
 
+@pytest.mark.parametrize("labels", [[2**70], [b"3"], [[1]], [1.5], "0123"])
+def test_labels_other_than_a_list_of_ints_are_refused(seed_files, tmp_path, labels):
+    """NumPy would overflow on, reject, or nest such labels: each is one line naming the batch."""
+    write_folder(tmp_path, seed_files)
+    batch = load_batch(seed_files["data_batch_4"], "seed")
+    (tmp_path / "cifar-10-batches-py" / "data_batch_4").write_bytes(pickle.dumps({**batch, b"labels": labels}))
+    with pytest.raises(DataError, match="data_batch_4: 'labels' is not a list of integers"):
+        load_cifar10(tmp_path, num_validation=1)
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Fuzz
 # ---------------------------------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from hypothesis.extra import numpy as hnp
 
 from tests.conftest import require_file
 from tests.fuzzing import Seeds, check_reader, mutated
+from tfnets.data import arrays as arrays_module
 from tfnets.data import load_fashion_mnist, load_mnist
 from tfnets.data.arrays import MAX_ARRAY_BYTES, read_npz
 from tfnets.data.mnist import IDX_FILES, IDX_IMAGES_MAGIC, IDX_LABELS_MAGIC, read_idx
@@ -146,6 +147,35 @@ def test_absurd_declared_shape_is_refused_before_allocating(arrays, tmp_path):
     (tmp_path / "huge.gz").write_bytes(gzip.compress(head + bytes(100)))
     with pytest.raises(DataError, match=f"over the limit of {MAX_ARRAY_BYTES}"):
         read_idx(tmp_path / "huge.gz", IDX_IMAGES_MAGIC)
+
+
+def test_the_size_limit_is_checked_from_the_header(arrays, tmp_path, monkeypatch):
+    """With the limit lowered below the seed's 6,272-byte x_train, the header alone refuses it."""
+    (tmp_path / "mnist.npz").write_bytes(npz_bytes(arrays))
+    monkeypatch.setattr(arrays_module, "MAX_ARRAY_BYTES", 6000)
+    with pytest.raises(
+        DataError, match=r"x_train: its header declares shape \(8, 28, 28\) of uint8 \(6272 bytes\), over"
+    ):
+        load_mnist(tmp_path, num_validation=1)
+
+
+def test_zip_sizes_that_deflate_cannot_produce_are_refused(arrays, tmp_path):
+    """A stored member whose npy header and zip directory both claim 80 MB, over 32 bytes of data: refused from
+    the zip's records, before an 80 MB buffer is allocated."""
+    raw = bytearray(npz_bytes({**arrays, "y_test": np.zeros(4, np.int64)}))
+    old_shape, new_shape = b"'shape': (4,), }", b"'shape': (10000000,), }"
+    at = raw.index(old_shape)
+    padding = len(new_shape) - len(old_shape)
+    assert raw[at + len(old_shape) : at + len(new_shape)] == b" " * padding
+    raw[at : at + len(new_shape)] = new_shape
+    header_end = raw.index(b"\n", at) + 1
+    member_start = raw.rindex(b"\x93NUMPY", 0, at)
+    claimed = header_end - member_start + 80_000_000
+    directory = raw.rindex(b"PK\x01\x02", 0, raw.index(b"y_test.npy", raw.index(b"PK\x01\x02")) + 1)
+    raw[directory + 24 : directory + 28] = claimed.to_bytes(4, "little")  # uncompressed size
+    (tmp_path / "mnist.npz").write_bytes(bytes(raw))
+    with pytest.raises(DataError, match="y_test: the zip records 80000128 bytes for 160 compressed ones"):
+        load_mnist(tmp_path, num_validation=1)
 
 
 def test_gzip_bomb_is_not_inflated_past_the_declared_size(tmp_path):

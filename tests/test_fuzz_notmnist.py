@@ -133,6 +133,22 @@ def test_tarball_links_devices_and_oversized_members_are_skipped_unread(pngs, tm
     assert splits.skipped == 4 and sum(splits.sizes().values()) == len(pngs)
 
 
+def test_a_png_of_another_size_is_not_decoded(pngs, monkeypatch):
+    """The size comes from the header: a 5000x5000 PNG (under Pillow's own bomb limit) is refused without a pixel
+    decoded, while a 28x28 one is decoded (which the patched decoder turns into an error)."""
+    from PIL import ImageFile
+
+    from tfnets.data.notmnist import decode_png
+
+    def refuse(image):
+        raise AssertionError(f"decoded a {image.size} image")
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", refuse)
+    assert decode_png(blank_png(5000, 5000)) is None
+    with pytest.raises(AssertionError, match=r"decoded a \(28, 28\) image"):
+        decode_png(next(iter(pngs.values())))
+
+
 def test_folder_fifo_device_link_bomb_and_oversized_files_are_skipped(pngs, tmp_path):
     """A FIFO (would block the open forever), a symlink to /dev/zero (would never end), a symlink loop, a
     decompression bomb and a file over MAX_PNG_BYTES: each is one skipped file, the real glyphs load."""

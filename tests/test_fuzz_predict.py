@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +23,7 @@ from PIL import Image
 from apps import predict
 from tests.conftest import require_file
 from tests.fuzzing import Seeds, blank_png, check_reader, mutated
+from tfnets.errors import ModelError
 from tfnets.experiment.image_files import DEFAULT_MAX_PIXELS, MAX_WORKING_SIDE, read_array, read_image
 from tfnets.experiment.images import InputSpec, prepare
 
@@ -131,6 +133,7 @@ def test_fuzz_stdin_list_and_folders(seeds, lines):
 MAXRSS_SCRIPT = """
 import resource, sys
 from tfnets.errors import ModelError
+from tfnets.errors import ModelError
 from tfnets.experiment.image_files import read_image
 try:
     read_image(sys.argv[1], 1)
@@ -166,6 +169,21 @@ def test_bomb_is_refused_from_its_header_with_bounded_memory(seeds, tmp_path):
     assert letter_message == "decoded"
     print(f"peak RSS: bomb {bomb_kib} KiB, 28x28 letter {letter_kib} KiB")
     assert bomb_kib - letter_kib < 32 << 10  # KiB; decoding the bomb would take 400 MB
+
+
+def test_a_chunk_claiming_gigabytes_allocates_nothing_like_it(tmp_path):
+    """Found by the fuzz: a 40-byte PNG whose IDAT chunk claims 2 GB. Pillow skips the rest of the chunk with one
+    read of the claimed length; the file it is given never hands out more than what is left."""
+    header = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x1c\x00\x00\x00\x1c\x08\x00\x00\x00\x00Wf\x80H"
+    (tmp_path / "claims.png").write_bytes(header + b"\x7f\x00\x01\x8fIDAT{\x9c")
+    tracemalloc.start()
+    try:
+        with pytest.raises(ModelError, match="claims.png is not a readable image"):
+            read_image(tmp_path / "claims.png", 1)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 << 20
 
 
 def test_large_image_below_the_limit_is_reduced_right_after_decoding(tmp_path):
