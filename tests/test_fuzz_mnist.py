@@ -63,11 +63,14 @@ def test_seeds_load(arrays, tmp_path):
 
 
 @given(data=st.data())
-def test_fuzz_mnist_npz(arrays, data):
+def test_fuzz_npz(arrays, data):
+    """The Keras-layout npz (stored as np.savez writes it, or compressed), read as MNIST or as Fashion-MNIST."""
     raw = data.draw(mutated(npz_bytes(arrays, compressed=data.draw(st.booleans()))))
+    fashion = data.draw(st.booleans())
     with tempfile.TemporaryDirectory() as root:
-        (Path(root) / "mnist.npz").write_bytes(raw)
-        check_reader(lambda: load_mnist(root, num_validation=1), folder=root)
+        (Path(root) / ("fashion_mnist.npz" if fashion else "mnist.npz")).write_bytes(raw)
+        load = load_fashion_mnist if fashion else load_mnist
+        check_reader(lambda: load(root, num_validation=1), folder=root)
 
 
 @given(data=st.data())

@@ -20,7 +20,6 @@ import math
 import struct
 import zlib
 
-from tfnets.data.arrays import MAX_ARRAY_BYTES, open_regular, read_npy, read_npz
 from tfnets.errors import DataError, ModelError
 
 # Pillow's default `Image.MAX_IMAGE_PIXELS` (about 9459x9459): above it Pillow warns, above twice it refuses.
@@ -109,6 +108,8 @@ def read_image(path, channels, max_pixels=DEFAULT_MAX_PIXELS):
     import numpy as np
     from PIL import Image
 
+    from tfnets.data.arrays import MAX_ARRAY_BYTES, open_regular  # imported here: `--help` stays fast
+
     try:
         with open_regular(path, MAX_ARRAY_BYTES, "image file") as (stream, _):
             converted, colour = _decode(stream, path, channels, max_pixels)
@@ -128,6 +129,8 @@ def read_image(path, channels, max_pixels=DEFAULT_MAX_PIXELS):
 
 def read_array(path):
     """A `.npy` array, or the first array of a `.npz`; raises `ModelError` naming the file when unreadable."""
+    from tfnets.data.arrays import read_npy, read_npz
+
     try:
         if str(path).lower().endswith(".npz"):
             arrays = read_npz(path)
