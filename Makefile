@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 DATA_DIR ?= $(or $(TFNETS_DATA_DIR),$(wildcard ../shared/data))
 WITH_DATA := $(if $(DATA_DIR),TFNETS_DATA_DIR=$(DATA_DIR))
 
-.PHONY: venv demo test test-fast lint data results clean
+.PHONY: venv demo test test-fast fuzz lint data results clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,11 @@ test: venv
 # The edit-test loop: everything but the tests marked slow (multi-process, kill-and-resume, whole-app runs).
 test-fast: venv
 	$(WITH_DATA) $(PY) -m pytest -q $(XDIST) -m "not slow"
+
+# Every file reader fuzzed at length (tests/fuzzing.py): 1,500 random cases per reader instead of the 40 fixed
+# ones of `make test`; a failure prints the case and how to reproduce it.
+fuzz: venv
+	$(WITH_DATA) TFNETS_FUZZ=long $(PY) -m pytest -q $(XDIST) tests/test_fuzz_*.py
 
 lint: venv
 	$(PY) -m ruff check .

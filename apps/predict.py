@@ -34,6 +34,7 @@ import csv
 import glob
 import io
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -42,6 +43,7 @@ import numpy as np
 
 from tfnets.errors import ModelError
 from tfnets.experiment.cli import ArgumentParser, exit_with, positive_int
+from tfnets.experiment.image_files import DEFAULT_MAX_PIXELS, read_array, read_image
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm"}
 ARRAY_SUFFIXES = {".npy", ".npz"}
@@ -68,17 +70,32 @@ NOTES = {
 # ---------------------------------------------------------------------------------------------------------
 
 
+def read_path_list(stdin):
+    """`-`: one path a line. Bytes that are not UTF-8 stay as the file system's own (surrogate escapes, as
+    `os.fsdecode`), so any name `find` prints can be opened, and none stops the run."""
+    buffer = getattr(stdin, "buffer", None)
+    text = os.fsdecode(buffer.read()) if buffer is not None else stdin.read()
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def _is_dir(path):
+    try:
+        return path.is_dir()
+    except (OSError, ValueError):  # a name too long, or with a NUL byte: reported when it is read
+        return False
+
+
 def expand_inputs(arguments, stdin=None):
-    """Command-line inputs -> list of (path, display name). Folders recurse (image files only, sorted), globs
-    expand (sorted), `-` reads one path a line from stdin. A name that matches nothing stays, to be reported."""
+    """Command-line inputs -> list of (path, display name). Folders recurse (image files only, sorted; symlinks
+    to files are followed, to folders not), globs expand (sorted), `-` reads one path a line from stdin. A name
+    that matches nothing stays, to be reported."""
     found = []
     for argument in arguments:
         if argument == "-":
-            lines = (stdin or sys.stdin).read().splitlines()
-            found += [(Path(line.strip()), Path(line.strip()).name) for line in lines if line.strip()]
+            found += [(Path(line), Path(line).name) for line in read_path_list(stdin or sys.stdin)]
             continue
         path = Path(argument)
-        if path.is_dir():
+        if _is_dir(path):
             files = sorted(
                 p
                 for p in path.rglob("*")
@@ -88,53 +105,12 @@ def expand_inputs(arguments, stdin=None):
             )
             # An empty folder stays in the list, to be reported like any other input that cannot be read.
             found += [(p, str(p.relative_to(path))) for p in files] or [(path, argument)]
-        elif not path.exists() and glob.has_magic(argument):
+        elif not os.path.lexists(argument) and glob.has_magic(argument):
             matches = [p for p in sorted(glob.glob(argument, recursive=True)) if Path(p).is_file()]
             found += [(Path(p), p) for p in matches] or [(path, argument)]
         else:
             found.append((path, path.name))
     return found
-
-
-def read_image(path, channels):
-    """An image file -> (float32 (H, W, C) in 0..255, was it colour). Transparent pixels show as white."""
-    from PIL import Image, ImageOps, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as image:
-            image.load()
-            image = ImageOps.exif_transpose(image)
-            colour = image.mode not in ("L", "1", "I", "I;16", "LA", "P", "F")
-            if "A" in image.getbands() or image.info.get("transparency") is not None:
-                rgba = image.convert("RGBA")
-                white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-                image = Image.alpha_composite(white, rgba)
-            converted = image.convert("L" if channels == 1 else "RGB")
-    except FileNotFoundError:
-        if glob.has_magic(str(path)):
-            raise ModelError(f"no file matches {path}") from None
-        raise ModelError(f"input file {path} does not exist") from None
-    except IsADirectoryError:
-        raise ModelError(f"{path} is a folder with no image files") from None
-    except (UnidentifiedImageError, OSError, ValueError) as err:
-        raise ModelError(f"{path} is not a readable image ({type(err).__name__})") from None
-    array = np.asarray(converted, np.float32)
-    return (array[..., None] if channels == 1 else array), colour
-
-
-def read_array(path):
-    try:
-        loaded = np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        raise ModelError(f"input file {path} does not exist") from None
-    except (ValueError, OSError) as err:
-        raise ModelError(f"{path} is not a readable .npy/.npz array ({type(err).__name__})") from None
-    if isinstance(loaded, np.lib.npyio.NpzFile):
-        with loaded:
-            if not loaded.files:
-                raise ModelError(f"{path} holds no arrays")
-            return loaded[loaded.files[0]]
-    return loaded
 
 
 def array_examples(model, path):
@@ -230,7 +206,7 @@ def classify(model, inputs, spec, *, batch_size, notes, errors, progress, raw=Fa
                     owners.append((name, str(path), offset, n, True))
                     offset += n
                     continue
-                pixels, colour = read_image(path, spec.channels)
+                pixels, colour = read_image(path, spec.channels, spec.max_pixels)
                 try:
                     candidates, done = prepare(pixels, spec)
                 except ModelError as err:
@@ -352,6 +328,14 @@ def unit_interval(text):
     return value
 
 
+def max_pixels(text):
+    """`--max-pixels`: a positive integer no larger than Pillow's own limit (Pillow refuses larger images anyway)."""
+    value = positive_int(text.replace(",", "").replace("_", ""))
+    if value > DEFAULT_MAX_PIXELS:
+        raise argparse.ArgumentTypeError(f"at most {DEFAULT_MAX_PIXELS:,} (Pillow's limit), got {value:,}")
+    return value
+
+
 def build_parser():
     from tfnets.experiment.images import INVERT_CHOICES
 
@@ -395,6 +379,13 @@ def build_parser():
         metavar="P",
         help="report a prediction whose top probability is below P (0..1) as 'unsure'",
     )
+    parser.add_argument(
+        "--max-pixels",
+        type=max_pixels,
+        default=DEFAULT_MAX_PIXELS,
+        help=f"skip images with more pixels than this (default and most {DEFAULT_MAX_PIXELS:,}, Pillow's limit): "
+        "decompression bombs, and a bound on the memory one image takes",
+    )
     parser.add_argument("--debug", action="store_true")
     return parser
 
@@ -413,7 +404,9 @@ def main(argv=None, stdin=None):
         raise ModelError(f"no image files found in {' '.join(args.inputs)}")
     if not any(p.suffix.lower() in ARRAY_SUFFIXES for p, _ in inputs) and len(model.pixel_shape) not in (2, 3):
         raise ModelError(f"this model takes arrays of shape {model.input_shape}, not images; pass a .npy file")
-    spec = InputSpec.from_metadata(model.metadata, model.pixel_shape, resize=args.resize, invert=args.invert)
+    spec = InputSpec.from_metadata(
+        model.metadata, model.pixel_shape, resize=args.resize, invert=args.invert, max_pixels=args.max_pixels
+    )
     notes = Notes(size=f"{spec.width}x{spec.height}", framing=model.metadata.get("framing"))
     errors, progress = [], Progress(len(inputs))
     results = list(

@@ -315,8 +315,10 @@ def test_mnist_bad_files(tmp_path):
 
 
 def cifar_batch(n, seed):
+    """A batch as the official files hold it: labels a list of Python ints (the restricted unpickler refuses
+    NumPy scalars, which no official batch contains)."""
     rng = np.random.default_rng(seed)
-    return {b"data": rng.integers(0, 256, (n, 3072)).astype(np.uint8), b"labels": list(rng.integers(0, 10, n))}
+    return {b"data": rng.integers(0, 256, (n, 3072)).astype(np.uint8), b"labels": rng.integers(0, 10, n).tolist()}
 
 
 def write_cifar_tarball(path, n=4, meta=True):

@@ -1,8 +1,30 @@
 """Validation shared by the loaders: every problem becomes a one-line `DataError` naming the file."""
 
+import lzma
+import tarfile
+import zlib
+from pathlib import PurePosixPath
+
 import numpy as np
 
 from tfnets.errors import DataError
+
+# What reading a damaged or crafted (optionally compressed) tarball raises.
+TAR_ERRORS = (tarfile.TarError, OSError, EOFError, zlib.error, lzma.LZMAError, ValueError, UnicodeError)
+
+
+def check_tar_member(archive, member):
+    """Refuse a tarball member whose name is absolute or climbs out with '..'.
+
+    The loaders never extract (they read members in place), so such a name could not write anywhere; but no
+    official tarball has one, and a tarball that does was made to attack an extractor: better refused whole.
+    """
+    name = PurePosixPath(member.name)
+    if name.is_absolute() or ".." in name.parts:
+        raise DataError(
+            f"{archive}: member {member.name!r} has an absolute or '..' path; not an official tarball "
+            "(nothing was extracted)"
+        )
 
 
 def corrupt_file_error(path, err, kind="file"):

@@ -12,13 +12,24 @@ and that mean is returned in `Splits.extras["mean_image"]`.
 """
 
 import pickle
+import struct
+import sys
 import tarfile
 import zlib
 from pathlib import Path
 
 import numpy as np
 
-from tfnets.data.checks import check_images, check_labels, corrupt_file_error, require_keys
+from tfnets.data.arrays import open_regular, read_regular_file
+from tfnets.data.checks import (
+    TAR_ERRORS,
+    check_images,
+    check_labels,
+    check_tar_member,
+    corrupt_file_error,
+    require_keys,
+)
+from tfnets.data.cifar_pickle import RefusedGlobal, load_batch, refused_message
 from tfnets.data.paths import fetch, resolve_data_dir
 from tfnets.data.splits import Splits
 from tfnets.errors import DataError
@@ -31,6 +42,22 @@ TARBALL_NAME = "cifar-10-python.tar.gz"
 TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
 TEST_BATCH = "test_batch"
 META = "batches.meta"
+# An official batch is 30.9 MB (10,000 x 3,072 bytes plus labels and file names); a file over this is not one.
+MAX_BATCH_BYTES = 64 << 20
+# What unpickling a damaged file raises (a truncated opcode, a bad memo index, a wrong state tuple, ...).
+UNPICKLE_ERRORS = (
+    pickle.UnpicklingError,
+    EOFError,
+    ValueError,
+    TypeError,
+    AttributeError,
+    ImportError,
+    IndexError,
+    KeyError,
+    OverflowError,
+    struct.error,
+    zlib.error,
+)
 DEFAULT_CLASS_NAMES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 
 
@@ -85,43 +112,48 @@ def load_cifar10(data_dir=None, num_validation=1000, subtract_mean=False):
     )
 
 
-def _unpickle(stream, where):
+def _unpickle(data, where):
+    """One batch's bytes -> its dict, with the restricted unpickler (`tfnets.data.cifar_pickle`)."""
     try:
-        return pickle.load(stream, encoding="bytes")
-    except (
-        pickle.UnpicklingError,
-        EOFError,
-        ValueError,
-        TypeError,
-        AttributeError,
-        ImportError,
-        IndexError,
-        KeyError,
-        OSError,
-        zlib.error,
-    ) as err:
+        return load_batch(data, where)
+    except RefusedGlobal as err:
+        raise DataError(refused_message(where, err)) from err
+    except UNPICKLE_ERRORS as err:
         raise corrupt_file_error(where, err, "pickle (cannot unpickle)") from err
 
 
 def _read_pickle_file(path):
     try:
-        with open(path, "rb") as stream:
-            return _unpickle(stream, path)
+        data = read_regular_file(path, MAX_BATCH_BYTES, "CIFAR-10 batch")
     except FileNotFoundError as err:
         raise DataError(f"{path} not found: the CIFAR-10 folder is incomplete (canonical source: {URL})") from err
+    except IsADirectoryError as err:
+        raise DataError(f"{path} is a folder; expected a CIFAR-10 batch file") from err
+    return _unpickle(data, path)
 
 
 def _read_tarball(path):
-    """Unpickle the batches straight from the tarball: ({batch name: dict}, meta dict or None)."""
+    """Unpickle the batches straight from the tarball: ({batch name: dict}, meta dict or None).
+
+    Nothing is extracted; a member with an absolute or '..' path refuses the tarball, and a batch member that
+    is not a regular file or is over `MAX_BATCH_BYTES` is refused before it is read.
+    """
     wanted = {*TRAIN_BATCHES, TEST_BATCH, META}
     found = {}
     try:
-        with tarfile.open(path, "r:*") as archive:
+        with open_regular(path, sys.maxsize, "tarball") as (stream, _), tarfile.open(fileobj=stream) as archive:
             for member in archive:
+                check_tar_member(path, member)
                 name = Path(member.name).name
-                if member.isfile() and name in wanted:
-                    found[name] = _unpickle(archive.extractfile(member), f"{path}:{member.name}")
-    except (tarfile.TarError, OSError, EOFError, zlib.error) as err:
+                if name not in wanted or member.isdir():
+                    continue
+                where = f"{path}:{member.name}"
+                if not member.isfile():
+                    raise DataError(f"{where}: not a regular file (a link or device); not the official tarball")
+                if member.size > MAX_BATCH_BYTES:
+                    raise DataError(f"{where}: {member.size} bytes, more than a CIFAR-10 batch ({MAX_BATCH_BYTES})")
+                found[name] = _unpickle(archive.extractfile(member).read(), where)
+    except TAR_ERRORS as err:
         raise corrupt_file_error(path, err, "tarball") from err
     missing = sorted(wanted - set(found) - {META})
     if missing:
@@ -135,17 +167,35 @@ def _batch_arrays(batch, source, name):
     if not isinstance(batch, dict):
         raise DataError(f"{where}: expected a pickled dict, found {type(batch).__name__}")
     require_keys(batch, [b"data", b"labels"], where)
-    data = check_images(np.asarray(batch[b"data"]), where, "data", (3072,))
-    labels = check_labels(batch[b"labels"], where, "labels", 10, count=len(data))
+    data = batch[b"data"]
+    if not (isinstance(data, np.ndarray) and data.dtype == np.uint8):
+        found = data.dtype if isinstance(data, np.ndarray) else type(data).__name__
+        raise DataError(f"{where}: 'data' is {found}, expected a uint8 array; not the CIFAR-10 python version")
+    data = check_images(data, where, "data", (3072,))
+    labels = check_labels(_label_array(batch[b"labels"], where), where, "labels", 10, count=len(data))
     # Each row is 1024 red, then 1024 green, then 1024 blue values (channel-major): reshape to CHW, then HWC.
     images = data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1).astype(np.float32)
     return images, labels
+
+
+def _label_array(labels, where):
+    """The official batches hold labels as a list of ints: anything else (nested lists, strings, huge ints,
+    which NumPy would expand, reject or overflow on) is refused here, with the file named."""
+    if isinstance(labels, np.ndarray) and labels.dtype.kind in "iu":
+        return labels
+    if not (isinstance(labels, list) and all(type(v) is int and -(2**63) <= v < 2**63 for v in labels)):
+        raise DataError(f"{where}: 'labels' is not a list of integers; not the CIFAR-10 python version")
+    return np.asarray(labels, np.int64)
 
 
 def _class_names(meta, source):
     if meta is None:
         return DEFAULT_CLASS_NAMES
     names = meta.get(b"label_names") if isinstance(meta, dict) else None
-    if names is None or len(names) != 10:
-        raise DataError(f"{source}/{META}: no 10 'label_names'; not the CIFAR-10 python version")
-    return tuple(n.decode() if isinstance(n, bytes) else str(n) for n in names)
+    wrong = DataError(f"{source}/{META}: no 10 'label_names'; not the CIFAR-10 python version")
+    if not (isinstance(names, list) and len(names) == 10 and all(isinstance(n, (bytes, str)) for n in names)):
+        raise wrong
+    try:
+        return tuple(n.decode() if isinstance(n, bytes) else n for n in names)
+    except UnicodeDecodeError as err:
+        raise wrong from err

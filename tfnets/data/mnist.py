@@ -11,12 +11,13 @@ as in Nielsen's and many course loaders); `num_validation=0` gives empty validat
 """
 
 import gzip
-import zipfile
+import math
 import zlib
 
 import numpy as np
 
-from tfnets.data.checks import check_images, check_labels, corrupt_file_error, require_keys
+from tfnets.data.arrays import MAX_ARRAY_BYTES, open_regular, read_at_most, read_npz
+from tfnets.data.checks import check_images, check_labels, corrupt_file_error
 from tfnets.data.paths import fetch, resolve_data_dir
 from tfnets.data.splits import Splits
 from tfnets.errors import DataError
@@ -94,30 +95,39 @@ def _has_idx(folder):
 
 
 def read_mnist_npz(path):
-    """Read a Keras-layout npz: dict of x_train/y_train/x_test/y_test arrays."""
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            require_keys(data, list(IDX_FILES), path)
-            return {key: data[key] for key in IDX_FILES}
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError, zlib.error) as err:
-        raise corrupt_file_error(path, err, "npz file") from err
+    """Read a Keras-layout npz: dict of x_train/y_train/x_test/y_test arrays (headers checked before reading)."""
+    return read_npz(path, list(IDX_FILES))
 
 
 def read_idx(path, magic):
-    """Read one gzipped idx file (images (N, rows, cols) or labels (N,)) as uint8."""
-    try:
-        with gzip.open(path, "rb") as stream:
-            raw = stream.read()
-    except (OSError, EOFError, zlib.error) as err:
-        raise corrupt_file_error(path, err, "gzip file") from err
+    """Read one gzipped idx file (images (N, rows, cols) or labels (N,)) as uint8.
+
+    The header's declared shape is checked (at most `MAX_ARRAY_BYTES`) before the data is inflated, and no more
+    than the declared bytes (+1, to tell a longer file) are ever inflated: a gzip bomb stops there.
+    """
     ndim = 3 if magic == IDX_IMAGES_MAGIC else 1
     header = 4 * (1 + ndim)
-    if len(raw) < header or int.from_bytes(raw[:4], "big") != magic:
-        raise DataError(f"{path}: not an idx file of {'images' if ndim == 3 else 'labels'} (bad magic number)")
-    shape = tuple(int.from_bytes(raw[4 * (i + 1) : 4 * (i + 2)], "big") for i in range(ndim))
-    if len(raw) != header + int(np.prod(shape)):
-        raise DataError(f"{path}: holds {len(raw) - header} data bytes but its header says shape {shape}; truncated")
-    return np.frombuffer(raw, np.uint8, offset=header).reshape(shape)
+    try:
+        with open_regular(path, MAX_ARRAY_BYTES, "gzip file") as (raw_stream, _):
+            with gzip.GzipFile(fileobj=raw_stream, mode="rb") as stream:
+                head = stream.read(header)
+                if len(head) < header or int.from_bytes(head[:4], "big") != magic:
+                    kind = "images" if ndim == 3 else "labels"
+                    raise DataError(f"{path}: not an idx file of {kind} (bad magic number)")
+                shape = tuple(int.from_bytes(head[4 * (i + 1) : 4 * (i + 2)], "big") for i in range(ndim))
+                declared = math.prod(shape)
+                if declared > MAX_ARRAY_BYTES:
+                    raise DataError(
+                        f"{path}: its header declares shape {shape} ({declared} bytes), "
+                        f"over the limit of {MAX_ARRAY_BYTES} bytes; not an MNIST idx file"
+                    )
+                raw = read_at_most(stream, declared + 1)
+    except (OSError, EOFError, zlib.error) as err:
+        raise corrupt_file_error(path, err, "gzip file") from err
+    if len(raw) != declared:
+        more = "more" if len(raw) > declared else len(raw)
+        raise DataError(f"{path}: holds {more} data bytes but its header says shape {shape}; truncated or corrupt")
+    return np.frombuffer(raw, np.uint8).reshape(shape)
 
 
 def read_idx_set(folder):

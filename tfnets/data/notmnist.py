@@ -15,15 +15,17 @@ used with train and valid sizes rounded to the nearest integer, and test gets th
 """
 
 import io
+import struct
+import sys
 import tarfile
 import warnings
-import zipfile
 import zlib
 from pathlib import Path
 
 import numpy as np
 
-from tfnets.data.checks import check_images, check_labels, corrupt_file_error, require_keys
+from tfnets.data.arrays import open_regular, read_npz, read_regular_file
+from tfnets.data.checks import TAR_ERRORS, check_images, check_labels, check_tar_member, corrupt_file_error
 from tfnets.data.paths import fetch, resolve_data_dir
 from tfnets.data.splits import Splits, split_by_fractions
 from tfnets.errors import DataError
@@ -38,6 +40,11 @@ ASSIGNMENT_SIZE = 18724
 ASSIGNMENT_TRAIN = 10000
 ASSIGNMENT_VALID = 6000
 SHUFFLE_SEED = 521
+# A 28x28 greyscale PNG is under 1 KB; anything over this is not a notMNIST glyph and is skipped unread.
+MAX_PNG_BYTES = 1 << 20
+# What Pillow raises on a damaged or crafted image (besides DecompressionBombError, which is not an OSError):
+# its plugins use SyntaxError and struct.error for bad headers.
+PIL_ERRORS = (OSError, ValueError, SyntaxError, struct.error, EOFError, zlib.error)
 
 
 def load_notmnist(data_dir=None):
@@ -94,13 +101,8 @@ def assignment_split(images, labels, source, skipped=0):
 
 def read_ece421_npz(path):
     """Read the ECE421 `notMNIST.npz`: returns float32 (N, 28, 28) in [0, 1] and int64 labels (N,)."""
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            require_keys(data, ["images", "labels"], path)
-            images, labels = data["images"], data["labels"]
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError, zlib.error) as err:
-        raise corrupt_file_error(path, err, "npz file") from err
-    labels = np.asarray(labels)
+    arrays = read_npz(path, ["images", "labels"])
+    images, labels = arrays["images"], arrays["labels"]
     n_labels = labels.shape[0] if labels.ndim else 0
     # The images may be stored (28, 28, N) (MATLAB-style) instead of (N, 28, 28): the axis whose length
     # equals the number of labels is the example axis.
@@ -117,13 +119,21 @@ def read_ece421_npz(path):
 
 
 def decode_png(data):
-    """Decode PNG bytes to a (28, 28) uint8 array, or None when unreadable or the wrong size."""
-    from PIL import Image, UnidentifiedImageError
+    """Decode PNG bytes to a (28, 28) uint8 array, or None when unreadable or the wrong size.
+
+    The size is read from the header and checked before any pixel is decoded: a 20000x20000 PNG of 400 KB
+    (a decompression bomb) is skipped like a broken file, not inflated to 400 MB.
+    """
+    from PIL import Image
 
     try:
-        with Image.open(io.BytesIO(data)) as image:
-            array = np.asarray(image.convert("L"))
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the size check below decides
+            with Image.open(io.BytesIO(data)) as image:
+                if image.size != (28, 28):
+                    return None
+                array = np.asarray(image.convert("L"))
+    except (*PIL_ERRORS, Image.DecompressionBombError):
         return None
     return array if array.shape == (28, 28) else None
 
@@ -140,7 +150,11 @@ def _stack(decoded, source):
 
 
 def read_png_folder(folder):
-    """Read `notMNIST_small/{A..J}/*.png` in class then file-name order."""
+    """Read `notMNIST_small/{A..J}/*.png` in class then file-name order.
+
+    Symlinks are followed to regular files only (a link to a device such as /dev/zero, a FIFO, a loop, or a
+    file over `MAX_PNG_BYTES` counts as unreadable and is skipped).
+    """
     folder = Path(folder)
     decoded = []
     for label, letter in enumerate(CLASS_NAMES):
@@ -149,26 +163,33 @@ def read_png_folder(folder):
             continue
         for path in sorted(letter_dir.glob("*.png")):
             try:
-                decoded.append((label, decode_png(path.read_bytes())))
-            except OSError:
+                decoded.append((label, decode_png(read_regular_file(path, MAX_PNG_BYTES, "PNG"))))
+            except (OSError, DataError):
                 decoded.append((label, None))
     return _stack(decoded, folder)
 
 
 def read_png_tarball(path):
-    """Read the PNGs of `notMNIST_small.tar.gz` in place, in the same order as the extracted folder."""
+    """Read the PNGs of `notMNIST_small.tar.gz` in place, in the same order as the extracted folder.
+
+    Nothing is extracted. A member with an absolute or '..' path refuses the whole tarball (no official
+    tarball has one); a letter PNG that is not a regular file (symlink, hard link, device) or is over
+    `MAX_PNG_BYTES` counts as unreadable and is skipped without being read.
+    """
     by_name = []
     try:
-        with tarfile.open(path, "r:*") as archive:
+        with open_regular(path, sys.maxsize, "tarball") as (stream, _), tarfile.open(fileobj=stream) as archive:
             for member in archive:
+                check_tar_member(path, member)
                 parts = Path(member.name).parts
-                if not member.isfile() or len(parts) < 2 or not parts[-1].endswith(".png"):
+                if len(parts) < 2 or not parts[-1].endswith(".png") or parts[-2] not in CLASS_NAMES:
                     continue
-                letter = parts[-2]
-                if letter not in CLASS_NAMES:
+                label = CLASS_NAMES.index(parts[-2])
+                if not member.isfile() or member.size > MAX_PNG_BYTES:
+                    by_name.append((label, parts[-1], None))
                     continue
-                by_name.append((CLASS_NAMES.index(letter), parts[-1], archive.extractfile(member).read()))
-    except (tarfile.TarError, OSError, EOFError, zlib.error) as err:
+                by_name.append((label, parts[-1], archive.extractfile(member).read()))
+    except TAR_ERRORS as err:
         raise corrupt_file_error(path, err, "tarball") from err
     by_name.sort(key=lambda item: (item[0], item[1]))
-    return _stack([(label, decode_png(data)) for label, _, data in by_name], path)
+    return _stack([(label, None if data is None else decode_png(data)) for label, _, data in by_name], path)

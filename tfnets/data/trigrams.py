@@ -17,6 +17,7 @@ Returned indices are 0-BASED: x_* int64 (N, 3) (the three context words), y_* in
 
 import numpy as np
 
+from tfnets.data.arrays import read_regular_file
 from tfnets.data.checks import check_images, check_labels, corrupt_file_error
 from tfnets.data.h5 import read_h5, read_h5_attr
 from tfnets.data.paths import missing_message, resolve_data_dir
@@ -29,6 +30,9 @@ SURROGATE = "assign2_data2_surrogate.h5"
 RAW = "raw_sentences.txt"
 KEYS = ("trainx", "traind", "valx", "vald", "testx", "testd", "words")
 WINDOW = 4
+# raw_sentences.txt is 3 MB; its words become Python strings (tens of bytes each) before the arrays are built,
+# so a text file over this is refused rather than read.
+MAX_TEXT_BYTES = 16 << 20
 
 
 def load_trigrams(data_dir=None, seed=443):
@@ -50,19 +54,30 @@ def load_trigrams(data_dir=None, seed=443):
 
 def read_trigram_h5(path):
     """Read an `assign2_data2.h5`-layout file, converting 1-based indices to 0-based."""
-    arrays = read_h5(path, KEYS)
-    words = [w.decode() if isinstance(w, bytes) else str(w) for w in np.asarray(arrays["words"]).ravel()]
+    arrays = read_h5(path, KEYS, text_keys=("words",))
+    try:
+        words = [w.decode() if isinstance(w, bytes) else str(w) for w in np.asarray(arrays["words"]).ravel()]
+    except UnicodeDecodeError as err:
+        raise DataError(f"{path}: 'words' is not UTF-8 text ({err.reason})") from err
     if not words:
         raise DataError(f"{path}: 'words' is empty")
     splits = []
     for x_key, y_key in (("trainx", "traind"), ("valx", "vald"), ("testx", "testd")):
         x = check_images(arrays[x_key], path, x_key, (3,))
         # Check the 1-based range on x by treating it as labels 1..V shifted to 0..V-1.
-        x = check_labels(np.asarray(x).ravel() - 1, path, f"{x_key} (1-based)", len(words)).reshape(-1, 3)
-        y = check_labels(np.asarray(arrays[y_key]) - 1, path, f"{y_key} (1-based)", len(words), count=len(x))
+        x = check_labels(_shift(x.ravel(), path, x_key), path, f"{x_key} (1-based)", len(words)).reshape(-1, 3)
+        y = check_labels(_shift(arrays[y_key], path, y_key), path, f"{y_key} (1-based)", len(words), count=len(x))
         splits += [x, y]
     note = read_h5_attr(path, "NOTE") or ("original EEE443 file" if path.name == ORIGINAL else "")
     return Splits(*splits, class_names=tuple(words), source=str(path), note=note)
+
+
+def _shift(one_based, path, name):
+    """1-based word indices -> 0-based, in float64 so that no integer type wraps (uint 0 - 1) before the check."""
+    one_based = np.asarray(one_based)
+    if one_based.dtype.kind not in "iuf":
+        raise DataError(f"{path}: '{name}' has dtype {one_based.dtype}, expected integer word indices")
+    return one_based.astype(np.float64) - 1
 
 
 def sentence_windows(token_ids):
@@ -79,7 +94,7 @@ def sentence_windows(token_ids):
 def build_from_sentences(path, seed):
     """Build the 4-grams of `raw_sentences.txt` and split them 80/10/10 after a seeded shuffle."""
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = read_regular_file(path, MAX_TEXT_BYTES, "text file").decode("utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as err:
         raise corrupt_file_error(path, err, "text file (expected UTF-8 sentences)") from err
     # Lower-case like Hinton's course data: the corpus has 652 cased tokens but 250 words.

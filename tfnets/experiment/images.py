@@ -19,6 +19,7 @@ import dataclasses
 import numpy as np
 
 from tfnets.errors import ModelError
+from tfnets.experiment.image_files import DEFAULT_MAX_PIXELS
 
 IMAGE_STYLES = {
     "mnist": {"background": "dark", "framing": "mnist"},
@@ -53,6 +54,7 @@ class InputSpec:
     framing: str = None
     resize: bool = True
     invert: str = "auto"
+    max_pixels: int = DEFAULT_MAX_PIXELS  # larger images are refused unread
 
     @classmethod
     def from_metadata(cls, metadata, pixel_shape, **options):
