@@ -351,3 +351,24 @@ def test_hyperband_survives_sigkill(tmp_path):
     assert sorted(row["epochs"] for row in sweep.results()) == [1, 1, 3, 3, 3]  # 11 epochs in all
     # The two trials that had ended before the kill (at least one epoch each) were not trained again.
     assert sum(epochs for _, epochs in calls) <= 11 - 2
+
+
+def test_keras_tuner_clears_output_only_in_a_real_notebook(monkeypatch):
+    # KerasTuner took any process that can import IPython for a notebook, and wrote escape codes into plain logs.
+    import types
+
+    from keras_tuner.src import utils
+
+    for shell, notebook in ((None, False), (type("TerminalInteractiveShell", (), {})(), False)):
+        monkeypatch.setitem(sys.modules, "IPython", types.SimpleNamespace(get_ipython=lambda shell=shell: shell))
+        tuner._clear_only_in_a_notebook()
+        assert utils.IS_NOTEBOOK is notebook
+    fake_display = types.ModuleType("IPython.display")
+    kernel = types.SimpleNamespace(get_ipython=lambda: type("ZMQInteractiveShell", (), {})(), display=fake_display)
+    monkeypatch.setitem(sys.modules, "IPython", kernel)
+    monkeypatch.setitem(sys.modules, "IPython.display", fake_display)
+    tuner._clear_only_in_a_notebook()
+    assert utils.IS_NOTEBOOK is True
+    monkeypatch.delitem(sys.modules, "IPython")
+    tuner._clear_only_in_a_notebook()
+    assert utils.IS_NOTEBOOK is False

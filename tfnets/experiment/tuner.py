@@ -19,6 +19,28 @@ from tfnets.experiment import locks, sweep_cluster
 from tfnets.experiment.space import Range
 from tfnets.experiment.trials import TRIAL_FILE, objective_value
 
+
+def _clear_only_in_a_notebook():
+    """KerasTuner takes any process that can import IPython for a notebook (outside one `get_ipython()` is None, and
+    "Terminal" is not in "NoneType"), and then "clears the notebook" at every trial's end: escape codes in a plain
+    terminal or log. Decide it from the running shell instead."""
+    from keras_tuner.src import utils
+
+    try:
+        import IPython
+
+        shell = IPython.get_ipython()
+    except ImportError:
+        shell = None
+    utils.IS_NOTEBOOK = shell is not None and "Terminal" not in type(shell).__name__
+    if utils.IS_NOTEBOOK:
+        from IPython import display
+
+        utils.display = display
+
+
+_clear_only_in_a_notebook()
+
 # A diverged trial is a FAILED trial (Bayesian optimisation leaves it out of its model, Hyperband never promotes
 # it); KerasTuner would end the whole search after 3 of them in a row, which a sweep of learning rates may well see.
 _NO_FAILURE_LIMIT = 10**9
