@@ -28,7 +28,11 @@ ENV_ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=")
 PLACEHOLDER = re.compile(r"<[^<>]+>|[A-Z][A-Z0-9_]+$|[NKP]$")
 OPERATORS = {"|", "||", "&&", ";", "&"}
 # `python -m <package>` runs the package's __main__; where that runs the command on import, its parser lives here.
-PARSER_MODULE = {"benchmarks": "benchmarks.bench", "tfnets.data": "tfnets.data.__main__"}
+PARSER_MODULE = {
+    "benchmarks": "benchmarks.bench",
+    "tfnets.data": "tfnets.data.__main__",
+    "tfnets.check": "tfnets.check.__main__",
+}
 
 
 # -- what the documentation shows ---------------------------------------------------------------------------------
@@ -148,6 +152,9 @@ def parse_command(module_name, arguments):
         parser = module.predict_parser()
         return parser, parser.parse_args(arguments[1:]), None
     if hasattr(module, "Config"):  # an app: its declared configuration, checked as `main` checks it
+        if "--config" in arguments:  # the file is the user's (a run folder's config.json): parse the flags only
+            at = arguments.index("--config")
+            arguments = arguments[:at] + arguments[at + 2 :]
         return module.Config.parser(), module.Config.from_argv(arguments), None
     parser = module.build_parser()
     return parser, parser.parse_args(arguments), None

@@ -1,18 +1,18 @@
 """tfnets: classic neural-network assignments in TensorFlow/Keras, with hand-written backprop.
 
-The package is layered; each layer imports only the ones above it in this list (importing `tfnets` itself loads
-nothing heavy):
+The package is layered; each layer imports only the layers listed before it (docs/design.md; `tests/test_imports.py`
+checks it; importing `tfnets` itself loads nothing heavy):
     errors, atomic     one-line user errors; files written atomically (used everywhere)
     nn/                the neural-network core: hand-written-backprop ops, the Keras layers, losses, metrics and
                        optimizers built on them, CS231n-style models and Solver, gradient checks, the NumPy
                        reference, ZCA whitening, the n-gram baseline
     data/              dataset loaders (one module per dataset), the catalogue and downloads (`python -m tfnets.data`)
-    experiment/        the framework every app uses: `Experiment`, command line, run folders with resumable training,
-                       callbacks, sweeps on KerasTuner (also distributed: `python -m tfnets.experiment.launch`),
-                       tf.distribute strategies, export, reports, plots, folder locks, quiet TensorFlow
+    experiment/        the framework every app uses: declared configuration, `Experiment`, run folders with resumable
+                       training, callbacks, sweeps on KerasTuner (also distributed: `tfnets-launch`), tf.distribute
+                       strategies, export, reports, plots, folder locks, quiet TensorFlow
     check/             `python -m tfnets.check`: checks a user's own hand-written layer or op (on nn's gradcheck;
                        uses only experiment's quiet TensorFlow)
-The apps (`apps/`) sit on top; the benchmark (`benchmarks/`) beside them.
+The apps (`apps/`) sit on top of the package; the benchmark (`benchmarks/`), which measures the apps' models, above them.
 
 `tfnets.load_model("saved_models/notmnist_mlp")` loads an exported `model.keras` built from our layers.
 """

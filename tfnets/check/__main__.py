@@ -1,24 +1,20 @@
-"""`python -m tfnets.check MODULE:NAME [--input-shape 4,16] [--kwargs JSON] [--seed 0] [--format text|json]
-[--only CHECK,...]`: exit 0 when every check passes, 1 when one fails, 2 for bad usage (one `error:` line)."""
+"""`python -m tfnets.check MODULE:NAME [--input-shape 4,16] [--kwargs JSON] [--seed 0] [--format json]
+[--only gradient,batch]`: exit 0 when every check passes, 1 when one fails, 2 for bad usage (one `error:` line);
+`--format` is text (default) or json, `--only` a comma-separated list of check names."""
 
-import argparse
 import json
 import sys
 
 from tfnets.check.report import NAMES
 from tfnets.errors import TfnetsError
+from tfnets.experiment.cli import ArgumentParser
 from tfnets.experiment.quiet import quiet_tensorflow
 
 EXIT_FAILED, EXIT_USAGE = 1, 2
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):
-        self.exit(EXIT_USAGE, f"error: {message} (see {self.prog} --help)\n")
-
-
 def build_parser():
-    parser = _Parser(
+    parser = ArgumentParser(
         prog="python -m tfnets.check",
         description="Check a hand-written Keras layer or tf.custom_gradient op: forward, gradient vs numbers, "
         "variables reached, batch consistency, graph/XLA, mixed precision, two replicas, serialisation, training.",

@@ -1,7 +1,7 @@
 """Check 7: one training step under `MirroredStrategy` on 2 logical CPU devices gives one device's weights.
 
 Logical devices can only be made before TensorFlow starts, so the check runs in a child process
-(`python -m tfnets.check.replicas LOCATOR_JSON`): it rebuilds the subject from its locator, takes one SGD step on
+(this module run with `-m`, the subject's locator as a JSON argument; not a user command): it rebuilds the subject from its locator, takes one SGD step on
 the global batch on one device, and one with the batch split over two replicas (per-example losses
 `sum(output * upstream)` averaged over the global batch with `tf.nn.compute_average_loss`, as Keras does), both
 from the same weights, and prints the relative difference of each updated weight as one JSON line.
