@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 DATA_DIR ?= $(or $(TFNETS_DATA_DIR),$(wildcard ../shared/data))
 WITH_DATA := $(if $(DATA_DIR),TFNETS_DATA_DIR=$(DATA_DIR))
 
-.PHONY: venv demo test test-fast lint data results clean
+.PHONY: venv demo test test-fast test-notebooks lint data results notebooks clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,6 +16,11 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 venv: $(VENV)/.installed
+
+# The optional notebooks extra (jupytext, nbclient, ipykernel, nbformat) on top of the test install.
+$(VENV)/.notebooks: $(VENV)/.installed
+	$(PY) -m pip install -e ".[test,notebooks]"
+	touch $@
 
 demo: venv
 	$(WITH_DATA) $(PY) -m apps.notmnist_cnn
@@ -33,6 +38,10 @@ test: venv
 test-fast: venv
 	$(WITH_DATA) $(PY) -m pytest -q $(XDIST) -m "not slow"
 
+# Every notebook in notebooks/ executed in a Jupyter kernel at the quick scale (tests/test_notebooks.py).
+test-notebooks: $(VENV)/.notebooks
+	$(WITH_DATA) $(PY) -m pytest -q tests/test_notebooks.py
+
 lint: venv
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
@@ -43,6 +52,19 @@ data: venv
 # docs/results.md and README's results table from the latest finished runs in runs/.
 results: venv
 	$(PY) -m apps.results
+
+# notebooks/*.py (reviewable text, no outputs in git) -> build/notebooks/*.ipynb (git-ignored). Open them with
+# Jupyter from the repository root; TFNETS_QUICK=1 runs them at the quick scale.
+NOTEBOOK_DIR := build/notebooks
+notebooks: $(VENV)/.notebooks
+	mkdir -p $(NOTEBOOK_DIR)
+	for f in notebooks/*.py; do case $$(basename $$f) in nbsupport.py) continue;; esac; \
+		$(PY) -m jupytext --quiet --to notebook --output $(NOTEBOOK_DIR)/$$(basename $$f .py).ipynb $$f || exit 1; done
+	@if [ -x $(VENV)/bin/jupyter-lab ] || [ -x $(VENV)/bin/jupyter-notebook ]; then \
+		echo "open them: $(WITH_DATA) $(VENV)/bin/jupyter $$([ -x $(VENV)/bin/jupyter-lab ] && echo lab || echo notebook) $(NOTEBOOK_DIR)"; \
+	else \
+		echo "built $(NOTEBOOK_DIR)/*.ipynb; to open them: $(VENV)/bin/pip install jupyterlab, then $(WITH_DATA) $(VENV)/bin/jupyter lab $(NOTEBOOK_DIR)"; \
+	fi
 
 clean:
 	rm -rf $(VENV) runs build *.egg-info
