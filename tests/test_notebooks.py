@@ -49,6 +49,7 @@ def execute(path, tmp_path, monkeypatch):
     client = NotebookClient(
         notebook, timeout=CELL_TIMEOUT_S, kernel_name="python3", resources={"metadata": {"path": str(ROOT)}}
     )
+    failure = None
     with client.setup_kernel():
         for index, cell in enumerate(notebook.cells):
             if cell.cell_type != "code":
@@ -56,7 +57,11 @@ def execute(path, tmp_path, monkeypatch):
             try:
                 client.execute_cell(cell, index)
             except CellExecutionError as err:
-                pytest.fail(f"{path.name}: cell {index} ({first_line(cell)!r}) raised {err.ename}: {err.evalue}")
+                failure = f"{path.name}: cell {index} ({first_line(cell)!r}) raised {err.ename}: {err.evalue}"
+                break
+    if failure:
+        # Failed outside the except block: one message naming the cell, not nbclient's chained traceback.
+        pytest.fail(failure, pytrace=False)
     return notebook
 
 
