@@ -53,18 +53,16 @@ data: venv
 results: venv
 	$(PY) -m apps.results
 
-# notebooks/*.py (reviewable text, no outputs in git) -> build/notebooks/*.ipynb (git-ignored). Open them with
-# Jupyter from the repository root; TFNETS_QUICK=1 runs them at the quick scale.
+# notebooks/*.py (reviewable text, no outputs in git) -> build/notebooks/*.ipynb (git-ignored). Each notebook moves
+# to the repository root itself, so it reads and writes the command line's runs/; TFNETS_QUICK=1: the quick scale.
 NOTEBOOK_DIR := build/notebooks
 notebooks: $(VENV)/.notebooks
 	mkdir -p $(NOTEBOOK_DIR)
 	for f in notebooks/*.py; do case $$(basename $$f) in nbsupport.py) continue;; esac; \
 		$(PY) -m jupytext --quiet --to notebook --output $(NOTEBOOK_DIR)/$$(basename $$f .py).ipynb $$f || exit 1; done
-	@if [ -x $(VENV)/bin/jupyter-lab ] || [ -x $(VENV)/bin/jupyter-notebook ]; then \
-		echo "open them: $(WITH_DATA) $(VENV)/bin/jupyter $$([ -x $(VENV)/bin/jupyter-lab ] && echo lab || echo notebook) $(NOTEBOOK_DIR)"; \
-	else \
-		echo "built $(NOTEBOOK_DIR)/*.ipynb; to open them: $(VENV)/bin/pip install jupyterlab, then $(WITH_DATA) $(VENV)/bin/jupyter lab $(NOTEBOOK_DIR)"; \
-	fi
+	@open="$(strip $(WITH_DATA) $(VENV)/bin/jupyter lab $(NOTEBOOK_DIR))"; \
+	if [ -x $(VENV)/bin/jupyter-lab ]; then echo "built $(NOTEBOOK_DIR)/*.ipynb; open them: $$open"; \
+	else echo "built $(NOTEBOOK_DIR)/*.ipynb; to open them: $(VENV)/bin/pip install jupyterlab, then $$open"; fi
 
 clean:
 	rm -rf $(VENV) runs build *.egg-info
