@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 DATA_DIR ?= $(or $(TFNETS_DATA_DIR),$(wildcard ../shared/data))
 WITH_DATA := $(if $(DATA_DIR),TFNETS_DATA_DIR=$(DATA_DIR))
 
-.PHONY: venv demo test test-fast fuzz lint data results clean
+.PHONY: venv demo test test-fast test-notebooks fuzz lint data results notebooks clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,6 +16,11 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 venv: $(VENV)/.installed
+
+# The optional notebooks extra (jupytext, nbclient, ipykernel, nbformat) on top of the test install.
+$(VENV)/.notebooks: $(VENV)/.installed
+	$(PY) -m pip install -e ".[test,notebooks]"
+	touch $@
 
 demo: venv
 	$(WITH_DATA) $(PY) -m apps.notmnist_cnn
@@ -27,16 +32,21 @@ demo: venv
 # worker and then waits forever (pytest-xdist#1323, #1378).
 XDIST := -n auto --maxprocesses 2 --dist loadgroup --max-worker-restart 0
 test: venv
-	$(WITH_DATA) $(PY) -m pytest -q $(XDIST)
+	$(WITH_DATA) $(PY) -m pytest -q $(XDIST) -m "not notebooks"
 
 # The edit-test loop: everything but the tests marked slow (multi-process, kill-and-resume, whole-app runs).
 test-fast: venv
-	$(WITH_DATA) $(PY) -m pytest -q $(XDIST) -m "not slow"
+	$(WITH_DATA) $(PY) -m pytest -q $(XDIST) -m "not slow and not notebooks"
 
 # Every file reader fuzzed at length (tests/fuzzing.py): 1,500 random cases per reader instead of the 40 fixed
 # ones of `make test`; a failure prints the case and how to reproduce it.
 fuzz: venv
 	$(WITH_DATA) TFNETS_FUZZ=long $(PY) -m pytest -q $(XDIST) tests/test_fuzz_*.py
+
+# Every notebook in notebooks/ executed in a Jupyter kernel at the quick scale (tests/test_notebooks.py; minutes,
+# so not part of `make test`; CI runs both). Installs the notebooks extra first.
+test-notebooks: $(VENV)/.notebooks
+	$(WITH_DATA) $(PY) -m pytest -q $(XDIST) -m notebooks tests/test_notebooks.py
 
 lint: venv
 	$(PY) -m ruff check .
@@ -48,6 +58,17 @@ data: venv
 # docs/results.md and README's results table from the latest finished runs in runs/.
 results: venv
 	$(PY) -m apps.results
+
+# notebooks/*.py (reviewable text, no outputs in git) -> build/notebooks/*.ipynb (git-ignored). Each notebook moves
+# to the repository root itself, so it reads and writes the command line's runs/; TFNETS_QUICK=1: the quick scale.
+NOTEBOOK_DIR := build/notebooks
+notebooks: $(VENV)/.notebooks
+	mkdir -p $(NOTEBOOK_DIR)
+	for f in notebooks/*.py; do case $$(basename $$f) in nbsupport.py) continue;; esac; \
+		$(PY) -m jupytext --quiet --to notebook --output $(NOTEBOOK_DIR)/$$(basename $$f .py).ipynb $$f || exit 1; done
+	@open="$(strip $(WITH_DATA) $(VENV)/bin/jupyter lab $(NOTEBOOK_DIR))"; \
+	if [ -x $(VENV)/bin/jupyter-lab ]; then echo "built $(NOTEBOOK_DIR)/*.ipynb; open them: $$open"; \
+	else echo "built $(NOTEBOOK_DIR)/*.ipynb; to open them: $(VENV)/bin/pip install jupyterlab, then $$open"; fi
 
 clean:
 	rm -rf $(VENV) runs build *.egg-info
