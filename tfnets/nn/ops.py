@@ -338,8 +338,9 @@ def dropout(x, rate, training, seed=None):
     notMNIST assignment's keep probability p converts with `keep_prob_to_rate(p)`. In training,
     kept units are scaled by 1 / (1 - rate) so the expected activation is unchanged and inference
     is the identity. With `seed` (int or shape-(2,) tensor) the mask comes from a stateless RNG, so
-    the same seed gives the same mask (eager, tf.function and XLA alike: the Philox stream is
-    pinned). Masks are drawn in float32 as `uniform >= rate`. Backward: dx = dout * mask.
+    the same seed gives the same mask in eager and tf.function; under XLA only for seeds of the form
+    `[s, 0]` (an int seed is one): TensorFlow's XLA Philox gives other numbers for e.g. `[1, 1]`, which
+    Keras' SeedGenerator produces. Masks are drawn in float32 as `uniform >= rate`. Backward: dx = dout * mask.
     """
     x = tf.convert_to_tensor(x)
     _validate_rate(rate)
