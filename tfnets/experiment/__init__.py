@@ -73,12 +73,12 @@ class Experiment:
     def __init__(self, config, title):
         """`config`: the app's `Config` (`tfnets.experiment.config.CommonConfig`); its `identity()` defines the run.
         Nothing happens until the `with` block is entered."""
-        self.args = config  # the settings of this command
+        self.settings = config  # this command's declared configuration (a `Config`)
         self.app = config.APP
+        # What defines the run (its id hashes it); a part's run folder adds its own keys to it (`exp.run.child`).
         self.config = {"app": config.APP, **config.identity()}
         self._title = title
         self._export_dir = config.export_path
-        self._settings = config.settings()
         self._entered = False
 
     def __enter__(self):
@@ -87,7 +87,7 @@ class Experiment:
         from tfnets.experiment import distribute, locks, scratch
         from tfnets.experiment.runs import Run, run_id_for
 
-        config = self.args
+        config = self.settings
         self._restore = {
             "policy": keras.mixed_precision.global_policy().name,
             "determinism": determinism.op_determinism_enabled(),
@@ -108,7 +108,7 @@ class Experiment:
         run_path = Path(config.out) / self.app / run_id
         self.export_dir = self._export_dir
         # Recorded in config.json for the record (every setting as given), not part of the run's identity.
-        record = {**self.config, "settings": self._settings}
+        record = {**self.config, "settings": config.settings()}
         cluster_id = sweep_cluster.tuner_id()
         if self.distribution.is_chief:
             self.run = Run(run_path, record, cluster_id=cluster_id)
@@ -153,8 +153,8 @@ class Experiment:
 
     def use_data(self, data, quick_train=300, quick_eval=200):
         """Record the dataset (source, sizes, provenance) in the report; under --quick return a seeded subset."""
-        if self.args.quick:
-            data = data.subset(quick_train, quick_eval, seed=self.args.seed)
+        if self.settings.quick:
+            data = data.subset(quick_train, quick_eval, seed=self.settings.seed)
         sizes = data.sizes()
         lines = [f"- source: `{data.source}`", "- examples: " + ", ".join(f"{k} {v:,}" for k, v in sizes.items())]
         if data.note:
@@ -189,11 +189,11 @@ class Experiment:
         `steps_per_execution` defaults to `--steps-per-execution` ("epoch"); see `Run.fit`.
         """
         run = run or self.run
-        epochs = self.args.train_epochs if epochs is None else epochs
-        batch_size = self.args.batch_size if batch_size is None else batch_size
+        epochs = self.settings.train_epochs if epochs is None else epochs
+        batch_size = self.settings.batch_size if batch_size is None else batch_size
         if steps_per_execution is None:
-            steps_per_execution = self.args.steps_per_execution
-        seed = self.args.seed if seed is None else seed
+            steps_per_execution = self.settings.steps_per_execution
+        seed = self.settings.seed if seed is None else seed
         self.distribution.check_batch_size(batch_size)
         sweep_cluster.refuse_training_outside_trials(run)
         started = time.perf_counter()

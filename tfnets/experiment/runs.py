@@ -37,7 +37,7 @@ from tfnets.experiment.fit_callbacks import Checkpointer, EpochRecorder, NanGuar
 from tfnets.experiment.multi_worker import evaluate, fit_multi_worker, is_multi_worker
 
 # Keys of a run's config.json that describe it without defining it: the devices it ran on and every flag as given.
-# What defines a run is the app's explicit configuration (each app's `get_config`).
+# What defines a run is the app's declared configuration (`Config.identity()`).
 VOLATILE_KEYS = {"distribution", "settings"}
 
 
