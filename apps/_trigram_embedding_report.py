@@ -8,8 +8,8 @@ import time
 
 import numpy as np
 
-from tfnets.experiment.export import softmax
 from tfnets.experiment.plots import pyplot, save_figure
+from tfnets.nn.calibration import softmax
 from tfnets.nn.ngram import InterpolatedNgram
 
 NEIGHBOUR_WORDS = ("he", "day", "could", "money", "three", "city", "good", "said")

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from tfnets import atomic
 from tfnets.experiment.cli import ArgumentParser, exit_with, require
+from tfnets.experiment.headline import read_json
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 DATA_DIR = "../shared/data"
@@ -72,13 +73,6 @@ NONE = Original("—")
 # -- reading a run folder ------------------------------------------------------------------------------------------
 # A reader takes a run folder and returns (value, file that proves it finished), or None while it has not finished.
 # Accuracies come back in percent, errors as fractions.
-
-
-def _json(path):
-    try:
-        return json.loads(Path(path).read_text())
-    except (OSError, ValueError):
-        return None
 
 
 # -- the parts -----------------------------------------------------------------------------------------------------
@@ -268,7 +262,7 @@ def find(runs, app, measure):
     expected = expected_config(app, measure)
     best = None
     for config_path in sorted((Path(runs) / app).glob("*/config.json")):
-        config = _json(config_path)
+        config = read_json(config_path)
         if not isinstance(config, dict) or config.get("quick") or not matches(config, expected):
             continue
         found = measure.read(config_path.parent, app)

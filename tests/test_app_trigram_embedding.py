@@ -14,7 +14,7 @@ from apps._trigram_embedding_report import nearest_words
 from tfnets.data import load_trigrams
 from tfnets.errors import ConfigError, ModelError
 from tfnets.experiment.cli import run_main
-from tfnets.experiment.export import softmax
+from tfnets.nn.calibration import softmax
 from tfnets.nn.layers import MeanProbabilityLogits
 
 QUICK = ["--quick", "--configs", "32x256", "--extra", "none"]

@@ -17,10 +17,6 @@ BATCH_BOUND = 1e-8  # float64 sums in another order: ~1e-15
 KINK_TRIES = 4
 
 
-def _vjp(f, values, upstream):
-    return autodiff_gradient(f, values, upstream)
-
-
 def _upstream(f, values, rng):
     out = np.asarray(f(*[tf.constant(v) for v in values]))
     return rng.standard_normal(out.shape)
@@ -44,7 +40,7 @@ def gradient_check(subject, context):
         if not kinks:
             break
         weights = _perturbed(weights, rng)  # a kink that sits in the weights (zero-initialised ReLU inputs)
-    analytic = _vjp(f, values, upstream)
+    analytic = autodiff_gradient(f, values, upstream)
     errors, hints, worst = {}, [], (0.0, "")
     for index, name in enumerate(names):
         a, n = analytic[index], numeric[index]
@@ -201,8 +197,8 @@ def batch_check(subject, context):
             f"an example's output depends on the rest of the batch (batch statistics or a per-batch random draw; "
             f"differs by {forward_gap:.1e}): per-example gradients are not defined",
         )
-    whole = _vjp(f, values, upstream)
-    parts = [_vjp(f, s, upstream[i : i + 1]) for i, s in enumerate(singles)]
+    whole = autodiff_gradient(f, values, upstream)
+    parts = [autodiff_gradient(f, s, upstream[i : i + 1]) for i, s in enumerate(singles)]
     names = subject.argument_names() + subject.weight_names()
     errors, hints = {}, []
     for k, name in enumerate(names):

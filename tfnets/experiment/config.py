@@ -223,15 +223,11 @@ class CommonConfig:
             if _meta(field) is not None and _meta(field)["identity"]
         }
         values["epochs"] = self.train_epochs
-        return {name: list(value) if isinstance(value, tuple) else value for name, value in values.items()}
+        return {name: _as_json(value) for name, value in values.items()}
 
     def settings(self):
         """Every field as given (what `--print-config` prints and `--config` reads back)."""
-        return {
-            field.name: list(value) if isinstance(value, tuple) else value
-            for field in dataclasses.fields(self)
-            for value in [getattr(self, field.name)]
-        }
+        return {field.name: _as_json(getattr(self, field.name)) for field in dataclasses.fields(self)}
 
     # -- command line ---------------------------------------------------------------------------------------------
     @classmethod
@@ -257,6 +253,11 @@ class CommonConfig:
             print(json.dumps({"app": cls.APP, "settings": config.settings()}, indent=2))
             raise SystemExit(0)
         return config
+
+
+def _as_json(value):
+    """A field's value as config.json holds it (a tuple as a list)."""
+    return list(value) if isinstance(value, tuple) else value
 
 
 def _coerce(field, value):

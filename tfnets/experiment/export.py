@@ -198,13 +198,6 @@ def calibration_rows(summary):
     ]
 
 
-def softmax(logits):
-    """Row-wise softmax of (N, C) logits in NumPy, shifted by the row maximum so that it cannot overflow."""
-    shifted = logits - logits.max(axis=-1, keepdims=True)
-    e = np.exp(shifted)
-    return e / e.sum(axis=-1, keepdims=True)
-
-
 class ServedModel:
     """An exported model loaded with plain TensorFlow: `predict_proba(prepare_images(pixels)) -> (N, classes)`.
 
@@ -279,9 +272,9 @@ class ServedModel:
     def probabilities(self, logits, raw=False):
         """Logits from `logits` -> (N, classes) probabilities: calibrated by the export's temperature, unless `raw`
         (or the export has none)."""
-        from tfnets.nn.calibration import softmax as softmax64
+        from tfnets.nn.calibration import softmax
 
-        return softmax64(logits, 1.0 if raw or self.temperature is None else self.temperature)
+        return softmax(logits, 1.0 if raw or self.temperature is None else self.temperature)
 
     def predict_proba(self, x, raw=False):
         """`probabilities(logits(x), raw)`: one model call, calibrated probabilities unless `raw`."""
