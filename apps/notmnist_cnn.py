@@ -32,6 +32,7 @@ from tfnets.experiment.config import SweepConfig, batch_size_option, option
 from tfnets.experiment.determinism import reseed
 from tfnets.experiment.distribute import synchronized_batch_norm
 from tfnets.experiment.lazy import lazy_import
+from tfnets.experiment.plan import Plan
 from tfnets.experiment.plots import plot_overlay
 from tfnets.experiment.space import extremes
 from tfnets.experiment.sweep import Sweep, flat_metrics
@@ -54,6 +55,7 @@ IMPROVED_FILTERS = 64
 DEFAULT_KEEP_PROB = {"assignment": 1.0, "improved": 0.5}
 # The sub-folder of the run folder that `--study all`'s improved row trains in.
 IMPROVED_PART = "improved"
+BASELINE = "baseline"  # the plan's name for the flags' own setting (trained in the run folder itself)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -282,15 +284,20 @@ def study_row(label, result):
     return row
 
 
-def run_sweep(exp, data, config, name, space, baseline):
-    """Every value of `space` as a resumable trial; table + overlay with the baseline; export the best."""
-    sweep = Sweep(exp.run, space, epochs=config.train_epochs, name=name, **config.sweep_options())
+def train_trial(exp, data, config):
+    """A search's train function: one trial's values over this command's setting."""
     hparams = hyperparameters(config)
 
-    def train_trial(values, run, epochs=None, callbacks=()):
+    def train_values(values, run, epochs=None, callbacks=()):
         return train(exp, data, config, {**hparams, **values}, run=run, epochs=epochs, callbacks=callbacks)
 
-    sweep.search(train_trial)
+    return train_values
+
+
+def report_study(exp, data, config, sweep, baseline):
+    """A finished study's table + overlay with the baseline; export its best value."""
+    name, space = sweep.name, sweep.space
+    hparams = hyperparameters(config)
     baseline_label = "baseline (" + setting_text(config.l2, config.dropout_keep_prob, config.recipe) + ")"
     rows = sweep.write_outputs(
         exp.report,
@@ -339,6 +346,33 @@ def export(exp, model, data, path):
 # ---------------------------------------------------------------------------------------------------------------
 
 
+def improved_keep_prob(config):
+    return DEFAULT_KEEP_PROB["improved"] if config.dropout_keep_prob == 1.0 else config.dropout_keep_prob
+
+
+def train_improved(exp, data, config):
+    """Our "go beyond" row: the improved recipe with every other setting fixed, in its own sub-folder."""
+    keep_prob = improved_keep_prob(config)
+    run = exp.run.child(
+        IMPROVED_PART, {**exp.config, "recipe": "improved", "keep_prob": keep_prob, "filters": IMPROVED_FILTERS}
+    )
+    hparams = {**hyperparameters(config), "keep_prob": keep_prob, "recipe": "improved"}
+    return train(exp, data, config, hparams, run=run)
+
+
+def declare(exp, data, config):
+    """Every training this command does, in order (the plan a cluster shares): the baseline (the flags' own
+    setting, the single run and every study's reference row), each study's search, the improved row."""
+    plan = Plan(exp.run.path)
+    plan.training(BASELINE, lambda: train(exp, data, config, hyperparameters(config)))
+    for name, space in config.studies.items():
+        sweep = Sweep(exp.run, space, epochs=config.train_epochs, name=name, **config.sweep_options())
+        plan.sweep(name, sweep, train_trial(exp, data, config))
+    if config.study == "all" and config.recipe == "assignment":
+        plan.training(IMPROVED_PART, lambda: train_improved(exp, data, config))
+    return plan
+
+
 def run(config=None, **overrides):
     """Train the baseline (the configuration's own setting), then each study; returns the baseline's
     `TrainResult` (`.final`, `.history`, `.model`, `.run_path`, `.export_path`) with `.parts` holding the improved
@@ -346,10 +380,8 @@ def run(config=None, **overrides):
     config = Config.make(config, **overrides)
     with Experiment(config, "notMNIST CNN (ECE421 assignment, part 2)") as exp:
         data = load_data(exp, config)
-        hparams = hyperparameters(config)
-        # The baseline (the flags' configuration) always runs first: it is the single run, and the reference row of
-        # every study. Re-running the same command resumes it from its checkpoint.
-        baseline = train(exp, data, config, hparams)
+        plan = declare(exp, data, config).run()  # re-running the same command resumes every training
+        baseline = plan.result(BASELINE)
         baseline.export_path = export(exp, baseline.model, data, exp.export_dir)
         label = setting_text(config.l2, config.dropout_keep_prob, config.recipe)
         exp.report.add_table("Final metrics", [study_row(label, flat_metrics(baseline.metrics))])
@@ -357,21 +389,16 @@ def run(config=None, **overrides):
         print(
             f"{label}: test accuracy {baseline.final['test_accuracy']:.4f}, test loss {baseline.final['test_loss']:.4f}"
         )
-        for name, study_space in config.studies.items():
-            run_sweep(exp, data, config, name, study_space, baseline)
-        if config.study == "all" and config.recipe == "assignment":
-            baseline.parts["improved"] = improved_row(exp, data, config, baseline)
+        for name in config.studies:
+            report_study(exp, data, config, plan.result(name), baseline)
+        if IMPROVED_PART in plan:
+            baseline.parts["improved"] = report_improved(exp, data, config, baseline, plan.result(IMPROVED_PART))
         return baseline
 
 
-def improved_row(exp, data, config, baseline):
-    """Our "go beyond" row: the improved recipe with every other setting fixed, next to the baseline."""
-    keep_prob = DEFAULT_KEEP_PROB["improved"] if config.dropout_keep_prob == 1.0 else config.dropout_keep_prob
-    run = exp.run.child(
-        IMPROVED_PART, {**exp.config, "recipe": "improved", "keep_prob": keep_prob, "filters": IMPROVED_FILTERS}
-    )
-    hparams = {**hyperparameters(config), "keep_prob": keep_prob, "recipe": "improved"}
-    result = train(exp, data, config, hparams, run=run)
+def report_improved(exp, data, config, baseline, result):
+    """Export the improved row's network and set it next to the baseline."""
+    keep_prob = improved_keep_prob(config)
     result.export_path = export(exp, result.model, data, exp.export_dir.with_name(f"{exp.export_dir.name}_improved"))
     rows = [
         study_row("baseline (assignment recipe)", flat_metrics(baseline.metrics)),

@@ -27,6 +27,7 @@ from tfnets.experiment.cli import exit_with, require
 from tfnets.experiment.config import SweepConfig, batch_size_option, int_list, option, positive_float
 from tfnets.experiment.determinism import reseed
 from tfnets.experiment.lazy import lazy_import
+from tfnets.experiment.plan import Plan
 from tfnets.experiment.plots import plot_xy
 from tfnets.experiment.sweep import Sweep
 from tfnets.experiment.trial_results import finished_trials
@@ -42,6 +43,8 @@ LEARNING_RATE = 0.1
 MOMENTUM = 0.9
 GRADIENTS = ("manual", "autodiff")
 SWEEPABLE = {"learning_rate": float, "hidden_units": int}
+# The plan's names for its one training: a network of the flags' setting, or the study's search.
+NETWORK, STUDY = "network", "study"
 
 
 def build_model(
@@ -189,10 +192,26 @@ def train(exp, data, config, hidden_units, learning_rate, run=None, epochs=None,
     return dataclasses.replace(result, model=model)
 
 
-def single_run(exp, data, config):
-    """One network of `--hidden-units` units: trained, reported with its early-stopping point, exported."""
+def declare(exp, data, config, trained):
+    """The training this command does (the plan a cluster shares): one network, or the study's search."""
+    plan = Plan(exp.run.path)
+    if config.study_space:
+        sweep = Sweep(
+            exp.run,
+            config.study_space,
+            epochs=config.train_epochs,
+            name="_".join(config.study_space),
+            **config.sweep_options(),
+        )
+        plan.sweep(STUDY, sweep, study_trainer(exp, data, config, trained))
+    else:
+        plan.training(NETWORK, lambda: train(exp, data, config, config.hidden_units[0], config.learning_rate))
+    return plan
+
+
+def single_run(exp, data, config, result):
+    """One network of `--hidden-units` units, trained: reported with its early-stopping point, exported."""
     hidden_units = config.hidden_units[0]
-    result = train(exp, data, config, hidden_units, config.learning_rate)
     final = result.final
     exp.report.add_table(
         "Final metrics",
@@ -240,13 +259,9 @@ def study_row(space, result, history):
     }
 
 
-def study(exp, data, config, space):
-    """One resumable trial per value; a table of final test accuracy/loss, time and early stopping per value.
-    Returns the `TrainResult` of the trial the search ranks first (its objective) with every finished trial's
-    under `.parts`, by trial folder name (a trial trained by this call holds its model)."""
-    name = "_".join(space)
-    sweep = Sweep(exp.run, space, epochs=config.train_epochs, name=name, **config.sweep_options())
-    trained = {}
+def study_trainer(exp, data, config, trained):
+    """A study's train function: one trial's values over the flags' setting; `trained` collects each result (with its
+    model) by trial folder name."""
 
     def train_trial(values, run, epochs=None, callbacks=()):
         result = train(
@@ -262,7 +277,14 @@ def study(exp, data, config, space):
         trained[run.path.name] = result
         return result
 
-    sweep.search(train_trial)
+    return train_trial
+
+
+def study(exp, config, sweep, trained):
+    """A finished study: a table of final test accuracy/loss, time and early stopping per value. Returns the
+    `TrainResult` of the trial the search ranks first (its objective) with every finished trial's under `.parts`, by
+    trial folder name (a trial trained by this process holds its model, in `trained`)."""
+    space, name = sweep.space, sweep.name
     rows = sweep.write_outputs(
         exp.report,
         f"{name} study",
@@ -320,9 +342,11 @@ def run(config=None, **overrides):
                 config.batch_size <= len(data.y_train),
                 f"--batch-size {config.batch_size} is larger than the training set ({len(data.y_train)} examples)",
             )
+        trained = {}
+        plan = declare(exp, data, config, trained).run()  # re-running the same command resumes every training
         if config.study_space:
-            return study(exp, data, config, config.study_space)
-        return single_run(exp, data, config)
+            return study(exp, config, plan.result(STUDY), trained)
+        return single_run(exp, data, config, plan.result(NETWORK))
 
 
 def headlines(run_path):

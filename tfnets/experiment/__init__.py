@@ -195,7 +195,7 @@ class Experiment:
             steps_per_execution = self.settings.steps_per_execution
         seed = self.settings.seed if seed is None else seed
         self.distribution.check_batch_size(batch_size)
-        sweep_cluster.refuse_training_outside_trials(run)
+        sweep_cluster.refuse_training_outside_plan(run)
         started = time.perf_counter()
         history = run.fit(
             model,

@@ -1,23 +1,23 @@
-"""One sweep, several processes: KerasTuner's distributed mode (one chief oracle, N workers pulling trials).
+"""A cluster of processes sharing one command's trainings: KerasTuner's distributed mode (one chief, N workers).
 
 KerasTuner decides a process's part from three environment variables, the same on every host:
 
-    KERASTUNER_TUNER_ID     "chief" for the oracle, any other unique name (tuner0, tuner1, ...) for a worker
+    KERASTUNER_TUNER_ID     "chief" for the chief, any other unique name (tuner0, tuner1, ...) for a worker
     KERASTUNER_ORACLE_IP    where the chief listens (127.0.0.1 for one machine)
     KERASTUNER_ORACLE_PORT  its port
 
-Every process runs the same command in the same folder. The chief serves the sweep's oracle (any tuner's) over gRPC
-and trains nothing; each worker asks it for the next trial, trains that trial into its own `Run` folder and
-reports the score back. When no trial is left, each of them prints one line and exits with status 0 instead
-of going on with the rest of the app; `python -m tfnets.experiment.launch` then runs the command once more as a plain process,
-which finds every trial finished on disk and writes the tables, figures and export once.
+Every process runs the same command in the same folder. The chief serves the command's plan of trainings
+(`tfnets.experiment.plan_cluster`) over gRPC and trains nothing; each worker asks it for a training, trains it into
+its own run folder and reports back. When nothing is left, each of them prints one line and exits with status 0
+instead of going on with the rest of the app; `tfnets-launch` then runs the command once more as a plain process,
+which finds every training finished on disk and writes the tables, figures and exports once.
 
-Only the first sweep of a command is distributed (the processes stop after it), and a process of a distributed sweep
-trains nothing but sweep trials: a command that trains something before its sweep is refused with one line.
-
-Importing this module is cheap: gRPC and KerasTuner are imported only when a sweep runs.
+This module holds what the chief and workers share: who this process is, where the chief listens, how long a worker
+waits for it, the chief's server loop. Importing it is cheap: gRPC and KerasTuner are imported only when a cluster
+starts.
 """
 
+import contextlib
 import os
 import time
 
@@ -30,6 +30,7 @@ DEFAULT_ORACLE_TIMEOUT_S = 300
 TIMEOUT_VARIABLE = "TFNETS_ORACLE_TIMEOUT"
 # The chief checks this often whether every trial has ended (KerasTuner's own loop sleeps 20 s between checks).
 POLL_S = 0.5
+_assigned = []  # the training the chief handed this worker, while it trains it
 
 
 def tuner_id():
@@ -92,8 +93,8 @@ def unreachable(err):
     return TfnetsError(f"{tuner_id()}: the sweep's chief at {address()} failed: {code} {details}")
 
 
-def serve(oracle):
-    """Serve `oracle` to the workers until every worker was told to stop and no trial is running.
+def serve(oracle, what):
+    """Serve `oracle` (whose trials are `what`, for the message) to the workers until every worker was told to stop and no trial is running.
 
     KerasTuner's `oracle_chief.start_server` does the same with a 20-second sleep between checks; this loop uses
     KerasTuner's servicer and protocol unchanged and only checks more often, and shuts the server down at the end.
@@ -119,7 +120,7 @@ def serve(oracle):
             "this host); pick another KERASTUNER_ORACLE_PORT"
         )
     server.start()
-    print(f"chief: serving the sweep's oracle on {address()}", flush=True)
+    print(f"chief: serving {what} on {address()}", flush=True)
     try:
         while not (servicer.stop_triggered and oracle_chief.exit_chief(oracle)):
             time.sleep(POLL_S)
@@ -127,11 +128,21 @@ def serve(oracle):
         server.stop(grace=1)
 
 
-def refuse_training_outside_trials(run):
-    """In a distributed sweep every process trains sweep trials only: anything else would be trained N times."""
-    if not run.trial and tuner_id() is not None:
+@contextlib.contextmanager
+def assigned(name):
+    """Around a worker's training of `name`, the one the chief handed it."""
+    _assigned.append(name)
+    try:
+        yield
+    finally:
+        _assigned.pop()
+
+
+def refuse_training_outside_plan(run):
+    """In a cluster a process trains only what the chief hands it: anything else would be trained by every process.
+    (An app declares its trainings in a `tfnets.experiment.plan.Plan`, which the chief serves.)"""
+    if not _assigned and tuner_id() is not None:
         raise ConfigError(
-            f"{tuner_id()}: this command trains {run.path} outside its sweep, which a distributed "
-            "sweep cannot share; launch only commands whose training is their sweep (see "
-            "docs/distributed.md)"
+            f"{tuner_id()}: this command trains {run.path} outside its plan, which a cluster cannot share; "
+            "declare every training in the app's Plan (tfnets.experiment.plan)"
         )

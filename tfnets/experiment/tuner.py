@@ -158,7 +158,8 @@ def make_oracle(sweep):
 
 
 class _FunctionTuner(kt.engine.base_tuner.BaseTuner):
-    """Runs `train_fn(values, run, epochs=..., callbacks=...)` per trial; reports the objective to the oracle."""
+    """Runs `train_fn(values, run, epochs=..., callbacks=...)` per trial (`train_trial`); reports the objective to the
+    oracle."""
 
     def __init__(self, oracle, sweep, train_fn, **kwargs):
         self._reloaded = False
@@ -166,7 +167,7 @@ class _FunctionTuner(kt.engine.base_tuner.BaseTuner):
         self.sweep, self.train_fn = sweep, train_fn
         self.error = None
         # KerasTuner reloads the oracle only when THIS tuner id saved a file before; a sweep started by one process
-        # and continued by another (plain -> distributed chief, or back) must still see every trial on disk.
+        # and continued by another (plain -> a cluster's chief, or back) must still see every trial on disk.
         oracle_file = Path(self.project_dir) / "oracle.json"
         if not self._reloaded and not self._is_worker() and oracle_file.exists():
             self.oracle.reload()
@@ -180,99 +181,102 @@ class _FunctionTuner(kt.engine.base_tuner.BaseTuner):
             self.oracle.save()
         _write_state(self._get_tuner_fname(), self.get_state())
 
-    def decode(self, values):
-        """A trial's hyperparameter values as the app's values: JSON-encoded choices decoded, tuner/* dropped."""
-        out = {}
-        for name, value in values.items():
-            if name.startswith(TUNER_KEYS):
-                continue
-            spec = self.sweep.space.get(name)
-            encoded = self.sweep.combinations is not None or (isinstance(spec, list) and not _plain(spec))
-            out[name] = json.loads(value) if encoded else value
-        return self.sweep.in_space_order(out)
-
     def run_trial(self, trial, *args, **kwargs):
-        raw = trial.hyperparameters.values
-        values = self.decode(raw)
-        # Hyperband: train (or go on training) to tuner/epochs; its earlier rounds of these values trained the
-        # same folder, whose checkpoint the Run resumes.
-        epochs = raw.get("tuner/epochs", self.sweep.epochs)
-        lock = self.sweep.trial_path(values) / ".lock"
         try:
-            locks.acquire(lock, f"trial {lock.parent.name} is being trained by", "waiting for it")
-        except ConfigError as busy:
-            # Another process trains this very trial (a worker the chief gave up on, or a plain run next to a
-            # cluster). Wait instead of failing: afterwards its checkpoint is complete and this only evaluates it.
-            print(f"{busy}", flush=True)
-            locks.acquire(lock, "", "", wait=True)
-        print(f"trial {lock.parent.name}", flush=True)  # in a distributed sweep: which worker trains what
-        try:
-            return self._run_locked(trial.trial_id, values, epochs)
-        finally:
-            locks.release(lock)  # a trial is one process's only while it trains
-
-    def _callbacks(self):
-        if self.sweep.patience is None:
-            return []
-        return [
-            keras.callbacks.EarlyStopping(
-                monitor=self.sweep.objective, mode=self.sweep.direction, patience=self.sweep.patience
-            )
-        ]
-
-    def _run_locked(self, trial_id, values, epochs):
-        run = self.sweep.trial_run(values)
-        try:
-            result = self.train_fn(values, run, epochs=epochs, callbacks=self._callbacks())
-        except TrainingDiverged as err:
-            # A diverging setting is a result of the sweep, not a reason to abort it.
-            run.write_metrics({}, [], 0.0, extra={"status": "diverged", "message": str(err)})
-            self._record(run, trial_id, values, epochs, [], None)
-            print(f"trial {run.path.name} diverged: {err}")
-            raise kt.errors.FailedTrialError(str(err)) from None
+            score = train_trial(self.sweep, self.train_fn, trial.trial_id, trial.hyperparameters.values)
+        except kt.errors.FailedTrialError:
+            raise
         except Exception as err:  # KerasTuner would swallow it and mark the trial invalid; we stop instead.
             self.error = err
             raise kt.errors.FatalError(str(err)) from err
-        # Only the epochs this trial asked for count (a folder may hold more: the same values trained further).
-        history = [row for row in result.history if epochs is None or row["epoch"] <= epochs]
-        score = objective_value(history, self.sweep.objective, self.sweep.direction)
-        if score is None:
-            names = sorted({k for row in history for k in row} - {"epoch", "time_s"})
-            self.error = ConfigError(
-                f"--objective {self.sweep.objective}: the trials record no such per-epoch "
-                f"metric; they record {', '.join(names) or 'none'}"
-            )
-            raise kt.errors.FatalError(str(self.error))
-        self._record(run, trial_id, values, epochs, history, score)
         return {self.sweep.objective: score}
 
-    def _record(self, run, trial_id, values, epochs, history, score):
-        """`<trial>/sweep_trial.json`: the values, the KerasTuner trials that trained this folder, the epochs asked
-        for and run, whether training stopped early, and the objective."""
-        path = run.path / TRIAL_FILE
-        before = json.loads(path.read_text()) if path.exists() else {}
-        trial_ids = sorted(set(before.get("trial_ids", [])) | {trial_id})
-        atomic.write_json(
-            path,
-            {
-                "values": values,
-                "trial_ids": trial_ids,
-                "epochs_asked": epochs,
-                "epochs": len(history),
-                "stopped_early": run.stopped_early(),
-                "objective": score if score is None or math.isfinite(score) else None,
-            },
+
+def decode(sweep, values):
+    """A trial's hyperparameter values as the app's values: JSON-encoded choices decoded, tuner/* dropped."""
+    out = {}
+    for name, value in values.items():
+        if name.startswith(TUNER_KEYS):
+            continue
+        spec = sweep.space.get(name)
+        encoded = sweep.combinations is not None or (isinstance(spec, list) and not _plain(spec))
+        out[name] = json.loads(value) if encoded else value
+    return sweep.in_space_order(out)
+
+
+def train_trial(sweep, train_fn, trial_id, raw_values):
+    """Train the KerasTuner trial `trial_id` of `sweep` (its hyperparameter values `raw_values`) into its folder with
+    `train_fn`; returns its objective. A diverged trial raises `FailedTrialError` (a result of the search, recorded
+    in its folder); any other error propagates."""
+    values = decode(sweep, raw_values)
+    # Hyperband: train (or go on training) to tuner/epochs; its earlier rounds of these values trained the
+    # same folder, whose checkpoint the Run resumes.
+    epochs = raw_values.get("tuner/epochs", sweep.epochs)
+    lock = sweep.trial_path(values) / ".lock"
+    try:
+        locks.acquire(lock, f"trial {lock.parent.name} is being trained by", "waiting for it")
+    except ConfigError as busy:
+        # Another process trains this very trial (a worker the chief gave up on, or a plain run next to a
+        # cluster). Wait instead of failing: afterwards its checkpoint is complete and this only evaluates it.
+        print(f"{busy}", flush=True)
+        locks.acquire(lock, "", "", wait=True)
+    print(f"trial {lock.parent.name}", flush=True)  # in a cluster: which worker trains what
+    try:
+        return _train_locked(sweep, train_fn, trial_id, values, epochs)
+    finally:
+        locks.release(lock)  # a trial is one process's only while it trains
+
+
+def _callbacks(sweep):
+    if sweep.patience is None:
+        return []
+    return [keras.callbacks.EarlyStopping(monitor=sweep.objective, mode=sweep.direction, patience=sweep.patience)]
+
+
+def _train_locked(sweep, train_fn, trial_id, values, epochs):
+    run = sweep.trial_run(values)
+    try:
+        result = train_fn(values, run, epochs=epochs, callbacks=_callbacks(sweep))
+    except TrainingDiverged as err:
+        # A diverging setting is a result of the sweep, not a reason to abort it.
+        run.write_metrics({}, [], 0.0, extra={"status": "diverged", "message": str(err)})
+        _record(run, trial_id, values, epochs, [], None)
+        print(f"trial {run.path.name} diverged: {err}")
+        raise kt.errors.FailedTrialError(str(err)) from None
+    # Only the epochs this trial asked for count (a folder may hold more: the same values trained further).
+    history = [row for row in result.history if epochs is None or row["epoch"] <= epochs]
+    score = objective_value(history, sweep.objective, sweep.direction)
+    if score is None:
+        names = sorted({k for row in history for k in row} - {"epoch", "time_s"})
+        raise ConfigError(
+            f"--objective {sweep.objective}: the trials record no such per-epoch "
+            f"metric; they record {', '.join(names) or 'none'}"
         )
+    _record(run, trial_id, values, epochs, history, score)
+    return score
 
 
-def run_search(sweep, train_fn):
-    """Run every trial of `sweep` (a `tfnets.experiment.sweep.Sweep`) not completed on disk; re-raises a trial's error.
+def _record(run, trial_id, values, epochs, history, score):
+    """`<trial>/sweep_trial.json`: the values, the KerasTuner trials that trained this folder, the epochs asked
+    for and run, whether training stopped early, and the objective."""
+    path = run.path / TRIAL_FILE
+    before = json.loads(path.read_text()) if path.exists() else {}
+    trial_ids = sorted(set(before.get("trial_ids", [])) | {trial_id})
+    atomic.write_json(
+        path,
+        {
+            "values": values,
+            "trial_ids": trial_ids,
+            "epochs_asked": epochs,
+            "epochs": len(history),
+            "stopped_early": run.stopped_early(),
+            "objective": score if score is None or math.isfinite(score) else None,
+        },
+    )
 
-    In a distributed sweep (`tfnets.experiment.sweep_cluster`) this process is the chief or one worker: it serves the oracle
-    or trains the trials it is given, then prints one line and EXITS (status 0) when none is left.
-    """
-    name = sweep_cluster.tuner_id()
-    tuner = _FunctionTuner(
+
+def _tuner(sweep, train_fn):
+    return _FunctionTuner(
         make_oracle(sweep),
         sweep,
         train_fn,
@@ -280,30 +284,28 @@ def run_search(sweep, train_fn):
         project_name=sweep.name,
         overwrite=False,
     )
-    if name is not None and sweep_cluster.is_chief():
-        tuner.save()
-        sweep_cluster.serve(tuner.oracle)
-    else:
-        if name is not None:
-            sweep_cluster.bound_client_timeout()
-        _search(tuner)
-    if name is not None:
-        print(f"{name}: no trials left", flush=True)
-        raise SystemExit(0)
 
 
-def _search(tuner):
+def run_search(sweep, train_fn):
+    """Run every trial of `sweep` (a `tfnets.experiment.sweep.Sweep`) not completed on disk, in this process;
+    re-raises a trial's error."""
+    if sweep_cluster.tuner_id() is not None:
+        raise ConfigError(
+            f"{sweep_cluster.tuner_id()}: a cluster shares the searches its command declares in a Plan "
+            "(tfnets.experiment.plan); this one was started outside it"
+        )
+    tuner = _tuner(sweep, train_fn)
     try:
         tuner.search()
     except kt.errors.FatalError:
         if tuner.error is not None:
             raise tuner.error from None
         raise
-    except Exception as err:
-        if sweep_cluster.tuner_id() is None:
-            raise
-        import grpc  # a worker's requests to its chief fail as gRPC errors
 
-        if not isinstance(err, grpc.RpcError):
-            raise
-        raise sweep_cluster.unreachable(err) from None
+
+def chief_oracle(sweep):
+    """`sweep`'s oracle for a cluster's chief: reloaded from `<run>/tuner/<name>/` (trials a plain run or an earlier
+    launch ended stay ended, interrupted ones are handed out again) and saved there as trials end."""
+    tuner = _tuner(sweep, None)
+    tuner.save()
+    return tuner.oracle
