@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 DATA_DIR ?= $(or $(TFNETS_DATA_DIR),$(wildcard ../shared/data))
 WITH_DATA := $(if $(DATA_DIR),TFNETS_DATA_DIR=$(DATA_DIR))
 
-.PHONY: venv demo test test-fast test-notebooks fuzz lint data results notebooks clean
+.PHONY: venv demo test test-fast test-cluster test-notebooks fuzz lint data results notebooks clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,11 +32,16 @@ demo: venv
 # worker and then waits forever (pytest-xdist#1323, #1378).
 XDIST := -n auto --maxprocesses 2 --dist loadgroup --max-worker-restart 0
 test: venv
-	$(WITH_DATA) $(PY) -m pytest -q $(XDIST) -m "not notebooks"
+	$(WITH_DATA) $(PY) -m pytest -q $(XDIST) -m "not notebooks and not cluster"
 
 # The edit-test loop: everything but the tests marked slow (multi-process, kill-and-resume, whole-app runs).
 test-fast: venv
-	$(WITH_DATA) $(PY) -m pytest -q $(XDIST) -m "not slow and not notebooks"
+	$(WITH_DATA) $(PY) -m pytest -q $(XDIST) -m "not slow and not notebooks and not cluster"
+
+# Every training app's command launched over a cluster (tfnets-launch --workers 2) against one plain process, with
+# kills and relaunches (minutes; `make test` runs one such launch). CI runs both.
+test-cluster: venv
+	$(WITH_DATA) $(PY) -m pytest -q $(XDIST) -m cluster
 
 # Every file reader fuzzed at length (tests/fuzzing.py): 1,500 random cases per reader instead of the 40 fixed
 # ones of `make test`; a failure prints the case and how to reproduce it.
