@@ -184,7 +184,7 @@ def test_two_workers_killed_mid_trial_then_relaunched_give_the_single_process_ta
     assert "resuming after epoch" in again.stdout  # the killed worker's trial went on from its checkpoint
     assert {*first, *second} == {"tuner0", "tuner1"}, (first, second)  # both workers trained
     for name in ("chief", "tuner0", "tuner1"):
-        assert f"[{name}] {name}: no trials left" in again.stdout
+        assert f"[{name}] {name}: no trainings left" in again.stdout
     # The tables, figures and export are written once, by the plain run at the end, which found every trial finished.
     assert not re.search(r"^\[final\] trial ", again.stdout, flags=re.M)
     assert (run_dir / "learning_rate_curves.png").exists()
@@ -283,13 +283,19 @@ def test_chief_and_workers_share_the_run_folder_but_not_a_tuner_id(tmp_path, mon
         holder.wait()
 
 
-def test_a_distributed_process_refuses_to_train_outside_its_sweep(tmp_path, monkeypatch):
+def test_a_cluster_process_trains_only_what_the_chief_handed_it(tmp_path, monkeypatch):
     monkeypatch.setenv("KERASTUNER_ORACLE_IP", "127.0.0.1")
     monkeypatch.setenv("KERASTUNER_ORACLE_PORT", "1")
     monkeypatch.setenv("KERASTUNER_TUNER_ID", "tuner1")
     run = Run(tmp_path, {"seed": 0}, cluster_id="tuner1")
-    with pytest.raises(ConfigError, match="tuner1: this command trains .* outside its sweep"):
-        sweep_cluster.refuse_training_outside_trials(run)  # what Experiment.train asks before any training
+    # What Experiment.train asks before any training: outside an assigned training, every process would train it.
+    with pytest.raises(ConfigError, match="tuner1: this command trains .* outside its plan"):
+        sweep_cluster.refuse_training_outside_plan(run)
+    with sweep_cluster.assigned("baseline"):
+        sweep_cluster.refuse_training_outside_plan(run)
+    # A search started outside a plan is refused the same way.
+    with pytest.raises(ConfigError, match="tuner1: a cluster shares the searches its command declares in a Plan"):
+        Sweep(run, {"units": [1, 2]}).search(_fake_train)
 
 
 def test_a_trial_locked_by_another_process_is_waited_for_not_a_crash(tmp_path, capsys):

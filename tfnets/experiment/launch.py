@@ -1,20 +1,22 @@
-"""Start a distributed sweep or a multi-worker training cluster on this machine, and wait for it.
+"""Start a cluster that shares a command's trainings, or a multi-worker training cluster, on this machine, and wait.
 
-    tfnets-launch --workers 2 -- python -m apps.notmnist_mlp --sweep learning_rate=0.01,0.1 --epochs 50
+    tfnets-launch --workers 2 -- python -m apps.notmnist_cnn --study all --epochs 10
     tfnets-launch --multi-worker 2 -- python -m apps.notmnist_mlp --distribute multi-worker --epochs 50
 
 `tfnets-launch` is the installed script; `python -m tfnets.experiment.launch` is the same command.
 
-`--workers N` runs the command as a KerasTuner distributed sweep (`tfnets.experiment.sweep_cluster`): one chief serving the
-oracle (`KERASTUNER_TUNER_ID=chief`) and N workers (`tuner0` ... `tuner<N-1>`) on 127.0.0.1 and a free port. Each
-stops after the sweep with "no trials left"; when all of them succeeded the launcher runs the command once more as
-a plain process, which finds every trial finished and writes the results table, figures and export once.
+`--workers N` runs the command's plan of trainings in KerasTuner's distributed mode (`tfnets.experiment.plan_cluster`):
+one chief serving the plan (`KERASTUNER_TUNER_ID=chief`) and N workers (`tuner0` ... `tuner<N-1>`) on 127.0.0.1 and a
+free port, each training whatever the chief hands it (a baseline, a search's trial, a part's final network) as soon as
+what it needs has finished. Each stops with "no trainings left"; when all of them succeeded the launcher runs the
+command once more as a plain process, which finds every training finished and writes the tables, figures and exports
+once.
 
 `--multi-worker N` starts N copies of the command, each with its own `TF_CONFIG` (one cluster of N workers on
 127.0.0.1, worker i listening on its own free port), for `tf.distribute.MultiWorkerMirroredStrategy` training.
 
 Either way every line a process prints comes out prefixed with its name (`[chief] ...`, `[tuner0] ...`,
-`[worker1] ...`); if one process fails, the others are stopped (completed epochs and trials are checkpointed, so
+`[worker1] ...`); if one process fails, the others are stopped (completed epochs and trainings are checkpointed, so
 re-running the same launch resumes) and the launcher exits non-zero with one line. With N processes on one
 machine each one gets `cpus // N` TensorFlow threads unless `--threads` or the variables are given.
 """
@@ -54,8 +56,8 @@ def build_parser():
     parser = ArgumentParser(
         prog=program_name(),
         usage="%(prog)s (--workers N | --multi-worker N) [--port PORT] [--threads N] -- command [arguments ...]",
-        description="Run a command as a distributed sweep (--workers) or a multi-worker training cluster "
-        "(--multi-worker) on this machine; give the command after --.",
+        description="Share a command's trainings among worker processes (--workers) or run it as a multi-worker "
+        "training cluster (--multi-worker) on this machine; give the command after --.",
         epilog=f"example: {SCRIPT} --workers 2 -- python -m apps.notmnist_mlp --sweep learning_rate=0.01,0.1",
     )
     mode = parser.add_mutually_exclusive_group(required=True)
@@ -63,7 +65,7 @@ def build_parser():
         "--workers",
         type=positive_int,
         metavar="N",
-        help="a KerasTuner distributed sweep: one chief (the oracle) and N workers training trials",
+        help="one chief serving the command's trainings (KerasTuner's distributed mode) and N workers training them",
     )
     mode.add_argument(
         "--multi-worker",
@@ -254,8 +256,8 @@ class Cluster:
                     self.stop()
                     self.join_output()
                     raise LaunchError(
-                        f"every worker ended but the chief still waits for trials after "
-                        f"{CHIEF_GRACE_S} s; stopped it. Re-run the same launch to finish the sweep"
+                        f"every worker ended but the chief still waits for trainings after "
+                        f"{CHIEF_GRACE_S} s; stopped it. Re-run the same launch to finish the trainings"
                     )
             time.sleep(0.1)
 
@@ -295,7 +297,7 @@ def launch(args, command, cluster):
         )
     if not args.workers:
         return 0
-    cluster.say("sweep done; writing the results with one plain run of the command")
+    cluster.say("every training done; writing the results with one plain run of the command")
     plain = {k: v for k, v in os.environ.items() if k not in KERASTUNER_VARIABLES}
     proc = cluster.start("final", command, {}, base_env=plain)
     proc.wait()

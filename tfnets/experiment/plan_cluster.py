@@ -142,6 +142,7 @@ class PlanOracle:
         if trial.status == _Status.COMPLETED:
             self.done.add(name)
             atomic.write_json(self.state_file, sorted(self.done))
+            print(f"chief: training {name} finished", flush=True)
         else:
             self.failed[name] = trial.message or trial.status
             print(f"chief: training {name} failed: {self.failed[name]}", flush=True)
