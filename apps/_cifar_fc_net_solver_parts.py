@@ -1,9 +1,11 @@
 """The parts of `apps.cifar_fc_net` that train with the CS231n `Solver` (`tfnets.nn.solver`), not Keras `fit`:
 the gradient check, overfitting 50 images, the update rules, dropout and normalisation.
 
-Not an app (leading underscore): each `part_*(exp, data, config)` writes its tables and figures into the app's run
-folder, its solvers' checkpoints under `solver/` (a re-run resumes or skips them), and returns the numbers the app
-records for it in results.json.
+Not an app (leading underscore). A part that trains is one or more trainings of the app's plan (`PART_STEPS`):
+each `train_*(exp, data, config)` trains its solvers, checkpointed under `solver/` (a re-run resumes or skips them),
+and returns them; after every training, `REPORTS[part](exp, data, config, *trained)` writes the part's tables and
+figures into the app's run folder and returns the numbers the app records for it in results.json. The gradient check
+trains nothing: it is all report.
 """
 
 import time
@@ -11,6 +13,7 @@ import time
 import numpy as np
 
 from tfnets.errors import TrainingDiverged
+from tfnets.experiment import sweep_cluster
 from tfnets.experiment.determinism import reseed
 from tfnets.experiment.plots import label_axes, plot_xy, pyplot, save_figure
 from tfnets.experiment.report import write_csv
@@ -18,6 +21,12 @@ from tfnets.experiment.report import write_csv
 # Where, in the run folder, the solvers keep their checkpoints, and the overfitting grid's table.
 SOLVER_FOLDER = "solver"
 OVERFIT_TABLE = "overfit_results.csv"
+# The app plan's trainings of these parts (each one loop of solvers).
+OVERFIT = "overfit"
+UPDATE_RULES = "update_rules"
+DROPOUT = "dropout"
+NORMALIZATION = "normalization"
+WEIGHT_SCALE = "weight_scale"  # the normalisation part's second loop: its sensitivity to the weight scale
 
 
 def solver_data(data, n_train=None):
@@ -42,6 +51,8 @@ def train_solver(run, name, net, data, *, verbose=False, **solver_kwargs):
     """Train with the Solver, checkpointing into `run/solver/<name>.npz` (a re-run resumes or skips it)."""
     from tfnets.nn.solver import Solver
 
+    # Not `Experiment.train`, so its guard is here: a cluster's process trains only the plan step it was handed.
+    sweep_cluster.refuse_training_outside_plan(run)
     started = time.perf_counter()
     solver = Solver(
         net,
@@ -151,20 +162,25 @@ def part_gradcheck(exp, data, config):
     return {"cases": rows, "initial_loss_cifar": initial}
 
 
-def part_overfit(exp, data, config):
-    """Overfit 50 images: for 3- and 5-layer nets, which (learning rate, weight scale) reach 100 % train accuracy."""
-    small = solver_data(data, 50)
+def overfit_grid(config):
+    """The overfitting grid: (learning rates, weight scales, epochs)."""
     learning_rates = quick(config, [1e-3, 3e-3, 1e-2, 3e-2, 1e-1], [1e-2])
     weight_scales = quick(config, [1e-2, 3e-2, 1e-1], [1e-1])
-    epochs = quick(config, 20, 2)
-    rows, best_curves = [], {}
+    return learning_rates, weight_scales, quick(config, 20, 2)
+
+
+def train_overfit(exp, data, config):
+    """Overfit 50 images with SGD: `{(depth, weight scale, learning rate): solver, or None where it diverged}`."""
+    small = solver_data(data, 50)
+    learning_rates, weight_scales, epochs = overfit_grid(config)
+    solvers = {}
     for depth, dims in (("3-layer", [100, 100]), ("5-layer", [100] * 4)):
         for ws in weight_scales:
             for lr in learning_rates:
                 name = f"overfit_{depth}_ws{ws:g}_lr{lr:g}"
                 net = fresh_net(config.seed, dims, weight_scale=ws)
                 try:
-                    solver = train_solver(
+                    solvers[depth, ws, lr] = train_solver(
                         exp.run,
                         name,
                         net,
@@ -177,31 +193,41 @@ def part_overfit(exp, data, config):
                         seed=config.seed,
                     )
                 except TrainingDiverged:  # a diverging setting is a result of this grid
-                    rows.append(
-                        {
-                            "net": depth,
-                            "weight_scale": ws,
-                            "learning_rate": lr,
-                            "final_train_acc": float("nan"),
-                            "epoch_100pct": "diverged",
-                        }
-                    )
-                    continue
-                hits = [e + 1 for e, acc in enumerate(solver.train_acc_history) if acc == 1.0]
-                rows.append(
-                    {
-                        "net": depth,
-                        "weight_scale": ws,
-                        "learning_rate": lr,
-                        "final_train_acc": solver.train_acc_history[-1],
-                        "best_val_acc": solver.best_val_acc,
-                        "epoch_100pct": hits[0] if hits else "-",
-                    }
-                )
-                # The fastest setting per depth: first to 100 %, else the highest final train accuracy.
-                rank = (hits[0] if hits else np.inf, -solver.train_acc_history[-1])
-                if depth not in best_curves or rank < best_curves[depth][0]:
-                    best_curves[depth] = (rank, (depth, ws, lr), solver.loss_history)
+                    solvers[depth, ws, lr] = None
+    return solvers
+
+
+def report_overfit(exp, data, config, solvers):
+    """For 3- and 5-layer nets, which (learning rate, weight scale) reach 100 % train accuracy on 50 images."""
+    learning_rates, weight_scales, epochs = overfit_grid(config)
+    rows, best_curves = [], {}
+    for (depth, ws, lr), solver in solvers.items():
+        if solver is None:
+            rows.append(
+                {
+                    "net": depth,
+                    "weight_scale": ws,
+                    "learning_rate": lr,
+                    "final_train_acc": float("nan"),
+                    "epoch_100pct": "diverged",
+                }
+            )
+            continue
+        hits = [e + 1 for e, acc in enumerate(solver.train_acc_history) if acc == 1.0]
+        rows.append(
+            {
+                "net": depth,
+                "weight_scale": ws,
+                "learning_rate": lr,
+                "final_train_acc": solver.train_acc_history[-1],
+                "best_val_acc": solver.best_val_acc,
+                "epoch_100pct": hits[0] if hits else "-",
+            }
+        )
+        # The fastest setting per depth: first to 100 %, else the highest final train accuracy.
+        rank = (hits[0] if hits else np.inf, -solver.train_acc_history[-1])
+        if depth not in best_curves or rank < best_curves[depth][0]:
+            best_curves[depth] = (rank, (depth, ws, lr), solver.loss_history)
     summary = {}
     for depth in ("3-layer", "5-layer"):
         cells = [r for r in rows if r["net"] == depth]
@@ -246,14 +272,14 @@ UPDATE_RULE_CONFIGS = {
 }
 
 
-def part_update_rules(exp, data, config):
-    """6-layer net (five hidden layers of 100) on 4,000 images for 5 epochs with each update rule."""
+def train_update_rules(exp, data, config):
+    """6-layer net (five hidden layers of 100) on 4,000 images for 5 epochs with each update rule: `{rule: solver}`."""
     subset = solver_data(data, quick(config, 4000, 200))
     epochs = quick(config, 5, 1)
-    rows, solvers = [], {}
+    solvers = {}
     for rule, optim in UPDATE_RULE_CONFIGS.items():
         net = fresh_net(config.seed, [100] * 5, weight_scale=UPDATE_RULES_WEIGHT_SCALE)
-        solver = train_solver(
+        solvers[rule] = train_solver(
             exp.run,
             f"update_rule_{rule}",
             net,
@@ -264,11 +290,17 @@ def part_update_rules(exp, data, config):
             num_epochs=epochs,
             seed=config.seed,
         )
-        solvers[rule] = solver
+    return solvers
+
+
+def report_update_rules(exp, data, config, solvers):
+    """The update rules' final loss and accuracies, and their curves."""
+    rows = []
+    for rule, solver in solvers.items():
         rows.append(
             {
                 "update_rule": rule,
-                **optim,
+                **UPDATE_RULE_CONFIGS[rule],
                 "final_loss": float(np.mean(solver.loss_history[-10:])),
                 "final_train_acc": solver.train_acc_history[-1],
                 "final_val_acc": solver.val_acc_history[-1],
@@ -306,14 +338,22 @@ def plot_solvers(solvers, path, title):
     return save_figure(fig, path)
 
 
-def part_dropout(exp, data, config):
-    """500 training images, one hidden layer of 500: keep ratio 1 vs 0.25, 25 epochs, Adam 5e-4."""
-    subset = solver_data(data, quick(config, 500, 100))
-    epochs = quick(config, 25, 2)
-    rows, solvers = [], {}
-    for keep in (1.0, 0.25):
+DROPOUT_KEEP_RATIOS = (1.0, 0.25)
+
+
+def dropout_sizes(config):
+    """The dropout part's (training images, epochs)."""
+    return quick(config, 500, 100), quick(config, 25, 2)
+
+
+def train_dropout(exp, data, config):
+    """500 training images, one hidden layer of 500, 25 epochs, Adam 5e-4: `{keep ratio: solver}`."""
+    n_train, epochs = dropout_sizes(config)
+    subset = solver_data(data, n_train)
+    solvers = {}
+    for keep in DROPOUT_KEEP_RATIOS:
         net = fresh_net(config.seed, [500], dropout_keep_ratio=keep, weight_scale=1e-2)
-        solver = train_solver(
+        solvers[keep] = train_solver(
             exp.run,
             f"dropout_keep{keep:g}",
             net,
@@ -324,7 +364,15 @@ def part_dropout(exp, data, config):
             num_epochs=epochs,
             seed=config.seed,
         )
-        solvers[f"keep {keep:g}"] = solver
+    return solvers
+
+
+def report_dropout(exp, data, config, solvers):
+    """Keep ratio 1 vs 0.25: final and best accuracies, and their curves."""
+    n_train, epochs = dropout_sizes(config)
+    n_train = len(data.x_train[:n_train])
+    rows = []
+    for keep, solver in solvers.items():
         rows.append(
             {
                 "keep_ratio": keep,
@@ -337,23 +385,30 @@ def part_dropout(exp, data, config):
             f"dropout keep {keep:g}: train acc {rows[-1]['final_train_acc']:.3f}, "
             f"val acc {rows[-1]['final_val_acc']:.3f} (best {solver.best_val_acc:.3f})"
         )
-    figure = plot_solvers(solvers, exp.run.path / "dropout.png", "Dropout (500 images, hidden 500)")
-    exp.report.add_table(
-        "Dropout", rows, note=f"{len(subset['X_train'])} training images, Adam 5e-4, batch 100, {epochs} epochs."
-    )
+    curves = {f"keep {keep:g}": solver for keep, solver in solvers.items()}
+    figure = plot_solvers(curves, exp.run.path / "dropout.png", "Dropout (500 images, hidden 500)")
+    exp.report.add_table("Dropout", rows, note=f"{n_train} training images, Adam 5e-4, batch 100, {epochs} epochs.")
     exp.report.add_image("Dropout: train and val accuracy", figure)
     return {"rows": rows}
 
 
-def part_normalization(exp, data, config):
-    """6-layer net with no / batch / layer normalisation: training curves, then sensitivity to the weight scale."""
-    subset = solver_data(data, quick(config, 1000, 100))
-    epochs = quick(config, 10, 1)
-    norms = {"none": None, "batchnorm": "batchnorm", "layernorm": "layernorm"}
-    speed_rows, solvers = [], {}
-    for label, norm in norms.items():
+NORMALIZATIONS = {"none": None, "batchnorm": "batchnorm", "layernorm": "layernorm"}
+
+
+def normalization_sizes(config):
+    """The normalisation part's (training images, epochs of the curves, weight scales, epochs per weight scale)."""
+    scales = quick(config, list(np.logspace(-3, 0, 7)), [1e-1])
+    return quick(config, 1000, 100), quick(config, 10, 1), scales, quick(config, 5, 1)
+
+
+def train_normalization(exp, data, config):
+    """6-layer net with no / batch / layer normalisation, weight scale 2e-2: `{normalisation: solver}`."""
+    n_train, epochs, _, _ = normalization_sizes(config)
+    subset = solver_data(data, n_train)
+    solvers = {}
+    for label, norm in NORMALIZATIONS.items():
         net = fresh_net(config.seed, [100] * 5, normalization=norm, weight_scale=2e-2)
-        solver = train_solver(
+        solvers[label] = train_solver(
             exp.run,
             f"norm_{label}",
             net,
@@ -364,7 +419,39 @@ def part_normalization(exp, data, config):
             num_epochs=epochs,
             seed=config.seed,
         )
-        solvers[label] = solver
+    return solvers
+
+
+def train_weight_scale(exp, data, config):
+    """The same nets at every weight scale: `{(normalisation, weight scale): solver, or None where it diverged}`."""
+    n_train, _, scales, ws_epochs = normalization_sizes(config)
+    subset = solver_data(data, n_train)
+    solvers = {}
+    for label, norm in NORMALIZATIONS.items():
+        for ws in scales:
+            net = fresh_net(config.seed, [100] * 5, normalization=norm, weight_scale=float(ws))
+            try:
+                solvers[label, float(ws)] = train_solver(
+                    exp.run,
+                    f"weight_scale_{label}_{ws:.3g}",
+                    net,
+                    subset,
+                    update_rule="adam",
+                    optim_config={"learning_rate": 1e-3},
+                    batch_size=50,
+                    num_epochs=ws_epochs,
+                    seed=config.seed,
+                )
+            except TrainingDiverged:  # a diverging scale is a data point (recorded as NaN)
+                solvers[label, float(ws)] = None
+    return solvers
+
+
+def report_normalization(exp, data, config, solvers, ws_solvers):
+    """Training speed with each normalisation, then its sensitivity to the weight scale."""
+    n_train, epochs, _, ws_epochs = normalization_sizes(config)
+    speed_rows = []
+    for label, solver in solvers.items():
         speed_rows.append(
             {
                 "normalization": label,
@@ -383,44 +470,22 @@ def part_normalization(exp, data, config):
     exp.report.add_table(
         "Normalisation: training speed",
         speed_rows,
-        note=f"Five hidden layers of 100, {len(subset['X_train'])} images, Adam 1e-3, batch 50, "
+        note=f"Five hidden layers of 100, {len(data.x_train[:n_train])} images, Adam 1e-3, batch 50, "
         f"{epochs} epochs, weight scale 2e-2.",
     )
     exp.report.add_image("Normalisation: curves", figure)
 
-    scales = quick(config, list(np.logspace(-3, 0, 7)), [1e-1])
-    ws_epochs = quick(config, 5, 1)
-    ws_rows, series = [], {label: ([], []) for label in norms}
-    for label, norm in norms.items():
-        for ws in scales:
-            net = fresh_net(config.seed, [100] * 5, normalization=norm, weight_scale=float(ws))
-            name = f"weight_scale_{label}_{ws:.3g}"
-            try:
-                solver = train_solver(
-                    exp.run,
-                    name,
-                    net,
-                    subset,
-                    update_rule="adam",
-                    optim_config={"learning_rate": 1e-3},
-                    batch_size=50,
-                    num_epochs=ws_epochs,
-                    seed=config.seed,
-                )
-                best_val, train_acc = solver.best_val_acc, solver.train_acc_history[-1]
-            except TrainingDiverged:  # a diverging scale is a data point (recorded as NaN)
-                best_val, train_acc = float("nan"), float("nan")
-            ws_rows.append(
-                {
-                    "normalization": label,
-                    "weight_scale": float(ws),
-                    "final_train_acc": train_acc,
-                    "best_val_acc": best_val,
-                }
-            )
-            series[label][0].append(float(ws))
-            series[label][1].append(best_val)
-    for label in norms:
+    ws_rows, series = [], {label: ([], []) for label in NORMALIZATIONS}
+    for (label, ws), solver in ws_solvers.items():
+        best_val, train_acc = (
+            (float("nan"), float("nan")) if solver is None else (solver.best_val_acc, solver.train_acc_history[-1])
+        )
+        ws_rows.append(
+            {"normalization": label, "weight_scale": ws, "final_train_acc": train_acc, "best_val_acc": best_val}
+        )
+        series[label][0].append(ws)
+        series[label][1].append(best_val)
+    for label in NORMALIZATIONS:
         print(
             f"weight scale sweep {label:9s}: best val acc "
             + ", ".join(f"{ws:.2g}: {acc:.3f}" for ws, acc in zip(*series[label]))
@@ -440,10 +505,27 @@ def part_normalization(exp, data, config):
     return {"speed": speed_rows, "weight_scale": ws_rows}
 
 
-PART_FUNCTIONS = {
+# Each part's trainings in the app's plan, in the order it trains them (the gradient check trains nothing) ...
+PART_STEPS = {
+    "gradcheck": (),
+    "overfit": (OVERFIT,),
+    "update_rules": (UPDATE_RULES,),
+    "dropout": (DROPOUT,),
+    "normalization": (NORMALIZATION, WEIGHT_SCALE),
+}
+# ... what each of them trains ...
+TRAININGS = {
+    OVERFIT: train_overfit,
+    UPDATE_RULES: train_update_rules,
+    DROPOUT: train_dropout,
+    NORMALIZATION: train_normalization,
+    WEIGHT_SCALE: train_weight_scale,
+}
+# ... and each part's report: `REPORTS[part](exp, data, config, *[what each of its trainings returned])`.
+REPORTS = {
     "gradcheck": part_gradcheck,
-    "overfit": part_overfit,
-    "update_rules": part_update_rules,
-    "dropout": part_dropout,
-    "normalization": part_normalization,
+    "overfit": report_overfit,
+    "update_rules": report_update_rules,
+    "dropout": report_dropout,
+    "normalization": report_normalization,
 }

@@ -29,7 +29,7 @@ import typing
 
 import numpy as np
 
-from apps._cifar_fc_net_solver_parts import PART_FUNCTIONS
+from apps._cifar_fc_net_solver_parts import PART_STEPS, REPORTS, TRAININGS
 from tfnets import atomic
 from tfnets.data import load_cifar10
 from tfnets.errors import ConfigError
@@ -38,6 +38,7 @@ from tfnets.experiment.cli import choice_list, exit_with, require
 from tfnets.experiment.config import SweepConfig, batch_size_option, option
 from tfnets.experiment.determinism import reseed
 from tfnets.experiment.lazy import lazy_import
+from tfnets.experiment.plan import Plan
 from tfnets.experiment.sweep import Sweep
 
 keras = lazy_import("keras")  # loaded on first use: `--help` answers without importing TensorFlow
@@ -257,39 +258,62 @@ def train_best(exp, data, config, settings, run, schedule_epochs, epochs=None, c
     return dataclasses.replace(result, model=model)
 
 
-def part_best(exp, raw, config):
-    """A small sweep (few epochs per trial), then the best setting trained for `--epochs` and exported.
-
-    `raw`: the splits with pixels in [0, 255]; `--inputs` decides the preprocessing (`best_inputs`). Returns the
-    final training's `TrainResult` (the exported model's), whose `parts["sweep"]` holds the sweep's table rows and
-    chosen setting as its metrics."""
-    data, export_layers, export_scaling = best_inputs(raw, config)
-    space = config.best_space
+def best_trial(exp, data, config):
+    """The sweep's train function: one trial's values over the flags' setting, `trial_epochs` per trial."""
     base = {**DEFAULT_BEST, "hidden": config.hidden}
     trial_epochs = config.best_trial_epochs
-    sweep_run = exp.run.child(BEST_SWEEP, {**exp.config, "part": BEST_SWEEP})
-    sweep = Sweep(sweep_run, space, epochs=trial_epochs, name="best", **config.sweep_options())
 
     def train_trial(values, run, epochs=None, callbacks=()):
         return train_best(exp, data, config, {**base, **values}, run, trial_epochs, epochs, callbacks)
 
-    started = time.perf_counter()
-    sweep.search(train_trial)
-    rows = sweep.write_outputs(exp.report, f"Best net: sweep ({trial_epochs} epochs per trial)")
+    return train_trial
+
+
+def chosen_setting(config, sweep):
+    """The setting the final training trains: the flags' with the finished sweep's best values."""
     best_row = sweep.best()
     require(best_row is not None, "every trial of the sweep diverged; lower the learning rates (--sweep)")
-    chosen = {**base, **{k: best_row[k] for k in space}}
-    print(f"sweep: best setting {_setting(chosen)} (valid loss {best_row['best_valid_loss']:.4f})")
+    return {**DEFAULT_BEST, "hidden": config.hidden, **{k: best_row[k] for k in config.best_space}}
 
+
+def final_run(exp, chosen):
+    return exp.run.child(BEST_FINAL, {**exp.config, "part": BEST_FINAL, "chosen": chosen})
+
+
+def train_final(exp, data, config, sweep):
+    """The sweep's best setting trained for `--epochs` in its own sub-folder; its `TrainResult` with the model."""
+    chosen = chosen_setting(config, sweep)
+    run = final_run(exp, chosen)
+    return train_best(exp, data, config, chosen, run, config.train_epochs, title=f"best FC net: {_setting(chosen)}")
+
+
+def declare_best(plan, exp, data, config, clock):
+    """The "best" part's trainings: a small sweep (few epochs per trial), then the best setting trained long.
+    `data`: its inputs (`best_inputs`)."""
+    sweep_run = exp.run.child(BEST_SWEEP, {**exp.config, "part": BEST_SWEEP})
+    sweep = Sweep(sweep_run, config.best_space, epochs=config.best_trial_epochs, name="best", **config.sweep_options())
+    plan.sweep(BEST_SWEEP, sweep, clock.timed(BEST_SWEEP, best_trial(exp, data, config)))
+    plan.training(
+        BEST_FINAL, clock.timed(BEST_FINAL, lambda sweep: train_final(exp, data, config, sweep)), needs=(BEST_SWEEP,)
+    )
+
+
+def report_best(exp, best, config, sweep, result, seconds):
+    """The finished "best" part's sweep table, final training and export. `best`: `best_inputs`'s triple;
+    `seconds`: what its trainings took in this process.
+
+    Returns the final training's `TrainResult` (the exported model's), whose `parts["sweep"]` holds the sweep's table
+    rows and chosen setting as its metrics."""
+    data, export_layers, export_scaling = best
+    rows = sweep.write_outputs(exp.report, f"Best net: sweep ({config.best_trial_epochs} epochs per trial)")
+    chosen = chosen_setting(config, sweep)
+    print(f"sweep: best setting {_setting(chosen)} (valid loss {sweep.best()['best_valid_loss']:.4f})")
     epochs = config.train_epochs
-    final_run = exp.run.child(BEST_FINAL, {**exp.config, "part": BEST_FINAL, "chosen": chosen})
-    result = train_best(exp, data, config, chosen, final_run, epochs, title=f"best FC net: {_setting(chosen)}")
-    total = time.perf_counter() - started
     final = result.final
     print(
         f"best net ({_setting(chosen)}, {epochs} epochs): train acc {final['train_accuracy']:.4f}, "
         f"val acc {final['valid_accuracy']:.4f}, test acc {final['test_accuracy']:.4f}; training "
-        f"{result.metrics['timing']['wall_time_s']:.0f} s (sweep + final {total:.0f} s in this process)"
+        f"{result.metrics['timing']['wall_time_s']:.0f} s (sweep + final {seconds:.0f} s in this process)"
     )
     exp.report.add_table(
         "Best net: final training",
@@ -308,7 +332,7 @@ def part_best(exp, raw, config):
         note="Batch norm + dropout after every hidden layer, He initialisation, Adam with cosine learning-rate "
         f"decay, batch {config.batch_size}; accuracies of the final weights.",
     )
-    exp.report.add_image("Best net: learning curves", final_run.path / "curves.png")
+    exp.report.add_image("Best net: learning curves", final_run(exp, chosen).path / "curves.png")
     export_wrapper = keras.Sequential(
         [keras.Input((32, 32, 3), name="pixels"), *export_layers, result.model], name="cifar_fc_net"
     )
@@ -323,7 +347,7 @@ def part_best(exp, raw, config):
         image_style="photo",
         **export_scaling,
     )
-    searched = TrainResult([], {"rows": rows, "chosen": chosen}, sweep_run)
+    searched = TrainResult([], {"rows": rows, "chosen": chosen}, sweep.run)
     return dataclasses.replace(result, export_path=path, parts={"sweep": searched})
 
 
@@ -346,19 +370,63 @@ def _setting(values):
 # ---------------------------------------------------------------------------------------------------------------
 # The app: `run(...)` from Python, `python -m apps.cifar_fc_net` from a shell
 # ---------------------------------------------------------------------------------------------------------------
-def run_part(exp, name, raw, data, config):
-    """One part as a `TrainResult`: the "best" part's is its exported model's; a Solver part's metrics are the
-    numbers it records (its run is the app's folder, where its tables, figures and solver checkpoints are)."""
+class StepClock:
+    """How long each training of the plan took in this process (a finished one only resumes: seconds)."""
+
+    def __init__(self):
+        self.seconds = {}
+
+    def timed(self, name, train):
+        """`train`, adding the time each call takes to `name`'s (a search's: every trial's)."""
+
+        def timed_train(*args, **kwargs):
+            started = time.perf_counter()
+            try:
+                return train(*args, **kwargs)
+            finally:
+                self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - started
+
+        return timed_train
+
+    def total(self, names):
+        return sum(self.seconds.get(name, 0.0) for name in names)
+
+
+def part_steps(name):
+    """The names of part `name`'s trainings in the plan."""
+    return (BEST_SWEEP, BEST_FINAL) if name == "best" else PART_STEPS[name]
+
+
+def declare(exp, data, config, best=None, clock=None):
+    """Every training of the parts `--part` names, in order (the plan a cluster shares): each Solver part's loops of
+    solvers, the "best" part's sweep and then its final training. `data`: the standardised splits; `best`:
+    `best_inputs`'s triple (needed when the "best" part runs); `clock`: a `StepClock` timing the trainings."""
+    clock = clock or StepClock()
+    plan = Plan(exp.run.path)
+    for name in config.part:
+        if name == "best":
+            declare_best(plan, exp, best[0], config, clock)
+        for step in PART_STEPS.get(name, ()):
+            plan.training(step, clock.timed(step, lambda step=step: TRAININGS[step](exp, data, config)))
+    return plan
+
+
+def report_part(exp, plan, name, data, best, config, clock):
+    """One finished part as a `TrainResult`: the "best" part's is its exported model's; a Solver part's metrics are
+    the numbers it records (its run is the app's folder, where its tables, figures and solver checkpoints are)."""
     if name == "best":
-        return part_best(exp, raw, config)
-    return TrainResult([], PART_FUNCTIONS[name](exp, data, config), exp.run)
+        seconds = clock.total(part_steps(name))
+        return report_best(exp, best, config, plan.result(BEST_SWEEP), plan.result(BEST_FINAL), seconds)
+    trained = [plan.result(step) for step in PART_STEPS[name]]
+    return TrainResult([], REPORTS[name](exp, data, config, *trained), exp.run)
 
 
 def run(config=None, **overrides):
-    """Run the parts `--part` names, in order. Returns the "best" part's `TrainResult` (the exported net: `.final`,
-    `.model`, `.export_path`, ...) when it ran, else one of the run folder; either way `.parts` holds every part's
-    `TrainResult` by part name. results.json in the run folder records each part's numbers (every part that ran
-    in this folder). `run(quick=True, part="dropout")`: keywords as the flags."""
+    """Run the parts `--part` names, in order: first every training, then each part's report. Returns the "best"
+    part's `TrainResult` (the exported net: `.final`, `.model`, `.export_path`, ...) when it ran, else one of the run
+    folder; either way `.parts` holds every part's `TrainResult` by part name. results.json in the run folder records
+    each part's numbers (every part that ran in this folder). `run(quick=True, part="dropout")`: keywords as the
+    flags."""
     config = Config.make(config, **overrides)
     with Experiment(config, "CIFAR-10 fully-connected nets (CS231n assignment 2)") as exp:
         data = exp.use_data(load_cifar10(config.data_dir))
@@ -368,15 +436,20 @@ def run(config=None, **overrides):
         )
         raw = data
         data, _, _ = standardise(raw)
+        best = best_inputs(raw, config) if "best" in config.part else None
+        clock = StepClock()
+        plan = declare(exp, data, config, best, clock).run()  # re-running the same command resumes every training
         record_path = exp.run.path / RESULTS_FILE
         records = headline.read_json(record_path) or {}
         parts = {}
         for name in config.part:
             print(f"== part {name}")
             started = time.perf_counter()
-            parts[name] = run_part(exp, name, raw, data, config)
+            parts[name] = report_part(exp, plan, name, data, best, config, clock)
             record = best_record(parts[name], config) if name == "best" else parts[name].metrics
-            records[name] = {**record, "wall_time_s": round(time.perf_counter() - started, 1)}
+            # The part's time in this process: its trainings' and its report's.
+            seconds = time.perf_counter() - started + clock.total(part_steps(name))
+            records[name] = {**record, "wall_time_s": round(seconds, 1)}
             atomic.write_json(record_path, records)
         print(f"report: {exp.report.path}")
         result = parts.get("best") or TrainResult([], {}, exp.run)
