@@ -370,11 +370,11 @@ def _setting(values):
 # ---------------------------------------------------------------------------------------------------------------
 # The app: `run(...)` from Python, `python -m apps.cifar_fc_net` from a shell
 # ---------------------------------------------------------------------------------------------------------------
+@dataclasses.dataclass
 class StepClock:
     """How long each training of the plan took in this process (a finished one only resumes: seconds)."""
 
-    def __init__(self):
-        self.seconds = {}
+    seconds: dict = dataclasses.field(default_factory=dict)
 
     def timed(self, name, train):
         """`train`, adding the time each call takes to `name`'s (a search's: every trial's)."""

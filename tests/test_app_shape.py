@@ -1,5 +1,5 @@
-"""Every app has the same shape (docs/design.md): a declared `Config`, `build_model`, `run`, `headlines`, `main`, and
-no classes but dataclasses. The apps are discovered (`apps.discover()`), never listed by hand."""
+"""Every app has the same shape (docs/design.md): a declared `Config`, `build_model`, its trainings' `declare`, `run`,
+`headlines`, `main`, and no classes but dataclasses. The apps are discovered (`apps.discover()`), never listed by hand."""
 
 import dataclasses
 import importlib
@@ -23,11 +23,11 @@ def test_every_module_of_apps_is_an_app_or_a_tool():
 
 
 @pytest.mark.parametrize("app", APPS)
-def test_an_app_has_config_build_model_run_headlines_and_main(app):
+def test_an_app_has_config_build_model_declare_run_headlines_and_main(app):
     module = importlib.import_module(f"apps.{app}")
     assert module.__doc__ and "python -m apps." + app in module.__doc__  # the docstring shows how to run it
     assert issubclass(module.Config, CommonConfig) and module.Config.APP == app
-    for name in ("build_model", "run", "headlines", "main"):
+    for name in ("build_model", "declare", "run", "headlines", "main"):
         assert inspect.isfunction(getattr(module, name, None)), f"apps.{app} has no function {name}()"
     assert list(inspect.signature(module.run).parameters) == ["config", "overrides"]
     assert list(inspect.signature(module.main).parameters) == ["argv"]

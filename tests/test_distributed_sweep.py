@@ -210,7 +210,7 @@ def test_worker_without_a_chief_gives_one_line_after_a_bounded_wait(tmp_path, mo
     with pytest.raises(TfnetsError) as caught:
         sweep.search(_fake_train)
     assert str(caught.value) == (
-        f"tuner0: no answer from the sweep's chief at 127.0.0.1:{port} within 2 s; start it "
+        f"tuner0: no answer from the cluster's chief at 127.0.0.1:{port} within 2 s; start it "
         "(KERASTUNER_TUNER_ID=chief, same command) or check KERASTUNER_ORACLE_IP/PORT "
         "(TFNETS_ORACLE_TIMEOUT sets the wait)"
     )
@@ -276,7 +276,7 @@ def test_chief_and_workers_share_the_run_folder_but_not_a_tuner_id(tmp_path, mon
         locks.release_all()
         for name in ("KERASTUNER_TUNER_ID", "KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_PORT"):
             monkeypatch.delenv(name)
-        with pytest.raises(ConfigError, match="is in use by the processes of a distributed sweep; wait for it"):
+        with pytest.raises(ConfigError, match="is in use by the processes of a cluster; wait for it"):
             Run(tmp_path, {"seed": 0})  # a plain process is kept out
     finally:
         holder.stdin.close()

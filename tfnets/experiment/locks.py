@@ -5,7 +5,7 @@ can. The lock file also records the holder's pid, only to name it in the error. 
 same lock twice in one process is a no-op, and `release_all()` (called when a command ends) lets go of them.
 
 A shared lock (`shared=True`) lets several cooperating processes hold a folder together (the chief and workers of one
-distributed sweep share its run folder) while still keeping out an exclusive holder, and vice versa.
+cluster share its run folder) while still keeping out an exclusive holder, and vice versa.
 """
 
 import fcntl
@@ -14,7 +14,7 @@ from pathlib import Path
 
 from tfnets.errors import ConfigError
 
-SHARED_HOLDER = "the processes of a distributed sweep"
+SHARED_HOLDER = "the processes of a cluster"
 _held = {}  # resolved lock-file path -> open file object of this process
 
 
@@ -74,7 +74,7 @@ def _describe(holder):
 def lock_run(path, cluster_id=None):
     """Take the lock of the run folder `path` for this process.
 
-    Alone (`<run>/.lock`, exclusive) unless `cluster_id` names this process in a distributed sweep, whose chief and
+    Alone (`<run>/.lock`, exclusive) unless `cluster_id` names this process in a cluster (`tfnets.experiment.sweep_cluster`), whose chief and
     workers share the app's run folder: they hold `.lock` shared (so a plain process still cannot start on it, nor
     they while a plain one runs) and each holds `.lock.<cluster_id>` alone, so that two processes started with the
     same id are refused. A sweep trial's folder is always one process's alone (`cluster_id=None`).

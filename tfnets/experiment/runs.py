@@ -70,7 +70,7 @@ class Run:
         """`read_from`: the folder whose checkpoint a resume reads, when this process must not write there (a
         non-chief worker of a multi-worker cluster resumes from the chief's run folder, writes to its own).
         `trial`: a sweep trial's folder, always one process's alone. `cluster_id`: this process's id in a
-        distributed sweep, whose processes share every other folder (see `tfnets.experiment.locks.lock_run`)."""
+        cluster, whose processes share every other folder (see `tfnets.experiment.locks.lock_run`)."""
         self.path = Path(path)
         self.read_from = Path(read_from) if read_from is not None else self.path
         self.path.mkdir(parents=True, exist_ok=True)

@@ -26,8 +26,9 @@ trial whose objective has not improved for N epochs (Keras' `EarlyStopping`; a s
 The sweep's results table (markdown + CSV, sorted by the objective) and its figures are built from those folders
 and from KerasTuner's trial store.
 
-The same sweep runs over several processes in KerasTuner's distributed mode (`tfnets.experiment.sweep_cluster`, launched by
-`python -m tfnets.experiment.launch --workers N -- <command>`): the chief serves the oracle, whatever its kind; workers train.
+An app declares its sweeps in its command's `tfnets.experiment.plan.Plan`; a cluster (`tfnets-launch --workers N --
+<command>`, `tfnets.experiment.plan_cluster`) then serves each sweep's oracle, whatever its kind, from its chief, and
+its workers train the trials.
 
 This module imports no KerasTuner, Keras or TensorFlow itself: the KerasTuner classes live in
 `tfnets.experiment.tuner`, imported when a search starts.
@@ -125,8 +126,7 @@ class Sweep:
         (None: the app's own number; Hyperband asks for more epochs of a trial it continues, and `run` resumes from
         its checkpoint) and passes `callbacks` (early stopping) to `Run.fit`.
 
-        In a distributed sweep (`tfnets.experiment.sweep_cluster`) this process is the chief or one worker: it serves the
-        oracle or trains the trials it is given, then prints one line and EXITS (status 0) when none is left.
+        In this process; inside a cluster a search is its plan's (`tfnets.experiment.plan`), and this raises.
         """
         from tfnets.experiment.tuner import run_search
 

@@ -34,7 +34,7 @@ _assigned = []  # the training the chief handed this worker, while it trains it
 
 
 def tuner_id():
-    """This process's `KERASTUNER_TUNER_ID` when it is part of a distributed sweep, else None.
+    """This process's `KERASTUNER_TUNER_ID` when it is part of a cluster, else None.
 
     Raises a one-line `ConfigError` when the variables are set only in part (KerasTuner would raise a
     RuntimeError deep inside the tuner)."""
@@ -43,7 +43,7 @@ def tuner_id():
     missing = [name for name in ("KERASTUNER_ORACLE_PORT", "KERASTUNER_TUNER_ID") if not os.environ.get(name)]
     if missing:
         raise ConfigError(
-            f"KERASTUNER_ORACLE_IP is set but {' and '.join(missing)} is not; a distributed sweep "
+            f"KERASTUNER_ORACLE_IP is set but {' and '.join(missing)} is not; a cluster "
             "needs all three (see docs/distributed.md)"
         )
     return os.environ["KERASTUNER_TUNER_ID"]
@@ -85,12 +85,12 @@ def unreachable(err):
     code = err.code().name if hasattr(err, "code") else type(err).__name__
     if code == "DEADLINE_EXCEEDED":
         return TfnetsError(
-            f"{tuner_id()}: no answer from the sweep's chief at {address()} within "
+            f"{tuner_id()}: no answer from the cluster's chief at {address()} within "
             f"{oracle_timeout():g} s; start it (KERASTUNER_TUNER_ID=chief, same command) or check "
             f"KERASTUNER_ORACLE_IP/PORT ({TIMEOUT_VARIABLE} sets the wait)"
         )
     details = err.details() if hasattr(err, "details") else str(err)
-    return TfnetsError(f"{tuner_id()}: the sweep's chief at {address()} failed: {code} {details}")
+    return TfnetsError(f"{tuner_id()}: the cluster's chief at {address()} failed: {code} {details}")
 
 
 def serve(oracle, what):
@@ -116,7 +116,7 @@ def serve(oracle, what):
         port = 0
     if port == 0:
         raise ConfigError(
-            f"the sweep's chief cannot listen on {address()} (port in use, or not an address of "
+            f"the cluster's chief cannot listen on {address()} (port in use, or not an address of "
             "this host); pick another KERASTUNER_ORACLE_PORT"
         )
     server.start()
