@@ -76,6 +76,10 @@ class Plan:
         """Declare a search; its result is `sweep` once every trial has ended. Returns `name`."""
         return self._add(Search(name, sweep, train_trial))
 
+    def searches(self):
+        """`{name: Search}` of the plan's searches, in declaration order."""
+        return {name: step for name, step in self.steps.items() if isinstance(step, Search)}
+
     def __contains__(self, name):
         return name in self.steps
 

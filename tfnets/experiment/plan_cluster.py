@@ -25,7 +25,6 @@ from tfnets import atomic
 from tfnets.errors import TfnetsError, TrainingDiverged
 from tfnets.experiment import sweep_cluster, tuner
 from tfnets.experiment.headline import read_json
-from tfnets.experiment.plan import Search
 
 PLAN_KEY = "plan/training"  # the trial's hyperparameter that names its training
 STATE_FILE = "plan.json"
@@ -60,9 +59,7 @@ class PlanOracle:
 
     def __init__(self, plan, state_file):
         self.plan, self.state_file = plan, state_file
-        self.searches = {
-            name: tuner.chief_oracle(step.sweep) for name, step in plan.steps.items() if isinstance(step, Search)
-        }
+        self.searches = {name: tuner.chief_oracle(step.sweep) for name, step in plan.searches().items()}
         self.done = set(read_json(state_file) or [])  # trainings of their own that have ended
         self.failed = {}  # training -> its error
         self.running = {}  # tuner id -> the training of its own it trains
@@ -206,14 +203,14 @@ def _train(plan, client, trial):
     step = plan.steps[values.pop(PLAN_KEY)]
     try:
         with sweep_cluster.assigned(trial.trial_id):
-            _train_step(plan, client, trial, step, values)
+            _train_step(plan, client, trial, step, values, step.name in plan.searches())
         trial.status = _Status.COMPLETED
     except (kt.errors.FailedTrialError, TrainingDiverged) as err:
         trial.status, trial.message = _Status.FAILED, str(err)
 
 
-def _train_step(plan, client, trial, step, values):
-    if isinstance(step, Search):
+def _train_step(plan, client, trial, step, values, search):
+    if search:
         search_id = trial.trial_id.partition(":")[2]
         score = tuner.train_trial(step.sweep, step.train_trial, search_id, values)
         client.update_trial(trial.trial_id, {step.sweep.objective: score})
