@@ -25,11 +25,13 @@ epochs; at 0.3 it needs 47).
 """
 
 import dataclasses
+import functools
 import typing
 from pathlib import Path
 
 import numpy as np
 
+from apps._dl_principles_figures import add_figures, plot_boundaries
 from tfnets.data import make_toy_dataset, train_test_split
 from tfnets.data.splits import Splits
 from tfnets.experiment import Experiment, TrainResult, headline
@@ -37,7 +39,7 @@ from tfnets.experiment.cli import choice_list, exit_with, require
 from tfnets.experiment.config import CommonConfig, batch_size_option, int_list, option, positive_float, positive_int
 from tfnets.experiment.determinism import reseed
 from tfnets.experiment.lazy import lazy_import
-from tfnets.experiment.plots import plot_overlay, pyplot, save_figure
+from tfnets.experiment.plan import Plan
 from tfnets.experiment.report import markdown_table
 
 keras = lazy_import("keras")  # loaded on first use: `--help` answers without importing TensorFlow
@@ -53,6 +55,9 @@ INIT_FOLDER = "{part}_{activation}_{init}"
 ORDER_FOLDER = "C_{order}"
 XOR_FOLDER = "E_no_hidden_layer"
 INITS = ("glorot_uniform", "zeros")
+ORDERS = ("sorted", "shuffled")
+PART_ACTIVATION = {"A": "relu", "B": "sigmoid"}
+TOY_SET = {"A": "gaussian", "B": "gaussian", "C": "circle", "E": "xor"}  # the Playground set of each training part
 
 _choose_parts = choice_list(PARTS, name="--part", allow_all=True)
 
@@ -195,65 +200,49 @@ def seeded(config, offset=0):
     reseed(config.seed + offset)
 
 
-# -- figures -----------------------------------------------------------------------------------------------------
-
-
-def plot_boundaries(panels, x, y, path, extent=None):
-    """Decision boundaries: `panels` is [(title, model)], each drawn as P(class 1) over the plane with the points."""
-    plt = pyplot()
-    lo, hi = extent if extent is not None else (x.min() - 0.5, x.max() + 0.5)
-    grid = np.linspace(lo, hi, 150, dtype=np.float32)
-    gx, gy = np.meshgrid(grid, grid)
-    plane = np.stack([gx.ravel(), gy.ravel()], axis=1)
-    fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 3.4), squeeze=False)
-    for ax, (title, model) in zip(axes[0], panels):
-        p = model.predict(plane, verbose=0, batch_size=len(plane)).reshape(gx.shape)
-        ax.contourf(gx, gy, p, levels=np.linspace(0, 1, 11), cmap="RdBu", alpha=0.6)
-        ax.contour(gx, gy, p, levels=[0.5], colors="k", linewidths=1)
-        labels = np.ravel(y) > 0.5
-        ax.scatter(x[labels, 0], x[labels, 1], s=8, c="tab:blue", edgecolors="w", linewidths=0.3)
-        ax.scatter(x[~labels, 0], x[~labels, 1], s=8, c="tab:orange", edgecolors="w", linewidths=0.3)
-        ax.set_title(title, fontsize=9)
-        ax.set_xticks([])
-        ax.set_yticks([])
-    return save_figure(fig, path)
-
-
-def add_figures(exp, part, histories, panels, data, extent=None):
-    curves = plot_overlay(
-        histories,
-        exp.run.path / f"part_{part}_test_loss.png",
-        metrics=("test_loss", "loss"),
-        title=f"Part {part}: test and training loss",
-    )
-    boundaries = plot_boundaries(panels, data.x_test, data.y_test, exp.run.path / f"part_{part}_boundaries.png", extent)
-    exp.report.add_image(f"Part {part}: loss curves", curves)
-    exp.report.add_image(f"Part {part}: decision boundaries (test points)", boundaries)
-
-
 # -- A and B: initialisation -------------------------------------------------------------------------------------
 
 
-def part_initialisation(exp, config, part, activation):
-    """Random (Glorot) vs all-zero initialisation of a `activation` network on the gaussian set; returns (findings
-    by initialisation, TrainResult by sub-folder)."""
-    data = toy_splits("gaussian", config)
+def init_network(config, activation, init):
+    """Part A/B's network with `init` weights, as it starts (the same weights every time: the seed is reset)."""
+    seeded(config)
+    return build_model(config.hidden, activation, init, config.learning_rate, steps_per_execution=25)
+
+
+def init_folder(part, init):
+    return INIT_FOLDER.format(part=part, activation=PART_ACTIVATION[part], init=init)
+
+
+def init_label(activation, init):
+    return f"{activation}, {'random' if init != 'zeros' else 'zero'} init"
+
+
+def train_initialisation(exp, data, config, part, init):
+    """Train part `part`'s network with `init` weights on the gaussian set, in its own sub-folder."""
+    activation = PART_ACTIVATION[part]
+    return train(
+        exp,
+        init_network(config, activation, init),
+        data,
+        init_folder(part, init),
+        epochs=config.train_epochs,
+        batch_size=config.batch_size,
+        setting=f"{init_label(activation, init)}, lr={config.learning_rate}",
+    )
+
+
+def part_initialisation(exp, data, config, part, plan):
+    """Random (Glorot) vs all-zero initialisation of part `part`'s trained networks on the gaussian set; returns
+    (findings by initialisation, TrainResult by sub-folder)."""
+    activation = PART_ACTIVATION[part]
     results, histories, panels, trained = {}, {}, [], {}
     for init in INITS:
-        seeded(config)
-        model = build_model(config.hidden, activation, init, config.learning_rate, steps_per_execution=25)
-        norms = gradient_norms(model, data.x_train, data.y_train)
-        label = f"{activation}, {'random' if init != 'zeros' else 'zero'} init"
-        folder = INIT_FOLDER.format(part=part, activation=activation, init=init)
-        trained[folder] = train(
-            exp,
-            model,
-            data,
-            folder,
-            epochs=config.train_epochs,
-            batch_size=config.batch_size,
-            setting=f"{label}, lr={config.learning_rate}",
-        )
+        # The gradients at step 0 are the untrained network's: the same initial weights, rebuilt.
+        norms = gradient_norms(init_network(config, activation, init), data.x_train, data.y_train)
+        label = init_label(activation, init)
+        folder = init_folder(part, init)
+        trained[folder] = plan.result(folder)
+        model = trained[folder].model
         history = histories[label] = trained[folder].history
         panels.append((label, model))
         errors = [round(1 - r["test_accuracy"], 4) for r in history]
@@ -302,29 +291,39 @@ def part_initialisation(exp, config, part, activation):
 # -- C: example order --------------------------------------------------------------------------------------------
 
 
-def part_ordering(exp, config):
-    """ReLU network, batch size 1: negatives first then positives (every pass), vs a fresh shuffle each pass;
-    returns (findings by order, TrainResult by sub-folder)."""
-    data = toy_splits("circle", config)
-    order = np.argsort(data.y_train[:, 0], kind="stable")  # label 0 (negative) first, then label 1
-    sorted_data = dataclasses.replace(data, x_train=data.x_train[order], y_train=data.y_train[order])
+def order_network(config):
+    """Part C's ReLU network as it starts (the same weights every time: the seed is reset)."""
+    seeded(config)
+    return build_model(config.hidden, "relu", "glorot_uniform", config.order_learning_rate, steps_per_execution=25)
+
+
+def train_order(exp, data, config, mode):
+    """Train part C's network with batch size 1 in its own sub-folder: `mode` "sorted" presents all negatives then
+    all positives every pass, "shuffled" a fresh random order each pass."""
+    if mode == "sorted":
+        order = np.argsort(data.y_train[:, 0], kind="stable")  # label 0 (negative) first, then label 1
+        data = dataclasses.replace(data, x_train=data.x_train[order], y_train=data.y_train[order])
+    return train(
+        exp,
+        order_network(config),
+        data,
+        ORDER_FOLDER.format(order=mode),
+        epochs=config.train_order_epochs,
+        batch_size=1,
+        shuffle=mode == "shuffled",
+        setting=f"{mode} order, batch 1, lr={config.order_learning_rate}",
+    )
+
+
+def part_ordering(exp, data, config, plan):
+    """Part C's trained networks, sorted vs shuffled order; returns (findings by order, TrainResult by sub-folder)."""
     all_points = np.concatenate([data.x_train, data.x_test])
+    before = dead_units(order_network(config), all_points)  # the same for both orders: one initial network
     results, histories, panels, trained = {}, {}, [], {}
-    for mode, split, shuffle in (("sorted", sorted_data, False), ("shuffled", data, True)):
-        seeded(config)
-        model = build_model(config.hidden, "relu", "glorot_uniform", config.order_learning_rate, steps_per_execution=25)
-        before = dead_units(model, all_points)
+    for mode in ORDERS:
         folder = ORDER_FOLDER.format(order=mode)
-        trained[folder] = train(
-            exp,
-            model,
-            split,
-            folder,
-            epochs=config.train_order_epochs,
-            batch_size=1,
-            shuffle=shuffle,
-            setting=f"{mode} order, batch 1, lr={config.order_learning_rate}",
-        )
+        trained[folder] = plan.result(folder)
+        model = trained[folder].model
         fraction, count, total = dead_units(model, all_points)
         p = model.predict(data.x_test, verbose=0)
         results[mode] = {
@@ -438,13 +437,11 @@ def train_linear_on_truth_table(config, seeds=5, epochs=300):
     return errors
 
 
-def part_xor(exp, config):
-    """XOR: a trained net without a hidden layer, the best line on a grid, the hand-set 2-unit ReLU net; returns
-    (findings, TrainResult by sub-folder)."""
-    data = toy_splits("xor", config)
+def train_xor(exp, data, config):
+    """Train a network without a hidden layer on the Playground XOR set, in its own sub-folder."""
     seeded(config)
     linear = build_model([], "linear", "glorot_uniform", config.learning_rate, steps_per_execution=25)
-    result = train(
+    return train(
         exp,
         linear,
         data,
@@ -453,6 +450,13 @@ def part_xor(exp, config):
         batch_size=config.batch_size,
         setting="no hidden layer on XOR",
     )
+
+
+def part_xor(exp, data, config, plan):
+    """XOR: the trained net without a hidden layer, the best line on a grid, the hand-set 2-unit ReLU net; returns
+    (findings, TrainResult by sub-folder)."""
+    result = plan.result(XOR_FOLDER)
+    linear = result.model
     playground_error = test_error(linear, data)
     truth_errors = train_linear_on_truth_table(config, epochs=20 if config.quick else 300)
     grid_best = best_linear_error_on_xor()
@@ -500,6 +504,34 @@ def part_xor(exp, config):
 # -- the app: `run(...)` from Python, `python -m apps.dl_principles` from a shell ---------------------------------
 
 
+def ordered_parts(config):
+    return sorted(config.part, key=PARTS.index)  # the assignment's order, whatever was typed
+
+
+def datasets(config):
+    """The toy set of every part of `--part` that trains a network, by part letter."""
+    return {part: toy_splits(TOY_SET[part], config) for part in ordered_parts(config) if part in TOY_SET}
+
+
+def declare(exp, data, config):
+    """Every network this command trains, in the parts' order, each named by its sub-folder (the plan a cluster
+    shares): A and B's random and zero initialisations, C's sorted and shuffled orders, E's XOR net. `data`: the
+    toy sets by part (`datasets`)."""
+    plan = Plan(exp.run.path)
+    for part, toy in data.items():
+        if part in PART_ACTIVATION:
+            for init in INITS:
+                plan.training(
+                    init_folder(part, init), functools.partial(train_initialisation, exp, toy, config, part, init)
+                )
+        elif part == "C":
+            for mode in ORDERS:
+                plan.training(ORDER_FOLDER.format(order=mode), functools.partial(train_order, exp, toy, config, mode))
+        else:
+            plan.training(XOR_FOLDER, functools.partial(train_xor, exp, toy, config))
+    return plan
+
+
 def run(config=None, **overrides):
     """Run the parts `--part` asks for. The app exports no model: its result is the run folder's, with `.parts`
     holding every trained network's `TrainResult` by sub-folder (`A_relu_zeros`, `C_sorted`, ...) and
@@ -507,16 +539,18 @@ def run(config=None, **overrides):
     `run(part=("C",), epochs=5)`: keywords as the flags."""
     config = Config.make(config, **overrides)
     with Experiment(config, TITLE) as exp:
+        data = datasets(config)
+        plan = declare(exp, data, config).run()  # re-running the same command resumes every network
         findings, trained = {}, {}
-        for part in sorted(config.part, key=PARTS.index):  # the assignment's order, whatever was typed
-            if part in "AB":
-                found, networks = part_initialisation(exp, config, part, "relu" if part == "A" else "sigmoid")
+        for part in ordered_parts(config):
+            if part in PART_ACTIVATION:
+                found, networks = part_initialisation(exp, data[part], config, part, plan)
             elif part == "C":
-                found, networks = part_ordering(exp, config)
+                found, networks = part_ordering(exp, data[part], config, plan)
             elif part == "D":
                 found, networks = part_or(exp), {}
             else:
-                found, networks = part_xor(exp, config)
+                found, networks = part_xor(exp, data[part], config, plan)
             findings[part] = found
             trained.update(networks)
         print(f"report: {exp.report.path}")

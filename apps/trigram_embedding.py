@@ -26,6 +26,7 @@ from the same corpus with its own split and word order) is there, the report say
 
 import dataclasses
 import difflib
+import functools
 import sys
 import typing
 from pathlib import Path
@@ -49,6 +50,7 @@ from tfnets.experiment.cli import positive_int as positive_int_flag  # argparse 
 from tfnets.experiment.config import CommonConfig, batch_size_option, option, positive_float, positive_int
 from tfnets.experiment.determinism import reseed
 from tfnets.experiment.lazy import lazy_import
+from tfnets.experiment.plan import Plan
 from tfnets.experiment.plots import plot_overlay
 from tfnets.experiment.report import markdown_table
 
@@ -328,11 +330,11 @@ def train(exp, data, config, setting, member=0):
 
     seed = config.seed + member
     reseed(seed)
-    suffix, extra = (f"_seed{seed}", {"member": member}) if member else ("", {})
-    run = exp.run.child(setting.name + suffix, {**exp.config, "model": dataclasses.asdict(setting), **extra})
-    model = build_model(
-        setting, data.num_classes, config.merge, config.init_std, name=f"trigram_{setting.name}{suffix}"
+    folder = net_folder(config, setting, member)
+    run = exp.run.child(
+        folder, {**exp.config, "model": dataclasses.asdict(setting), **({"member": member} if member else {})}
     )
+    model = build_model(setting, data.num_classes, config.merge, config.init_std, name=f"trigram_{folder}")
     # Its counters and best weights are checkpointed with the run: a resumed run continues the same count, and a
     # run that already stopped early is only evaluated.
     keeper = KeepBest(patience=config.patience)
@@ -350,24 +352,33 @@ def train(exp, data, config, setting, member=0):
         seed=seed,
     )
     best_epoch = keeper.restore_best(model)
-    print(f"{setting.name}{suffix}: kept the weights of epoch {best_epoch} (lowest validation cross-entropy)")
+    print(f"{folder}: kept the weights of epoch {best_epoch} (lowest validation cross-entropy)")
     return dataclasses.replace(result, model=model)
 
 
-def train_setting(exp, data, config, setting, nets_done):
-    """Train `setting` (every net of an ensemble); returns its `TrainResult` (an ensemble's `parts`: its nets by
-    folder name, the first being the wide net). `nets_done` maps (net setting, member) -> `TrainResult` of the
-    nets this invocation already has, so an ensemble's net 0 is not loaded and evaluated again after `wide`."""
+def net_folder(config, setting, member=0):
+    """The sub-folder (and the plan's name) of net `member` of `setting`: net 0 is the single net of the setting."""
+    return setting.name + (f"_seed{config.seed + member}" if member else "")
 
-    def net(member_setting, member=0):
-        key = (member_setting, member)
-        if key not in nets_done:
-            nets_done[key] = train(exp, data, config, member_setting, member=member)
-        return nets_done[key]
 
+def declare(exp, data, config):
+    """Every net this command trains, in order, each named by its sub-folder (the plan a cluster shares): `--configs`,
+    then `--extra`, an ensemble's nets one by one (its first, the wide net, is trained once)."""
+    plan = Plan(exp.run.path)
+    for setting in config.nets:
+        for member in range(setting.members):
+            name = net_folder(config, setting.member, member)
+            if name not in plan:
+                plan.training(name, functools.partial(train, exp, data, config, setting.member, member=member))
+    return plan
+
+
+def setting_result(exp, data, config, setting, plan):
+    """The `TrainResult` of `setting`, from the plan's trained nets: a net's own, or an ensemble's (its `parts`: its
+    nets by folder name, the first being the wide net), scored here and recorded in its own folder."""
+    nets = [plan.result(net_folder(config, setting.member, k)) for k in range(setting.members)]
     if setting.members == 1:
-        return net(setting)
-    nets = [net(setting.member, k) for k in range(setting.members)]
+        return nets[0]
     ensemble = build_ensemble([result.model for result in nets], setting)
     scores = {
         split: ensemble.evaluate(
@@ -512,8 +523,8 @@ def run(config=None, **overrides):
     with Experiment(config, title) as exp:
         data = exp.use_data(load_trigrams(config.data_dir), quick_train=2000, quick_eval=500)
         describe_data(exp, data, config)
-        nets_done = {}
-        trained = [(setting, train_setting(exp, data, config, setting, nets_done)) for setting in config.nets]
+        plan = declare(exp, data, config).run()  # re-running the same command resumes every net
+        trained = [(setting, setting_result(exp, data, config, setting, plan)) for setting in config.nets]
         rows = [results_row(setting, config.merge, result) for setting, result in trained]
         rows.append(count_baseline_row(data, config.merge))
         exp.report.add_table(
