@@ -35,6 +35,7 @@ from tfnets.data import load_catcar
 from tfnets.experiment import Experiment, headline
 from tfnets.experiment.cli import choice_list, exit_with, require
 from tfnets.experiment.config import SweepConfig, batch_size_option, int_list, option, positive_float, positive_int
+from tfnets.experiment.determinism import reseed
 from tfnets.experiment.lazy import lazy_import
 from tfnets.experiment.plan import Plan
 from tfnets.experiment.plots import plot_image_grid, plot_overlay
@@ -57,8 +58,7 @@ PART_A_FOLDER = "part_a_final"
 PART_C_FOLDER = "part_c_N{size}"
 PART_D_FOLDER = "part_d"
 PART_E_FOLDER = "part_e"
-# The plan's names for part c's small and large N (their folders name N, known once the sweep has chosen), and
-# the folder of each two-layer part.
+# The plan's names for part c's small and large N (their folders name N, chosen by the sweep); parts d, e's folders.
 PART_C_STEPS = ("part_c_small", "part_c_large")
 PART_FOLDERS = {"d": PART_D_FOLDER, "e": PART_E_FOLDER}
 EXPORTED_FILE = "exported.json"
@@ -229,6 +229,8 @@ def build_model(setting, input_dim=1024, lr_decay=0.0, steps_per_epoch=1):
 def train(exp, data, config, setting, run, epochs, title, callbacks=()):
     """Build and fit one setting in `run` (a part's folder or a sweep trial's); returns its `TrainResult`, with the
     model."""
+    # Re-seed per build: initial weights must not depend on what this process built before (a cluster's worker, resume).
+    reseed(config.seed)
     steps = int(np.ceil(len(data.y_train) / setting.batch_size))
     model = build_model(setting, data.x_train.shape[1], config.lr_decay, steps)
     result = exp.train(
@@ -412,10 +414,8 @@ def part_c(exp, config, chosen, chosen_result, results):
 
 def part_d(exp, config, init_std, result, one_layer=None):
     setting = two_layer_setting(config, init_std)
-    histories, rows = (
-        {f"two layers {setting.describe()}": result.history},
-        [summary_row("d: two hidden layers", setting, result)],
-    )
+    histories = {f"two layers {setting.describe()}": result.history}
+    rows = [summary_row("d: two hidden layers", setting, result)]
     if one_layer is not None:
         one_setting, one_result = one_layer
         histories = {f"one layer {one_setting.describe()}": one_result.history, **histories}
