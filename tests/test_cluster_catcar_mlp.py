@@ -6,8 +6,9 @@ large N, parts d and e, which start from the chosen init scale). Each command ru
 
 import json
 
-import cluster_helpers
 import pytest
+
+from tests import cluster_helpers
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
