@@ -29,14 +29,16 @@ from pathlib import Path
 import numpy as np
 
 from apps._catcar_mlp_data import carve_validation, prepare
+from apps._catcar_mlp_mse import part_b
 from tfnets import atomic
 from tfnets.data import load_catcar
 from tfnets.experiment import Experiment, headline
 from tfnets.experiment.cli import choice_list, exit_with, require
 from tfnets.experiment.config import SweepConfig, batch_size_option, int_list, option, positive_float, positive_int
+from tfnets.experiment.determinism import reseed
 from tfnets.experiment.lazy import lazy_import
+from tfnets.experiment.plan import Plan
 from tfnets.experiment.plots import plot_image_grid, plot_overlay
-from tfnets.experiment.report import markdown_table
 from tfnets.experiment.sweep import Sweep
 
 keras = lazy_import("keras")  # loaded on first use: `--help` answers without importing TensorFlow
@@ -56,6 +58,9 @@ PART_A_FOLDER = "part_a_final"
 PART_C_FOLDER = "part_c_N{size}"
 PART_D_FOLDER = "part_d"
 PART_E_FOLDER = "part_e"
+# The plan's names for part c's small and large N (their folders name N, chosen by the sweep); parts d, e's folders.
+PART_C_STEPS = ("part_c_small", "part_c_large")
+PART_FOLDERS = {"d": PART_D_FOLDER, "e": PART_E_FOLDER}
 EXPORTED_FILE = "exported.json"
 
 
@@ -224,6 +229,8 @@ def build_model(setting, input_dim=1024, lr_decay=0.0, steps_per_epoch=1):
 def train(exp, data, config, setting, run, epochs, title, callbacks=()):
     """Build and fit one setting in `run` (a part's folder or a sweep trial's); returns its `TrainResult`, with the
     model."""
+    # Re-seed per build: initial weights must not depend on what this process built before (a cluster's worker, resume).
+    reseed(config.seed)
     steps = int(np.ceil(len(data.y_train) / setting.batch_size))
     model = build_model(setting, data.x_train.shape[1], config.lr_decay, steps)
     result = exp.train(
@@ -258,42 +265,120 @@ def summary_row(name, setting, result):
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Parts: each returns the (setting, TrainResult) of every network it trains
+# Trainings: every network the command trains, declared once in a plan (see `declare`)
 # ---------------------------------------------------------------------------------------------------------
 
 
-def part_a(exp, data, config):
-    """Sweep (hidden, learning rate, batch size, init) on validation MSE; train the winner for --epochs."""
-    space = config.search_space
-    fixed = {
+def setting_for(config, values):
+    """A one-hidden-layer setting: part a's sweep values over the flags' own."""
+    v = {
         "hidden": config.hidden,
         "learning_rate": config.learning_rate,
         "batch_size": config.batch_size,
         "init_std": config.init_std,
+        **values,
     }
+    return Setting((v["hidden"],), v["learning_rate"], v["batch_size"], v["init_std"])
 
-    def setting_for(values):
-        v = {**fixed, **values}
-        return Setting((v["hidden"],), v["learning_rate"], v["batch_size"], v["init_std"])
+
+def part_a_trainer(exp, data, config):
+    """Part a's search's train function: one trial's values over the flags' setting."""
 
     def train_trial(values, run, epochs=None, callbacks=()):
-        setting = setting_for(values)
+        setting = setting_for(config, values)
         title = f"part a trial {setting.describe()}"
         return train(exp, data, config, setting, run, epochs or config.trial_epochs, title, callbacks)
 
-    sweep = Sweep(exp.run, space, epochs=config.trial_epochs, name=PART_A_SWEEP, **config.sweep_options())
-    sweep.search(train_trial)
+    return train_trial
+
+
+def chosen_setting(config, sweep):
+    """Part a's choice: the setting of the finished sweep's best trial (on validation MSE)."""
+    best = sweep.best()
+    require(best is not None, "every part-a sweep trial diverged; try smaller --sweep learning_rate values")
+    return setting_for(config, {k: best[k] for k in config.search_space})
+
+
+def train_part_a(exp, data, config, sweep):
+    """Part a's network: the sweep's chosen setting trained for --epochs."""
+    chosen = chosen_setting(config, sweep)
+    run = exp.run.child(PART_A_FOLDER, {**exp.config, "setting": chosen.describe()})
+    return train(exp, data, config, chosen, run, config.train_epochs, f"part a: {chosen.describe()}")
+
+
+def part_c_sizes(config, chosen):
+    """Part c's (small, large) N around the chosen N."""
+    n = chosen.hidden[0]
+    return config.small_hidden or max(2, n // 10), config.large_hidden or 10 * n
+
+
+def train_part_c(exp, data, config, sweep, which):
+    """One of part c's networks (`which`: 0 small, 1 large N): the chosen setting with that N."""
+    chosen = chosen_setting(config, sweep)
+    size = part_c_sizes(config, chosen)[which]
+    setting = dataclasses.replace(chosen, hidden=(size,))
+    run = exp.run.child(PART_C_FOLDER.format(size=size), {**exp.config, "hidden_n": size})
+    return train(exp, data, config, setting, run, config.train_epochs, f"part c: {setting.describe()}")
+
+
+def two_layer_setting(config, chosen_init_std, momentum=0.0):
+    return Setting(config.two_layer, config.two_layer_lr, config.two_layer_batch, chosen_init_std, momentum)
+
+
+def two_layer_init_std(config, sweep=None):
+    """Parts d and e start from part a's chosen init scale when part a runs (`sweep`), else from --init-std."""
+    return chosen_setting(config, sweep).init_std if sweep is not None else config.init_std
+
+
+def train_two_layer(exp, data, config, part, sweep=None):
+    """Part d's (`part` "d": no momentum) or part e's (--momentum) two-hidden-layer network, in its part's folder."""
+    momentum = config.momentum if part == "e" else 0.0
+    setting = two_layer_setting(config, two_layer_init_std(config, sweep), momentum)
+    run = exp.run.child(PART_FOLDERS[part], {**exp.config, "setting": setting.describe()})
+    return train(exp, data, config, setting, run, config.train_epochs, f"part {part}: {setting.describe()}")
+
+
+def declare(exp, data, config):
+    """Every training the parts `--part` asks for, in the assignment's order (the plan a cluster shares): part a's
+    sweep and its chosen network (parts a, b and c need them; part b trains nothing), part c's small and large N,
+    part d's and part e's two-layer networks (which start from the sweep's chosen init scale when it runs)."""
+    plan = Plan(exp.run.path)
+    parts = set(config.part)
+    needs = ()
+    if {"a", "b", "c"} & parts:
+        sweep = Sweep(
+            exp.run, config.search_space, epochs=config.trial_epochs, name=PART_A_SWEEP, **config.sweep_options()
+        )
+        needs = (plan.sweep(PART_A_SWEEP, sweep, part_a_trainer(exp, data, config)),)
+        plan.training(PART_A_FOLDER, lambda sweep: train_part_a(exp, data, config, sweep), needs=needs)
+        if "c" in parts:
+            for which, name in enumerate(PART_C_STEPS):
+                plan.training(
+                    name, lambda sweep, which=which: train_part_c(exp, data, config, sweep, which), needs=needs
+                )
+    if {"d", "e"} & parts:
+        plan.training(PART_D_FOLDER, lambda *sweep: train_two_layer(exp, data, config, "d", *sweep), needs=needs)
+    if "e" in parts:
+        plan.training(PART_E_FOLDER, lambda *sweep: train_two_layer(exp, data, config, "e", *sweep), needs=needs)
+    return plan
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Reports: each part's tables and figures from the finished plan; each returns the (setting, TrainResult) of every
+# network it shows as its own
+# ---------------------------------------------------------------------------------------------------------
+
+
+def part_a(exp, config, sweep, result):
+    """The sweep's table and figure, the chosen network's curves and numbers; returns its (setting, result)."""
     sweep.write_outputs(
         exp.report,
         f"Part a: sweep ({config.trial_epochs} epochs per trial, chosen on validation MSE)",
         metrics=("val_loss", "val_mce"),
     )
+    chosen = chosen_setting(config, sweep)
     best = sweep.best()
-    require(best is not None, "every part-a sweep trial diverged; try smaller --sweep learning_rate values")
-    chosen = setting_for({k: best[k] for k in space})
     print(f"part a: chosen {chosen.describe()} (best validation MSE {best['best_valid_loss']:.4f})")
-    run = exp.run.child(PART_A_FOLDER, {**exp.config, "setting": chosen.describe()})
-    result = train(exp, data, config, chosen, run, config.train_epochs, f"part a: {chosen.describe()}")
     exp.report.add_image(
         f"Part a: chosen network trained for {config.train_epochs} epochs ({chosen.describe()})",
         result.run.path / "curves.png",
@@ -304,96 +389,22 @@ def part_a(exp, data, config):
     return chosen, result
 
 
-def pearson(a, b):
-    a, b = np.asarray(a, float), np.asarray(b, float)
-    if len(a) < 2 or a.std() == 0 or b.std() == 0:
-        return float("nan")
-    return float(np.corrcoef(a, b)[0, 1])
-
-
-def mse_vs_mce(history):
-    """Per split: first/last/best MSE and MCE, the epoch each is lowest, and their correlation over epochs."""
-    rows = []
-    for split, prefix in (("train", ""), ("valid", "val_"), ("test", "test_")):
-        mse = [row.get(prefix + "loss", np.nan) for row in history]
-        mce = [row.get(prefix + "mce", np.nan) for row in history]
-        if np.all(np.isnan(mse)):
-            continue
-        rows.append(
-            {
-                "split": split,
-                "first_mse": mse[0],
-                "last_mse": mse[-1],
-                "min_mse": np.nanmin(mse),
-                "epoch_min_mse": int(np.nanargmin(mse)) + 1,
-                "first_mce_%": mce[0],
-                "last_mce_%": mce[-1],
-                "min_mce_%": np.nanmin(mce),
-                "epoch_min_mce": int(np.nanargmin(mce)) + 1,
-                "pearson_r(mse,mce)": pearson(mse, mce),
-                "pearson_r(Δmse,Δmce)": pearson(np.diff(mse), np.diff(mce)),
-            }
-        )
-    return rows
-
-
-def part_b(exp, result):
-    """Print and report whether MSE tracks the classification error on train and test."""
-    rows = mse_vs_mce(result.history)
-    by_split = {row["split"]: row for row in rows}
-    lines = []
-    for split, row in by_split.items():
-        r = row["pearson_r(mse,mce)"]
-        verdict = "tracks MCE closely" if r > 0.9 else "tracks MCE loosely" if r > 0.5 else "does NOT track MCE"
-        lines.append(
-            f"- {split}: MSE {row['first_mse']:.3f} -> {row['last_mse']:.3f} (lowest at epoch "
-            f"{row['epoch_min_mse']}), MCE {row['first_mce_%']:.1f}% -> {row['last_mce_%']:.1f}% (lowest at "
-            f"epoch {row['epoch_min_mce']}); correlation over epochs r = {r:.3f}: MSE {verdict}."
-        )
-    if "train" in by_split and "test" in by_split:
-        train, test = by_split["train"], by_split["test"]
-        gap = test["last_mce_%"] - train["last_mce_%"]
-        last = len(result.history)
-        if test["epoch_min_mse"] < last:
-            trend = (
-                f"the test MSE is lowest at epoch {test['epoch_min_mse']} while the train MSE is lowest at epoch "
-                f"{train['epoch_min_mse']}: after epoch {test['epoch_min_mse']} lower training error no longer "
-                "buys lower test error"
-            )
-        else:
-            trend = "the test MSE is still at its lowest in the last epoch (no sign of overfitting in MSE yet)"
-        lines.append(f"- generalisation gap at the end: test MCE - train MCE = {gap:.1f} points; {trend}.")
-        lines.append(
-            "- MSE also measures how far the tanh output is from ±1 on examples already on the right side of "
-            "0, so it can keep changing while the sign (and MCE) does not; the Δ-correlation column shows "
-            "how often they move together from one epoch to the next."
-        )
-    text = "\n".join(lines)
-    print("part b: MSE vs MCE\n" + text)
-    exp.report.add(
-        "Part b: does MSE track the classification error?", markdown_table(rows, floatfmt=".3f") + "\n" + text
-    )
-    return rows
-
-
 def overlay(exp, name, histories, heading, rows):
     path = plot_overlay(histories, exp.run.path / f"{name}.png", metrics=CURVE_METRICS, title=heading)
     exp.report.add_image(heading, path)
     exp.report.add_table(f"{heading}: numbers", rows)
 
 
-def part_c(exp, data, config, chosen, chosen_result):
-    """N much smaller and much larger than the chosen N, same other hyperparameters."""
+def part_c(exp, config, chosen, chosen_result, results):
+    """N much smaller and much larger than the chosen N (`results`: their `TrainResult`s), same other
+    hyperparameters, overlaid with the chosen N."""
     n = chosen.hidden[0]
-    small = config.small_hidden or max(2, n // 10)
-    large = config.large_hidden or 10 * n
+    small, large = part_c_sizes(config, chosen)
     histories = {f"N={n} (chosen)": chosen_result.history}
     rows = [summary_row(f"c: N={n} (chosen)", chosen, chosen_result)]
     trained = {}
-    for size in (small, large):
+    for size, result in zip((small, large), results):
         setting = dataclasses.replace(chosen, hidden=(size,))
-        run = exp.run.child(PART_C_FOLDER.format(size=size), {**exp.config, "hidden_n": size})
-        result = train(exp, data, config, setting, run, config.train_epochs, f"part c: {setting.describe()}")
         histories[f"N={size}"] = result.history
         rows.append(summary_row(f"c: N={size}", setting, result))
         trained[f"c: N={size}"] = (setting, result)
@@ -401,18 +412,10 @@ def part_c(exp, data, config, chosen, chosen_result):
     return trained
 
 
-def two_layer_setting(config, chosen_init_std, momentum=0.0):
-    return Setting(config.two_layer, config.two_layer_lr, config.two_layer_batch, chosen_init_std, momentum)
-
-
-def part_d(exp, data, config, init_std, one_layer=None):
+def part_d(exp, config, init_std, result, one_layer=None):
     setting = two_layer_setting(config, init_std)
-    run = exp.run.child(PART_D_FOLDER, {**exp.config, "setting": setting.describe()})
-    result = train(exp, data, config, setting, run, config.train_epochs, f"part d: {setting.describe()}")
-    histories, rows = (
-        {f"two layers {setting.describe()}": result.history},
-        [summary_row("d: two hidden layers", setting, result)],
-    )
+    histories = {f"two layers {setting.describe()}": result.history}
+    rows = [summary_row("d: two hidden layers", setting, result)]
     if one_layer is not None:
         one_setting, one_result = one_layer
         histories = {f"one layer {one_setting.describe()}": one_result.history, **histories}
@@ -421,10 +424,8 @@ def part_d(exp, data, config, init_std, one_layer=None):
     return setting, result
 
 
-def part_e(exp, data, config, init_std, plain):
+def part_e(exp, config, init_std, result, plain):
     setting = two_layer_setting(config, init_std, momentum=config.momentum)
-    run = exp.run.child(PART_E_FOLDER, {**exp.config, "setting": setting.describe()})
-    result = train(exp, data, config, setting, run, config.train_epochs, f"part e: {setting.describe()}")
     plain_setting, plain_result = plain
     histories = {"no momentum": plain_result.history, f"momentum {config.momentum:g}": result.history}
     rows = [
@@ -437,25 +438,27 @@ def part_e(exp, data, config, init_std, plain):
     return setting, result
 
 
-def train_parts(exp, data, config):
-    """Every part `--part` asks for, in the assignment's order; returns name -> (setting, TrainResult) of every
-    network trained (part b trains none: it reads part a's curves)."""
+def report_parts(exp, config, plan):
+    """Every part `--part` asks for, in the assignment's order, from the finished `plan`; returns name -> (setting,
+    TrainResult) of every network trained (part b trains none: it reads part a's curves)."""
     parts = config.part
     trained = {}
-    chosen = one_layer = None
-    if {"a", "b", "c"} & set(parts):
-        chosen, result = part_a(exp, data, config)
-        one_layer = (chosen, result)
-        trained["a: one hidden layer"] = one_layer
+    one_layer = sweep = None
+    if PART_A_SWEEP in plan:
+        sweep = plan.result(PART_A_SWEEP)
+        one_layer = trained["a: one hidden layer"] = part_a(exp, config, sweep, plan.result(PART_A_FOLDER))
+        chosen, result = one_layer
         if "b" in parts:
             part_b(exp, result)
         if "c" in parts:
-            trained.update(part_c(exp, data, config, chosen, result))
-    init_std = chosen.init_std if chosen else config.init_std
-    if {"d", "e"} & set(parts):
-        plain = trained["d: two hidden layers"] = part_d(exp, data, config, init_std, one_layer)
-        if "e" in parts:
-            trained["e: two hidden layers + momentum"] = part_e(exp, data, config, init_std, plain)
+            trained.update(part_c(exp, config, chosen, result, [plan.result(name) for name in PART_C_STEPS]))
+    init_std = two_layer_init_std(config, sweep)
+    if PART_D_FOLDER in plan:
+        plain = trained["d: two hidden layers"] = part_d(exp, config, init_std, plan.result(PART_D_FOLDER), one_layer)
+        if PART_E_FOLDER in plan:
+            trained["e: two hidden layers + momentum"] = part_e(
+                exp, config, init_std, plan.result(PART_E_FOLDER), plain
+            )
     return trained
 
 
@@ -548,7 +551,8 @@ def run(config=None, **overrides):
         raw = exp.use_data(carve_validation(load_catcar(config.data_dir), config.num_validation, config.seed))
         data, scaling = prepare(raw, config)
         exp.report.add("Preprocessing", preprocessing_text(config, data))
-        trained = train_parts(exp, data, config)
+        plan = declare(exp, data, config).run()  # re-running the same command resumes every training
+        trained = report_parts(exp, config, plan)
         exp.report.add_table(
             "Summary (final epoch; 'at best valid' = test accuracy at the epoch of lowest validation MSE)",
             [summary_row(name, setting, result) for name, (setting, result) in trained.items()],

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from apps import _catcar_mlp_data, catcar_mlp, predict
+from apps import _catcar_mlp_data, _catcar_mlp_mse, catcar_mlp, predict
 from tfnets.data import Splits
 from tfnets.errors import ConfigError
 from tfnets.experiment.cli import run_main
@@ -130,7 +130,7 @@ def test_mse_vs_mce_reports_correlation_and_best_epochs():
         {"epoch": e, "loss": 1.0 / e, "mce": 40.0 / e, "test_loss": 0.5 + abs(e - 3) / 10, "test_mce": 20.0 - e}
         for e in range(1, 6)
     ]
-    rows = {row["split"]: row for row in catcar_mlp.mse_vs_mce(history)}
+    rows = {row["split"]: row for row in _catcar_mlp_mse.mse_vs_mce(history)}
     assert set(rows) == {"train", "test"}
     assert rows["train"]["pearson_r(mse,mce)"] == pytest.approx(1.0)
     assert rows["test"]["epoch_min_mse"] == 3 and rows["test"]["epoch_min_mce"] == 5
