@@ -319,11 +319,9 @@ def report_final(exp, data, config, result):
 
 def declare(exp, data, config, trained):
     """Every training this command does, in order (the plan a cluster shares): the dropout study (unless `--dropout`
-    fixes the rate), then the final network with the chosen rate; nothing under `--arithmetic-only`. `trained`
-    collects the study's results trained by this process (see `study_trainer`)."""
+    fixes the rate), then the final network with the chosen rate. `trained` collects the study's results trained by
+    this process (see `study_trainer`)."""
     plan = Plan(exp.run.path)
-    if config.arithmetic_only:
-        return plan
     if config.dropout is None:
         plan.sweep(STUDY_PART, study_sweep(exp, config), study_trainer(exp, data, config, trained))
         # The rate comes from the finished study itself, so a worker of a cluster handed the final network finds it.
@@ -351,12 +349,15 @@ def run(config=None, **overrides):
     trained: the answers are in the report). `run(quick=True, epochs=1, dropout=0.3)`: keywords as the flags."""
     config = Config.make(config, **overrides)
     with Experiment(config, "MNIST CNN: arithmetic, dropout study, final network") as exp:
-        data = None if config.arithmetic_only else load_data(exp, config)
+        if config.arithmetic_only:
+            # No plan at all: an empty one would have a cluster's chief stop as soon as one worker asked, leaving a
+            # worker that asks later without an answer. Every process of a cluster answers the arithmetic instead.
+            report_arithmetic(exp, cnn_arithmetic())
+            return None
+        data = load_data(exp, config)
         trained = {}
         plan = declare(exp, data, config, trained).run()  # re-running the same command resumes every training
         report_arithmetic(exp, cnn_arithmetic())
-        if config.arithmetic_only:
-            return None
         parts = {}
         if STUDY_PART in plan:
             parts[STUDY_PART] = report_study(exp, config, plan.result(STUDY_PART), trained)
