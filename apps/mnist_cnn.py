@@ -34,6 +34,7 @@ from tfnets.experiment.config import CommonConfig, batch_size_option, float_list
 from tfnets.experiment.determinism import reseed
 from tfnets.experiment.distribute import synchronized_batch_norm
 from tfnets.experiment.lazy import lazy_import
+from tfnets.experiment.plan import Plan
 from tfnets.experiment.plots import plot_xy
 from tfnets.experiment.sweep import Sweep
 from tfnets.experiment.trial_results import finished_trials
@@ -199,25 +200,31 @@ def best_rate(rows):
     return max(done, key=lambda r: (r["valid_accuracy"], -r["dropout"]))["dropout"] if done else None
 
 
-def dropout_study(exp, data, config):
-    """Each rate trained for `--study-epochs` (a resumable sweep). Returns the chosen rate's `TrainResult` (see
-    `best_rate`) with every finished rate's under `.parts` (by trial folder name)."""
-    sweep = Sweep(
+def study_sweep(exp, config):
+    """The dropout study's search: each rate trained for `--study-epochs`, in the study's own sub-folder."""
+    return Sweep(
         exp.run.child(STUDY_PART, {**exp.config, "part": STUDY_PART}),
         {"dropout": list(config.dropout_rates)},
         epochs=config.study_epochs,
         seed=config.seed,
         name=STUDY_SWEEP,
     )
-    trained = {}
+
+
+def study_trainer(exp, data, config, trained):
+    """The study's train function: one rate for `--study-epochs`; `trained` collects each result (with its model) by
+    trial folder name."""
 
     def train_trial(values, run, epochs=None, callbacks=()):
         trained[run.path.name] = train_cnn(exp, data, config, values["dropout"], config.study_epochs, run, callbacks)
         return trained[run.path.name]
 
-    sweep.search(train_trial)
-    sweep.write_outputs()
-    rows = [
+    return train_trial
+
+
+def study_rows(sweep):
+    """One row per rate of a finished study: validation and test accuracy next to the original's."""
+    return [
         {
             "dropout": r["dropout"],
             "valid_accuracy": r.get("final_valid_accuracy", float("nan")),
@@ -227,6 +234,21 @@ def dropout_study(exp, data, config):
         }
         for r in sweep.results()
     ]
+
+
+def chosen_rate(exp, sweep):
+    """The rate a finished study chooses (`best_rate`); a one-line error when no rate finished."""
+    rate = best_rate(study_rows(sweep))
+    require(rate is not None, f"no dropout rate finished training; see {exp.run.path / STUDY_PART}")
+    return rate
+
+
+def report_study(exp, config, sweep, trained):
+    """A finished study's table, figure and printout. Returns the chosen rate's `TrainResult` (see `best_rate`) with
+    every finished rate's under `.parts` (by trial folder name; a trial trained by this process holds its model, in
+    `trained`)."""
+    sweep.write_outputs()
+    rows = study_rows(sweep)
     exp.report.add_table(
         f"Dropout study: {config.study_epochs} epoch(s) per rate",
         rows,
@@ -247,18 +269,23 @@ def dropout_study(exp, data, config):
     print("dropout  valid    test")
     for r in rows:
         print(f"{r['dropout']:>7} {r['valid_accuracy']:.4f} {r['test_accuracy']:.4f}")
-    rate = best_rate(rows)
-    require(rate is not None, f"no dropout rate finished training; see {exp.run.path / STUDY_PART}")
+    rate = chosen_rate(exp, sweep)
     trials = finished_trials(sweep, trained)
     chosen = next(result for result in trials.values() if result.run.config["trial"]["dropout"] == rate)
     return dataclasses.replace(chosen, parts=trials)
 
 
-def final_network(exp, data, config, dropout):
-    """Train the final network with `dropout` for --epochs, report and export its classifier; returns its
-    `TrainResult` (the training model, with the random shift; `.export_path` the exported classifier)."""
+def train_final(exp, data, config, dropout):
+    """Train the final network with `dropout` for --epochs, in its own sub-folder; returns its `TrainResult` (the
+    training model, with the random shift)."""
     final_run = exp.run.child(FINAL_PART, {**exp.config, "final_dropout": dropout})
-    result = train_cnn(exp, data, config, dropout, config.train_epochs, final_run)
+    return train_cnn(exp, data, config, dropout, config.train_epochs, final_run)
+
+
+def report_final(exp, data, config, result):
+    """Report and export the final network's classifier; returns `result` with `.export_path` the exported
+    classifier."""
+    dropout = result.run.config["final_dropout"]
     classifier = exportable(result.model)
     parameters = classifier.count_params()
     trainable = int(sum(np.prod(v.shape) for v in classifier.trainable_variables))
@@ -290,6 +317,30 @@ def final_network(exp, data, config, dropout):
 # -- the app: `run(...)` from Python, `python -m apps.mnist_cnn` from a shell --------------------------------------
 
 
+def declare(exp, data, config, trained):
+    """Every training this command does, in order (the plan a cluster shares): the dropout study (unless `--dropout`
+    fixes the rate), then the final network with the chosen rate. `trained` collects the study's results trained by
+    this process (see `study_trainer`)."""
+    plan = Plan(exp.run.path)
+    if config.dropout is None:
+        plan.sweep(STUDY_PART, study_sweep(exp, config), study_trainer(exp, data, config, trained))
+        # The rate comes from the finished study itself, so a worker of a cluster handed the final network finds it.
+        plan.training(
+            FINAL_PART, lambda sweep: train_final(exp, data, config, chosen_rate(exp, sweep)), needs=(STUDY_PART,)
+        )
+    else:
+        plan.training(FINAL_PART, lambda: train_final(exp, data, config, config.dropout))
+    return plan
+
+
+def load_data(exp, config):
+    """MNIST as (N, 28, 28, 1) images."""
+    data = exp.use_data(load_mnist(config.data_dir))
+    return dataclasses.replace(
+        data, x_train=data.x_train[..., None], x_valid=data.x_valid[..., None], x_test=data.x_test[..., None]
+    )
+
+
 def run(config=None, **overrides):
     """Answer the arithmetic, run the dropout study (unless `--dropout` fixes the rate), train and export the final
     network. Returns the final network's `TrainResult` (`.final`, `.history`, `.model`, `.run_path`,
@@ -298,21 +349,20 @@ def run(config=None, **overrides):
     trained: the answers are in the report). `run(quick=True, epochs=1, dropout=0.3)`: keywords as the flags."""
     config = Config.make(config, **overrides)
     with Experiment(config, "MNIST CNN: arithmetic, dropout study, final network") as exp:
-        report_arithmetic(exp, cnn_arithmetic())
         if config.arithmetic_only:
+            # No plan at all: an empty one would have a cluster's chief stop as soon as one worker asked, leaving a
+            # worker that asks later without an answer. Every process of a cluster answers the arithmetic instead.
+            report_arithmetic(exp, cnn_arithmetic())
             return None
-
-        data = exp.use_data(load_mnist(config.data_dir))
-        data = dataclasses.replace(
-            data, x_train=data.x_train[..., None], x_valid=data.x_valid[..., None], x_test=data.x_test[..., None]
-        )  # (N, 28, 28) -> (N, 28, 28, 1)
+        data = load_data(exp, config)
+        trained = {}
+        plan = declare(exp, data, config, trained).run()  # re-running the same command resumes every training
+        report_arithmetic(exp, cnn_arithmetic())
         parts = {}
-        dropout = config.dropout
-        if dropout is None:
-            parts[STUDY_PART] = dropout_study(exp, data, config)
-            dropout = parts[STUDY_PART].run.config["trial"]["dropout"]
-            print(f"best dropout rate on validation: {dropout}")
-        result = final_network(exp, data, config, dropout)
+        if STUDY_PART in plan:
+            parts[STUDY_PART] = report_study(exp, config, plan.result(STUDY_PART), trained)
+            print(f"best dropout rate on validation: {parts[STUDY_PART].run.config['trial']['dropout']}")
+        result = report_final(exp, data, config, plan.result(FINAL_PART))
         print(f"report: {exp.report.path}")
         return dataclasses.replace(result, parts=parts)
 

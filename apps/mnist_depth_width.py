@@ -33,6 +33,7 @@ from tfnets.experiment.config import SweepConfig, batch_size_option, int_list, o
 from tfnets.experiment.determinism import reseed
 from tfnets.experiment.distribute import synchronized_batch_norm
 from tfnets.experiment.lazy import lazy_import
+from tfnets.experiment.plan import Plan
 from tfnets.experiment.plots import plot_xy
 from tfnets.experiment.sweep import Sweep
 from tfnets.experiment.trial_results import finished_trials
@@ -204,18 +205,35 @@ def train(exp, data, config, layers, run, epochs=None, callbacks=()):
     return dataclasses.replace(result, model=model)
 
 
-def budget_study(exp, data, config, budget, archs):
-    """Train every architecture of one budget (a resumable sweep); returns the sweep, its table rows and the
-    `TrainResult`s of the trials this call trained."""
+def budget_sweep(exp, config, budget, archs):
+    """One budget's search over its architectures, in the budget's own sub-folder."""
     run = exp.run.child(BUDGET_PART.format(budget=budget), {**exp.config, "budget": budget})
-    sweep = Sweep(run, {"layers": archs}, epochs=config.train_epochs, name=DEPTH_SWEEP, **config.sweep_options())
-    trained = {}
+    return Sweep(run, {"layers": archs}, epochs=config.train_epochs, name=DEPTH_SWEEP, **config.sweep_options())
+
+
+def budget_trainer(exp, data, config, trained):
+    """A budget's train function: one architecture; `trained` collects each result (with its model) by trial folder
+    name."""
 
     def train_trial(values, trial_run, epochs=None, callbacks=()):
         trained[trial_run.path.name] = train(exp, data, config, values["layers"], trial_run, epochs, callbacks)
         return trained[trial_run.path.name]
 
-    sweep.search(train_trial)
+    return train_trial
+
+
+def declare(exp, data, config, trained):
+    """Every training this command does, in order (the plan a cluster shares): one search per budget, named after
+    its sub-folder. `trained[budget]` collects the results of that budget's trials trained by this process."""
+    plan = Plan(exp.run.path)
+    for budget, archs in plan_budgets(config).items():
+        trainer = budget_trainer(exp, data, config, trained.setdefault(budget, {}))
+        plan.sweep(BUDGET_PART.format(budget=budget), budget_sweep(exp, config, budget, archs), trainer)
+    return plan
+
+
+def budget_rows(exp, config, sweep, budget):
+    """A budget's finished search: its sweep table in the report, and one row per architecture for the summary."""
     sweep.write_outputs(exp.report, f"Budget {budget}: sweep over depth", metrics=("val_loss", "val_accuracy"))
     rows = []
     for row in sweep.results():
@@ -233,7 +251,7 @@ def budget_study(exp, data, config, budget, archs):
                 "wall_time_s": row.get("wall_time_s"),
             }
         )
-    return sweep, rows, trained
+    return rows
 
 
 def best_architecture(results):
@@ -305,9 +323,10 @@ def run(config=None, **overrides):
     holds each budget's (by folder name, `budget_<N>`), whose own `.parts` hold every trial of that budget.
     `run(quick=True, budgets=(40,), max_depth=2)`: keywords as the flags."""
     config = Config.make(config, **overrides)
-    plan = plan_budgets(config)
     with Experiment(config, f"Depth vs width on {config.dataset}") as exp:
         data = prepare(exp.use_data(LOADERS[config.dataset](config.data_dir)))
+        trained = {}
+        plan = declare(exp, data, config, trained).run()  # re-running the same command resumes every training
         exp.report.add(
             "Recipe",
             f"Input 28x28x1, random shifts up to {config.shift} px (training only), Flatten, "
@@ -318,10 +337,12 @@ def run(config=None, **overrides):
         )
 
         all_rows, best_rows, exported = [], [], {}
-        for budget, archs in plan.items():
-            sweep, rows, trained = budget_study(exp, data, config, budget, archs)
+        for budget, budget_trained in trained.items():
+            sweep = plan.result(BUDGET_PART.format(budget=budget))
+            rows = budget_rows(exp, config, sweep, budget)
             all_rows += rows
-            best = export_best(exp, sweep, data, config, budget, trained)
+            # Restores the best trial's finished checkpoint: no training.
+            best = export_best(exp, sweep, data, config, budget, budget_trained)
             if best is not None:
                 exported[budget] = best
                 layers = str(best.run.config["trial"]["layers"])
