@@ -127,3 +127,49 @@ def test_a_failed_training_blocks_what_needs_it_and_the_rest_goes_on(tmp_path):
     _end(oracle, oracle._own_trial("b"))
     assert _ask(oracle, "tuner0")[0] == STOPPED and _ask(oracle, "tuner1")[0] == STOPPED
     assert oracle.failed == {"a": "training diverged at epoch 3"} and oracle.blocked() == ["c"]
+
+
+def test_the_chief_waits_for_every_launched_worker_even_one_that_asks_after_the_plan_is_done(tmp_path, monkeypatch):
+    # One training and two workers: tuner0 trains it and is told to stop before tuner1 first asks. KerasTuner's own
+    # exit rule counts only workers that have asked, so the chief would be gone when tuner1 asks.
+    import socket
+    import threading
+    import time
+
+    from keras_tuner.src.distribute import oracle_client
+
+    from tfnets.experiment import sweep_cluster
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setenv("KERASTUNER_ORACLE_IP", "127.0.0.1")
+    monkeypatch.setenv("KERASTUNER_ORACLE_PORT", str(port))
+    monkeypatch.setenv("KERASTUNER_TUNER_ID", "chief")
+    monkeypatch.setenv(sweep_cluster.WORKERS_VARIABLE, "2")
+    monkeypatch.setattr(oracle_client, "TIMEOUT", 10)
+    plan = Plan(tmp_path)
+    plan.training("a", lambda: "A")
+    oracle = plan_cluster.PlanOracle(plan, tmp_path / plan_cluster.STATE_FILE)
+    chief = threading.Thread(target=sweep_cluster.serve, args=(oracle, "the plan"), daemon=True)
+    chief.start()
+    client = oracle_client.OracleClient(None)
+    trial = client.create_trial("tuner0")
+    assert trial.trial_id == "a"
+    trial.status = "COMPLETED"
+    client.end_trial(trial)
+    assert client.create_trial("tuner0").status == STOPPED
+    time.sleep(4 * sweep_cluster.POLL_S)
+    assert chief.is_alive()  # tuner1 has not been told yet
+    assert client.create_trial("tuner1").status == STOPPED
+    chief.join(timeout=10)
+    assert not chief.is_alive()
+
+
+@pytest.mark.parametrize("value", ["0", "two", "-1", ""])
+def test_a_bad_worker_count_is_a_one_line_error(monkeypatch, value):
+    from tfnets.experiment import sweep_cluster
+
+    monkeypatch.setenv(sweep_cluster.WORKERS_VARIABLE, value)
+    with pytest.raises(ConfigError, match="TFNETS_WORKERS must be a positive whole number"):
+        sweep_cluster.expected_workers()

@@ -138,7 +138,9 @@ def sweep_processes(n, port, threads):
     """[(name, extra environment)] for the chief and n workers."""
     common = {"KERASTUNER_ORACLE_IP": HOST, "KERASTUNER_ORACLE_PORT": str(port)}
     # The chief only answers requests: one thread is plenty, and leaves the cores to the workers.
-    processes = [("chief", {**common, "KERASTUNER_TUNER_ID": "chief", **thread_env(1)})]
+    # The chief waits until all n workers were told to stop: one that asks late must still find it.
+    chief = {**common, "KERASTUNER_TUNER_ID": "chief", "TFNETS_WORKERS": str(n), **thread_env(1)}
+    processes = [("chief", chief)]
     processes += [
         (f"tuner{i}", {**common, "KERASTUNER_TUNER_ID": f"tuner{i}", **thread_env(threads)}) for i in range(n)
     ]

@@ -65,6 +65,7 @@ class PlanOracle:
         self.running = {}  # tuner id -> the training of its own it trains
         self.exhausted = set()  # searches whose oracle has nothing more to hand out
         self.tuner_ids = set()  # who asked and was not told to stop yet (KerasTuner's `exit_chief` reads it)
+        self.stopped = set()  # who was told to stop
 
     @property
     def ongoing_trials(self):
@@ -116,6 +117,7 @@ class PlanOracle:
         if waiting:
             return kt.engine.trial.Trial(kt.HyperParameters(), trial_id="wait", status=_Status.IDLE)
         self.tuner_ids.discard(tuner_id)
+        self.stopped.add(tuner_id)
         return kt.engine.trial.Trial(kt.HyperParameters(), trial_id="stop", status=_Status.STOPPED)
 
     @kt.synchronized

@@ -28,6 +28,7 @@ CHIEF = "chief"
 # still be importing TensorFlow and loading the data when the workers first ask, so this is minutes, not seconds.
 DEFAULT_ORACLE_TIMEOUT_S = 300
 TIMEOUT_VARIABLE = "TFNETS_ORACLE_TIMEOUT"
+WORKERS_VARIABLE = "TFNETS_WORKERS"
 # The chief checks this often whether every trial has ended (KerasTuner's own loop sleeps 20 s between checks).
 POLL_S = 0.5
 _assigned = []  # the training the chief handed this worker, while it trains it
@@ -93,8 +94,19 @@ def unreachable(err):
     return TfnetsError(f"{tuner_id()}: the cluster's chief at {address()} failed: {code} {details}")
 
 
+def expected_workers():
+    """How many workers the chief waits to tell to stop before it exits: `TFNETS_WORKERS` (the launcher sets it),
+    else 1. KerasTuner's chief counts only the workers that have asked: one that asks for the first time after the
+    others emptied the plan would find no chief."""
+    text = os.environ.get(WORKERS_VARIABLE, "1")
+    if not text.isdigit() or int(text) < 1:
+        raise ConfigError(f"{WORKERS_VARIABLE} must be a positive whole number of workers, got {text!r}")
+    return int(text)
+
+
 def serve(oracle, what):
-    """Serve `oracle` (whose trials are `what`, for the message) to the workers until every worker was told to stop and no trial is running.
+    """Serve `oracle` (whose trials are `what`, for the message) to the workers until no trial is running and every
+    worker was told to stop (`oracle.stopped`: the ids told so, at least `expected_workers()` of them).
 
     KerasTuner's `oracle_chief.start_server` does the same with a 20-second sleep between checks; this loop uses
     KerasTuner's servicer and protocol unchanged and only checks more often, and shuts the server down at the end.
@@ -122,7 +134,8 @@ def serve(oracle, what):
     server.start()
     print(f"chief: serving {what} on {address()}", flush=True)
     try:
-        while not (servicer.stop_triggered and oracle_chief.exit_chief(oracle)):
+        workers = expected_workers()
+        while not (servicer.stop_triggered and oracle_chief.exit_chief(oracle) and len(oracle.stopped) >= workers):
             time.sleep(POLL_S)
     finally:
         server.stop(grace=1)
