@@ -22,6 +22,7 @@ import pytest
 
 from tfnets.errors import ConfigError, TfnetsError
 from tfnets.experiment import TrainResult, launch, locks, sweep_cluster
+from tfnets.experiment.plan import Plan
 from tfnets.experiment.runs import Run
 from tfnets.experiment.space import trial_name
 from tfnets.experiment.sweep import Sweep
@@ -206,9 +207,10 @@ def test_worker_without_a_chief_gives_one_line_after_a_bounded_wait(tmp_path, mo
     monkeypatch.setenv("KERASTUNER_ORACLE_IP", "127.0.0.1")
     monkeypatch.setenv("KERASTUNER_ORACLE_PORT", str(port))
     monkeypatch.setenv(sweep_cluster.TIMEOUT_VARIABLE, "2")
-    sweep = Sweep(Run(tmp_path, {"seed": 0}), {"units": [1, 2]})
+    plan = Plan(tmp_path)
+    plan.sweep("units", Sweep(Run(tmp_path, {"seed": 0}), {"units": [1, 2]}), _fake_train)
     with pytest.raises(TfnetsError) as caught:
-        sweep.search(_fake_train)
+        plan.run()
     assert str(caught.value) == (
         f"tuner0: no answer from the cluster's chief at 127.0.0.1:{port} within 2 s; start it "
         "(KERASTUNER_TUNER_ID=chief, same command) or check KERASTUNER_ORACLE_IP/PORT "

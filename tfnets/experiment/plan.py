@@ -11,7 +11,7 @@ the names of the trainings whose results it needs, and then reads the results by
     baseline = plan.result("baseline")
 
 The same declaration is what a cluster shares (`tfnets.experiment.plan_cluster`): started by
-`tfnets-launch --workers N`, `plan.run()` makes the chief serve the plan's trainings as KerasTuner trials, each as
+the launcher's `--workers` (`tfnets.experiment.launch`), `plan.run()` makes the chief serve the plan's trainings as KerasTuner trials, each as
 soon as what it needs has finished, while the workers train whatever they are given; both exit when nothing is left,
 and the launcher's final plain run finds every training finished on disk and writes the tables, figures and exports.
 
