@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from apps._catcar_mlp_data import carve_validation, prepare
+from apps._catcar_mlp_examples import show_examples
 from apps._catcar_mlp_mse import part_b
 from tfnets import atomic
 from tfnets.data import load_catcar
@@ -38,7 +39,7 @@ from tfnets.experiment.config import SweepConfig, batch_size_option, int_list, o
 from tfnets.experiment.determinism import reseed
 from tfnets.experiment.lazy import lazy_import
 from tfnets.experiment.plan import Plan
-from tfnets.experiment.plots import plot_image_grid, plot_overlay
+from tfnets.experiment.plots import plot_overlay
 from tfnets.experiment.sweep import Sweep
 
 keras = lazy_import("keras")  # loaded on first use: `--help` answers without importing TensorFlow
@@ -166,6 +167,11 @@ class Config(SweepConfig):
             len(self.two_layer) >= 1,
             f"--two-layer expects sizes like 512,64, got {','.join(map(str, self.two_layer))!r}",
         )
+        if self.small_hidden and self.large_hidden:  # equal sizes would be two trainings of one folder
+            require(
+                self.small_hidden < self.large_hidden,
+                f"--small-hidden ({self.small_hidden}) must be smaller than --large-hidden ({self.large_hidden})",
+            )
         if "e" in self.part:  # only part e uses it
             require(
                 0 < self.momentum < 1,
@@ -498,26 +504,6 @@ def record_choice(exp, config, name, setting, result):
     atomic.write_json(
         exp.run.path / EXPORTED_FILE,
         {"model": name, "setting": setting.describe(), "folder": result.run.path.name, "parts": list(config.part)},
-    )
-
-
-def show_examples(exp, model, raw, prepared, count=8, seed=0):
-    """Grid of `count` correctly and `count` wrongly classified test images, upright, with true/predicted class."""
-    outputs = model.predict(prepared.x_test, batch_size=1024, verbose=0).reshape(-1)
-    predicted = (outputs > 0).astype(int)
-    order = np.random.default_rng(seed).permutation(len(predicted))
-    correct = [i for i in order if predicted[i] == raw.y_test[i]][:count]
-    wrong = [i for i in order if predicted[i] != raw.y_test[i]][:count]
-    names = raw.class_names
-    titles = [
-        f"{'ok' if i in correct else 'WRONG'}: {names[raw.y_test[i]]}\npred {names[predicted[i]]} ({outputs[i]:+.2f})"
-        for i in correct + wrong
-    ]
-    path = plot_image_grid(raw.x_test[correct + wrong], titles, exp.run.path / "test_examples.png", cols=count)
-    exp.report.add_image(
-        "Test images classified by the exported model (top row right, bottom row wrong)",
-        path,
-        note="Shown upright; the number is the tanh output (> 0 means car).",
     )
 
 

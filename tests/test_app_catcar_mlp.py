@@ -261,6 +261,7 @@ def test_same_seed_gives_the_same_metrics(data_dir, tmp_path):
         (["--part", "e", "--momentum", "1.5"], "--momentum must be in (0, 1)"),
         (["--num-validation", "5000"], "--num-validation 5000 must be smaller"),
         (["--sweep", "depth=1,2"], "unknown sweep parameter 'depth'"),
+        (["--small-hidden", "50", "--large-hidden", "50"], "--small-hidden (50) must be smaller than --large-hidden"),
     ],
 )
 def test_bad_settings_stop_with_one_line(data_dir, tmp_path, capsys, argv, fragment):

@@ -37,6 +37,7 @@ def _launched_cleanly(data_dir, tmp_path, flags):
     return done
 
 
+@pytest.mark.cluster
 @pytest.mark.slow
 def test_a_study_and_its_baseline_train_side_by_side_and_give_the_plain_tables(data_dir, tmp_path):
     flags = [*FLAGS, "--study", "l2"]

@@ -74,10 +74,10 @@ def _describe(holder):
 def lock_run(path, cluster_id=None):
     """Take the lock of the run folder `path` for this process.
 
-    Alone (`<run>/.lock`, exclusive) unless `cluster_id` names this process in a cluster (`tfnets.experiment.sweep_cluster`), whose chief and
-    workers share the app's run folder: they hold `.lock` shared (so a plain process still cannot start on it, nor
-    they while a plain one runs) and each holds `.lock.<cluster_id>` alone, so that two processes started with the
-    same id are refused. A sweep trial's folder is always one process's alone (`cluster_id=None`).
+    Alone (`<run>/.lock`, exclusive) unless `cluster_id` names this process in a cluster
+    (`tfnets.experiment.sweep_cluster`), whose chief and workers share the app's run folder: they hold `.lock` shared
+    (so a plain process still cannot start on it, nor they while a plain one runs) and each holds `.lock.<cluster_id>`
+    alone, so that two processes started with the same id are refused. A sweep trial's folder is always one process's alone (`cluster_id=None`).
     """
     path = Path(path)
     if cluster_id is None:

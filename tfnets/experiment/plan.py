@@ -10,10 +10,10 @@ the names of the trainings whose results it needs, and then reads the results by
     plan.run()                       # a plain process: trains (or resumes) everything, in this order
     baseline = plan.result("baseline")
 
-The same declaration is what a cluster shares (`tfnets.experiment.plan_cluster`): started by
-the launcher's `--workers` (`tfnets.experiment.launch`), `plan.run()` makes the chief serve the plan's trainings as KerasTuner trials, each as
-soon as what it needs has finished, while the workers train whatever they are given; both exit when nothing is left,
-and the launcher's final plain run finds every training finished on disk and writes the tables, figures and exports.
+The same declaration is what a cluster shares (`tfnets.experiment.plan_cluster`): started by the launcher's
+`--workers` (`tfnets.experiment.launch`), `plan.run()` makes the chief serve the plan's trainings as KerasTuner
+trials, each as soon as what it needs has finished, while the workers train whatever they are given; both exit when
+nothing is left, and the launcher's final plain run finds every training finished on disk and writes the tables, figures and exports.
 
 A training's function must train into its own run folder and resume from it: a plain process re-running it after
 a cluster (or a worker that needs its result) then only evaluates the finished checkpoint.

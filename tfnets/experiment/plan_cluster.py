@@ -1,7 +1,7 @@
 """A `Plan` shared by a cluster: KerasTuner's chief serves the plan's trainings as trials, workers train them.
 
 Every process of a cluster runs the same command (see `tfnets.experiment.sweep_cluster` for the three
-`KERASTUNER_*` variables, the launcher's `--workers` (`tfnets.experiment.launch`) sets them). At `plan.run()`:
+`KERASTUNER_*` variables; the launcher's `--workers`, `tfnets.experiment.launch`, sets them). At `plan.run()`:
 
 * the chief serves a `PlanOracle` with KerasTuner's own gRPC servicer and trains nothing. Each request gets the
   first training of the plan, in declaration order, whose needs have finished and that nobody trains: a training
