@@ -65,6 +65,14 @@ def run(command, data_dir, tmpdir=None):
     )
 
 
+def ran(how, app, flags, data_dir, tmp_path_factory):
+    """`(out, CompletedProcess)` of the app's command run to its end in a new folder `out`: as one plain process
+    (`how="plain"`) or through the launcher with 2 workers (`how="launched"`)."""
+    out = tmp_path_factory.mktemp(how)
+    command = {"plain": app_command, "launched": launch_command}[how]
+    return out, run(command(app, flags, out), data_dir)
+
+
 def run_folder(out, app):
     [path] = (out / "runs" / app).glob("*/")
     return path

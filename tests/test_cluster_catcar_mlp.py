@@ -33,14 +33,12 @@ FLAGS = [
 
 @pytest.fixture(scope="module")
 def plain(data_dir, tmp_path_factory):
-    out = tmp_path_factory.mktemp("plain")
-    return out, cluster_helpers.run(cluster_helpers.app_command(APP, FLAGS, out), data_dir)
+    return cluster_helpers.ran("plain", APP, FLAGS, data_dir, tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
 def launched(data_dir, tmp_path_factory):
-    out = tmp_path_factory.mktemp("launched")
-    return out, cluster_helpers.run(cluster_helpers.launch_command(APP, FLAGS, out), data_dir)
+    return cluster_helpers.ran("launched", APP, FLAGS, data_dir, tmp_path_factory)
 
 
 def exported(out):

@@ -20,14 +20,12 @@ FLAGS = ["--quick", "--hidden", "64-32", "--batch-size", "50", "--max-trials", "
 
 @pytest.fixture(scope="module")
 def plain(data_dir, tmp_path_factory):
-    out = tmp_path_factory.mktemp("plain")
-    return out, cluster.run(cluster.app_command(APP, FLAGS, out), data_dir)
+    return cluster.ran("plain", APP, FLAGS, data_dir, tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
 def launched(data_dir, tmp_path_factory):
-    out = tmp_path_factory.mktemp("launched")
-    return out, cluster.run(cluster.launch_command(APP, FLAGS, out), data_dir)
+    return cluster.ran("launched", APP, FLAGS, data_dir, tmp_path_factory)
 
 
 def recorded(out):

@@ -6,8 +6,9 @@ the study's choice. Each command runs once (module-scoped fixtures).
 
 import json
 
-import cluster_helpers
 import pytest
+
+from tests import cluster_helpers
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
@@ -17,14 +18,12 @@ FLAGS = ["--quick", "--epochs", "1", "--dropout-rates", "0.0,0.5"]
 
 @pytest.fixture(scope="module")
 def plain(data_dir, tmp_path_factory):
-    out = tmp_path_factory.mktemp("plain")
-    return out, cluster_helpers.run(cluster_helpers.app_command(APP, FLAGS, out), data_dir)
+    return cluster_helpers.ran("plain", APP, FLAGS, data_dir, tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
 def launched(data_dir, tmp_path_factory):
-    out = tmp_path_factory.mktemp("launched")
-    return out, cluster_helpers.run(cluster_helpers.launch_command(APP, FLAGS, out), data_dir)
+    return cluster_helpers.ran("launched", APP, FLAGS, data_dir, tmp_path_factory)
 
 
 def final_dropout(out):

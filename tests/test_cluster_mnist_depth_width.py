@@ -4,8 +4,9 @@ Two budgets, each a search of its own over two depths (one-epoch trials), shared
 run only restores each budget's best trial to export it. Each command runs once (module-scoped fixtures).
 """
 
-import cluster_helpers
 import pytest
+
+from tests import cluster_helpers
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
@@ -16,14 +17,12 @@ FLAGS = ["--quick", "--epochs", "1", "--budgets", ",".join(map(str, BUDGETS)), "
 
 @pytest.fixture(scope="module")
 def plain(data_dir, tmp_path_factory):
-    out = tmp_path_factory.mktemp("plain")
-    return out, cluster_helpers.run(cluster_helpers.app_command(APP, FLAGS, out), data_dir)
+    return cluster_helpers.ran("plain", APP, FLAGS, data_dir, tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
 def launched(data_dir, tmp_path_factory):
-    out = tmp_path_factory.mktemp("launched")
-    return out, cluster_helpers.run(cluster_helpers.launch_command(APP, FLAGS, out), data_dir)
+    return cluster_helpers.ran("launched", APP, FLAGS, data_dir, tmp_path_factory)
 
 
 def test_both_commands_succeed(plain, launched):

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.cluster_helpers import env as _env
 from tfnets.errors import ConfigError, TfnetsError
 from tfnets.experiment import TrainResult, launch, locks, sweep_cluster
 from tfnets.experiment.plan import Plan
@@ -29,21 +30,6 @@ from tfnets.experiment.sweep import Sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 MAX_TRIALS = 4
-
-
-def _env(data_dir, tmpdir=None):
-    """The processes' environment; `tmpdir`: their temporary directory (a test's own, checked afterwards)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KERASTUNER_")}
-    if tmpdir is not None:
-        env["TMPDIR"] = str(tmpdir)
-    env.update(
-        TFNETS_DATA_DIR=str(data_dir),
-        TF_NUM_INTRAOP_THREADS="1",
-        OMP_NUM_THREADS="1",
-        TF_CPP_MIN_LOG_LEVEL="2",
-        PYTHONUNBUFFERED="1",
-    )
-    return env
 
 
 def _app(out):
