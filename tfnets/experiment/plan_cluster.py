@@ -135,15 +135,18 @@ class PlanOracle:
             ended.status, ended.message = trial.status, trial.message
             self.searches[name].end_trial(ended)
             return
+        trained_by = "its worker"
         for tuner_id, training in list(self.running.items()):
             if training == name:
                 del self.running[tuner_id]
+                trained_by = tuner_id
         if trial.status == _Status.COMPLETED:
             self.done.add(name)
             atomic.write_json(self.state_file, sorted(self.done))
             print(f"chief: training {name} finished", flush=True)
         else:
-            self.failed[name] = trial.message or trial.status
+            # KerasTuner's wire format carries no message: the worker printed it.
+            self.failed[name] = trial.message or f"see {trained_by}'s output"
             print(f"chief: training {name} failed: {self.failed[name]}", flush=True)
 
     def get_space(self):
@@ -209,6 +212,8 @@ def _train(plan, client, trial):
         trial.status = _Status.COMPLETED
     except (kt.errors.FailedTrialError, TrainingDiverged) as err:
         trial.status, trial.message = _Status.FAILED, str(err)
+        if step.name not in plan.searches():  # (a search's trial said so itself)
+            print(f"training {step.name} failed: {err}", flush=True)
 
 
 def _train_step(plan, client, trial, step, values, search):
