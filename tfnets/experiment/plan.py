@@ -107,5 +107,5 @@ class Plan:
             return self
         from tfnets.experiment import plan_cluster
 
-        plan_cluster.take_part(self, self.folder)
+        plan_cluster.take_part(self)
         raise AssertionError("unreachable: a cluster's process exits")  # pragma: no cover

@@ -31,12 +31,12 @@ STATE_FILE = "plan.json"
 _Status = kt.engine.trial.TrialStatus
 
 
-def take_part(plan, folder):
-    """This process's part in the cluster that shares `plan`; `folder`: the command's run folder (where the chief
-    keeps its record). Exits (status 0) when nothing is left; raises a one-line error when a training failed."""
+def take_part(plan):
+    """This process's part in the cluster that shares `plan` (the chief keeps its record in the plan's run folder).
+    Exits (status 0) when nothing is left; raises a one-line error when a training failed."""
     name = sweep_cluster.tuner_id()
     if sweep_cluster.is_chief():
-        oracle = PlanOracle(plan, folder / STATE_FILE)
+        oracle = PlanOracle(plan, plan.folder / STATE_FILE)
         sweep_cluster.serve(oracle, f"the plan's {len(plan.steps)} training(s)")
         if oracle.failed:
             raise TfnetsError(
@@ -206,13 +206,14 @@ def _train(plan, client, trial):
     """Train `trial`'s training; sets its status (and message) for the chief."""
     values = dict(trial.hyperparameters.values)
     step = plan.steps[values.pop(PLAN_KEY)]
+    search = step.name in plan.searches()
     try:
         with sweep_cluster.assigned(trial.trial_id):
-            _train_step(plan, client, trial, step, values, step.name in plan.searches())
+            _train_step(plan, client, trial, step, values, search)
         trial.status = _Status.COMPLETED
     except (kt.errors.FailedTrialError, TrainingDiverged) as err:
         trial.status, trial.message = _Status.FAILED, str(err)
-        if step.name not in plan.searches():  # (a search's trial said so itself)
+        if not search:  # (a search's trial said so itself)
             print(f"training {step.name} failed: {err}", flush=True)
 
 
