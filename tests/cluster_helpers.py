@@ -8,9 +8,13 @@ their numbers can be compared exactly.
 import csv
 import json
 import os
+import queue
 import re
+import signal
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -71,6 +75,41 @@ def ran(how, app, flags, data_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp(how)
     command = {"plain": app_command, "launched": launch_command}[how]
     return out, run(command(app, flags, out), data_dir)
+
+
+def kill_a_worker_mid_training(command, data_dir, finished, mid_training, tmpdir=None, within_s=300):
+    """Start the launch `command` and SIGKILL one worker once a line of its output matches `finished` and then a
+    worker's line matches `mid_training` (its group 1: the worker's name); wait for the launch to end.
+
+    Returns `(killed worker, the output lines read until the kill, stderr, the launcher's exit status)`."""
+    proc = subprocess.Popen(
+        command, cwd=ROOT, env=env(data_dir, tmpdir), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    lines, seen = queue.Queue(), []
+    threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout], daemon=True).start()
+    pids, done, killed = {}, 0, None
+    deadline = time.monotonic() + within_s
+    try:
+        while killed is None and time.monotonic() < deadline:
+            try:
+                line = lines.get(timeout=1)
+            except queue.Empty:
+                assert proc.poll() is None, "the launch ended before a worker could be killed"
+                continue
+            seen.append(line)
+            if line.startswith("[launch] chief pid"):
+                pids = {name: int(pid) for name, pid in re.findall(r"(\w+) pid (\d+)", line)}
+            done += bool(re.match(finished, line))
+            busy = re.match(mid_training, line)
+            if done and busy:  # a training has finished and this worker is in the middle of another one
+                killed = busy.group(1)
+                os.kill(pids[killed], signal.SIGKILL)
+        assert killed, "no worker was seen mid-training after a finished training"
+        stderr = proc.communicate(timeout=120)[1]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    return killed, seen, stderr, proc.returncode
 
 
 def run_folder(out, app):

@@ -15,27 +15,23 @@ pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
 @pytest.fixture(scope="module")
 def runs(data_dir, tmp_path_factory):
-    """The command as one plain process and through the launcher: {"plain"|"launch": (CompletedProcess, out)}."""
-    found = {}
-    for how, command in (("plain", cluster_helpers.app_command), ("launch", cluster_helpers.launch_command)):
-        out = tmp_path_factory.mktemp(how)
-        found[how] = cluster_helpers.run(command(APP, FLAGS, out), data_dir), out
-    return found
+    """The command as one plain process and through the launcher: {"plain"|"launched": (out, CompletedProcess)}."""
+    return {how: cluster_helpers.ran(how, APP, FLAGS, data_dir, tmp_path_factory) for how in ("plain", "launched")}
 
 
 def test_both_commands_succeed(runs):
-    for how, (result, _) in runs.items():
+    for how, (_, result) in runs.items():
         assert result.returncode == 0, f"{how}:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
 
 
 def test_the_cluster_computes_what_one_process_computes(runs):
-    plain = cluster_helpers.outcome(runs["plain"][1], APP)
+    plain = cluster_helpers.outcome(runs["plain"][0], APP)
     assert any(path.endswith("metrics.json") for path in plain)
-    assert cluster_helpers.outcome(runs["launch"][1], APP) == plain
+    assert cluster_helpers.outcome(runs["launched"][0], APP) == plain
 
 
 def test_both_workers_train_and_the_final_run_only_reports(runs):
-    launch = runs["launch"][0]
+    launch = runs["launched"][1]
     trained = cluster_helpers.trained_by(launch.stdout)
     assert {"tuner0", "tuner1"} <= set(trained), launch.stdout[-3000:]
     expected = ["A_relu_glorot_uniform", "A_relu_zeros", "B_sigmoid_glorot_uniform", "B_sigmoid_zeros"]

@@ -4,12 +4,6 @@ and exports of one plain process; a worker killed mid-plan and the launch repeat
 
 import json
 import os
-import queue
-import re
-import signal
-import subprocess
-import threading
-import time
 
 import pytest
 
@@ -72,37 +66,13 @@ def test_study_all_gives_the_plain_tables_and_exports(plain_all, data_dir, tmp_p
 @pytest.mark.slow
 def test_a_worker_killed_mid_plan_then_the_launch_repeated_repeats_no_finished_training(plain_all, data_dir, tmp_path):
     flags = [*FLAGS, "--study", "all"]
-    proc = subprocess.Popen(
+    _, _, _, returncode = cluster.kill_a_worker_mid_training(
         cluster.launch_command(APP, flags, tmp_path),
-        cwd=cluster.ROOT,
-        env=cluster.env(data_dir),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+        data_dir,
+        r"^\[chief\] (chief: training \S+ finished|Trial \d+ Complete)",
+        r"^\[(tuner\d)\] Epoch 2/3",
     )
-    lines, pids, finished, killed = queue.Queue(), {}, 0, None
-    threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout], daemon=True).start()
-    deadline = time.monotonic() + 300
-    try:
-        while killed is None and time.monotonic() < deadline:
-            try:
-                line = lines.get(timeout=1)
-            except queue.Empty:
-                assert proc.poll() is None, "the launch ended before a worker could be killed"
-                continue
-            if line.startswith("[launch] chief pid"):
-                pids = {name: int(pid) for name, pid in re.findall(r"(\w+) pid (\d+)", line)}
-            finished += bool(re.match(r"^\[chief\] (chief: training \S+ finished|Trial \d+ Complete)", line))
-            mid = re.match(r"^\[(tuner\d)\] Epoch 2/3", line)
-            if finished and mid:  # a training has finished and this worker is in the middle of another one
-                killed = mid.group(1)
-                os.kill(pids[killed], signal.SIGKILL)
-        assert killed, "no worker was seen mid-training after a finished one"
-        proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode != 0
+    assert returncode != 0
 
     run_dir = cluster.run_folder(tmp_path, APP)
     done_before = {

@@ -9,9 +9,7 @@ import csv
 import importlib
 import json
 import os
-import queue
 import re
-import signal
 import subprocess
 import sys
 import threading
@@ -21,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.cluster_helpers import env as _env
+from tests.cluster_helpers import kill_a_worker_mid_training
 from tfnets.errors import ConfigError, TfnetsError
 from tfnets.experiment import TrainResult, launch, locks, sweep_cluster
 from tfnets.experiment.plan import Plan
@@ -111,39 +110,10 @@ def test_two_workers_killed_mid_trial_then_relaunched_give_the_single_process_ta
     # oracle proposes the same learning rates, and each trial trains the same way wherever it runs.
     tmpdir = tmp_path / "tmpdir"
     tmpdir.mkdir()
-    proc = subprocess.Popen(
-        _launch(tmp_path),
-        cwd=ROOT,
-        env=_env(data_dir, tmpdir),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    killed, seen, stderr, returncode = kill_a_worker_mid_training(
+        _launch(tmp_path), data_dir, r"^\[chief\] Trial .* Complete ", r"^\[(tuner\d)\] Epoch 2/20", tmpdir
     )
-    lines, seen = queue.Queue(), []
-    threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout], daemon=True).start()
-    pids, completed, killed = {}, 0, None
-    deadline = time.monotonic() + 300
-    try:
-        while killed is None and time.monotonic() < deadline:
-            try:
-                line = lines.get(timeout=1)
-            except queue.Empty:
-                assert proc.poll() is None, "the launch ended before a worker could be killed"
-                continue
-            seen.append(line)
-            if line.startswith("[launch] chief pid"):
-                pids = dict((name, int(pid)) for name, pid in re.findall(r"(\w+) pid (\d+)", line))
-            completed += line.startswith("[chief] Trial ") and " Complete " in line
-            started = re.match(r"^\[(tuner\d)\] Epoch 2/20", line)
-            if completed and started:  # a trial is finished and this worker is in the middle of another one
-                killed = started.group(1)
-                os.kill(pids[killed], signal.SIGKILL)
-        assert killed, "no worker was seen mid-trial after a completed trial"
-        stderr = proc.communicate(timeout=120)[1]
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode != 0
+    assert returncode != 0
     errors = [line for line in stderr.splitlines() if line.startswith("error:")]
     assert errors == [
         f"error: {killed} was killed by SIGKILL; stopped the others. Completed trials and epochs are "
